@@ -93,7 +93,10 @@ class ProcedureDetermination:
     procedure_label: str  # e.g. "Lumbar diagnostic facet block (64493 + 64494), 2 levels"
     kind: str  # diagnostic-block | therapeutic-injection | rf-initial | rf-repeat | pulsed-rf | ...
     region: str  # lumbar | cervical | thoracic | cervical-or-thoracic
-    decision: Decision | None
+    codes: tuple[str, ...] = ()  # CPT codes of the procedure's orders, primary first
+    levels: tuple[str, ...] = ()  # named spinal levels from bodySite ("L4-L5"), in order given
+    level_count: int | None = None  # None when it cannot be told (e.g. 64495 without bodySite)
+    decision: Decision | None = None
     criteria: tuple[CriterionResult, ...] = ()
     technical_problem: str | None = None  # set when FHIR data could not be had (never shown in a card)
     questionnaire: str | None = None  # canonical|version of the attestation Questionnaire

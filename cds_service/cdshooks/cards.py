@@ -1,0 +1,452 @@
+"""CDS Hooks cards for facet-joint orders (contract §4 "Out", CRD STU 2.2 response types).
+
+Per procedure: an Instructions card (order-sign), Propose-Alternate-Request cards when a change
+to the order fixes it, an optional documentation-app card; one External Reference card per
+response. At order-select only what is already decidable gets a card: no noise.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+from cds_service.cdshooks.coverage_info import AssertionRecord, requests_documentation
+from cds_service.cdshooks.presentation import (
+    POLICY_TITLE,
+    CardSettings,
+    Hook,
+    criteria_table,
+    fit_summary,
+    ids_summary,
+    instructions_detail,
+    no_revision_detail,
+    order_line,
+    procedure_noun,
+    revision_name,
+    summary_for,
+)
+from cds_service.conventions import CARD_TYPE_SYSTEM, CPT, FACET_CDS_CODES
+from cds_service.evaluation.results import CriterionResult, Decision, ProcedureDetermination
+
+# Criterion ids (contract §4), both revisions' numbering.
+ULTRASOUND_GUIDANCE = "Table 2"
+NOT_MEDICALLY_NECESSARY = frozenset({"I.C", "I.E", "I.F", ULTRASOUND_GUIDANCE, "III", "IV", "V"})
+LEVEL_COUNT = frozenset({"I.A.1.d", "I.B.1.c", "I.B.2.c", "I.D.4", "I.A.4", "II.A.3", "II.B.3"})
+INTERVAL = frozenset({"I.A.1.e", "I.B.2.a", "II.B.1"})
+INTERVAL_2019 = "I.A.1"  # in the 05/26 numbering I.A.1 is the diagnostic-block header instead
+MARKER_2019 = "I.A.3bis"  # an id only the 2019 numbering has
+
+MAX_LEVELS = 3
+ULTRASOUND_TO_FLUOROSCOPIC = {
+    "0213T": "64490", "0214T": "64491", "0215T": "64492",
+    "0216T": "64493", "0217T": "64494", "0218T": "64495",
+}
+FLUOROSCOPIC_DISPLAYS = {
+    "64490": "Facet joint injection, fluoroscopy or CT guided, cervical or thoracic; single level",
+    "64491": "Facet joint injection, fluoroscopy or CT guided, cervical or thoracic; second level",
+    "64492": "Facet joint injection, fluoroscopy or CT guided, cervical or thoracic; third and any additional level",
+    "64493": "Facet joint injection, fluoroscopy or CT guided, lumbar or sacral; single level",
+    "64494": "Facet joint injection, fluoroscopy or CT guided, lumbar or sacral; second level",
+    "64495": "Facet joint injection, fluoroscopy or CT guided, lumbar or sacral; third and any additional level",
+}
+RF_PRIMARY = frozenset({"64633", "64635"})
+RF_ADD_ON = frozenset({"64634", "64636"})
+
+TOPICS = {
+    "guideline": "Guideline",
+    "therapy-alternatives-req": "Required Therapy Alternatives",
+}
+OVERRIDE_REASONS = (
+    {"code": "documented-elsewhere", "system": FACET_CDS_CODES,
+     "display": "Criteria are documented outside this record"},
+    {"code": "clinical-judgment", "system": FACET_CDS_CODES, "display": "Proceeding on clinical judgment"},
+    {"code": "patient-informed", "system": FACET_CDS_CODES,
+     "display": "Patient informed it may not be covered"},
+)
+
+_CPT_SHAPE = re.compile(r"^\d{4}[0-9A-Z]$")
+_LEVEL = re.compile(r"\b([CTLS])\s?(\d{1,2})\s*[-–/]\s*([CTLS])?\s?(\d{1,2})\b", re.IGNORECASE)
+
+
+def build_cards(
+    determinations: Sequence[ProcedureDetermination],
+    *,
+    hook: Hook,
+    settings: CardSettings,
+    new_uuid: Callable[[], str],
+    orders_by_id: Mapping[str, dict],
+    assertions: Sequence[AssertionRecord] = (),
+) -> list[dict]:
+    """All cards of one hook response, in reading order; the policy link last."""
+    maker = _CardMaker(settings, new_uuid)
+    cards: list[dict] = []
+    link_policy = False
+    for determination in determinations:
+        if determination.revision_id is None:
+            cards.append(_no_revision_card(maker, determination, orders_by_id))
+        elif hook == "order-sign":
+            cards += _order_sign_cards(maker, determination, orders_by_id, assertions)
+            link_policy = True
+        else:
+            selection_cards = _order_select_cards(maker, determination, orders_by_id)
+            cards += selection_cards
+            link_policy = link_policy or bool(selection_cards)
+    if link_policy:
+        cards.append(_policy_card(maker, determinations))
+    return cards
+
+
+@dataclass(frozen=True)
+class _CardMaker:
+    settings: CardSettings
+    new_uuid: Callable[[], str]
+
+    def card(
+        self,
+        *,
+        summary: str,
+        warning: bool,
+        topic: str,
+        detail: str | None = None,
+        about: Sequence[str] = (),
+        suggestions: Sequence[dict] = (),
+        links: Sequence[dict] = (),
+    ) -> dict:
+        """A card with only the fields that have content (CDS Hooks: omit empty optional fields)."""
+        source: dict = {"label": self.settings.plan_name,
+                        "topic": {"system": CARD_TYPE_SYSTEM, "code": topic, "display": TOPICS[topic]}}
+        if self.settings.source_url:
+            source["url"] = self.settings.source_url
+        card: dict = {"uuid": self.new_uuid(), "summary": fit_summary(summary),
+                      "indicator": "warning" if warning else "info", "source": source}
+        if detail:
+            card["detail"] = detail
+        if suggestions:
+            card["suggestions"] = list(suggestions)
+            card["selectionBehavior"] = "at-most-one"
+        if links:
+            card["links"] = list(links)
+        if warning:
+            card["overrideReasons"] = [dict(reason) for reason in OVERRIDE_REASONS]
+        if about:  # CRD dev-25: which of the draft orders this card is about
+            card["extension"] = {"davinci-crd.associated-resource": list(about)}
+        return card
+
+
+# --- per hook ----------------------------------------------------------------------------------
+
+def _order_sign_cards(
+    maker: _CardMaker,
+    determination: ProcedureDetermination,
+    orders_by_id: Mapping[str, dict],
+    assertions: Sequence[AssertionRecord],
+) -> list[dict]:
+    instructions = maker.card(
+        summary=summary_for(determination),
+        warning=determination.decision is not Decision.COVERED,
+        topic="guideline",  # the card reports the order against a payer guideline (CP.MP.171)
+        detail=instructions_detail(determination, pa_needed=maker.settings.pa_needed),
+        about=_references(determination.order_ids, orders_by_id),
+    )
+    cards = [instructions, *_alternative_cards(maker, determination, orders_by_id)]
+    documentation = _documentation_card(maker, determination, orders_by_id, assertions)
+    return cards + [documentation] if documentation else cards
+
+
+def _order_select_cards(
+    maker: _CardMaker, determination: ProcedureDetermination, orders_by_id: Mapping[str, dict]
+) -> list[dict]:
+    proposals = _proposals(determination, orders_by_id)
+    addressed = {i for p in proposals for change in p.changes for i in change.criterion_ids}
+    decidable = [c for c in determination.not_met
+                 if _decidable_at_selection(c, determination) and c.criterion_id not in addressed]
+    cards = [_early_warning_card(maker, determination, decidable, orders_by_id)] if decidable else []
+    return cards + [_alternative_card(maker, determination, p) for p in proposals]
+
+
+def _decidable_at_selection(criterion: CriterionResult, determination: ProcedureDetermination) -> bool:
+    """Not met on the order's own facts, so the answer will not change by signing time."""
+    criterion_id = criterion.criterion_id
+    if criterion_id in NOT_MEDICALLY_NECESSARY | LEVEL_COUNT | INTERVAL:
+        return True
+    return criterion_id == INTERVAL_2019 and any(c.criterion_id == MARKER_2019 for c in determination.criteria)
+
+
+# --- the cards ----------------------------------------------------------------------------------
+
+def _early_warning_card(
+    maker: _CardMaker,
+    determination: ProcedureDetermination,
+    decidable: Sequence[CriterionResult],
+    orders_by_id: Mapping[str, dict],
+) -> dict:
+    noun, policy = procedure_noun(determination), determination.policy_id
+    detail = "\n".join([
+        f"**Not covered** under {revision_name(determination)}, whatever the rest of the record shows.",
+        "",
+        order_line(determination),
+        "",
+        criteria_table(decidable),
+        "",
+        "The other criteria are checked when the order is signed.",
+    ])
+    return maker.card(
+        summary=ids_summary(f"{noun}: not covered under {policy}", decidable),
+        warning=True,
+        topic="guideline",
+        detail=detail,
+        about=_references(determination.order_ids, orders_by_id),
+    )
+
+
+def _no_revision_card(
+    maker: _CardMaker, determination: ProcedureDetermination, orders_by_id: Mapping[str, dict]
+) -> dict:
+    return maker.card(
+        summary=summary_for(determination),
+        warning=False,
+        topic="guideline",
+        detail=no_revision_detail(determination),
+        about=_references(determination.order_ids, orders_by_id),
+    )
+
+
+def _policy_card(maker: _CardMaker, determinations: Sequence[ProcedureDetermination]) -> dict:
+    policy = next((d.policy_id for d in determinations if d.revision_id), determinations[0].policy_id)
+    name = f"{policy} {POLICY_TITLE}"
+    link = {"label": f"{name} (policy text)", "url": maker.settings.policy_url, "type": "absolute"}
+    return maker.card(summary=f"{name}: the plan's policy", warning=False, topic="guideline", links=[link])
+
+
+def _documentation_card(
+    maker: _CardMaker,
+    determination: ProcedureDetermination,
+    orders_by_id: Mapping[str, dict],
+    assertions: Sequence[AssertionRecord],
+) -> dict | None:
+    app_url = maker.settings.documentation_app_url
+    if not app_url or not requests_documentation(determination, "order-sign"):
+        return None
+    orders = _references(determination.order_ids, orders_by_id)
+    records = [r for r in assertions if set(r.order_ids) & set(determination.order_ids)]
+    context: dict = {"orders": orders}
+    if records:
+        context["coverage-assertion-ids"] = [r.assertion_id for r in records]
+    questionnaire = next((r.questionnaire for r in records if r.questionnaire), determination.questionnaire)
+    if questionnaire:
+        context["questionnaire"] = questionnaire
+    attestable = [c for c in determination.needs_documentation if c.attestable]
+    policy = determination.policy_id
+    link = {"label": f"Open the {policy} documentation form", "url": app_url, "type": "smart",
+            "appContext": json.dumps(context, separators=(",", ":"))}
+    return maker.card(
+        summary=ids_summary(f"{procedure_noun(determination)}: document {policy} items in the form", attestable),
+        warning=False,
+        topic="guideline",
+        detail=f"The form asks only for the items marked **needs documentation**.\n\n{order_line(determination)}",
+        about=orders,
+        links=[link],
+    )
+
+
+# --- Propose-Alternate-Request: a change to one order that fixes it ------------------------------
+
+@dataclass(frozen=True)
+class _Change:
+    summary: str  # "change 0216T to 64493 (fluoroscopic guidance)"
+    explanation: str
+    field: str  # what the update touches, in words
+    criterion_ids: tuple[str, ...]  # the criteria the change addresses
+
+
+@dataclass(frozen=True)
+class _Proposal:
+    order: dict
+    updated: dict
+    changes: tuple[_Change, ...]
+
+
+def _alternative_cards(
+    maker: _CardMaker, determination: ProcedureDetermination, orders_by_id: Mapping[str, dict]
+) -> list[dict]:
+    return [_alternative_card(maker, determination, p) for p in _proposals(determination, orders_by_id)]
+
+
+def _alternative_card(maker: _CardMaker, determination: ProcedureDetermination, proposal: _Proposal) -> dict:
+    """One card per order, one suggestion, one `update` (contract §4; CRD alternate-request shape)."""
+    reference = _reference(proposal.order)
+    what = " and ".join(dict.fromkeys(c.field for c in proposal.changes))
+    summaries = "; ".join(c.summary for c in proposal.changes)
+    detail = "\n".join([
+        order_line(determination),
+        "",
+        *(f"- {c.explanation}" for c in proposal.changes),
+        "",
+        f"Accepting changes only the {what} of the {_cpt_code(proposal.order) or reference} order; "
+        "everything else stays as entered.",
+    ])
+    suggestion = {
+        "uuid": maker.new_uuid(),
+        "label": fit_summary(summaries[0].upper() + summaries[1:]),
+        "actions": [{"type": "update", "description": f"Update {reference}: {summaries}",
+                     "resource": proposal.updated}],
+    }
+    return maker.card(
+        summary=f"{procedure_noun(determination)}: {summaries}",
+        warning=True,
+        topic="therapy-alternatives-req",
+        detail=detail,
+        about=[reference],
+        suggestions=[suggestion],
+    )
+
+
+_Step = Callable[[dict], "tuple[dict, _Change] | None"]
+
+
+def _proposals(determination: ProcedureDetermination, orders_by_id: Mapping[str, dict]) -> list[_Proposal]:
+    ultrasound = _failed_ids(determination, {ULTRASOUND_GUIDANCE})
+    levels = _failed_ids(determination, LEVEL_COUNT)
+    if not ultrasound and not levels:
+        return []
+    orders = [orders_by_id[i] for i in determination.order_ids if i in orders_by_id]
+    revision = revision_name(determination)
+    steps: list[_Step] = []
+    if ultrasound:
+        steps.append(partial(_swap_ultrasound_code, revision=revision, criterion_ids=ultrasound))
+    keep = _first_levels(determination.levels) if levels else ()
+    if keep:
+        steps.append(partial(_keep_levels, keep=keep, revision=revision, criterion_ids=levels))
+    units = _allowed_add_on_units(orders) if levels else {}
+    proposals = []
+    for order in orders:
+        own_steps = list(steps)
+        if order.get("id") in units:
+            own_steps.append(partial(_reduce_units, units=units[order["id"]], revision=revision, criterion_ids=levels))
+        proposal = _apply(order, own_steps)
+        if proposal:
+            proposals.append(proposal)
+    return proposals
+
+
+def _apply(order: dict, steps: Iterable[_Step]) -> _Proposal | None:
+    """Run the changes in turn on one order; None when none of them applies to it."""
+    updated, changes = order, []
+    for step in steps:
+        result = step(updated)
+        if result:
+            updated, change = result
+            changes.append(change)
+    return _Proposal(order, updated, tuple(changes)) if changes else None
+
+
+def _swap_ultrasound_code(order: dict, revision: str, criterion_ids: tuple[str, ...]) -> tuple[dict, _Change] | None:
+    codings = order.get("code", {}).get("coding", [])
+    for index, coding in enumerate(codings):
+        old = coding.get("code")
+        if not _is_cpt(coding) or old not in ULTRASOUND_TO_FLUOROSCOPIC:
+            continue
+        new = ULTRASOUND_TO_FLUOROSCOPIC[old]
+        updated = copy.deepcopy(order)
+        updated["code"]["coding"][index] = {**coding, "system": CPT, "code": new, "display": FLUOROSCOPIC_DISPLAYS[new]}
+        if coding.get("display") and updated["code"].get("text") == coding["display"]:
+            updated["code"]["text"] = FLUOROSCOPIC_DISPLAYS[new]  # text that only echoed the old code
+        explanation = (f"Ultrasound-guided facet injections ({old}) do not support coverage under {revision} "
+                       f"({', '.join(criterion_ids)}); the same injection under fluoroscopy or CT guidance "
+                       f"({new}) does when the other criteria are met.")
+        return updated, _Change(f"change {old} to {new} (fluoroscopic guidance)", explanation, "CPT code",
+                                criterion_ids)
+    return None
+
+
+def _keep_levels(
+    order: dict, keep: tuple[str, ...], revision: str, criterion_ids: tuple[str, ...]
+) -> tuple[dict, _Change] | None:
+    sites = order.get("bodySite", [])
+    named = [_level_named(site) for site in sites]
+    kept = [site for site, level in zip(sites, named) if level is None or level in keep]
+    if len(kept) == len(sites) or not any(level in keep for level in named):
+        return None  # nothing beyond the first three here, or only deleting the order would help
+    dropped = ", ".join(dict.fromkeys(level for level in named if level and level not in keep))
+    updated = copy.deepcopy(order)
+    updated["bodySite"] = copy.deepcopy(kept)
+    explanation = (f"{revision} covers no more than {MAX_LEVELS} spinal levels per session "
+                   f"({', '.join(criterion_ids)}); this keeps the first three as ordered and drops {dropped}.")
+    return updated, _Change(f"treat {', '.join(keep)} only", explanation, "body sites", criterion_ids)
+
+
+def _reduce_units(
+    order: dict, units: int, revision: str, criterion_ids: tuple[str, ...]
+) -> tuple[dict, _Change] | None:
+    updated = copy.deepcopy(order)
+    updated["quantityQuantity"] = {**order.get("quantityQuantity", {}), "value": units}
+    code = _cpt_code(order)
+    plural = "s" if units != 1 else ""
+    explanation = (f"{revision} covers no more than {MAX_LEVELS} levels per session ({', '.join(criterion_ids)}); "
+                   f"the primary joint plus {units} additional joint{plural} makes {MAX_LEVELS}.")
+    return updated, _Change(f"reduce {code} to {units} unit{plural} ({MAX_LEVELS} joints in all)", explanation,
+                            "quantity", criterion_ids)
+
+
+def _allowed_add_on_units(orders: Iterable[dict]) -> dict[str, int]:
+    """RF add-on order id -> the units that make primary + add-ons = 3, where fewer than ordered."""
+    orders = list(orders)
+    remaining = MAX_LEVELS - sum(1 for o in orders if _cpt_code(o) in RF_PRIMARY)
+    if remaining == MAX_LEVELS:
+        return {}  # no RF primary in the procedure: add-on units mean nothing on their own
+    allowed: dict[str, int] = {}
+    for order in orders:
+        if _cpt_code(order) not in RF_ADD_ON:
+            continue
+        ordered = order.get("quantityQuantity", {}).get("value", 1)
+        units = min(ordered, remaining)
+        remaining -= units
+        if units < ordered:
+            if units < 1:
+                return {}  # the fix would delete an order, which an update cannot do
+            allowed[order["id"]] = int(units)
+    return allowed
+
+
+def _first_levels(levels: Iterable[str]) -> tuple[str, ...]:
+    distinct = tuple(dict.fromkeys(n for n in (_normalise_level(level) for level in levels) if n))
+    return distinct[:MAX_LEVELS] if len(distinct) > MAX_LEVELS else ()
+
+
+def _level_named(body_site: Mapping) -> str | None:
+    texts = [body_site.get("text"), *(c.get("display") for c in body_site.get("coding", []))]
+    return next((level for level in map(_normalise_level, filter(None, texts)) if level), None)
+
+
+def _normalise_level(text: str) -> str | None:
+    """"L4-5", "L4/L5", "left L4–L5 facet" -> "L4-L5"."""
+    match = _LEVEL.search(text)
+    if not match:
+        return None
+    upper, upper_number, lower, lower_number = match.groups()
+    return f"{upper.upper()}{upper_number}-{(lower or upper).upper()}{lower_number}"
+
+
+def _failed_ids(determination: ProcedureDetermination, ids: Iterable[str]) -> tuple[str, ...]:
+    wanted = set(ids)
+    return tuple(c.criterion_id for c in determination.not_met if c.criterion_id in wanted)
+
+
+def _is_cpt(coding: Mapping) -> bool:
+    system = coding.get("system")
+    return system == CPT or (not system and bool(_CPT_SHAPE.match(str(coding.get("code", "")))))
+
+
+def _cpt_code(order: Mapping) -> str | None:
+    return next((c.get("code") for c in order.get("code", {}).get("coding", []) if _is_cpt(c)), None)
+
+
+def _reference(order: Mapping) -> str:
+    return f"{order.get('resourceType', 'ServiceRequest')}/{order.get('id')}"
+
+
+def _references(order_ids: Iterable[str], orders_by_id: Mapping[str, dict]) -> list[str]:
+    return [_reference(orders_by_id.get(i, {"id": i})) for i in order_ids]

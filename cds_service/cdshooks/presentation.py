@@ -1,0 +1,215 @@
+"""How a determination reads to a clinician: card settings, summaries and the criteria table.
+
+Plain words and GitHub-flavoured markdown only; the JSON shapes live in cards.py and
+coverage_info.py. Readers have seconds: decision first, problems first, never error text.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from cds_service.conventions import ATC, CPT, ICD10CM, LOINC, RXNORM, SNOMED
+from cds_service.evaluation.results import (
+    CriterionResult,
+    Decision,
+    Evidence,
+    ProcedureDetermination,
+    Status,
+)
+
+Hook = Literal["order-select", "order-sign"]
+PaNeeded = Literal["auth-needed", "no-auth"]
+
+POLICY_TITLE = "Facet Joint Interventions"
+SUMMARY_LIMIT = 139  # CDS Hooks: summary SHALL be fewer than 140 characters
+
+
+@dataclass(frozen=True)
+class CardSettings:
+    """What the plan configures about every answer (CDS_PLAN_NAME, CDS_POLICY_URL, CDS_PA_NEEDED)."""
+
+    plan_name: str  # source.label: an insurer name the patient would recognise (CRD resp-4)
+    policy_url: str
+    pa_needed: PaNeeded = "auth-needed"
+    documentation_app_url: str | None = None  # SMART launch URL of a documentation app
+    source_url: str | None = None
+
+
+_KIND_NOUNS = {
+    "diagnostic-block": "facet block",
+    "therapeutic-injection": "therapeutic facet injection",
+    "rf-initial": "facet RF ablation",
+    "rf-repeat": "repeat facet RF ablation",
+    "pulsed-rf": "pulsed RF of facet nerves",
+}
+_REGION_ADJECTIVES = {
+    "lumbar": "Lumbar",
+    "cervical": "Cervical",
+    "thoracic": "Thoracic",
+    "cervical-or-thoracic": "Cervical/thoracic",
+}
+_SYSTEM_NAMES = {CPT: "CPT", ICD10CM: "ICD-10-CM", SNOMED: "SNOMED", LOINC: "LOINC", RXNORM: "RxNorm", ATC: "ATC"}
+_DECISION_WORDS = {
+    Decision.COVERED: "meets the policy",
+    Decision.NOT_COVERED: "not covered",
+    Decision.CONDITIONAL: "documentation needed",
+    Decision.INDETERMINATE: "coverage could not be checked",
+}
+_PROBLEM_RANK = {Status.NOT_MET: 0, Status.DOCUMENTATION: 1}
+
+
+def procedure_noun(determination: ProcedureDetermination) -> str:
+    """Short human name of the procedure, e.g. "Lumbar facet block"."""
+    noun = _KIND_NOUNS.get(determination.kind, "facet joint procedure")
+    region = _REGION_ADJECTIVES.get(determination.region)
+    return f"{region} {noun}" if region else noun[0].upper() + noun[1:]
+
+
+def revision_name(determination: ProcedureDetermination) -> str:
+    """The policy revision used, e.g. "CP.MP.171 revision 05/26"."""
+    label = determination.revision_label or determination.revision_id
+    return f"{determination.policy_id} revision {label}"
+
+
+def decision_words(determination: ProcedureDetermination) -> str:
+    """The decision in plain words, e.g. "documentation needed"."""
+    return _DECISION_WORDS[determination.decision or Decision.INDETERMINATE]
+
+
+def fit_summary(text: str) -> str:
+    """Cut a summary to the CDS Hooks limit, ending with an ellipsis when cut."""
+    return text if len(text) <= SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 1].rstrip() + "…"
+
+
+def summary_for(determination: ProcedureDetermination) -> str:
+    """The order-sign summary: procedure, decision and the one fact that explains it."""
+    noun, policy = procedure_noun(determination), determination.policy_id
+    if determination.revision_id is None:
+        return fit_summary(f"{noun}: no {policy} revision applies to {determination.date_of_service}")
+    decision = determination.decision
+    if decision is Decision.COVERED:
+        label = determination.revision_label or determination.revision_id
+        return fit_summary(f"{noun}: meets {policy} ({label})")
+    if decision is Decision.NOT_COVERED:
+        failed, total = len(determination.not_met), len(determination.criteria)
+        criteria = "criterion" if failed == 1 else "criteria"
+        return fit_summary(f"{noun}: not covered — {failed} of {total} {policy} {criteria} not met")
+    if decision is Decision.CONDITIONAL:
+        return ids_summary(f"{noun}: documentation needed", determination.needs_documentation)
+    return fit_summary(f"{noun}: coverage could not be checked (record unavailable)")
+
+
+def ids_summary(prefix: str, criteria: Iterable[CriterionResult]) -> str:
+    """`prefix (id, id, …)`, naming as many criterion ids as fit and counting the rest."""
+    ids = [c.criterion_id for c in criteria]
+    if not ids:
+        return fit_summary(prefix)
+    for shown in range(len(ids), 0, -1):
+        rest = len(ids) - shown
+        more = f" +{rest} more" if rest else ""
+        text = f"{prefix} ({', '.join(ids[:shown])}{more})"
+        if len(text) <= SUMMARY_LIMIT:
+            return text
+    return fit_summary(prefix)
+
+
+def instructions_detail(determination: ProcedureDetermination, *, pa_needed: PaNeeded) -> str:
+    """Markdown for the order-sign Instructions card: decision, order, next step, every criterion."""
+    lines = [_decision_line(determination), "", order_line(determination)]
+    next_step = _next_step(determination, pa_needed=pa_needed)
+    if next_step:
+        lines += ["", next_step]
+    if determination.criteria:
+        lines += ["", criteria_table(determination.criteria)]
+    else:
+        lines += ["", "The criteria were not checked."]
+    return "\n".join(lines)
+
+
+def no_revision_detail(determination: ProcedureDetermination) -> str:
+    """Markdown for a date of service before the earliest revision of the policy."""
+    return "\n".join([
+        f"No revision of {determination.policy_id} ({POLICY_TITLE}) applies to the date of service "
+        f"{determination.date_of_service}, so this order was not checked against it.",
+        "",
+        order_line(determination),
+    ])
+
+
+def criteria_table(criteria: Iterable[CriterionResult]) -> str:
+    """A markdown table of criteria: not-met and needs-documentation rows first and in bold."""
+    ordered = sorted(criteria, key=lambda c: _PROBLEM_RANK.get(c.status, 2))  # stable: policy order kept
+    rows = ["| Criterion | Result | Why | Evidence |", "| --- | --- | --- | --- |"]
+    rows += [_criterion_row(c) for c in ordered]
+    return "\n".join(rows)
+
+
+def evidence_text(evidence: Evidence) -> str:
+    """`Procedure/blk-1 (2026-09-01, CPT 64493)`: what a reviewer would open, and why it matters."""
+    details = [part for part in (evidence.date, _code_text(evidence.code), evidence.note) if part]
+    return f"{evidence.reference} ({', '.join(details)})" if details else evidence.reference
+
+
+def _decision_line(determination: ProcedureDetermination) -> str:
+    revision = revision_name(determination)
+    decision = determination.decision
+    if decision is Decision.COVERED:
+        return f"**Meets {revision}**: every applicable criterion is met."
+    if decision is Decision.NOT_COVERED:
+        failed = len(determination.not_met)
+        return f"**Not covered** under {revision}: {failed} of {len(determination.criteria)} criteria not met."
+    if decision is Decision.CONDITIONAL:
+        missing = len(determination.needs_documentation)
+        items = "item needs" if missing == 1 else "items need"
+        return f"**Documentation needed** under {revision}: {missing} {items} documentation."
+    return f"**Coverage could not be checked** against {revision}: the patient record was unavailable."
+
+
+def order_line(determination: ProcedureDetermination) -> str:
+    """The order named in human terms (CRD dev-24: cards about a subset of orders say which)."""
+    return f"Order: {determination.procedure_label}; date of service {determination.date_of_service}."
+
+
+def _next_step(determination: ProcedureDetermination, *, pa_needed: PaNeeded) -> str | None:
+    decision = determination.decision
+    authorization = "Prior authorization is required." if pa_needed == "auth-needed" else (
+        "No prior authorization is needed."
+    )
+    if decision is Decision.COVERED:
+        return authorization
+    if decision is Decision.CONDITIONAL:
+        where = "in the chart"
+        if any(c.attestable for c in determination.needs_documentation):
+            where += f" or on the {determination.policy_id} attestation form"
+        return f"Document the items marked **needs documentation** {where}. {authorization}"
+    if decision is Decision.INDETERMINATE:
+        return "Try again later, or check the criteria in the policy."
+    return None
+
+
+def _criterion_row(criterion: CriterionResult) -> str:
+    problem = criterion.status in _PROBLEM_RANK
+    name = f"**{criterion.criterion_id}**" if problem else criterion.criterion_id
+    if criterion.title:
+        name += f" {criterion.title}"
+    result = criterion.status.label
+    if criterion.settled_by_attestation:
+        result += " (attested)"
+    if problem:
+        result = f"**{result}**"
+    evidence = "; ".join(evidence_text(e) for e in criterion.evidence) or "—"
+    return "| " + " | ".join(_cell(text) for text in (name, result, criterion.reason or "—", evidence)) + " |"
+
+
+def _cell(text: str) -> str:
+    # A bare "|" would end the cell and a newline would end the row.
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _code_text(code: str | None) -> str | None:
+    if not code or "|" not in code:
+        return code
+    system, _, value = code.rpartition("|")
+    name = _SYSTEM_NAMES.get(system)
+    return f"{name} {value}" if name else value

@@ -1,0 +1,22 @@
+"""The policy engine's front door: the shipped policy library with the shipped checks."""
+from __future__ import annotations
+
+from datetime import date
+from functools import lru_cache
+from typing import Mapping
+
+from .evaluation.checks import CHECK_PARAMS
+from .evaluation.evaluator import evaluate
+from .policy.library import PolicyLibrary
+
+__all__ = ["evaluate", "load_library"]
+
+
+def load_library(effective_overrides: Mapping[str, date] | None = None) -> PolicyLibrary:
+    """Load and strictly validate every shipped revision (fails loudly on bad policy data)."""
+    return PolicyLibrary.load(CHECK_PARAMS, effective_overrides=effective_overrides)
+
+
+@lru_cache(maxsize=1)
+def default_library() -> PolicyLibrary:
+    return load_library()

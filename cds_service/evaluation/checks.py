@@ -1,0 +1,418 @@
+"""The checks that decide criteria. A revision file names a check and gives its parameters.
+
+Each check is `fn(ctx, params) -> Outcome`. `CHECK_PARAMS` tells the loader which parameters each check
+accepts, so a misspelt threshold fails at start-up rather than being silently ignored.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Callable, Mapping, Sequence
+
+from ..policy.valuesets import ValueSets
+from . import clinical
+from .clinical import NsaidMatcher, PriorProcedure, evidence_of
+from .dates import add_months, months_before
+from .procedures import OTHER_INTERVENTIONAL, OrderedProcedure, cpt_codes, level_names
+from .record import PatientRecord, condition_onset, effective_date, numeric_value, performed_date, reference_id
+from .results import Evidence, Status
+
+MET, NOT_MET, DOC, NA = Status.MET, Status.NOT_MET, Status.DOCUMENTATION, Status.NOT_APPLICABLE
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Status
+    reason: str
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    record: PatientRecord
+    valuesets: ValueSets
+    nsaids: NsaidMatcher
+    procedure: OrderedProcedure
+    kind: str
+    region: str  # lumbar | cervical | thoracic | cervical-or-thoracic | any
+    zone: str  # lumbar | cervical-thoracic | any
+    dos: date
+    priors: tuple[PriorProcedure, ...]
+    level_count: int | None
+    levels: tuple[str, ...]
+    intent_inferred: bool
+
+    @property
+    def window_end(self) -> date:
+        return self.dos
+
+
+CheckFn = Callable[[CheckContext, Mapping[str, Any]], Outcome]
+CHECKS: dict[str, CheckFn] = {}
+CHECK_PARAMS: dict[str, frozenset[str]] = {}
+
+
+def check(name: str, *params: str) -> Callable[[CheckFn], CheckFn]:
+    def register(fn: CheckFn) -> CheckFn:
+        CHECKS[name] = fn
+        CHECK_PARAMS[name] = frozenset(params)
+        return fn
+
+    return register
+
+
+def _region_words(region: str) -> str:
+    return {"cervical-or-thoracic": "cervical or thoracic (not stated)"}.get(region, region)
+
+
+# ---------------------------------------------------------------- headers and order facts
+
+@check("preamble")
+def preamble(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
+    """Performed by a physician; only one procedure per visit."""
+    others = [o for o in ctx.procedure.others_in_session]
+    same_day = [
+        proc for proc in ctx.record.of_type("Procedure")
+        if proc.get("status") in ("completed", "in-progress") and performed_date(proc) == ctx.dos
+        and (set(cpt_codes(proc.get("code"))) & OTHER_INTERVENTIONAL or clinical.facet_code_of(proc))
+    ]
+    if others or same_day:
+        ev = tuple(evidence_of(o) for o in others) + tuple(evidence_of(s, day=ctx.dos) for s in same_day)
+        return Outcome(NOT_MET, "another interventional spine procedure is ordered or done at the same visit", ev)
+    order = ctx.procedure.primary
+    who = [order.get("performer"), order.get("requester")]
+    refs = [r for x in who for r in (x if isinstance(x, list) else [x]) if r]
+    clinician = [r for r in refs if reference_id(r, "Practitioner") or reference_id(r, "PractitionerRole")]
+    if not clinician:
+        return Outcome(DOC, "the order names no performing or requesting practitioner")
+    ref = clinician[0].get("reference") if isinstance(clinician[0], Mapping) else str(clinician[0])
+    return Outcome(MET, "one procedure this visit, ordered by a practitioner", (Evidence(*str(ref).split("/")[-2:], note="requester/performer"),))
+
+
+@check("guidance")
+def guidance(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
+    if ctx.procedure.is_ultrasound:
+        return Outcome(NOT_MET, f"ultrasound guidance ({ctx.procedure.code.code}); fluoroscopy or CT is required")
+    return Outcome(MET, f"fluoroscopy/CT-guided code {ctx.procedure.code.code}")
+
+
+@check("rf_technique_and_region")
+def rf_technique_and_region(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
+    if ctx.region == "thoracic":
+        return Outcome(NOT_MET, "thoracic RF neurotomy is not covered (lumbar or cervical only)")
+    if ctx.region == "cervical-or-thoracic":
+        return Outcome(DOC, "region not stated: document cervical (not thoracic) levels in bodySite")
+    return Outcome(MET, f"conventional RF, fluoroscopy/CT-guided, {ctx.region}")
+
+
+@check("diagnostic_block_count", "max_blocks")
+def diagnostic_block_count(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
+    if ctx.region == "thoracic":
+        return Outcome(NOT_MET, "facet injections are covered in the lumbar and cervical regions only")
+    if ctx.region == "cervical-or-thoracic":
+        return Outcome(DOC, "region not stated: document cervical (not thoracic) levels in bodySite")
+    done = clinical.diagnostic_blocks_since_last_rf(ctx.priors, ctx.zone)
+    ev = tuple(b.evidence for b in done)
+    if len(done) >= p["max_blocks"]:
+        if ctx.kind == "injection-intent-unknown":
+            return Outcome(DOC, f"{len(done)} diagnostic blocks already done and the order states no intent (diagnostic/therapeutic)", ev)
+        return Outcome(NOT_MET, f"{len(done)} diagnostic blocks already done in this region (limit {p['max_blocks']})", ev)
+    return Outcome(MET, f"{_region_words(ctx.region)}; this would be block {len(done) + 1} of up to {p['max_blocks']}", ev)
+
+
+@check("level_count", "max_levels")
+def level_count(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
+    levels = ", ".join(ctx.levels)
+    if ctx.level_count is None:
+        return Outcome(DOC, "add-on code means 3 or more levels; name each level in bodySite")
+    if ctx.level_count > p["max_levels"]:
+        return Outcome(NOT_MET, f"{ctx.level_count} levels ({levels or 'by codes'}); at most {p['max_levels']} per session")
+    return Outcome(MET, f"{ctx.level_count} level{'s' if ctx.level_count != 1 else ''}" + (f" ({levels})" if levels else ""))
+
+
+@check("not_medically_necessary", "category")
+def not_medically_necessary(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
+    category = p["category"]
+    injection = ctx.procedure.is_injection
+    rf = ctx.kind in ("rf-initial", "rf-repeat")
+    if category in ("thoracic-injection", "thoracic-rf") and (injection if category == "thoracic-injection" else rf):
+        if ctx.region == "thoracic":
+            return Outcome(NOT_MET, "thoracic region: not medically necessary")
+        if ctx.region == "cervical-or-thoracic":
+            return Outcome(DOC, "cervical/thoracic code without a stated region: name the levels in bodySite")
+        return Outcome(NA, f"{ctx.region} region")
+    if category == "pulsed-rf" and ctx.kind == "pulsed-rf":
+        return Outcome(NOT_MET, "pulsed radiofrequency: not medically necessary")
+    if category == "ultrasound" and ctx.procedure.is_ultrasound:
+        return Outcome(NOT_MET, f"ultrasound-guided code {ctx.procedure.code.code} does not support coverage")
+    if category == "therapeutic-injection":
+        if ctx.kind == "therapeutic-injection":
+            return Outcome(NOT_MET, "therapeutic facet injection: not medically necessary in this revision")
+        if ctx.kind == "injection-intent-unknown":
+            return Outcome(DOC, "intent not stated and 2 diagnostic blocks already done: state diagnostic or therapeutic")
+    return Outcome(NA, "the order is not in this category")
+
+
+# ---------------------------------------------------------------- pain and conservative therapy
+
+@check("pain_duration", "min_months", "requires_adl", "lookback_months")
+def pain_duration(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
+    conditions = clinical.spinal_pain_conditions(ctx.record, ctx.valuesets, ctx.dos)
+    dated = sorted(((d, c) for c in conditions if (d := condition_onset(c))), key=lambda pair: pair[0])
+    if not dated:
+        return Outcome(DOC, "no dated back or neck pain diagnosis in the record")
+    onset, condition = dated[0]
+    ev = (evidence_of(condition, day=onset, note="onset"),)
+    if onset > months_before(ctx.dos, p["min_months"]):
+        return Outcome(NOT_MET, f"pain began {onset}, less than {p['min_months']} months before the procedure", ev)
+    if not p.get("requires_adl"):
+        return Outcome(MET, f"back or neck pain since {onset}", ev)
+    scores = clinical.interference_scores(ctx.record, months_before(ctx.dos, p["lookback_months"]), ctx.dos)
+    positive = [o for o in scores if (numeric_value(o) or 0) > 0]
+    if positive:
+        return Outcome(MET, f"pain since {onset}, interfering with daily activities", ev + (evidence_of(positive[-1], day=effective_date(positive[-1])),))
+    return Outcome(DOC, f"pain since {onset}; interference with daily activities is not recorded", ev)
+
+
+def _last_conservative_day(ctx: CheckContext, p: Mapping[str, Any], start: date) -> date | None:
+    sessions = clinical.therapy_sessions(ctx.record, ctx.valuesets, p["therapy_valuesets"], start, ctx.dos)
+    exposure_ends = []
+    for r in ctx.record.of_type("MedicationStatement") + ctx.record.of_type("MedicationRequest"):
+        interval = clinical.medication_interval(r, ctx.dos) if ctx.nsaids.match(r.get("medicationCodeableConcept")) else None
+        if interval and interval[0] <= ctx.dos:
+            exposure_ends.append(min(interval[1], ctx.dos))
+    days = [d for d, _ in sessions] + exposure_ends
+    return max(days) if days else None
+
+
+@check("failed_conservative", "lookback_months", "min_pain_score", "therapy_valuesets")
+def failed_conservative(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
+    start = months_before(ctx.dos, p["lookback_months"])
+    last = _last_conservative_day(ctx, p, start)
+    if last is None:
+        return Outcome(DOC, "no conservative therapy recorded in the look-back")
+    after = [o for o in clinical.pain_scores(ctx.record, last, ctx.dos) if (numeric_value(o) or 0) >= p["min_pain_score"]]
+    if after:
+        o = after[-1]
+        return Outcome(MET, f"pain still {numeric_value(o):g}/10 after conservative therapy (last {last})", (evidence_of(o, day=effective_date(o)),))
+    return Outcome(DOC, f"no pain score after conservative therapy ended ({last}) shows it failed")
+
+
+def synovial_cyst(ctx: CheckContext, min_pain_score: float, lookback_months: int) -> Outcome:
+    cysts = clinical.active_conditions_in(ctx.record, ctx.valuesets, ("dx-facet-synovial-cyst",), ctx.dos)
+    radic = clinical.active_conditions_in(ctx.record, ctx.valuesets, ("excl-radiculopathy",), ctx.dos)
+    if not (cysts and radic):
+        return Outcome(NA, "no facet synovial cyst with radiculopathy recorded")
+    ev = (evidence_of(cysts[0], day=condition_onset(cysts[0])), evidence_of(radic[0], day=condition_onset(radic[0])))
+    scores = clinical.pain_scores(ctx.record, months_before(ctx.dos, lookback_months), ctx.dos)
+    severe = [o for o in scores if (numeric_value(o) or 0) >= min_pain_score]
+    if severe:
+        return Outcome(MET, "facet synovial cyst with radicular pain: therapy not required", ev + (evidence_of(severe[-1], day=effective_date(severe[-1])),))
+    return Outcome(DOC, "synovial cyst with radiculopathy; severity of radicular pain not recorded", ev)
+
+
+@check("synovial_cyst_exception", "min_pain_score", "lookback_months")
+def synovial_cyst_exception(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
+    return synovial_cyst(ctx, p["min_pain_score"], p["lookback_months"])
+
+
+@check("therapy_trial", "min_days", "lookback_months", "allow_intolerance", "exception_criterion", "therapy_valuesets")
+def therapy_trial(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
+    start = months_before(ctx.dos, p["lookback_months"])
+    sessions = clinical.therapy_sessions(ctx.record, ctx.valuesets, p["therapy_valuesets"], start, ctx.dos)
+    if sessions:
+        span = (sessions[-1][0] - sessions[0][0]).days
+        ev = (evidence_of(sessions[0][1], day=sessions[0][0], note="first session"), evidence_of(sessions[-1][1], day=sessions[-1][0], note="last session"))
+        if span >= p["min_days"]:
+            return Outcome(MET, f"therapy {sessions[0][0]} to {sessions[-1][0]} ({span} days, {len(sessions)} sessions)", ev)
+    if p.get("allow_intolerance"):
+        stopped = clinical.therapy_not_tolerated(ctx.record, ctx.valuesets, p["therapy_valuesets"], start, ctx.dos)
+        if stopped:
+            return Outcome(MET, "physical therapy not tolerated (documented)", (evidence_of(stopped, day=performed_date(stopped)),))
+    if p.get("exception_criterion"):
+        exception = synovial_cyst(ctx, 4, p["lookback_months"])
+        if exception.status is MET:
+            return Outcome(MET, f"not required: {exception.reason} ({p['exception_criterion']})", exception.evidence)
+    if sessions:
+        return Outcome(NOT_MET, f"therapy lasted {span} days ({sessions[0][0]} to {sessions[-1][0]}); {p['min_days']} needed", ev)
+    return Outcome(DOC, f"no physical therapy or home exercise recorded in the past {p['lookback_months']} months")
+
+
+@check("nsaid_trial", "min_days", "lookback_months")
+def nsaid_trial(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
+    contra = clinical.nsaid_contraindication(ctx.record, ctx.valuesets, ctx.nsaids, ctx.dos)
+    if contra:
+        return Outcome(MET, "NSAIDs contraindicated or not tolerated", (contra,))
+    exposure = clinical.nsaid_exposure(ctx.record, ctx.nsaids, months_before(ctx.dos, p["lookback_months"]), ctx.dos)
+    if exposure.days >= p["min_days"]:
+        return Outcome(MET, f"{exposure.days} days of NSAIDs in the past {p['lookback_months']} months", exposure.evidence)
+    if exposure.days:
+        return Outcome(NOT_MET, f"only {exposure.days} days of NSAIDs in the past {p['lookback_months']} months; {p['min_days']} needed", exposure.evidence)
+    return Outcome(DOC, f"no NSAID use recorded in the past {p['lookback_months']} months")
+
+
+@check("attestation_only", "rf_order_counts")
+def attestation_only(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
+    if p.get("rf_order_counts"):
+        for sr in ctx.record.of_type("ServiceRequest") + [o for o in ctx.procedure.others_in_session]:
+            fc = clinical.facet_code_of(sr)
+            if fc and fc.family == "rf" and sr.get("status") in ("draft", "active", None):
+                return Outcome(MET, "an RF neurotomy order exists", (evidence_of(sr),))
+    return Outcome(DOC, "needs the clinician's attestation")
+
+
+@check("facet_syndrome_findings", "exclusion_valuesets", "radiculopathy_valuesets", "synovial_cyst_exception")
+def facet_syndrome_findings(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
+    exclusions = clinical.active_conditions_in(ctx.record, ctx.valuesets, p["exclusion_valuesets"], ctx.dos)
+    if p.get("synovial_cyst_exception") and clinical.active_conditions_in(ctx.record, ctx.valuesets, ("dx-facet-synovial-cyst",), ctx.dos):
+        radic = set(id(c) for c in clinical.active_conditions_in(ctx.record, ctx.valuesets, p["radiculopathy_valuesets"], ctx.dos))
+        exclusions = [c for c in exclusions if id(c) not in radic]  # radiculopathy from a synovial cyst is allowed
+    if exclusions:
+        c = exclusions[0]
+        display = next((str(x.get("display")) for x in clinical.codings(c.get("code")) if x.get("display")), "an exclusion diagnosis")
+        return Outcome(NOT_MET, f"active {display.lower()} suggests another cause", tuple(evidence_of(x, day=condition_onset(x)) for x in exclusions))
+    return Outcome(DOC, "no exclusion diagnosis; facet syndrome findings and imaging need the clinician's attestation")
+
+
+# ---------------------------------------------------------------- blocks, relief, RF
+
+def _relief_text(relief: clinical.Relief | None) -> str:
+    return "not recorded" if relief is None else f"{relief.percent:.0f}%"
+
+
+@check("second_block", "min_relief_percent", "min_interval_days", "every_repeat")
+def second_block(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
+    done = clinical.diagnostic_blocks_since_last_rf(ctx.priors, ctx.zone)
+    if not done:
+        return Outcome(NA, "first diagnostic block")
+    if not p.get("every_repeat") and len(done) != 1:
+        return Outcome(NA, "not a second block")
+    first, last = done[0], done[-1]
+    gap = (ctx.dos - last.day).days
+    ev = (last.evidence,)
+    if gap < p["min_interval_days"]:
+        return Outcome(NOT_MET, f"{gap} days after the previous block on {last.day}; at least {p['min_interval_days']} needed", ev)
+    if "min_relief_percent" not in p:
+        return Outcome(MET, f"{gap} days after the previous block", ev)
+    relief = clinical.relief_after_block(ctx.record, first.resource)
+    ev = (first.evidence,) + (relief.evidence if relief else ())
+    if relief is not None and relief.percent < p["min_relief_percent"]:
+        return Outcome(NOT_MET, f"first block gave {_relief_text(relief)} relief; {p['min_relief_percent']}% needed", ev)
+    prior_levels = tuple(level_names(first.resource.get("bodySite")))
+    if prior_levels and ctx.levels and set(prior_levels) != set(ctx.levels):
+        return Outcome(NOT_MET, f"levels {', '.join(ctx.levels)} differ from the first block ({', '.join(prior_levels)})", ev)
+    if relief is None:
+        return Outcome(DOC, "relief after the first block is not recorded", ev)
+    if not (prior_levels and ctx.levels):
+        return Outcome(DOC, f"first block gave {_relief_text(relief)}; same levels cannot be confirmed (bodySite missing)", ev)
+    return Outcome(MET, f"first block gave {_relief_text(relief)} relief; same levels; {gap} days apart", ev)
+
+
+@check("first_block_relief_note", "min_relief_percent")
+def first_block_relief_note(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
+    if ctx.kind not in ("diagnostic-block", "injection-intent-unknown"):
+        return Outcome(NA, "not a diagnostic block")
+    done = clinical.diagnostic_blocks_since_last_rf(ctx.priors, ctx.zone)
+    if not done:
+        return Outcome(NA, "first diagnostic block")
+    relief = clinical.relief_after_block(ctx.record, done[0].resource)
+    if relief is not None and relief.percent < p["min_relief_percent"]:
+        return Outcome(NOT_MET, f"first block gave {_relief_text(relief)} relief (< {p['min_relief_percent']}%): a second block is not medically necessary",
+                       (done[0].evidence,) + relief.evidence)
+    return Outcome(NA, "first block relief is not below the threshold")
+
+
+@check("two_positive_blocks", "min_relief_percent", "requires_function_attestation")
+def two_positive_blocks(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
+    blocks = clinical.diagnostic_blocks(ctx.priors, ctx.zone)
+    if len(blocks) < 2:
+        return Outcome(NOT_MET, f"{len(blocks)} diagnostic block{'s' if len(blocks) != 1 else ''} in this region; two are required", tuple(b.evidence for b in blocks))
+    reliefs = [(b, clinical.relief_after_block(ctx.record, b.resource)) for b in blocks]
+    good = [(b, r) for b, r in reliefs if r is not None and r.percent >= p["min_relief_percent"]]
+    unknown = [(b, r) for b, r in reliefs if r is None]
+    ev = tuple(e for b, r in reliefs for e in (b.evidence,) + (r.evidence if r else ()))
+    summary = ", ".join(f"{b.day}: {_relief_text(r)}" for b, r in reliefs)
+    if len(good) >= 2:
+        if p.get("requires_function_attestation"):
+            return Outcome(DOC, f"relief {summary}; ability to perform previously painful movements needs attestation", ev)
+        return Outcome(MET, f"two blocks with ≥ {p['min_relief_percent']}% relief ({summary})", ev)
+    if len(good) + len(unknown) >= 2:
+        return Outcome(DOC, f"relief after each block must be recorded ({summary})", ev)
+    return Outcome(NOT_MET, f"fewer than two blocks with ≥ {p['min_relief_percent']}% relief ({summary})", ev)
+
+
+@check("rf_interval", "min_months")
+def rf_interval(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
+    rf = clinical.last_rf(ctx.priors, ctx.zone)
+    if rf is None:
+        return Outcome(NA, "no previous RF neurotomy in this region")
+    due = add_months(rf.day, p["min_months"])
+    if ctx.dos < due:
+        return Outcome(NOT_MET, f"previous RF on {rf.day}; a repeat is possible from {due}", (rf.evidence,))
+    return Outcome(MET, f"previous RF on {rf.day} (≥ {p['min_months']} months ago)", (rf.evidence,))
+
+
+def _prior_for(ctx: CheckContext, prior: str) -> PriorProcedure | None:
+    if prior == "rf":
+        return clinical.last_rf(ctx.priors, ctx.zone)
+    therapeutic = [x for x in ctx.priors if x.family in clinical.INJECTION_FAMILIES and x.intent == "therapeutic" and clinical.same_zone(x, ctx.zone)]
+    return therapeutic[-1] if therapeutic else None
+
+
+def _function_improved(ctx: CheckContext, after_day: date, min_improvement: float = 0.0) -> Evidence | None:
+    """An interference score after the procedure lower than the last one before it (by at least the given %)."""
+    scores = clinical.interference_scores(ctx.record, months_before(after_day, 24), ctx.dos)
+    before = [o for o in scores if (effective_date(o) or date.min) <= after_day]
+    after = [o for o in scores if (effective_date(o) or date.min) > after_day]
+    if not before or not after:
+        return None
+    b, a = numeric_value(before[-1]) or 0, numeric_value(after[-1]) or 0
+    if b > 0 and (b - a) / b * 100 >= max(min_improvement, 0.0001):
+        return evidence_of(after[-1], day=effective_date(after[-1]), note=f"interference {b:g} → {a:g}")
+    return None
+
+
+@check("sustained_relief", "min_relief_percent", "min_months", "requires_function", "prior")
+def sustained_relief(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
+    prior = _prior_for(ctx, p["prior"])
+    if prior is None:
+        return Outcome(NA, "no prior procedure of this kind at this site")
+    before, after = clinical.pain_scores_linked(ctx.record, prior.resource)
+    threshold, months = p["min_relief_percent"], p["min_months"]
+    until = add_months(prior.day, months)
+    ev: tuple[Evidence, ...] = (prior.evidence,)
+    if not before or not after:
+        alt = _function_improved(ctx, prior.day, threshold) if p["prior"] != "rf" else None
+        if alt:  # I.D.2: ≥ 50% consistent improvement on the same scale is an alternative
+            return Outcome(MET, f"function improved ≥ {threshold}% on the same scale", ev + (alt,))
+        return Outcome(DOC, f"pain scores before and after the procedure on {prior.day} are not recorded", ev)
+    baseline = numeric_value(before[-1]) or 0
+    last_good: date | None = None
+    for obs in after:
+        day = effective_date(obs)
+        relief = (baseline - (numeric_value(obs) or 0)) / baseline * 100 if baseline else 0.0
+        if relief < threshold:
+            if day is not None and day < until:
+                return Outcome(NOT_MET, f"relief fell to {relief:.0f}% on {day}, before {months} months had passed", ev + (evidence_of(obs, day=day),))
+            break
+        last_good = day
+        ev += (evidence_of(obs, day=day, note=f"relief {relief:.0f}%"),)
+    if last_good is None or last_good < until:
+        return Outcome(DOC, f"relief ≥ {threshold}% is recorded only until {last_good or prior.day}; {months} months needed", ev)
+    if p.get("requires_function"):
+        improved = _function_improved(ctx, prior.day)
+        if improved is None:
+            return Outcome(DOC, f"≥ {threshold}% relief for {months}+ months; functional improvement needs documentation", ev)
+        ev += (improved,)
+    return Outcome(MET, f"≥ {threshold}% relief for at least {months} months after {prior.day}", ev)
+
+
+@check("not_rf_candidate", "valuesets")
+def not_rf_candidate(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
+    conditions = clinical.active_conditions_in(ctx.record, ctx.valuesets, p["valuesets"], ctx.dos)
+    if conditions:
+        return Outcome(MET, "not an RF candidate (coded diagnosis)", (evidence_of(conditions[0], day=condition_onset(conditions[0])),))
+    device = clinical.implanted_electrical_device(ctx.record, ctx.valuesets)
+    if device:
+        return Outcome(MET, "not an RF candidate (implanted electrical device)", (device,))
+    return Outcome(DOC, "why the patient is not an RF candidate needs documentation")

@@ -1,0 +1,155 @@
+"""evaluate(): draft orders + a patient's record + a date → one determination per facet procedure.
+
+Pure: no I/O, no clock (today is passed in). Criteria come from the policy data; checks from checks.py.
+"""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Iterable, Mapping, Sequence
+
+from ..policy.library import PolicyLibrary
+from ..policy.model import Criterion, Revision
+from . import clinical
+from .checks import CHECKS, CheckContext, Outcome
+from .dates import months_before
+from .procedures import OrderedProcedure, body_site_region, group_orders, level_names, stated_intent
+from .record import PatientRecord
+from .results import CriterionResult, Decision, Evaluation, Evidence, ProcedureDetermination, SkippedResource, Status
+
+ATTESTATION_LOOKBACK_MONTHS = 12
+KIND_WORDS = {
+    "diagnostic-block": "diagnostic facet block",
+    "injection-intent-unknown": "facet injection (intent not stated)",
+    "therapeutic-injection": "therapeutic facet injection",
+    "rf-initial": "facet RF neurotomy",
+    "rf-repeat": "repeat facet RF neurotomy",
+    "pulsed-rf": "pulsed RF of facet joints",
+}
+
+
+def decide(criteria: Sequence[CriterionResult], technical_problem: str | None) -> Decision:
+    """Contract §4 "Out": not met → not-covered; else no data → indeterminate; else documentation → conditional."""
+    statuses = {c.status for c in criteria}
+    if Status.NOT_MET in statuses:
+        return Decision.NOT_COVERED
+    if technical_problem:
+        return Decision.INDETERMINATE
+    if Status.DOCUMENTATION in statuses:
+        return Decision.CONDITIONAL
+    return Decision.COVERED
+
+
+def _region(proc: OrderedProcedure, record: PatientRecord, library: PolicyLibrary, dos: date) -> str:
+    if proc.code.zone == "lumbar":
+        return "lumbar"
+    if proc.code.zone == "any":  # 64999: the region comes from bodySite if anywhere
+        return body_site_region(proc.body_sites()) or "any"
+    stated = body_site_region(proc.body_sites())
+    if stated in ("cervical", "thoracic"):
+        return stated
+    dx = clinical.diagnosis_regions(record, library.valuesets, dos) & {"cervical", "thoracic"}
+    return dx.pop() if len(dx) == 1 else "cervical-or-thoracic"
+
+
+def _kind(proc: OrderedProcedure, priors: Sequence[clinical.PriorProcedure]) -> tuple[str, bool]:
+    """The order kind and whether its intent was inferred rather than stated."""
+    if proc.code.family == "pulsed-rf" or (proc.is_rf and "pulsed" in proc.text):
+        return "pulsed-rf", False
+    if proc.is_rf:
+        return ("rf-repeat" if clinical.last_rf(priors, proc.code.zone) else "rf-initial"), False
+    intent = stated_intent(proc.primary)
+    if intent == "therapeutic":
+        return "therapeutic-injection", False
+    if intent == "diagnostic":
+        return "diagnostic-block", False
+    done = clinical.diagnostic_blocks_since_last_rf(priors, proc.code.zone)
+    return ("diagnostic-block" if len(done) < 2 else "injection-intent-unknown"), True
+
+
+def _label(kind: str, region: str, proc: OrderedProcedure, level_count: int | None) -> str:
+    region_word = {"cervical-or-thoracic": "Cervical/thoracic", "any": ""}.get(region, region.capitalize())
+    levels = "" if level_count is None else f", {level_count} level{'s' if level_count != 1 else ''}"
+    return f"{region_word} {KIND_WORDS[kind]} ({' + '.join(proc.codes)}){levels}".strip()
+
+
+def _apply_attestation(criterion: Criterion, outcome: Outcome, answers: Mapping[str, tuple[bool, Evidence]]) -> tuple[Outcome, bool]:
+    """An attestation settles only what the record leaves open (contract §4 "Attestations")."""
+    if not criterion.attestable or outcome.status is not Status.DOCUMENTATION or criterion.id not in answers:
+        return outcome, False
+    answer, evidence = answers[criterion.id]
+    if answer:
+        return Outcome(Status.MET, f"attested: {outcome.reason}", outcome.evidence + (evidence,)), True
+    return Outcome(Status.NOT_MET, f"attested not met: {outcome.reason}", outcome.evidence + (evidence,)), True
+
+
+def evaluate_procedure(
+    library: PolicyLibrary,
+    record: PatientRecord,
+    proc: OrderedProcedure,
+    *,
+    today: date,
+    revision_id: str | None = None,
+    technical_problem: str | None = None,
+) -> ProcedureDetermination:
+    dos = proc.date_of_service(today)
+    revision = library.get(revision_id) if revision_id else library.revision_for(dos)
+    priors = tuple(clinical.prior_facet_procedures(record, dos))
+    kind, inferred = _kind(proc, priors)
+    region = _region(proc, record, library, dos)
+    level_count, levels = proc.level_count(), tuple(level_names(proc.body_sites()))
+    base = ProcedureDetermination(
+        policy_id=library.revisions[0].policy,
+        revision_id=revision.revision if revision else None,
+        revision_label=revision.label if revision else None,
+        date_of_service=dos.isoformat(),
+        order_ids=proc.order_ids,
+        procedure_label=_label(kind, region, proc, level_count),
+        kind=kind,
+        region=region,
+        codes=proc.codes,
+        levels=levels,
+        level_count=level_count,
+        technical_problem=technical_problem,
+    )
+    if revision is None:
+        return base  # before the earliest revision: no decision (contract §4 "Revision")
+
+    ctx = CheckContext(
+        record=record, valuesets=library.valuesets, nsaids=clinical.NsaidMatcher(library.valuesets), procedure=proc,
+        kind=kind, region=region, zone=proc.code.zone, dos=dos, priors=priors,
+        level_count=level_count, levels=levels, intent_inferred=inferred,
+    )
+    answers = clinical.attestations(record, revision.questionnaire_canonical, months_before(dos, ATTESTATION_LOOKBACK_MONTHS))
+    results = []
+    for criterion in revision.criteria:
+        if criterion.applies(kind):
+            outcome, settled = _apply_attestation(criterion, CHECKS[criterion.check](ctx, criterion.params), answers)
+        else:
+            outcome, settled = Outcome(Status.NOT_APPLICABLE, f"does not apply to a {KIND_WORDS[kind]}"), False
+        results.append(CriterionResult(criterion.id, outcome.status, outcome.reason, outcome.evidence, criterion.title,
+                                       criterion.attestable, settled))
+    return base.with_results(
+        criteria=tuple(results),
+        decision=decide(results, technical_problem),
+        questionnaire=revision.questionnaire_canonical,
+    )
+
+
+def evaluate(
+    library: PolicyLibrary,
+    resources: Iterable[Mapping[str, Any]],
+    draft_orders: Iterable[Mapping[str, Any]],
+    *,
+    today: date,
+    revision_id: str | None = None,
+    technical_problem: str | None = None,
+    skipped: Sequence[SkippedResource] = (),
+) -> Evaluation:
+    """Every in-scope procedure of the draft orders, decided against the revision in force on its date."""
+    record = PatientRecord(resources)
+    procedures, out_of_scope = group_orders(draft_orders)
+    determinations = tuple(
+        evaluate_procedure(library, record, proc, today=today, revision_id=revision_id, technical_problem=technical_problem)
+        for proc in procedures
+    )
+    return Evaluation(determinations, tuple(skipped), tuple(out_of_scope))

@@ -1,0 +1,151 @@
+"""A read-only view of one patient's FHIR resources (plain JSON dicts), with the small accessors checks need."""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from typing import Any, Iterable, Iterator, Mapping
+
+from .dates import parse_date, parse_instant
+
+Resource = Mapping[str, Any]
+
+INACTIVE_CLINICAL = {"inactive", "resolved", "remission"}
+REFUTED = {"refuted", "entered-in-error"}
+
+
+def as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def codings(concept: Any) -> list[Mapping[str, Any]]:
+    """Every coding of a CodeableConcept (or a list of them), tolerating singletons and junk."""
+    out = []
+    for cc in as_list(concept):
+        if isinstance(cc, Mapping):
+            out.extend(c for c in as_list(cc.get("coding")) if isinstance(c, Mapping))
+    return out
+
+
+def concept_text(concept: Any) -> str:
+    """Text and displays of a CodeableConcept, lower-cased, for display-text fallbacks."""
+    parts = []
+    for cc in as_list(concept):
+        if isinstance(cc, Mapping):
+            parts.append(str(cc.get("text") or ""))
+            parts.extend(str(c.get("display") or "") for c in codings(cc))
+    return " ".join(p for p in parts if p).lower()
+
+
+def status_code(concept: Any) -> str | None:
+    for c in codings(concept):
+        if c.get("code"):
+            return str(c["code"])
+    return None
+
+
+def reference_id(reference: Any, resource_type: str) -> str | None:
+    """`Type/id` (relative or absolute) → id when of the given type."""
+    if isinstance(reference, Mapping):
+        reference = reference.get("reference")
+    if not isinstance(reference, str):
+        return None
+    parts = reference.rstrip("/").split("/")
+    if len(parts) >= 2 and parts[-2] == resource_type:
+        return parts[-1]
+    if len(parts) >= 4 and parts[-2] == "_history" and parts[-4] == resource_type:
+        return parts[-3]
+    return None
+
+
+def performed_date(procedure: Resource) -> date | None:
+    period = procedure.get("performedPeriod") or {}
+    return parse_date(procedure.get("performedDateTime")) or parse_date(period.get("start") if isinstance(period, Mapping) else None)
+
+
+def performed_instant(procedure: Resource):
+    period = procedure.get("performedPeriod") or {}
+    return parse_instant(procedure.get("performedDateTime")) or parse_instant(
+        period.get("start") if isinstance(period, Mapping) else None
+    )
+
+
+def effective_date(resource: Resource) -> date | None:
+    period = resource.get("effectivePeriod") or {}
+    return (
+        parse_date(resource.get("effectiveDateTime"))
+        or parse_date(resource.get("effectiveInstant"))
+        or parse_date(period.get("start") if isinstance(period, Mapping) else None)
+        or parse_date(resource.get("issued"))
+    )
+
+
+def effective_instant(resource: Resource):
+    period = resource.get("effectivePeriod") or {}
+    return (
+        parse_instant(resource.get("effectiveDateTime"))
+        or parse_instant(resource.get("effectiveInstant"))
+        or parse_instant(period.get("start") if isinstance(period, Mapping) else None)
+    )
+
+
+def numeric_value(observation: Resource) -> float | None:
+    quantity = observation.get("valueQuantity")
+    if isinstance(quantity, Mapping) and isinstance(quantity.get("value"), (int, float)):
+        return float(quantity["value"])
+    if isinstance(observation.get("valueInteger"), int):
+        return float(observation["valueInteger"])
+    return None
+
+
+def condition_onset(condition: Resource) -> date | None:
+    period = condition.get("onsetPeriod") or {}
+    return (
+        parse_date(condition.get("onsetDateTime"))
+        or parse_date(period.get("start") if isinstance(period, Mapping) else None)
+        or parse_date(condition.get("recordedDate"))
+    )
+
+
+def condition_is_active(condition: Resource, on: date) -> bool:
+    """Active at the date: not refuted, not resolved, begun by then and not abated before it."""
+    if status_code(condition.get("verificationStatus")) in REFUTED:
+        return False
+    clinical = status_code(condition.get("clinicalStatus"))
+    abated = parse_date(condition.get("abatementDateTime")) or parse_date(
+        (condition.get("abatementPeriod") or {}).get("end") if isinstance(condition.get("abatementPeriod"), Mapping) else None
+    )
+    if clinical in INACTIVE_CLINICAL and (abated is None or abated <= on):
+        return False
+    if abated is not None and abated <= on:
+        return False
+    onset = condition_onset(condition)
+    return onset is None or onset <= on
+
+
+class PatientRecord:
+    """Resources by type; evidence dated after the date of service is the caller's to ignore."""
+
+    def __init__(self, resources: Iterable[Resource]):
+        self._by_type: dict[str, list[Resource]] = defaultdict(list)
+        self._by_ref: dict[str, Resource] = {}
+        for r in resources:
+            rtype = r.get("resourceType")
+            if isinstance(rtype, str):
+                self._by_type[rtype].append(r)
+                if r.get("id"):
+                    self._by_ref[f"{rtype}/{r['id']}"] = r
+
+    def of_type(self, resource_type: str) -> list[Resource]:
+        return self._by_type.get(resource_type, [])
+
+    def get(self, reference: str) -> Resource | None:
+        return self._by_ref.get(reference)
+
+    def __iter__(self) -> Iterator[Resource]:
+        for resources in self._by_type.values():
+            yield from resources
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._by_type.values())

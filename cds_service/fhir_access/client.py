@@ -1,0 +1,241 @@
+"""A deliberately distrustful FHIR REST client for the EHR's `fhirServer`.
+
+Every failure (status >= 400, a redirect, a timeout, a refused connection, a body that is not JSON, not
+the expected resource, too big, or a `next` link that leaves the server or never ends) becomes
+`FhirUnavailable(reason)`. The reason is short and safe for logs and audit: no token, no body, no query
+string (it holds the patient id).
+
+    client = FhirClient("https://ehr.example/fhir", token, shared_session(), FetchLimits())
+    conditions = client.search("Condition?patient=pat-1", deadline=time.monotonic() + 3)
+
+Deadlines are `time.monotonic()` instants, so one budget can be shared by many calls.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.cookiejar import DefaultCookiePolicy
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+
+from cds_service.fhir_access.limits import FetchLimits
+
+FHIR_JSON = "application/fhir+json"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_CHUNK_BYTES = 64 * 1024
+
+
+class FhirAccessError(Exception):
+    """Base of every error `cds_service.fhir_access` raises."""
+
+
+class FhirUnavailable(FhirAccessError):
+    """The FHIR server could not give us usable data; `reason` is for logs and audit only."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def new_session(*, pool_maxsize: int = 16, trust_env: bool = False) -> requests.Session:
+    """A `requests.Session` for FHIR calls: pooled connections, no retries, no cookies.
+
+    `trust_env=False` by default: a `.netrc` entry would replace our Authorization header, and proxy
+    variables would send patient data somewhere nobody configured for this service.
+    """
+    session = requests.Session()
+    session.trust_env = trust_env
+    # The session is shared by every client and tenant: a cookie set by one EHR must never reach another.
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    adapter = HTTPAdapter(pool_maxsize=pool_maxsize, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+_shared_session: requests.Session | None = None
+_shared_session_lock = threading.Lock()
+
+
+def shared_session() -> requests.Session:
+    """The process-wide session (created on first use, so importing this module does no I/O setup)."""
+    global _shared_session
+    with _shared_session_lock:
+        if _shared_session is None:
+            _shared_session = new_session()
+        return _shared_session
+
+
+class FhirClient:
+    """Reads and searches one FHIR server on behalf of one hook call. Safe to use from several threads.
+
+    :param base_url: the `fhirServer` of the hook request (already checked against the allow-list).
+    :param bearer_token: `fhirAuthorization.access_token`, or None for an open server.
+    :raise FhirUnavailable: `base_url` is not an absolute http(s) URL.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        bearer_token: str | None,
+        session: requests.Session | None = None,
+        limits: FetchLimits | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        location = _origin_and_path(self.base_url)
+        if location is None:
+            raise FhirUnavailable("fhirServer is not an absolute http(s) URL")
+        self._origin, self._base_path = location
+        self._headers = {"Accept": FHIR_JSON}
+        if bearer_token:
+            self._headers["Authorization"] = f"Bearer {bearer_token}"
+        self._session = session if session is not None else shared_session()
+        self._limits = limits if limits is not None else FetchLimits()
+        # OperationOutcome entries of searchsets: notes about the search, never data
+        self.warnings: list[str] = []
+
+    def read(self, path: str, deadline: float) -> dict[str, Any]:
+        """GET `{base}/{Type}/{id}`; the answer must be a resource of that type."""
+        resource_type = path.split("/", 1)[0]
+        resource = self._get_json(f"{self.base_url}/{path}", deadline, what=f"{resource_type} read")
+        if resource.get("resourceType") != resource_type:
+            raise FhirUnavailable(f"{resource_type} read: answer is not a {resource_type}")
+        return resource
+
+    def search(self, relative_query: str, deadline: float) -> list[dict[str, Any]]:
+        """GET `{base}/{relative_query}` and every `next` page; returns the resources of all pages."""
+        resource_type = relative_query.split("?", 1)[0]
+        what = f"{resource_type} search"
+        url: str | None = f"{self.base_url}/{relative_query}"
+        seen_urls: set[str] = set()
+        resources: list[dict[str, Any]] = []
+        while url is not None:
+            if len(seen_urls) == self._limits.max_pages:
+                raise FhirUnavailable(f"{what}: more than {self._limits.max_pages} pages")
+            seen_urls.add(url)
+            bundle = self._get_json(url, deadline, what=what)
+            if bundle.get("resourceType") != "Bundle":
+                raise FhirUnavailable(f"{what}: answer is not a Bundle")
+            resources.extend(self._page_resources(bundle, what))
+            if len(resources) > self._limits.max_resources:
+                raise FhirUnavailable(f"{what}: more than {self._limits.max_resources} resources")
+            url = self._next_url(bundle, what)
+            if url in seen_urls:
+                raise FhirUnavailable(f"{what}: next link repeats a page already read")
+        return resources
+
+    def _page_resources(self, bundle: dict[str, Any], what: str) -> list[dict[str, Any]]:
+        entries = bundle.get("entry") or []
+        if not isinstance(entries, list):
+            raise FhirUnavailable(f"{what}: Bundle.entry is not a list")
+        resources = []
+        for entry in entries:
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if not isinstance(resource, dict):
+                continue
+            search = entry.get("search")
+            search_mode = search.get("mode") if isinstance(search, dict) else None
+            if search_mode == "outcome" or resource.get("resourceType") == "OperationOutcome":
+                self.warnings.append(_describe_outcome(what, resource))
+            else:
+                resources.append(resource)
+        return resources
+
+    def _next_url(self, bundle: dict[str, Any], what: str) -> str | None:
+        links = bundle.get("link") or []
+        for link in links if isinstance(links, list) else []:
+            if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+                url = urljoin(f"{self.base_url}/", link["url"])
+                if not self._is_on_this_server(url):
+                    # following it would send the patient's token to a server nobody allow-listed
+                    raise FhirUnavailable(f"{what}: next link points outside fhirServer")
+                return url
+        return None
+
+    def _is_on_this_server(self, url: str) -> bool:
+        location = _origin_and_path(url)
+        if location is None:
+            return False
+        origin, path = location
+        if origin != self._origin or ".." in path.split("/"):
+            return False
+        return path == self._base_path or path.startswith(f"{self._base_path}/")
+
+    def _get_json(self, url: str, deadline: float, *, what: str) -> dict[str, Any]:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise FhirUnavailable(f"{what}: deadline passed")
+        try:
+            # never follow a redirect: it could carry the Authorization header to another host
+            with self._session.get(
+                url,
+                headers=self._headers,
+                timeout=(remaining, remaining),
+                allow_redirects=False,
+                stream=True,
+            ) as response:
+                if response.status_code >= 300:
+                    raise FhirUnavailable(f"{what}: HTTP {response.status_code}")
+                body = self._read_body(response, deadline, what)
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
+            # `from None`: the library's message holds the URL, and with it the patient id
+            raise FhirUnavailable(f"{what}: {_describe_transport_error(error)}") from None
+        try:
+            document = json.loads(body)
+        except (ValueError, RecursionError):
+            raise FhirUnavailable(f"{what}: answer is not JSON") from None
+        if not isinstance(document, dict):
+            raise FhirUnavailable(f"{what}: answer is not a FHIR resource")
+        return document
+
+    def _read_body(self, response: requests.Response, deadline: float, what: str) -> bytes:
+        limit = self._limits.max_response_bytes
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise FhirUnavailable(f"{what}: answer larger than {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        # counts decoded bytes, so a small gzip bomb cannot blow up either
+        for chunk in response.iter_content(chunk_size=_CHUNK_BYTES):
+            size += len(chunk)
+            if size > limit:
+                raise FhirUnavailable(f"{what}: answer larger than {limit} bytes")
+            if time.monotonic() > deadline:  # a server dripping bytes never trips the read timeout
+                raise FhirUnavailable(f"{what}: deadline passed while reading")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _origin_and_path(url: str) -> tuple[tuple[str, str, int], str] | None:
+    """(scheme, host, port) and path of an absolute http(s) URL without user info; None for anything else."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname or parts.username is not None:
+        return None
+    origin = (parts.scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[parts.scheme])
+    return origin, parts.path.rstrip("/")
+
+
+def _describe_transport_error(error: Exception) -> str:
+    if isinstance(error, requests.Timeout):
+        return "timed out"
+    if isinstance(error, requests.ConnectionError):
+        return "connection failed"
+    return f"transport error ({type(error).__name__})"
+
+
+def _describe_outcome(what: str, outcome: dict[str, Any]) -> str:
+    """`Condition search: server note warning/not-supported`; diagnostics are left out (they can echo PHI)."""
+    issues = outcome.get("issue") if isinstance(outcome.get("issue"), list) else []
+    notes = sorted(
+        {f"{issue.get('severity', '?')}/{issue.get('code', '?')}" for issue in issues if isinstance(issue, dict)}
+    )
+    return f"{what}: server note {', '.join(notes) or 'without issues'}"

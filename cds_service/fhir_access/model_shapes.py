@@ -1,0 +1,126 @@
+"""The shape of each FHIR R4B element, read from the fhir.resources pydantic models.
+
+The normaliser needs to know, for every JSON name, whether the element repeats, which JSON type it
+takes and which model describes its children. Reading that from the models' field annotations keeps
+it in step with fhir.resources instead of with a hand-kept list.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import enum
+import types
+import typing
+import uuid
+from dataclasses import dataclass
+from functools import cache
+
+from fhir.resources.R4B import get_fhir_model_class
+from fhir_core.fhirabstractmodel import FHIRAbstractModel
+from fhir_core.types import FhirBase, FhirElementOrResourceBase
+
+ModelClass = type[FHIRAbstractModel]
+
+# Fields fhir.resources adds to every model that are not FHIR elements.
+_LIBRARY_FIELDS = frozenset({"fhir_comments"})
+
+# Abstract bases: a resource with one of these types cannot exist.
+_ABSTRACT_RESOURCES = frozenset({"Resource", "DomainResource"})
+
+
+class JsonKind(enum.Enum):
+    """The JSON type an element takes in FHIR JSON."""
+
+    STRING = "string"
+    BOOLEAN = "boolean"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    OBJECT = "object"  # a complex type or backbone element
+    RESOURCE = "resource"  # any resource, typed by its own resourceType (contained, Bundle.entry.resource)
+
+
+@dataclass(frozen=True)
+class ElementShape:
+    is_list: bool
+    kind: JsonKind
+    fhir_type: str  # "dateTime", "code", "CodeableConcept", ...
+    model: ModelClass | None = None  # the model of an OBJECT's children
+
+
+# Python types behind FHIR primitives; every one of them is a string in JSON except these.
+_NON_STRING_PRIMITIVES = {bool: JsonKind.BOOLEAN, int: JsonKind.INTEGER, decimal.Decimal: JsonKind.DECIMAL}
+_STRING_PRIMITIVES = (str, datetime.date, datetime.datetime, datetime.time, bytes, uuid.UUID)
+
+
+def resource_model(resource_type: object) -> ModelClass | None:
+    """The R4B model of a concrete resource type, or None if R4B has no such resource."""
+    if not isinstance(resource_type, str) or resource_type in _ABSTRACT_RESOURCES:
+        return None
+    try:
+        model = get_fhir_model_class(resource_type)
+    except ValueError:
+        return None
+    return model if model.has_resource_base() else None
+
+
+@cache
+def element_shapes(model: ModelClass) -> dict[str, ElementShape]:
+    """Shapes of a model's elements keyed by JSON name, including `_x` primitive extensions."""
+    return {
+        field.alias or name: _shape_of(field.annotation)
+        for name, field in model.model_fields.items()
+        if name not in _LIBRARY_FIELDS
+    }
+
+
+def _shape_of(annotation: object) -> ElementShape:
+    inner, is_list = _strip_optional_and_list(annotation)
+    metadata: tuple[object, ...] = ()
+    if typing.get_origin(inner) is typing.Annotated:
+        inner, *rest = typing.get_args(inner)
+        metadata = tuple(rest)
+    if isinstance(inner, type) and issubclass(inner, FhirBase):
+        if issubclass(inner, FhirElementOrResourceBase):
+            return ElementShape(is_list, JsonKind.RESOURCE, "Resource")
+        model = inner.get_model_klass()
+        return ElementShape(is_list, JsonKind.OBJECT, model.__name__, model)
+    return ElementShape(is_list, _primitive_kind(inner), _primitive_name(inner, metadata))
+
+
+def _strip_optional_and_list(annotation: object) -> tuple[object, bool]:
+    """Unwrap Optional[...] / X | None and List[...] (in any nesting) to the element type."""
+    is_list = False
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is list:
+            is_list = True
+            (annotation,) = typing.get_args(annotation)
+        elif origin in (typing.Union, types.UnionType):
+            options = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+            if len(options) != 1:
+                return annotation, is_list
+            annotation = options[0]
+        else:
+            return annotation, is_list
+
+
+def _primitive_kind(python_type: object) -> JsonKind:
+    if typing.get_origin(python_type) in (typing.Union, types.UnionType) and str in typing.get_args(python_type):
+        return JsonKind.STRING  # url is Union[AnyUrl, str]
+    for base, kind in _NON_STRING_PRIMITIVES.items():
+        if python_type is base:
+            return kind
+    if isinstance(python_type, type) and issubclass(python_type, _STRING_PRIMITIVES):
+        return JsonKind.STRING
+    raise TypeError(f"no JSON kind known for {python_type!r}")  # a new fhir.resources type: fail loudly
+
+
+def _primitive_name(python_type: object, metadata: tuple[object, ...]) -> str:
+    """FHIR primitive name from the fhir_core marker (DateTime() -> "dateTime"); bool has none."""
+    if python_type is bool:
+        return "boolean"
+    for marker in reversed(metadata):  # the FHIR marker is last: base64Binary is (EncodedBytes, Base64Binary)
+        name = type(marker).__name__ if not isinstance(marker, type) else marker.__name__
+        return name[0].lower() + name[1:]
+    return "string"

@@ -1,0 +1,418 @@
+"""Turn FHIR resources as EHRs really send them into plain dicts that validate against the R4B models.
+
+Real clients send single objects where FHIR wants arrays, empty `coding: [{}]`, dateTimes without a
+timezone and elements R4B does not know. Each resource is cleaned up (every change is recorded as a
+"fix"), then validated on its own with `fhir.resources.R4B`, so one bad resource is skipped and named
+instead of discarding the whole record. The engine reads the cleaned plain dicts, not pydantic models.
+
+Validation costs ~0.2 ms per resource and every hook call repeats the same record, so results are kept
+in a bounded process-wide LRU keyed by a hash of the raw resource's canonical JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from pydantic import ValidationError
+
+from cds_service.fhir_access.model_shapes import (
+    ElementShape,
+    JsonKind,
+    ModelClass,
+    element_shapes,
+    resource_model,
+)
+
+CACHE_MAX_ENTRIES = 20_000
+
+# Order types of older FHIR versions (contract: R4 only), named so the skip message says why.
+_PRE_R4_RESOURCE_TYPES = {
+    "MedicationOrder": "DSTU2",
+    "ProcedureRequest": "DSTU2/STU3",
+    "DiagnosticOrder": "DSTU2",
+    "DeviceUseRequest": "DSTU2",
+    "ReferralRequest": "STU3",
+}
+
+# A dateTime/instant with a time but no timezone, which FHIR (and R4B) rejects.
+_TIME_WITHOUT_TIMEZONE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?")
+_ZONED_TYPES = frozenset({"dateTime", "instant"})
+
+
+@dataclass(frozen=True)
+class Ok:
+    """A resource that validates against R4B, as a plain JSON dict, and what was changed to get there."""
+
+    resource: dict[str, Any]
+    fixes: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return _ref(self.resource.get("resourceType"), self.resource.get("id"))
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A resource that could not be used; `problem` names it and says why, in one short line."""
+
+    resource_type: str | None
+    resource_id: str | None
+    problem: str
+
+    @property
+    def ref(self) -> str:
+        return _ref(self.resource_type, self.resource_id)
+
+
+NormalizedResult = Ok | Skipped
+
+
+@dataclass
+class NormalizedBatch:
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    fixes: dict[str, list[str]] = field(default_factory=dict)  # ref -> fixes, only for fixed resources
+
+
+class CacheInfo(NamedTuple):
+    hits: int
+    misses: int
+    size: int
+    max_size: int
+
+
+def normalize_resource(raw: Any) -> NormalizedResult:
+    """Clean up and validate one resource; never raises for any JSON input."""
+    key = _cache_key(raw)
+    if key is None:  # not JSON-serialisable: cannot be cached, but still gets a verdict
+        return _fresh_copy(_normalize_uncached(raw))
+    result = _results.get(key)
+    if result is None:
+        result = _normalize_uncached(raw)
+        _results.put(key, result)
+    return _fresh_copy(result)
+
+
+def normalize_resources(raws: Iterable[Any]) -> NormalizedBatch:
+    batch = NormalizedBatch()
+    for raw in raws:
+        result = normalize_resource(raw)
+        if isinstance(result, Skipped):
+            batch.skipped.append(result)
+            continue
+        batch.resources.append(result.resource)
+        if result.fixes:
+            batch.fixes.setdefault(result.ref, []).extend(result.fixes)
+    return batch
+
+
+def normalize_bundle_entries(bundle_or_resource: Any) -> list[dict[str, Any]]:
+    """The raw resources in a Bundle (any type, or none), a single resource, a list of either, or None.
+
+    Tolerates what clients send: `entry` as a single object, entries without `resource`, nested Bundles.
+    Nothing is validated here.
+    """
+    if isinstance(bundle_or_resource, list):
+        return [resource for item in bundle_or_resource for resource in normalize_bundle_entries(item)]
+    if not isinstance(bundle_or_resource, dict):
+        return []
+    if bundle_or_resource.get("resourceType") != "Bundle":
+        return [bundle_or_resource]
+    entries = bundle_or_resource.get("entry")
+    if isinstance(entries, dict):
+        entries = [entries]
+    if not isinstance(entries, list):
+        return []
+    return [
+        resource
+        for entry in entries
+        if isinstance(entry, dict)
+        for resource in normalize_bundle_entries(entry.get("resource"))
+    ]
+
+
+def cache_info() -> CacheInfo:
+    return _results.info()
+
+
+def clear_cache() -> None:
+    _results.clear()
+
+
+# --- cleaning -------------------------------------------------------------------------------------
+
+
+class _Unusable(Exception):
+    """A value the normaliser cannot repair (wrong JSON type, unknown contained resource type)."""
+
+    def __init__(self, path: str, value: Any, what: str) -> None:
+        super().__init__(f"{path} {_short_repr(value)} is not {what}")
+
+
+def _normalize_uncached(raw: Any) -> NormalizedResult:
+    if not isinstance(raw, dict):
+        return Skipped(None, None, f"not a JSON object (got {_json_type_name(raw)})")
+    resource_type, resource_id = raw.get("resourceType"), raw.get("id")
+    resource_id = resource_id if isinstance(resource_id, str) else None
+    if not isinstance(resource_type, str) or not resource_type:
+        return Skipped(None, resource_id, f"{_ref(None, resource_id)}: resourceType is missing")
+    model = resource_model(resource_type)
+    if model is None:
+        return Skipped(resource_type, resource_id, _unknown_type_problem(resource_type, resource_id))
+    ref = _ref(resource_type, resource_id)
+    try:
+        cleaned, fixes = _clean_object(raw, model, path="", is_resource=True)
+    except _Unusable as unusable:
+        return Skipped(resource_type, resource_id, f"{ref}: {unusable}")
+    try:
+        model.model_validate(cleaned)
+    except ValidationError as error:
+        return Skipped(resource_type, resource_id, f"{ref}: {_describe_validation_error(error, model, cleaned)}")
+    return Ok(cleaned, tuple(fixes))
+
+
+def _clean_object(
+    data: dict[str, Any], model: ModelClass, path: str, is_resource: bool = False
+) -> tuple[dict[str, Any], list[str]]:
+    shapes = element_shapes(model)
+    cleaned: dict[str, Any] = {}
+    fixes: list[str] = []
+    for name, value in data.items():
+        element_path = f"{path}.{name}" if path else name
+        if is_resource and name == "resourceType":
+            cleaned[name] = value
+            continue
+        shape = shapes.get(name)
+        if shape is None:
+            fixes.append(f"{element_path}: dropped element unknown to R4B")
+            continue
+        value, element_fixes = _clean_element(value, shape, element_path)
+        if _is_empty(value):  # the fixes inside it are moot: the whole element goes
+            fixes.append(f"{element_path}: dropped empty element")
+            continue
+        cleaned[name] = value
+        fixes.extend(element_fixes)
+    return cleaned, fixes
+
+
+def _clean_element(value: Any, shape: ElementShape, path: str) -> tuple[Any, list[str]]:
+    if shape.is_list:
+        return _clean_list(value, shape, path)
+    if isinstance(value, list):
+        if len(value) != 1:
+            raise _Unusable(path, value, f"a single {shape.fhir_type} (got {len(value)} values)")
+        value, fixes = _clean_value(value[0], shape, path)
+        return value, [f"{path}: unwrapped a one-item list, R4B takes a single value", *fixes]
+    return _clean_value(value, shape, path)
+
+
+def _clean_list(value: Any, shape: ElementShape, path: str) -> tuple[list[Any], list[str]]:
+    fixes: list[str] = []
+    if not isinstance(value, list):
+        value = [value]
+        fixes.append(f"{path}: wrapped a single value in a list, R4B takes a list")
+    # In `_given`-style lists a null only lines an extension up with its primitive: keep those.
+    keeps_placeholders = path.rsplit(".", 1)[-1].startswith("_")
+    items: list[Any] = []
+    for index, item in enumerate(value):
+        item_path = f"{path}[{index}]"
+        item, item_fixes = _clean_value(item, shape, item_path)
+        if _is_empty(item) and not (keeps_placeholders and item is None):
+            fixes.append(f"{item_path}: dropped empty element")
+            continue
+        items.append(item)
+        fixes.extend(item_fixes)
+    return items, fixes
+
+
+def _clean_value(value: Any, shape: ElementShape, path: str) -> tuple[Any, list[str]]:
+    if value is None or (isinstance(value, (str, list, dict)) and not value):
+        return None, []  # empty: the caller drops it
+    if shape.kind is JsonKind.OBJECT:
+        if not isinstance(value, dict):
+            raise _Unusable(path, value, f"a {shape.fhir_type} object")
+        assert shape.model is not None  # OBJECT shapes always carry their model
+        return _clean_object(value, shape.model, path)
+    if shape.kind is JsonKind.RESOURCE:
+        if not isinstance(value, dict):
+            raise _Unusable(path, value, "a resource object")
+        model = resource_model(value.get("resourceType"))
+        if model is None:
+            raise _Unusable(path, value.get("resourceType"), "an R4B resource type")
+        return _clean_object(value, model, path, is_resource=True)
+    return _clean_primitive(value, shape, path)
+
+
+def _clean_primitive(value: Any, shape: ElementShape, path: str) -> tuple[Any, list[str]]:
+    # The engine reads these dicts as JSON, so the JSON type must be right; pydantic's lax mode would
+    # accept "7" for an integer or 12345 for a dateTime and leave the dict wrong.
+    if not _has_json_kind(value, shape.kind):
+        raise _Unusable(path, value, f"a valid {shape.fhir_type}")
+    if shape.fhir_type in _ZONED_TYPES and _TIME_WITHOUT_TIMEZONE.fullmatch(value):
+        return f"{value}Z", [f"{path}: {value!r} has no timezone, assumed UTC"]
+    return value, []
+
+
+def _has_json_kind(value: Any, kind: JsonKind) -> bool:
+    if isinstance(value, bool):  # bool is an int in Python, never in JSON
+        return kind is JsonKind.BOOLEAN
+    if kind is JsonKind.STRING:
+        return isinstance(value, str)
+    if kind is JsonKind.INTEGER:
+        return isinstance(value, int)
+    if kind is JsonKind.DECIMAL:
+        return isinstance(value, (int, float))
+    return False
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, (str, list, dict)) and not value)
+
+
+# --- messages -------------------------------------------------------------------------------------
+
+
+def _describe_validation_error(error: ValidationError, model: ModelClass, data: dict[str, Any]) -> str:
+    """The first pydantic error as one short line: `code.coding[0].system 'x y' is not a valid uri`."""
+    first = error.errors(include_url=False)[0]
+    location = list(first["loc"])
+    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in location).lstrip(".")
+    shape, value = _locate(model, data, location)
+    message = first["msg"].removeprefix("Value error, ").split("\n")[0].strip()
+    if first["input"] is None or first["type"].endswith("missing"):
+        return f"{path} is required but missing"
+    if choice := _ONE_OF_MANY.search(message):
+        return _describe_choice_conflict(path, choice.group(1), value)
+    if path and shape is not None and shape.kind not in (JsonKind.OBJECT, JsonKind.RESOURCE):
+        return f"{path} {_short_repr(first['input'])} is not a valid {shape.fhir_type}"
+    return f"{path}: {message}" if path else message
+
+
+# fhir.resources' message when more than one type of a choice element (value[x]) is given.
+_ONE_OF_MANY = re.compile(r"from this list \[(.*)\], but got multiple")
+
+
+def _describe_choice_conflict(path: str, listed_names: str, element: Any) -> str:
+    names = [name.strip(" '\"") for name in listed_names.split(",")]
+    given = [name for name in names if isinstance(element, dict) and name in element]
+    where = f"{path}." if path else ""
+    return f"{where}{os.path.commonprefix(names)}[x] has more than one value: {', '.join(given)}"
+
+
+def _locate(model: ModelClass, data: Any, location: list[str | int]) -> tuple[ElementShape | None, Any]:
+    """The shape and value at a pydantic error location (None, None where it cannot be followed)."""
+    shape: ElementShape | None = None
+    value = data
+    for part in location:
+        if isinstance(part, int):
+            value = value[part] if isinstance(value, list) and 0 <= part < len(value) else None
+            continue
+        if shape is not None:
+            child_model = (
+                resource_model(value.get("resourceType") if isinstance(value, dict) else None)
+                if shape.kind is JsonKind.RESOURCE
+                else shape.model
+            )
+            if child_model is None:
+                return None, None
+            model = child_model
+        shape = element_shapes(model).get(part)
+        value = value.get(part) if isinstance(value, dict) else None
+        if shape is None:
+            return None, None
+    return shape, value
+
+
+def _unknown_type_problem(resource_type: str, resource_id: str | None) -> str:
+    ref = _ref(resource_type, resource_id)
+    older_version = _PRE_R4_RESOURCE_TYPES.get(resource_type)
+    if older_version:
+        return f"{ref}: {resource_type} is a {older_version} resource type; R4 orders are ServiceRequest/MedicationRequest"
+    return f"{ref}: {_short_repr(resource_type)} is not an R4B resource type"
+
+
+def _ref(resource_type: Any, resource_id: Any) -> str:
+    return f"{resource_type or '(no resourceType)'}/{resource_id or '(no id)'}"
+
+
+def _short_repr(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def _json_type_name(value: Any) -> str:
+    names = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+# --- cache ----------------------------------------------------------------------------------------
+
+
+class LruCache:
+    """A thread-safe, size-bounded least-recently-used map from raw-resource hash to result."""
+
+    def __init__(self, max_size: int) -> None:
+        self._max_size = max_size
+        self._entries: OrderedDict[bytes, NormalizedResult] = OrderedDict()
+        self._lock = threading.Lock()
+        self._hits = self._misses = 0
+
+    def get(self, key: bytes) -> NormalizedResult | None:
+        with self._lock:
+            result = self._entries.get(key)
+            if result is None:
+                self._misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self._hits += 1
+            return result
+
+    def put(self, key: bytes, result: NormalizedResult) -> None:
+        with self._lock:
+            self._entries[key] = result
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max_size:
+                self._entries.popitem(last=False)
+
+    def info(self) -> CacheInfo:
+        with self._lock:
+            return CacheInfo(self._hits, self._misses, len(self._entries), self._max_size)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._hits = self._misses = 0
+
+
+_results = LruCache(CACHE_MAX_ENTRIES)
+
+
+def _cache_key(raw: Any) -> bytes | None:
+    try:
+        canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return hashlib.blake2b(canonical.encode(), digest_size=16).digest()
+
+
+def _fresh_copy(result: NormalizedResult) -> NormalizedResult:
+    """Callers get their own dict, so one that edits its copy cannot change the cached result."""
+    if isinstance(result, Skipped):
+        return result  # frozen and holds only strings
+    return Ok(_copy_json(result.resource), result.fixes)
+
+
+def _copy_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _copy_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy_json(item) for item in value]
+    return value

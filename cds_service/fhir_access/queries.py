@@ -1,0 +1,115 @@
+"""The data that drives fetching: for each evidence key, the resource type and the FHIR query.
+
+The same templates are declared as prefetch in discovery (`PREFETCH_TEMPLATES`) and used to fetch a key
+the client did not prefetch (`render_template`). Only CDS Hooks 2.0 root-level tokens are used
+(`{{context.patientId}}`), so every client can fill them.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from cds_service.conventions import FACET_CDS_CODES, LOINC, PAIN_SCORE_LOINC, PERCENT_RELIEF_CODE
+
+# Observations the policy reads: pain score 0-10, our percent-relief code, and the other pain
+# scales EHRs record (77565-0, 91146-1, 91147-9). SEKMET honours a comma OR list of tokens (tested in
+# tests/integration/fhir_access); a server that ignores `code` only sends more Observations.
+_OBSERVATION_CODES = ",".join(
+    [
+        f"{LOINC}|{PAIN_SCORE_LOINC}",
+        f"{FACET_CDS_CODES}|{PERCENT_RELIEF_CODE}",
+        f"{LOINC}|77565-0",
+        f"{LOINC}|91146-1",
+        f"{LOINC}|91147-9",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class EvidenceQuery:
+    """One prefetch key: what resource type it holds, how to get it, and which element names the patient."""
+
+    key: str
+    resource_type: str
+    template: str
+    patient_element: str  # the Reference element that must point at the patient
+
+    @property
+    def is_read(self) -> bool:
+        """A read (`Patient/{id}`) rather than a search (`Condition?...`)."""
+        return "?" not in self.template
+
+
+EVIDENCE_QUERIES: tuple[EvidenceQuery, ...] = (
+    EvidenceQuery("patient", "Patient", "Patient/{{context.patientId}}", "id"),
+    EvidenceQuery("coverage", "Coverage", "Coverage?patient={{context.patientId}}&status=active", "beneficiary"),
+    EvidenceQuery("conditions", "Condition", "Condition?patient={{context.patientId}}", "subject"),
+    EvidenceQuery("procedures", "Procedure", "Procedure?patient={{context.patientId}}", "subject"),
+    EvidenceQuery(
+        "medicationStatements", "MedicationStatement", "MedicationStatement?patient={{context.patientId}}", "subject"
+    ),
+    EvidenceQuery(
+        "medicationRequests", "MedicationRequest", "MedicationRequest?patient={{context.patientId}}", "subject"
+    ),
+    EvidenceQuery("allergies", "AllergyIntolerance", "AllergyIntolerance?patient={{context.patientId}}", "patient"),
+    EvidenceQuery(
+        "observations", "Observation", f"Observation?patient={{{{context.patientId}}}}&code={_OBSERVATION_CODES}", "subject"
+    ),
+    EvidenceQuery(
+        "questionnaireResponses",
+        "QuestionnaireResponse",
+        "QuestionnaireResponse?subject=Patient/{{context.patientId}}",
+        "subject",
+    ),
+    EvidenceQuery("devices", "Device", "Device?patient={{context.patientId}}", "patient"),
+)
+
+QUERIES_BY_KEY: dict[str, EvidenceQuery] = {query.key: query for query in EVIDENCE_QUERIES}
+
+# The discovery document's `prefetch` for every hook service.
+PREFETCH_TEMPLATES: dict[str, str] = {query.key: query.template for query in EVIDENCE_QUERIES}
+
+# The element that links a resource of each type to its patient (types outside EVIDENCE_QUERIES can
+# arrive through `_include` or a generous prefetch; they are judged by `subject`).
+PATIENT_ELEMENT_BY_TYPE: dict[str, str] = {query.resource_type: query.patient_element for query in EVIDENCE_QUERIES}
+
+_TOKEN = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+_CONTEXT_TOKEN = re.compile(r"context\.([A-Za-z][A-Za-z0-9_]*)")
+
+
+def render_template(template: str, context: Mapping[str, Any]) -> str | None:
+    """Fill the `{{context.X}}` tokens of a prefetch template from the hook context.
+
+    Values are percent-encoded, so a caller-supplied id cannot add query parameters or path segments.
+    Returns None when a token cannot be filled (unknown token, missing or non-primitive value): the
+    CDS Hooks rule is that such a template is skipped, never sent half-filled.
+    """
+    unfilled = False
+
+    def fill(match: re.Match[str]) -> str:
+        nonlocal unfilled
+        value = _context_value(match.group(1), context)
+        if value is None:
+            unfilled = True
+            return ""
+        return quote(value, safe="")
+
+    rendered = _TOKEN.sub(fill, template)
+    return None if unfilled else rendered
+
+
+def _context_value(token: str, context: Mapping[str, Any]) -> str | None:
+    name = _CONTEXT_TOKEN.fullmatch(token)
+    if name is None:
+        return None
+    value = context.get(name.group(1))
+    if isinstance(value, bool):  # before int: bool is an int subclass
+        return "true" if value else "false"
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, int | float):
+        return str(value)
+    return None

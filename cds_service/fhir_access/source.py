@@ -1,0 +1,452 @@
+"""Turn a CDS Hooks request into the patient's raw FHIR resources: prefetch first, `fhirServer` for the rest.
+
+    record = gather_record(hook_request, limits=FetchLimits.from_env(os.environ), cache=cache, issuer=iss)
+    if record.technical_problem:
+        ...  # answer `indeterminate` (contract §4 "Out"); the reason goes to logs and audit only
+
+Prefetch semantics, per key of `queries.EVIDENCE_QUERIES` (cds-hooks-spec.md P-1):
+
+| prefetch value                                   | meaning                    | what we do                    |
+| ------------------------------------------------ | -------------------------- | ----------------------------- |
+| key absent                                       | the client did not try     | fetch it                      |
+| `null`                                           | the client has none        | no resources, no fetch        |
+| Bundle                                           | the data                   | its entries                   |
+| Bundle with an error/fatal OperationOutcome, or a `next` link | failed or incomplete | fetch it            |
+| OperationOutcome                                 | the prefetch failed        | fetch it                      |
+| any other resource                               | a read's result            | that resource                 |
+
+Keys to fetch go to the EHR's FHIR server in parallel under ONE deadline for the whole call; what is not
+back by then is a technical problem, never an exception. Servers may ignore search parameters, so every
+resource is checked to belong to the patient (and QuestionnaireResponses to be of our Questionnaire).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
+
+from cds_service.conventions import QUESTIONNAIRE_BASE
+from cds_service.fhir_access.client import FhirAccessError, FhirClient, FhirUnavailable
+from cds_service.fhir_access.limits import FetchLimits
+from cds_service.fhir_access.queries import EVIDENCE_QUERIES, PATIENT_ELEMENT_BY_TYPE, EvidenceQuery, render_template
+
+log = logging.getLogger(__name__)
+
+# Contract §4 (order-select): attestations can change between order-select and order-sign.
+NEVER_CACHED_KEYS = frozenset({"questionnaireResponses"})
+
+ClientFactory = Callable[[str, "str | None"], FhirClient]  # (fhirServer, bearer token) -> client
+
+
+class Cache(Protocol):
+    """What `gather_record` needs of a cache (`RecordCache` is one)."""
+
+    def get(self, key: Hashable) -> Any | None: ...
+
+    def put(self, key: Hashable, value: Any) -> None: ...
+
+
+class PrefetchUnavailable(FhirAccessError):
+    """Some key was neither prefetched nor fetchable: the request has no `fhirServer` (HTTP 412)."""
+
+    def __init__(self, keys: list[str]) -> None:
+        super().__init__(f"not prefetched and no fhirServer to fetch from: {', '.join(keys)}")
+        self.keys = keys
+
+
+class HookRequestInvalid(FhirAccessError):
+    """The hook request lacks what fetching needs (`context.patientId`) (HTTP 400)."""
+
+
+class DroppedResource(NamedTuple):
+    """A resource left out of the record, and why (a server that ignored `patient=` sends strangers)."""
+
+    resource_type: str
+    resource_id: str | None
+    reason: str
+
+
+@dataclass
+class GatheredRecord:
+    """The patient's raw FHIR resources for one hook call, and how they were had (for the audit)."""
+
+    patient_id: str
+    resources: list[dict[str, Any]]  # de-duplicated by type/id; all belong to the patient
+    dropped: list[DroppedResource] = field(default_factory=list)
+    coverage: dict[str, Any] | None = None  # the Coverage the decision is about, when one is known
+    technical_problem: str | None = None  # set when a needed key could not be had: answer indeterminate
+    prefetched_keys: list[str] = field(default_factory=list)
+    fetched_keys: list[str] = field(default_factory=list)
+    cached_keys: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # server notes (OperationOutcome entries), for logs
+
+    def of_type(self, resource_type: str) -> list[dict[str, Any]]:
+        """The record's resources of one type, in the order they came."""
+        return [resource for resource in self.resources if resource.get("resourceType") == resource_type]
+
+
+def gather_record(
+    hook_request: Mapping[str, Any],
+    *,
+    client_factory: ClientFactory | None = None,
+    deadline_s: float | None = None,
+    limits: FetchLimits | None = None,
+    executor: Executor | None = None,
+    cache: Cache | None = None,
+    issuer: str | None = None,
+    questionnaire_prefix: str = QUESTIONNAIRE_BASE,
+) -> GatheredRecord:
+    """Collect the patient's resources for every evidence key: prefetch first, then `fhirServer`.
+
+    :param client_factory: builds the client for (fhirServer, token); default: `FhirClient` on the shared session.
+    :param deadline_s: the budget of every FHIR request of this call together; default `limits.timeout_s`.
+    :param executor: runs the fetches in parallel; default: a process-wide pool.
+    :param cache: reuse of fetched keys across calls, keyed by (issuer, fhirServer, patientId).
+    :param issuer: the authenticated client's `iss` (part of the cache key).
+    :param questionnaire_prefix: QuestionnaireResponses whose `questionnaire` does not start with it are dropped.
+    :raise HookRequestInvalid: no `context.patientId`.
+    :raise PrefetchUnavailable: a key is not prefetched and the request has no `fhirServer`.
+    """
+    limits = limits or FetchLimits()
+    deadline = time.monotonic() + (limits.timeout_s if deadline_s is None else deadline_s)
+    context = _mapping(hook_request.get("context"))
+    patient_id = context.get("patientId")
+    if not isinstance(patient_id, str) or not patient_id:
+        raise HookRequestInvalid("context.patientId is missing")
+    fhir_server = _text(hook_request.get("fhirServer"))
+
+    record = GatheredRecord(patient_id=patient_id, resources=[])
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    missing: list[EvidenceQuery] = []
+    prefetch = _mapping(hook_request.get("prefetch"))
+    for query in EVIDENCE_QUERIES:
+        prefetched = _read_prefetch(query.key, prefetch, record.warnings)
+        if prefetched is None:
+            missing.append(query)
+        else:
+            by_key[query.key] = prefetched
+            record.prefetched_keys.append(query.key)
+
+    problems: list[str] = []
+    if missing:
+        if fhir_server is None:
+            raise PrefetchUnavailable([query.key for query in missing])
+        problems = _fetch_missing(
+            missing,
+            by_key,
+            record,
+            context=context,
+            fhir_server=fhir_server,
+            bearer_token=_bearer_token(hook_request),
+            client_factory=client_factory or _default_client_factory(limits),
+            deadline=deadline,
+            executor=executor or shared_executor(),
+            cache=cache,
+            cache_key=(issuer, fhir_server, patient_id),
+        )
+
+    raw = [resource for query in EVIDENCE_QUERIES for resource in by_key.get(query.key, [])]
+    if len(raw) > limits.max_resources:
+        problems.append(f"more than {limits.max_resources} resources")
+    record.resources, record.dropped = _keep_patients_own(raw, patient_id, questionnaire_prefix)
+    record.coverage = select_coverage(record.resources, _insurance_coverage_ids(context))
+    record.technical_problem = "; ".join(problems) or None
+    return record
+
+
+def select_coverage(resources: Iterable[dict[str, Any]], preferred_ids: Iterable[str] = ()) -> dict[str, Any] | None:
+    """The active Coverage the orders name in `ServiceRequest.insurance`, else the first active one."""
+    active = [
+        resource
+        for resource in resources
+        if resource.get("resourceType") == "Coverage" and resource.get("status") == "active"
+    ]
+    preferred = set(preferred_ids)
+    for coverage in active:
+        if coverage.get("id") in preferred:
+            return coverage
+    return active[0] if active else None
+
+
+def _fetch_missing(
+    missing: list[EvidenceQuery],
+    by_key: dict[str, list[dict[str, Any]]],
+    record: GatheredRecord,
+    *,
+    context: Mapping[str, Any],
+    fhir_server: str,
+    bearer_token: str | None,
+    client_factory: ClientFactory,
+    deadline: float,
+    executor: Executor,
+    cache: Cache | None,
+    cache_key: Hashable,
+) -> list[str]:
+    """Fill `by_key` for the missing keys from the cache, then from the server; returns the problems."""
+    to_fetch = _take_from_cache(cache, cache_key, missing, by_key, record)
+    fetch = _fetch_in_parallel(to_fetch, context, fhir_server, bearer_token, client_factory, deadline, executor)
+    by_key.update(fetch.resources_by_key)
+    record.fetched_keys = list(fetch.resources_by_key)
+    record.warnings.extend(fetch.warnings)
+    if cache is not None and fetch.resources_by_key:
+        _store_in_cache(cache, cache_key, fetch.resources_by_key)
+    return [f"{key}: {reason}" for key, reason in fetch.problems.items()]
+
+
+# -- prefetch ---------------------------------------------------------------------------------------
+
+
+def _read_prefetch(key: str, prefetch: Mapping[str, Any], warnings: list[str]) -> list[dict[str, Any]] | None:
+    """The resources the client prefetched under `key`, or None when the key must be fetched."""
+    if key not in prefetch:
+        return None
+    value = prefetch[key]
+    if value is None:
+        return []
+    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
+        warnings.append(f"{key}: prefetch is not a FHIR resource; fetched instead")
+        return None
+    if value["resourceType"] == "OperationOutcome":
+        warnings.append(f"{key}: prefetch failed (OperationOutcome); fetched instead")
+        return None
+    if value["resourceType"] != "Bundle":
+        return [value]
+    return _read_prefetched_bundle(key, value, warnings)
+
+
+def _read_prefetched_bundle(key: str, bundle: dict[str, Any], warnings: list[str]) -> list[dict[str, Any]] | None:
+    if any(isinstance(link, dict) and link.get("relation") == "next" for link in _list(bundle.get("link"))):
+        # following the client's next link is no cheaper than asking again, and stays on fhirServer
+        warnings.append(f"{key}: prefetch Bundle has more pages; fetched instead")
+        return None
+    resources = []
+    for entry in _list(bundle.get("entry")):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict):
+            continue
+        if resource.get("resourceType") != "OperationOutcome":
+            resources.append(resource)
+        elif _is_failure(resource):
+            warnings.append(f"{key}: prefetch Bundle reports an error; fetched instead")
+            return None
+        else:
+            warnings.append(f"{key}: prefetch Bundle carries a server note")
+    return resources
+
+
+def _is_failure(outcome: Mapping[str, Any]) -> bool:
+    return any(
+        isinstance(issue, dict) and issue.get("severity") in ("error", "fatal") for issue in _list(outcome.get("issue"))
+    )
+
+
+# -- cache ------------------------------------------------------------------------------------------
+
+
+def _take_from_cache(
+    cache: Cache | None,
+    cache_key: Hashable,
+    missing: list[EvidenceQuery],
+    by_key: dict[str, list[dict[str, Any]]],
+    record: GatheredRecord,
+) -> list[EvidenceQuery]:
+    """Fill `by_key` from a fresh cache entry; returns the keys still to fetch."""
+    entry = cache.get(cache_key) if cache is not None else None
+    if not isinstance(entry, dict):
+        return missing
+    still_missing = []
+    for query in missing:
+        if query.key in entry and query.key not in NEVER_CACHED_KEYS:
+            by_key[query.key] = json.loads(entry[query.key])
+            record.cached_keys.append(query.key)
+        else:
+            still_missing.append(query)
+    return still_missing
+
+
+def _store_in_cache(cache: Cache, cache_key: Hashable, fetched: Mapping[str, list[dict[str, Any]]]) -> None:
+    entry = dict(cache.get(cache_key) or {})
+    # stored as JSON text: every reader gets its own copy, so nobody can change a cached resource
+    entry.update({key: json.dumps(resources) for key, resources in fetched.items() if key not in NEVER_CACHED_KEYS})
+    cache.put(cache_key, entry)
+
+
+# -- fetching ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _FetchOutcome:
+    resources_by_key: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _fetch_in_parallel(
+    queries: list[EvidenceQuery],
+    context: Mapping[str, Any],
+    fhir_server: str,
+    bearer_token: str | None,
+    client_factory: ClientFactory,
+    deadline: float,
+    executor: Executor,
+) -> _FetchOutcome:
+    outcome = _FetchOutcome()
+    if not queries:
+        return outcome
+    try:
+        client = client_factory(fhir_server, bearer_token)
+        futures: dict[Future[list[dict[str, Any]]], str] = {
+            executor.submit(_fetch_one, client, query, context, deadline): query.key for query in queries
+        }
+    except FhirUnavailable as error:
+        outcome.problems = {query.key: error.reason for query in queries}
+        return outcome
+    except Exception:  # boundary: a broken factory or executor is a technical problem, not a 500
+        log.exception("could not start FHIR fetches")
+        outcome.problems = {query.key: "could not start fetching" for query in queries}
+        return outcome
+
+    done, _ = wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+    for future, key in futures.items():
+        if future not in done:
+            future.cancel()  # still queued: never start it; running: its own timeouts end it soon
+            outcome.problems[key] = "no answer before the deadline"
+            continue
+        try:
+            outcome.resources_by_key[key] = future.result()
+        except FhirUnavailable as error:
+            outcome.problems[key] = error.reason
+        except Exception:  # boundary: a bug in one fetch must not turn the hook call into a 500
+            log.exception("FHIR fetch of %s failed unexpectedly", key)
+            outcome.problems[key] = "unexpected error"
+    outcome.warnings = list(client.warnings)
+    return outcome
+
+
+def _fetch_one(
+    client: FhirClient, query: EvidenceQuery, context: Mapping[str, Any], deadline: float
+) -> list[dict[str, Any]]:
+    target = render_template(query.template, context)
+    if target is None:
+        raise FhirUnavailable(f"{query.resource_type}: query template could not be filled")
+    if query.is_read:
+        return [client.read(target, deadline)]
+    return client.search(target, deadline)
+
+
+def _default_client_factory(limits: FetchLimits) -> ClientFactory:
+    def make_client(base_url: str, bearer_token: str | None) -> FhirClient:
+        return FhirClient(base_url, bearer_token, limits=limits)
+
+    return make_client
+
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def shared_executor() -> ThreadPoolExecutor:
+    """The process-wide pool for FHIR fetches (as many threads as the shared session has connections)."""
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir-fetch")
+        return _executor
+
+
+# -- whose resources --------------------------------------------------------------------------------
+
+
+def _keep_patients_own(
+    resources: Iterable[Any], patient_id: str, questionnaire_prefix: str
+) -> tuple[list[dict[str, Any]], list[DroppedResource]]:
+    """The patient's own resources, each (type, id) once, and the ones left out with the reason."""
+    kept: list[dict[str, Any]] = []
+    dropped: list[DroppedResource] = []
+    seen: set[tuple[str, str]] = set()
+    for resource in resources:
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            dropped.append(DroppedResource("?", None, "not a FHIR resource"))
+            continue
+        resource_type, resource_id = resource["resourceType"], _text(resource.get("id"))
+        reason = _why_not_the_patients(resource, patient_id, questionnaire_prefix)
+        if reason is not None:
+            dropped.append(DroppedResource(resource_type, resource_id, reason))
+            continue
+        if resource_id is not None:
+            if (resource_type, resource_id) in seen:
+                continue  # the same resource from two keys (e.g. prefetch and an _include)
+            seen.add((resource_type, resource_id))
+        kept.append(resource)
+    return kept, dropped
+
+
+def _why_not_the_patients(resource: dict[str, Any], patient_id: str, questionnaire_prefix: str) -> str | None:
+    """None when the resource belongs to the patient, else why it does not."""
+    resource_type = resource["resourceType"]
+    if resource_type == "Patient":
+        return None if resource.get("id") == patient_id else "another Patient"
+    element = PATIENT_ELEMENT_BY_TYPE.get(resource_type)
+    candidates = (element,) if element else ("subject", "patient")
+    references = [_reference(resource.get(name)) for name in candidates]
+    reference = next((value for value in references if value is not None), None)
+    if reference is None:
+        return f"no {'/'.join(candidates)} reference"
+    if not _refers_to_patient(reference, patient_id):
+        return f"{'/'.join(candidates)} is another patient"
+    if resource_type == "QuestionnaireResponse":
+        questionnaire = _text(resource.get("questionnaire")) or ""
+        if not questionnaire.startswith(questionnaire_prefix):
+            return "not the policy's Questionnaire"
+    return None
+
+
+def _refers_to_patient(reference: str, patient_id: str) -> bool:
+    """`Patient/{id}`, an absolute `.../Patient/{id}`, or either with `/_history/{version}`."""
+    reference = reference.split("/_history/", 1)[0]
+    if reference == f"Patient/{patient_id}":
+        return True
+    return "://" in reference and reference.endswith(f"/Patient/{patient_id}")
+
+
+def _reference(value: Any) -> str | None:
+    return _text(value.get("reference")) if isinstance(value, dict) else None
+
+
+# -- request parts ----------------------------------------------------------------------------------
+
+
+def _bearer_token(hook_request: Mapping[str, Any]) -> str | None:
+    authorization = _mapping(hook_request.get("fhirAuthorization"))
+    return _text(authorization.get("access_token"))
+
+
+def _insurance_coverage_ids(context: Mapping[str, Any]) -> list[str]:
+    """Coverage ids named by the draft orders' `ServiceRequest.insurance` (`Coverage/{id}` references)."""
+    ids = []
+    for entry in _list(_mapping(context.get("draftOrders")).get("entry")):
+        order = _mapping(entry.get("resource") if isinstance(entry, dict) else None)
+        if order.get("resourceType") != "ServiceRequest":
+            continue
+        for insurance in _list(order.get("insurance")):
+            reference = _reference(insurance) or ""
+            if reference.startswith("Coverage/"):
+                ids.append(reference.removeprefix("Coverage/"))
+    return ids
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,58 @@
+"""All revisions of a policy, and which one is in force on a date of service."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+from typing import Mapping
+
+from .loader import PolicyDataError, load_revision, load_valuesets
+from .model import Revision
+from .valuesets import ValueSets
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "policy_data"
+
+
+@dataclass(frozen=True)
+class PolicyLibrary:
+    revisions: tuple[Revision, ...]  # ordered by effective date
+    valuesets: ValueSets
+
+    @classmethod
+    def load(
+        cls,
+        check_params: Mapping[str, frozenset[str]],
+        directory: Path = DATA_DIR,
+        effective_overrides: Mapping[str, date] | None = None,
+    ) -> "PolicyLibrary":
+        """Load every `*.toml` revision in `directory`; `effective_overrides` lets the plan move a date."""
+        valuesets = load_valuesets(directory / "valuesets.json")
+        revisions = [load_revision(p, check_params=check_params, valuesets=valuesets) for p in sorted(directory.glob("*.toml"))]
+        if not revisions:
+            raise PolicyDataError(f"no policy revisions in {directory}")
+        for rev_id, effective in (effective_overrides or {}).items():
+            matches = [i for i, r in enumerate(revisions) if r.revision == rev_id]
+            if not matches:
+                raise PolicyDataError(f"effective-date override names unknown revision {rev_id!r}")
+            revisions[matches[0]] = replace(revisions[matches[0]], effective=effective)
+        revisions.sort(key=lambda r: r.effective)
+        for earlier, later in zip(revisions, revisions[1:]):
+            if earlier.effective == later.effective:
+                raise PolicyDataError(f"revisions {earlier.revision} and {later.revision} share an effective date")
+            if earlier.policy != later.policy:
+                raise PolicyDataError("one library holds one policy")
+        ids = [r.revision for r in revisions]
+        if len(set(ids)) != len(ids):
+            raise PolicyDataError(f"duplicate revision ids in {ids}")
+        return cls(tuple(revisions), valuesets)
+
+    def revision_for(self, date_of_service: date) -> Revision | None:
+        """The latest revision whose effective date is on or before the date of service."""
+        in_force = [r for r in self.revisions if r.effective <= date_of_service]
+        return in_force[-1] if in_force else None
+
+    def get(self, revision_id: str) -> Revision:
+        for r in self.revisions:
+            if r.revision == revision_id:
+                return r
+        raise KeyError(revision_id)

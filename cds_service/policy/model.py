@@ -1,0 +1,63 @@
+"""The policy as data: a revision is an ordered list of criteria, each naming the check that decides it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from ..conventions import QUESTIONNAIRE_BASE
+
+# Order kinds a criterion can apply to (see policy_data/CRITERIA.md "Order kinds").
+ORDER_KINDS = frozenset(
+    {
+        "diagnostic-block",
+        "therapeutic-injection",
+        "injection-intent-unknown",
+        "rf-initial",
+        "rf-repeat",
+        "pulsed-rf",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Criterion:
+    id: str
+    title: str
+    text: str
+    check: str
+    applies_to: frozenset[str]  # order kinds; {"all"} for every order
+    attestable: bool = False
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def applies(self, kind: str) -> bool:
+        return "all" in self.applies_to or kind in self.applies_to
+
+
+@dataclass(frozen=True)
+class Revision:
+    policy: str
+    title: str
+    revision: str  # e.g. "2026-05"; also the Questionnaire version
+    label: str  # as printed in the policy, e.g. "05/26"
+    effective: date
+    provenance: str  # "published" or "reconstructed from the revision log of ..."
+    source: str
+    criteria: tuple[Criterion, ...]
+
+    @property
+    def questionnaire_url(self) -> str:
+        return QUESTIONNAIRE_BASE
+
+    @property
+    def questionnaire_canonical(self) -> str:
+        return f"{QUESTIONNAIRE_BASE}|{self.revision}"
+
+    @property
+    def criterion_ids(self) -> tuple[str, ...]:
+        return tuple(c.id for c in self.criteria)
+
+    @property
+    def attestable_criteria(self) -> tuple[Criterion, ...]:
+        return tuple(c for c in self.criteria if c.attestable)

@@ -1,0 +1,135 @@
+"""Replay protection for client JWTs: each (iss, jti) is accepted once until the token has expired.
+
+The SQLite store is the one every worker of a deployment shares (contract.md §2); the in-memory store
+suits a single process and tests. Both take wall-clock epoch seconds, like the JWT `exp` claim.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from contextlib import closing
+from typing import Protocol
+
+Clock = Callable[[], float]
+
+
+class ReplayStore(Protocol):
+    def remember(self, iss: str, jti: str, expires_at: float) -> bool:
+        """Record (iss, jti) until `expires_at`; False when it is already recorded and not yet expired."""
+        ...
+
+
+class InMemoryReplayStore:
+    """A per-process replay store; thread-safe."""
+
+    def __init__(self, *, clock: Clock = time.time, purge_every: int = 1024) -> None:
+        self._clock = clock
+        self._purge_every = purge_every
+        self._seen: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    def remember(self, iss: str, jti: str, expires_at: float) -> bool:
+        now = self._clock()
+        with self._lock:
+            previous = self._seen.get((iss, jti))
+            if previous is not None and previous > now:
+                return False
+            self._seen[(iss, jti)] = expires_at
+            # Sweeping on size keeps memory bounded by the number of live tokens, at amortised O(1).
+            if len(self._seen) % self._purge_every == 0:
+                self._seen = {key: until for key, until in self._seen.items() if until > now}
+            return True
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._seen)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jwt_replay (
+    iss TEXT NOT NULL,
+    jti TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (iss, jti)
+);
+CREATE INDEX IF NOT EXISTS jwt_replay_expires_at ON jwt_replay (expires_at);
+"""
+
+
+class SqliteReplayStore:
+    """A replay store in a SQLite file, safe to share between threads and processes.
+
+    Each call opens its own connection (no connection is shared across threads) and writes in a
+    `BEGIN IMMEDIATE` transaction, so two workers racing on the same jti cannot both succeed: the
+    primary key makes the second INSERT fail.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Clock = time.time,
+        purge_interval_s: float = 60.0,
+        purge_batch: int = 1000,
+        busy_timeout_s: float = 5.0,
+    ) -> None:
+        if os.fspath(path) in ("", ":memory:"):
+            raise ValueError("SqliteReplayStore needs a file path: an in-memory database is per connection")
+        self._path = os.fspath(path)
+        self._clock = clock
+        self._purge_interval_s = purge_interval_s
+        self._purge_batch = purge_batch
+        self._busy_timeout_s = busy_timeout_s
+        self._next_purge = 0.0
+        with closing(self._connect()) as connection:
+            connection.execute("PRAGMA journal_mode=WAL")  # readers and the writer do not block each other
+            connection.executescript(_SCHEMA)
+
+    def remember(self, iss: str, jti: str, expires_at: float) -> bool:
+        now = self._clock()
+        connection = self._connect()
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            # An expired record of the same (iss, jti) no longer protects anything: let it be reused.
+            connection.execute(
+                "DELETE FROM jwt_replay WHERE iss = ? AND jti = ? AND expires_at <= ?", (iss, jti, now)
+            )
+            try:
+                connection.execute(
+                    "INSERT INTO jwt_replay (iss, jti, expires_at) VALUES (?, ?, ?)", (iss, jti, expires_at)
+                )
+            except sqlite3.IntegrityError:
+                connection.execute("ROLLBACK")
+                return False
+            if now >= self._next_purge:  # racy across threads at worst means an extra purge
+                self._purge_expired(connection, now)
+            connection.execute("COMMIT")
+            return True
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        finally:
+            connection.close()
+
+    def count(self) -> int:
+        """Rows currently stored, expired or not (for tests and metrics)."""
+        with closing(self._connect()) as connection:
+            return connection.execute("SELECT COUNT(*) FROM jwt_replay").fetchone()[0]
+
+    def _purge_expired(self, connection: sqlite3.Connection, now: float) -> None:
+        # Bounded batches keep one unlucky request from paying for a large backlog.
+        connection.execute(
+            "DELETE FROM jwt_replay WHERE rowid IN "
+            "(SELECT rowid FROM jwt_replay WHERE expires_at <= ? LIMIT ?)",
+            (now, self._purge_batch),
+        )
+        self._next_purge = now + self._purge_interval_s
+
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves instead of the module's implicit ones.
+        return sqlite3.connect(self._path, timeout=self._busy_timeout_s, isolation_level=None)

@@ -1,0 +1,72 @@
+"""Prefetch templates and their rendering (CDS Hooks 2.0 root-level tokens only)."""
+import re
+
+import pytest
+
+from cds_service.fhir_access.queries import EVIDENCE_QUERIES, PREFETCH_TEMPLATES, render_template
+
+
+def test_every_evidence_key_has_a_template_with_only_the_patient_token():
+    assert list(PREFETCH_TEMPLATES) == [
+        "patient",
+        "coverage",
+        "conditions",
+        "procedures",
+        "medicationStatements",
+        "medicationRequests",
+        "allergies",
+        "observations",
+        "questionnaireResponses",
+        "devices",
+    ]
+    for template in PREFETCH_TEMPLATES.values():
+        assert re.findall(r"\{\{.*?\}\}", template) == ["{{context.patientId}}"]
+
+
+def test_only_the_patient_key_is_a_read():
+    assert [query.key for query in EVIDENCE_QUERIES if query.is_read] == ["patient"]
+
+
+@pytest.mark.parametrize(
+    ("template", "context", "expected"),
+    [
+        ("Patient/{{context.patientId}}", {"patientId": "pat-1"}, "Patient/pat-1"),
+        ("Condition?patient={{ context.patientId }}", {"patientId": "pat-1"}, "Condition?patient=pat-1"),
+        # a hostile id cannot add parameters or path segments
+        ("Condition?patient={{context.patientId}}", {"patientId": "x&_id=y/../z"}, "Condition?patient=x%26_id%3Dy%2F..%2Fz"),
+        ("Encounter/{{context.encounterId}}", {"patientId": "p", "encounterId": 7}, "Encounter/7"),
+        ("X?flag={{context.flag}}", {"flag": True}, "X?flag=true"),
+        ("Condition", {}, "Condition"),
+    ],
+)
+def test_render_template_fills_root_level_context_tokens(template, context, expected):
+    assert render_template(template, context) == expected
+
+
+@pytest.mark.parametrize(
+    ("template", "context"),
+    [
+        ("Encounter/{{context.encounterId}}", {"patientId": "p"}),  # missing value
+        ("Patient/{{context.patientId}}", {"patientId": ""}),  # empty value
+        ("Patient/{{context.patientId}}", {"patientId": None}),
+        ("X?orders={{context.draftOrders}}", {"draftOrders": {"resourceType": "Bundle"}}),  # not a primitive
+        ("Practitioner/{{userPractitionerId}}", {"patientId": "p"}),  # a token we do not fill
+        ("Y?d={{today()}}", {"patientId": "p"}),
+    ],
+)
+def test_render_template_returns_none_when_a_token_cannot_be_filled(template, context):
+    assert render_template(template, context) is None
+
+
+def test_observation_template_asks_for_every_pain_code_in_one_or_list():
+    observations = PREFETCH_TEMPLATES["observations"]
+
+    codes = observations.split("&code=", 1)[1].split(",")
+
+    assert codes == [
+        "http://loinc.org|72514-3",
+        "https://facet-cds.example.org/fhir/CodeSystem/facet-cds|post-block-pain-relief-percent",
+        "http://loinc.org|77565-0",
+        "http://loinc.org|91146-1",
+        "http://loinc.org|91147-9",
+    ]

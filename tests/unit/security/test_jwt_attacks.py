@@ -1,0 +1,512 @@
+"""verify_client_jwt against forged, stale, misdirected and malformed tokens, and the tokens it must accept.
+
+Remote keys come from a real http.server on 127.0.0.1, so the fetch limits and the refetch policy are
+tested over HTTP, and every attack also checks how many times that server was asked for the JWKS.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cds_service.security import (
+    AuthError,
+    ClientRegistry,
+    InMemoryReplayStore,
+    JwksFetchError,
+    JwksProvider,
+    SqliteReplayStore,
+    fetch_jwks_document,
+    verify_client_jwt,
+)
+from tests.unit.security.jwt_factory import KeyPair, b64url, compact, encode_segment, hs256_token, make_claims
+
+AUD = "http://127.0.0.1:8092/cds-services/facet-order-sign"
+INLINE_ISS = "https://ehr.example.org"
+REMOTE_ISS = "https://remote-ehr.example.org"
+JWKS_PATH = "/.well-known/jwks.json"
+
+
+# --- a loopback JWKS server -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Route:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
+    delay_s: float = 0.0
+
+
+class JwksServer:
+    """Serves configurable routes on 127.0.0.1 and records every path requested."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, _Route] = {}
+        self.hits: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                server.hits.append(self.path)
+                route = server.routes.get(self.path, _Route(status=404, body=b"{}"))
+                time.sleep(route.delay_s)
+                self.send_response(route.status)
+                for name, value in route.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(route.body)))
+                self.end_headers()
+                try:
+                    self.wfile.write(route.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (size limit or timeout), as intended
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def url(self, path: str = JWKS_PATH) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}{path}"
+
+    def serve_json(self, document: object, path: str = JWKS_PATH) -> None:
+        self.routes[path] = _Route(body=json.dumps(document).encode())
+
+    def fetches(self, path: str = JWKS_PATH) -> int:
+        return self.hits.count(path)
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+@pytest.fixture
+def jwks_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[JwksServer]:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")  # never send loopback traffic through a proxy
+    server = JwksServer()
+    yield server
+    server.close()
+
+
+# --- keys, clients and the verifier ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def es_key() -> KeyPair:
+    return KeyPair.generate("ES384")
+
+
+@pytest.fixture(scope="module")
+def rs_key() -> KeyPair:
+    return KeyPair.generate("RS384")
+
+
+@pytest.fixture(scope="module")
+def remote_key() -> KeyPair:
+    return KeyPair.generate("ES384")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Harness:
+    registry: ClientRegistry
+    jwks: JwksProvider
+    replay: InMemoryReplayStore
+    server: JwksServer
+    clock: FakeClock
+
+    def verify(self, authorization: str | None, **options: object):
+        return verify_client_jwt(
+            authorization, expected_aud=AUD, registry=self.registry, jwks=self.jwks, replay=self.replay, **options
+        )
+
+
+@pytest.fixture
+def harness(jwks_server: JwksServer, es_key: KeyPair, rs_key: KeyPair, remote_key: KeyPair) -> Harness:
+    jwks_server.serve_json(remote_key.jwks())
+    registry = ClientRegistry.from_document(
+        {
+            "clients": [
+                {"iss": INLINE_ISS, "jwks": es_key.jwks(rs_key)},
+                {"iss": REMOTE_ISS, "jwks_url": jwks_server.url()},
+            ]
+        }
+    )
+    clock = FakeClock()
+    return Harness(registry, JwksProvider(clock=clock), InMemoryReplayStore(), jwks_server, clock)
+
+
+def bearer(token: str) -> str:
+    return f"Bearer {token}"
+
+
+# --- accepted ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key_name", ["es_key", "rs_key"])
+def test_valid_inline_token_is_accepted(harness: Harness, key_name: str, request: pytest.FixtureRequest) -> None:
+    key: KeyPair = request.getfixturevalue(key_name)
+    claims = make_claims(AUD, INLINE_ISS)
+    verified = harness.verify(bearer(key.sign(claims)))
+    assert verified.client.iss == INLINE_ISS
+    assert verified.jti == claims["jti"]
+    assert verified.claims == claims
+    assert harness.server.hits == []  # inline keys never cause traffic
+
+
+def test_one_element_aud_array_and_lowercase_scheme_are_accepted(harness: Harness, es_key: KeyPair) -> None:
+    token = es_key.sign(make_claims(AUD, INLINE_ISS, aud=[AUD]))
+    assert harness.verify(f"bearer {token}").client.iss == INLINE_ISS
+
+
+def test_clock_skew_within_leeway_is_accepted(harness: Harness, es_key: KeyPair) -> None:
+    now = time.time()
+    just_expired = make_claims(AUD, INLINE_ISS, now=now - 330)  # exp = now - 30
+    from_the_future = make_claims(AUD, INLINE_ISS, now=now + 30)
+    harness.verify(bearer(es_key.sign(just_expired)), now=now)
+    harness.verify(bearer(es_key.sign(from_the_future)), now=now)
+
+
+def test_key_from_jwks_url_is_fetched_once_and_cached(harness: Harness, remote_key: KeyPair) -> None:
+    for _ in range(3):
+        harness.verify(bearer(remote_key.sign(make_claims(AUD, REMOTE_ISS))))
+    assert harness.server.fetches() == 1
+
+
+def test_sandbox_shaped_token_with_configured_jku_is_accepted(harness: Harness, remote_key: KeyPair) -> None:
+    token = remote_key.sign(make_claims(AUD, REMOTE_ISS), headers={"jku": harness.server.url()})
+    assert harness.verify(bearer(token)).client.iss == REMOTE_ISS
+
+
+def test_key_rotation_triggers_exactly_one_refetch(harness: Harness, remote_key: KeyPair) -> None:
+    harness.verify(bearer(remote_key.sign(make_claims(AUD, REMOTE_ISS))))
+    assert harness.server.fetches() == 1
+
+    rotated = KeyPair.generate("ES384")
+    harness.server.serve_json(rotated.jwks(remote_key))
+    harness.verify(bearer(rotated.sign(make_claims(AUD, REMOTE_ISS))))
+    assert harness.server.fetches() == 2
+    harness.verify(bearer(rotated.sign(make_claims(AUD, REMOTE_ISS))))
+    assert harness.server.fetches() == 2
+
+
+def test_random_kid_flood_is_rate_limited(harness: Harness, remote_key: KeyPair) -> None:
+    harness.verify(bearer(remote_key.sign(make_claims(AUD, REMOTE_ISS))))
+    for _ in range(50):
+        token = remote_key.sign(make_claims(AUD, REMOTE_ISS), headers={"kid": str(uuid.uuid4())})
+        with pytest.raises(AuthError):
+            harness.verify(bearer(token))
+    assert harness.server.fetches() == 2  # the first fill, then one refetch per cooldown
+
+    harness.clock.now += 61  # cooldown over: one more refetch is allowed
+    with pytest.raises(AuthError):
+        harness.verify(bearer(remote_key.sign(make_claims(AUD, REMOTE_ISS), headers={"kid": "x"})))
+    assert harness.server.fetches() == 3
+
+
+def test_cached_keys_are_refetched_after_ttl(harness: Harness, remote_key: KeyPair) -> None:
+    harness.verify(bearer(remote_key.sign(make_claims(AUD, REMOTE_ISS))))
+    harness.clock.now += 3600
+    harness.verify(bearer(remote_key.sign(make_claims(AUD, REMOTE_ISS))))
+    assert harness.server.fetches() == 2
+
+
+def test_stale_keys_are_kept_while_the_jwks_url_fails(harness: Harness, remote_key: KeyPair) -> None:
+    harness.verify(bearer(remote_key.sign(make_claims(AUD, REMOTE_ISS))))
+    harness.server.routes[JWKS_PATH] = _Route(status=500, body=b"oops")
+    harness.clock.now += 3600
+    for _ in range(5):
+        harness.verify(bearer(remote_key.sign(make_claims(AUD, REMOTE_ISS))))
+    assert harness.server.fetches() == 2  # one failed attempt, then the failure cooldown
+
+
+def test_replay_store_in_sqlite_refuses_second_use(harness: Harness, es_key: KeyPair, tmp_path) -> None:
+    harness.replay = SqliteReplayStore(tmp_path / "replay.db")  # type: ignore[assignment]
+    token = bearer(es_key.sign(make_claims(AUD, INLINE_ISS)))
+    harness.verify(token)
+    with pytest.raises(AuthError, match="already used"):
+        harness.verify(token)
+
+
+# --- refused ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Party:
+    """Who the attacker pretends to be: a registered iss and the real key registered for it."""
+
+    iss: str
+    key: KeyPair
+    attacker_jwks_url: str  # a JWKS the attacker controls (served by the test server, must stay unfetched)
+
+
+Attack = Callable[[Party], "str | None"]
+
+
+def _with_header(party: Party, **headers: object) -> str:
+    return bearer(party.key.sign(make_claims(AUD, party.iss), headers=headers))
+
+
+def _with_claims(party: Party, **overrides: object) -> str:
+    return bearer(party.key.sign(make_claims(AUD, party.iss, **overrides)))
+
+
+def _tampered(party: Party) -> str:
+    header, _, signature = party.key.sign(make_claims(AUD, party.iss)).split(".")
+    forged = encode_segment(make_claims(AUD, party.iss, lifetime_s=3000))
+    return bearer(f"{header}.{forged}.{signature}")
+
+
+def _signed_by_stranger(party: Party) -> str:
+    stranger = KeyPair.generate("ES384", kid=party.key.kid)  # right kid, wrong key
+    return bearer(stranger.sign(make_claims(AUD, party.iss)))
+
+
+def _duplicate_alg_member(party: Party) -> str:
+    header = '{"alg":"ES384","kid":"%s","alg":"ES384"}' % party.key.kid
+    signing_input = f"{b64url(header.encode())}.{encode_segment(make_claims(AUD, party.iss))}"
+    return bearer(f"{signing_input}.{b64url(party.key.signature(signing_input.encode()))}")
+
+
+def _oversized(party: Party) -> str:
+    return _with_claims(party, padding="x" * 9000)
+
+
+def _claims_without(name: str) -> Attack:
+    return lambda party: _with_claims(party, **{name: None})
+
+
+# (id, attack, JWKS fetches expected for the remote client on a cold cache)
+ATTACKS: list[tuple[str, Attack, int]] = [
+    ("alg-none", lambda p: bearer(compact({"alg": "none", "kid": p.key.kid}, make_claims(AUD, p.iss))), 0),
+    ("alg-none-capitalised", lambda p: bearer(compact({"alg": "None", "kid": p.key.kid}, make_claims(AUD, p.iss))), 0),
+    ("hs256-public-key-pem", lambda p: bearer(hs256_token(make_claims(AUD, p.iss), p.key.public_pem(), {"kid": p.key.kid})), 0),
+    ("hs256-empty-key", lambda p: bearer(hs256_token(make_claims(AUD, p.iss), b"", {"kid": p.key.kid})), 0),
+    ("alg-es256-not-allowed", lambda p: _with_header(p, alg="ES256"), 0),
+    ("alg-rs256-not-allowed", lambda p: _with_header(p, alg="RS256"), 0),
+    ("alg-ps384-not-allowed", lambda p: _with_header(p, alg="PS384"), 0),
+    ("alg-not-a-string", lambda p: _with_header(p, alg=["ES384"]), 0),
+    ("wrong-kid", lambda p: _with_header(p, kid="not-" + p.key.kid), 1),
+    ("absent-kid", lambda p: _with_header(p, kid=None), 0),
+    ("empty-kid", lambda p: _with_header(p, kid=""), 0),
+    ("kid-not-a-string", lambda p: _with_header(p, kid=7), 0),
+    ("typ-not-jwt", lambda p: _with_header(p, typ="at+jwt"), 0),
+    ("crit-header", lambda p: _with_header(p, crit=["exp"], exp=1), 0),
+    ("crit-empty", lambda p: _with_header(p, crit=[]), 0),
+    ("jku-elsewhere", lambda p: _with_header(p, jku=p.attacker_jwks_url), 0),
+    ("duplicate-header-member", _duplicate_alg_member, 0),
+    ("expired", lambda p: _with_claims(p, iat=int(time.time()) - 700, exp=int(time.time()) - 400), 0),
+    ("iat-far-future", lambda p: bearer(p.key.sign(make_claims(AUD, p.iss, now=time.time() + 3600))), 0),
+    ("nbf-future", lambda p: _with_claims(p, nbf=int(time.time()) + 600), 0),
+    ("lifetime-too-long", lambda p: _with_claims(p, exp=int(time.time()) + 7200), 0),
+    ("exp-before-iat", lambda p: _with_claims(p, exp=int(time.time()) - 1, iat=int(time.time())), 0),
+    ("exp-not-a-number", lambda p: _with_claims(p, exp=str(int(time.time()) + 300)), 0),
+    ("exp-nan", lambda p: _with_claims(p, exp=float("nan")), 0),
+    ("exp-boolean", lambda p: _with_claims(p, exp=True), 0),
+    ("wrong-aud", lambda p: _with_claims(p, aud="http://127.0.0.1:8092/cds-services/other"), 0),
+    ("aud-trailing-slash", lambda p: _with_claims(p, aud=AUD + "/"), 0),
+    ("aud-array-two-entries", lambda p: _with_claims(p, aud=[AUD, "https://evil.example"]), 0),
+    ("aud-empty-array", lambda p: _with_claims(p, aud=[]), 0),
+    ("unknown-iss", lambda p: _with_claims(p, iss="https://unknown.example"), 0),
+    ("iss-not-a-string", lambda p: _with_claims(p, iss=[p.iss]), 0),
+    ("jti-empty", lambda p: _with_claims(p, jti=""), 0),
+    ("jti-too-long", lambda p: _with_claims(p, jti="j" * 300), 0),
+    ("oversized-token", _oversized, 0),
+    ("tampered-payload", _tampered, 1),
+    ("signed-by-another-key", _signed_by_stranger, 1),
+    ("signature-stripped", lambda p: bearer(_with_header(p)[len("Bearer "):].rsplit(".", 1)[0] + "."), 1),
+    *[(f"missing-{name}", _claims_without(name), 0) for name in ("iss", "aud", "exp", "iat", "jti")],
+    ("two-parts", lambda p: bearer(_with_header(p).rsplit(".", 1)[0][len("Bearer "):]), 0),
+    ("four-parts", lambda p: _with_header(p) + ".AAAA", 0),
+    ("jwe-five-parts", lambda p: bearer("eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..AAAA.AAAA.AAAA"), 0),
+    ("bad-base64", lambda p: bearer("e!J.eyJ9.AAAA"), 0),
+    ("base64-impossible-length", lambda p: bearer("eyJhb.eyJ9.AAAA"), 0),
+    ("header-not-json", lambda p: bearer(f"{b64url(b'not json')}.{encode_segment({})}.AAAA"), 0),
+    ("header-json-array", lambda p: bearer(compact(["ES384"], make_claims(AUD, p.iss), b"x")), 0),
+    ("header-not-utf8", lambda p: bearer(f"{b64url(bytes([0xFF, 0xFE]))}.{encode_segment({})}.AAAA"), 0),
+    ("payload-json-string", lambda p: bearer(compact({"alg": "ES384", "kid": p.key.kid}, "claims", b"x")), 0),
+    ("no-header", lambda p: None, 0),
+    ("empty-header", lambda p: "", 0),
+    ("basic-scheme", lambda p: "Basic " + _with_header(p)[len("Bearer "):], 0),
+    ("no-scheme", lambda p: _with_header(p)[len("Bearer "):], 0),
+    ("bearer-without-token", lambda p: "Bearer ", 0),
+    ("token-with-inner-space", lambda p: _with_header(p).replace(".", ". ", 1), 0),
+]
+
+
+@pytest.mark.parametrize("attack, remote_fetches", [a[1:] for a in ATTACKS], ids=[a[0] for a in ATTACKS])
+@pytest.mark.parametrize("client", ["inline", "remote"])
+def test_attack_is_refused(
+    harness: Harness, es_key: KeyPair, remote_key: KeyPair, client: str, attack: Attack, remote_fetches: int
+) -> None:
+    attacker_url = harness.server.url("/attacker-jwks.json")
+    harness.server.serve_json(KeyPair.generate("ES384", kid=es_key.kid).jwks(), path="/attacker-jwks.json")
+    party = Party(INLINE_ISS, es_key, attacker_url) if client == "inline" else Party(REMOTE_ISS, remote_key, attacker_url)
+    authorization = attack(party)
+    with pytest.raises(AuthError) as refused:
+        harness.verify(authorization)
+    assert refused.value.reason
+    expected = remote_fetches if client == "remote" else 0
+    assert harness.server.fetches() == expected
+    assert harness.server.fetches("/attacker-jwks.json") == 0
+    assert len(harness.replay) == 0  # nothing is remembered for a refused token
+
+
+def test_replayed_jti_is_refused_after_first_use(harness: Harness, remote_key: KeyPair) -> None:
+    claims = make_claims(AUD, REMOTE_ISS)
+    token = bearer(remote_key.sign(claims))
+    harness.verify(token)
+    with pytest.raises(AuthError, match="already used"):
+        harness.verify(token)
+    # Re-signing with another iat does not make the jti new.
+    with pytest.raises(AuthError, match="already used"):
+        harness.verify(bearer(remote_key.sign({**claims, "iat": claims["iat"] + 1})))
+    assert harness.server.fetches() == 1
+
+
+def test_rsa_kid_cannot_verify_an_es384_token(harness: Harness, es_key: KeyPair, rs_key: KeyPair) -> None:
+    # Key type decides: an ES384 header pointing at the RSA key is refused before any signature check.
+    token = es_key.sign(make_claims(AUD, INLINE_ISS), headers={"kid": rs_key.kid})
+    with pytest.raises(AuthError, match="cannot verify"):
+        harness.verify(bearer(token))
+
+
+def test_reason_never_contains_the_token(harness: Harness, es_key: KeyPair) -> None:
+    token = es_key.sign(make_claims(AUD, "https://unknown.example\nforged log line"))
+    with pytest.raises(AuthError) as refused:
+        harness.verify(bearer(token))
+    assert token not in refused.value.reason
+    assert "\n" not in refused.value.reason
+
+
+# --- the JWKS fetcher's limits ----------------------------------------------------------------------------
+
+
+def test_fetcher_does_not_follow_redirects(jwks_server: JwksServer, remote_key: KeyPair) -> None:
+    jwks_server.serve_json(remote_key.jwks(), path="/elsewhere.json")
+    jwks_server.routes[JWKS_PATH] = _Route(status=302, headers={"Location": jwks_server.url("/elsewhere.json")})
+    with pytest.raises(JwksFetchError, match="302"):
+        fetch_jwks_document(jwks_server.url())
+    assert jwks_server.fetches("/elsewhere.json") == 0
+
+
+def test_fetcher_refuses_oversized_documents(jwks_server: JwksServer) -> None:
+    jwks_server.routes[JWKS_PATH] = _Route(body=b'{"keys": [' + b" " * 70_000 + b"]}")
+    with pytest.raises(JwksFetchError, match="more than"):
+        fetch_jwks_document(jwks_server.url())
+
+
+def test_fetcher_refuses_non_json(jwks_server: JwksServer) -> None:
+    jwks_server.routes[JWKS_PATH] = _Route(body=b"<html>")
+    with pytest.raises(JwksFetchError, match="JSON"):
+        fetch_jwks_document(jwks_server.url())
+
+
+def test_fetcher_times_out(jwks_server: JwksServer) -> None:
+    jwks_server.routes[JWKS_PATH] = _Route(body=b"{}", delay_s=1.0)
+    started = time.monotonic()
+    with pytest.raises(JwksFetchError):
+        fetch_jwks_document(jwks_server.url(), timeout_s=0.2)
+    assert time.monotonic() - started < 0.9
+
+
+def test_unusable_remote_jwks_refuses_tokens_without_refetch_storm(harness: Harness, remote_key: KeyPair) -> None:
+    harness.server.routes[JWKS_PATH] = _Route(body=b"[]")
+    for _ in range(5):
+        with pytest.raises(AuthError, match="no key"):
+            harness.verify(bearer(remote_key.sign(make_claims(AUD, REMOTE_ISS))))
+    assert harness.server.fetches() == 1
+
+
+# --- property: nothing but AuthError ----------------------------------------------------------------------
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=10,
+)
+_headers = st.fixed_dictionaries(
+    {},
+    optional={
+        "alg": st.sampled_from(["ES384", "RS384", "none", "HS256", "ES256"]) | _json_values,
+        "kid": st.sampled_from(["k1"]) | _json_values,
+        "typ": st.sampled_from(["JWT", "jwt"]) | _json_values,
+        "jku": _json_values,
+        "crit": _json_values,
+    },
+)
+_claims = st.fixed_dictionaries(
+    {},
+    optional={
+        "iss": st.sampled_from([INLINE_ISS, REMOTE_ISS]) | _json_values,
+        "aud": st.sampled_from([AUD, [AUD]]) | _json_values,
+        "exp": st.integers(0, 2**40) | _json_values,
+        "iat": st.integers(0, 2**40) | _json_values,
+        "nbf": st.integers(0, 2**40) | _json_values,
+        "jti": st.uuids().map(str) | _json_values,
+    },
+)
+
+
+@pytest.fixture(scope="module")
+def offline_registry(es_key: KeyPair, rs_key: KeyPair) -> ClientRegistry:
+    # Inline keys only, so generated tokens can never cause network traffic.
+    return ClientRegistry.from_document({"clients": [{"iss": INLINE_ISS, "jwks": es_key.jwks(rs_key)}]})
+
+
+def _verify_offline(registry: ClientRegistry, authorization: str | None) -> None:
+    verify_client_jwt(
+        authorization, expected_aud=AUD, registry=registry, jwks=JwksProvider(), replay=InMemoryReplayStore()
+    )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=st.binary(max_size=300))
+def test_random_bytes_only_raise_auth_error(offline_registry: ClientRegistry, raw: bytes) -> None:
+    with pytest.raises(AuthError):
+        _verify_offline(offline_registry, "Bearer " + raw.decode("latin-1"))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(header=_headers, claims=_claims, signature=st.binary(max_size=600))
+def test_random_json_tokens_only_raise_auth_error(
+    offline_registry: ClientRegistry, header: dict, claims: dict, signature: bytes
+) -> None:
+    with pytest.raises(AuthError):
+        _verify_offline(offline_registry, bearer(compact(header, claims, signature)))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(header=_headers, claims=_claims)
+def test_validly_signed_random_tokens_pass_or_raise_auth_error(
+    offline_registry: ClientRegistry, es_key: KeyPair, header: dict, claims: dict
+) -> None:
+    token = es_key.sign(claims, headers={"kid": es_key.kid, "alg": "ES384", "typ": None, **header})
+    try:
+        verified = verify_client_jwt(
+            bearer(token), expected_aud=AUD, registry=offline_registry, jwks=JwksProvider(),
+            replay=InMemoryReplayStore(), now=claims.get("iat") if isinstance(claims.get("iat"), int) else None,
+        )
+    except AuthError:
+        return
+    assert verified.claims == claims  # accepted only when every check holds
