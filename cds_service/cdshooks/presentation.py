@@ -93,8 +93,7 @@ def summary_for(determination: ProcedureDetermination) -> str:
         return fit_summary(f"{noun}: meets {policy} ({label})")
     if decision is Decision.NOT_COVERED:
         failed, total = len(determination.not_met), len(determination.criteria)
-        criteria = "criterion" if failed == 1 else "criteria"
-        return fit_summary(f"{noun}: not covered — {failed} of {total} {policy} {criteria} not met")
+        return fit_summary(f"{noun}: not covered — {failed} of {total} {policy} criteria not met")
     if decision is Decision.CONDITIONAL:
         return ids_summary(f"{noun}: documentation needed", determination.needs_documentation)
     return fit_summary(f"{noun}: coverage could not be checked (record unavailable)")

@@ -153,8 +153,8 @@ def clear_cache() -> None:
 class _Unusable(Exception):
     """A value the normaliser cannot repair (wrong JSON type, unknown contained resource type)."""
 
-    def __init__(self, path: str, value: Any, what: str) -> None:
-        super().__init__(f"{path} {_short_repr(value)} is not {what}")
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path} {problem}")
 
 
 def _normalize_uncached(raw: Any) -> NormalizedResult:
@@ -170,12 +170,13 @@ def _normalize_uncached(raw: Any) -> NormalizedResult:
     ref = _ref(resource_type, resource_id)
     try:
         cleaned, fixes = _clean_object(raw, model, path="", is_resource=True)
+        model.model_validate(cleaned)
     except _Unusable as unusable:
         return Skipped(resource_type, resource_id, f"{ref}: {unusable}")
-    try:
-        model.model_validate(cleaned)
     except ValidationError as error:
         return Skipped(resource_type, resource_id, f"{ref}: {_describe_validation_error(error, model, cleaned)}")
+    except RecursionError:
+        return Skipped(resource_type, resource_id, f"{ref}: nested too deeply to validate")
     return Ok(cleaned, tuple(fixes))
 
 
@@ -194,7 +195,10 @@ def _clean_object(
         if shape is None:
             fixes.append(f"{element_path}: dropped element unknown to R4B")
             continue
-        value, element_fixes = _clean_element(value, shape, element_path)
+        # A primitive list and its `_name` extensions line up by position, so neither may lose an item.
+        is_primitive = shape.kind not in (JsonKind.OBJECT, JsonKind.RESOURCE)
+        keep_positions = name.startswith("_") or (is_primitive and f"_{name}" in data)
+        value, element_fixes = _clean_element(value, shape, element_path, keep_positions)
         if _is_empty(value):  # the fixes inside it are moot: the whole element goes
             fixes.append(f"{element_path}: dropped empty element")
             continue
@@ -203,33 +207,35 @@ def _clean_object(
     return cleaned, fixes
 
 
-def _clean_element(value: Any, shape: ElementShape, path: str) -> tuple[Any, list[str]]:
+def _clean_element(value: Any, shape: ElementShape, path: str, keep_positions: bool) -> tuple[Any, list[str]]:
     if shape.is_list:
-        return _clean_list(value, shape, path)
+        return _clean_list(value, shape, path, keep_positions)
     if isinstance(value, list):
         if len(value) != 1:
-            raise _Unusable(path, value, f"a single {shape.fhir_type} (got {len(value)} values)")
+            raise _Unusable(path, f"has {len(value)} values, R4B takes one {shape.fhir_type}")
         value, fixes = _clean_value(value[0], shape, path)
         return value, [f"{path}: unwrapped a one-item list, R4B takes a single value", *fixes]
     return _clean_value(value, shape, path)
 
 
-def _clean_list(value: Any, shape: ElementShape, path: str) -> tuple[list[Any], list[str]]:
+def _clean_list(value: Any, shape: ElementShape, path: str, keep_positions: bool) -> tuple[list[Any], list[str]]:
     fixes: list[str] = []
     if not isinstance(value, list):
         value = [value]
         fixes.append(f"{path}: wrapped a single value in a list, R4B takes a list")
-    # In `_given`-style lists a null only lines an extension up with its primitive: keep those.
-    keeps_placeholders = path.rsplit(".", 1)[-1].startswith("_")
     items: list[Any] = []
-    for index, item in enumerate(value):
+    for index, raw_item in enumerate(value):
         item_path = f"{path}[{index}]"
-        item, item_fixes = _clean_value(item, shape, item_path)
-        if _is_empty(item) and not (keeps_placeholders and item is None):
-            fixes.append(f"{item_path}: dropped empty element")
+        item, item_fixes = _clean_value(raw_item, shape, item_path)
+        if not _is_empty(item):
+            items.append(item)
+            fixes.extend(item_fixes)
             continue
-        items.append(item)
-        fixes.extend(item_fixes)
+        if keep_positions:
+            items.append(None)  # FHIR JSON's placeholder: null in one list, the value in its twin
+            if raw_item is None:
+                continue
+        fixes.append(f"{item_path}: dropped empty element")
     return items, fixes
 
 
@@ -238,15 +244,15 @@ def _clean_value(value: Any, shape: ElementShape, path: str) -> tuple[Any, list[
         return None, []  # empty: the caller drops it
     if shape.kind is JsonKind.OBJECT:
         if not isinstance(value, dict):
-            raise _Unusable(path, value, f"a {shape.fhir_type} object")
+            raise _Unusable(path, f"{_short_repr(value)} is not a {shape.fhir_type} object")
         assert shape.model is not None  # OBJECT shapes always carry their model
         return _clean_object(value, shape.model, path)
     if shape.kind is JsonKind.RESOURCE:
         if not isinstance(value, dict):
-            raise _Unusable(path, value, "a resource object")
+            raise _Unusable(path, f"{_short_repr(value)} is not a resource object")
         model = resource_model(value.get("resourceType"))
         if model is None:
-            raise _Unusable(path, value.get("resourceType"), "an R4B resource type")
+            raise _Unusable(path, f"{_short_repr(value.get('resourceType'))} is not an R4B resource type")
         return _clean_object(value, model, path, is_resource=True)
     return _clean_primitive(value, shape, path)
 
@@ -255,7 +261,7 @@ def _clean_primitive(value: Any, shape: ElementShape, path: str) -> tuple[Any, l
     # The engine reads these dicts as JSON, so the JSON type must be right; pydantic's lax mode would
     # accept "7" for an integer or 12345 for a dateTime and leave the dict wrong.
     if not _has_json_kind(value, shape.kind):
-        raise _Unusable(path, value, f"a valid {shape.fhir_type}")
+        raise _Unusable(path, f"{_short_repr(value)} is not a valid {shape.fhir_type}")
     if shape.fhir_type in _ZONED_TYPES and _TIME_WITHOUT_TIMEZONE.fullmatch(value):
         return f"{value}Z", [f"{path}: {value!r} has no timezone, assumed UTC"]
     return value, []
@@ -398,7 +404,7 @@ _results = LruCache(CACHE_MAX_ENTRIES)
 def _cache_key(raw: Any) -> bytes | None:
     try:
         canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return None
     return hashlib.blake2b(canonical.encode(), digest_size=16).digest()
 

@@ -25,7 +25,7 @@ class FakeFhirClient:
     """Answers searches by resource type from a dict, like a server that ignores search parameters."""
 
     def __init__(self, resources_by_type=None, failures=None, delay_s=0.0):
-        self.resources_by_type = resources_by_type or {}
+        self.resources_by_type = {"Patient": [{"resourceType": "Patient", "id": PATIENT}], **(resources_by_type or {})}
         self.failures = failures or {}  # resource type -> exception to raise
         self.delay_s = delay_s
         self.warnings: list[str] = []
@@ -181,7 +181,7 @@ def test_no_patient_id_is_an_invalid_request():
 
 
 def test_every_missing_key_is_fetched_with_its_template_and_the_token():
-    fake = FakeFhirClient({"Patient": [{"resourceType": "Patient", "id": PATIENT}]})
+    fake = FakeFhirClient()
 
     record = gather_record(hook_request(), client_factory=fake.factory)
 
@@ -199,7 +199,6 @@ def test_every_missing_key_is_fetched_with_its_template_and_the_token():
 def test_another_patients_resources_are_dropped_and_named():
     fake = FakeFhirClient(
         {
-            "Patient": [{"resourceType": "Patient", "id": PATIENT}],
             "Condition": [
                 condition("mine"),
                 condition("absolute", reference=f"https://ehr.example/fhir/Patient/{PATIENT}"),

@@ -1,0 +1,196 @@
+"""Routes: discovery, hook calls, feedback, Questionnaires, health, metrics."""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+
+from .. import metrics
+from ..cdshooks.discovery import discovery_document
+from ..cdshooks.questionnaire import questionnaire_for
+from ..cdshooks.request import BadRequest, parse_hook_request, parse_json
+from ..fhir_access.source import HookRequestInvalid, PrefetchUnavailable
+from ..security import AuthError, fhir_server_allowed, verify_client_jwt
+from .errors import ApiError
+
+bp = Blueprint("cds", __name__)
+log = logging.getLogger("cds_service.api")
+
+
+def _svc():
+    return current_app.extensions["facet_cds"]
+
+
+def _read_body() -> bytes:
+    limit = _svc().settings.requests.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, f"request body over {limit} bytes")
+    body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        raise ApiError(413, f"request body over {limit} bytes")
+    return body
+
+
+def _authenticate(audience: str) -> str | None:
+    """The verified client's `iss`, or None when CDS_AUTH=off. Refusals carry no detail (401)."""
+    svc = _svc()
+    if not svc.settings.auth_on:
+        log.warning("CDS_AUTH=off: request accepted without a JWT (local demo only)")
+        return None
+    try:
+        verified = verify_client_jwt(request.headers.get("Authorization"), expected_aud=audience,
+                                     registry=svc.clients, jwks=svc.jwks, replay=svc.replay)
+    except AuthError as exc:
+        metrics.AUTH_FAILURES.labels("401").inc()
+        log.info("JWT refused for %s: %s", request.path, exc.reason)
+        raise ApiError(401, "authentication required: a valid client JWT was not presented") from None
+    g.client = verified.client
+    return verified.client.iss
+
+
+def _check_fhir_server(fhir_server: str | None) -> None:
+    """SSRF guard: the fhirServer must be on the calling client's allow-list, before any network traffic."""
+    if fhir_server is None:
+        return
+    svc = _svc()
+    allowed = fhir_server_allowed(g.client if svc.settings.auth_on else svc.dev_allowlist, fhir_server)
+    if not allowed:
+        metrics.AUTH_FAILURES.labels("403").inc()
+        raise ApiError(403, "fhirServer is not on this client's allow-list")
+
+
+@bp.get("/cds-services")
+def discovery() -> Response:
+    return jsonify(discovery_document(_svc().services))
+
+
+@bp.post("/cds-services/<service_id>")
+def invoke(service_id: str) -> Response:
+    svc = _svc()
+    service = svc.service(service_id)
+    if service is None:
+        raise ApiError(404, f"no CDS service '{service_id}'")
+    started = time.perf_counter()
+    status = 500
+    try:
+        body = _read_body()
+        client = _authenticate(f"{svc.settings.base_url}/cds-services/{service_id}")
+        data = parse_json(body, svc.settings.requests.max_json_depth)
+        hook_request = parse_hook_request(data, expected_hook=service.hook,
+                                          max_draft_orders=svc.settings.requests.max_draft_orders)
+        _check_fhir_server(hook_request.fhir_server)
+        answer = svc.answer(service, hook_request, client)
+        status = 200
+        return jsonify(answer)
+    except (BadRequest, HookRequestInvalid) as exc:
+        status = 400
+        raise ApiError(400, str(exc)) from None
+    except PrefetchUnavailable as exc:
+        status = 412
+        raise ApiError(412, f"prefetch missing and no fhirServer to fetch from: {exc}") from None
+    except ApiError as exc:
+        status = exc.status
+        raise
+    finally:
+        metrics.HOOK_CALLS.labels(service.hook, str(status)).inc()
+        metrics.HOOK_LATENCY.labels(service.hook).observe(time.perf_counter() - started)
+
+
+@bp.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str) -> Response:
+    svc = _svc()
+    if svc.service(service_id) is None:
+        raise ApiError(404, f"no CDS service '{service_id}'")
+    body = _read_body()
+    client = _authenticate(f"{svc.settings.base_url}/cds-services/{service_id}/feedback")
+    try:
+        data = parse_json(body, svc.settings.requests.max_json_depth)
+    except BadRequest as exc:
+        raise ApiError(400, str(exc)) from None
+    items = data.get("feedback") if isinstance(data, dict) else None
+    if not isinstance(items, list) or not items:
+        raise ApiError(400, "'feedback' must be a non-empty array")
+    for i, item in enumerate(items):
+        problem = _feedback_problem(item)
+        if problem:
+            raise ApiError(400, f"feedback[{i}]: {problem}")
+    stored = 0
+    for item in items:
+        stored += svc.store.record_feedback(service_id, client, item)
+        metrics.FEEDBACK.labels(item["outcome"]).inc()
+    return jsonify({"stored": stored, "duplicates": len(items) - stored})
+
+
+def _feedback_problem(item: Any) -> str | None:
+    if not isinstance(item, dict):
+        return "must be an object"
+    if not isinstance(item.get("card"), str) or not item["card"]:
+        return "'card' (the card uuid) is required"
+    if item.get("outcome") not in ("accepted", "overridden"):
+        return "'outcome' must be 'accepted' or 'overridden'"
+    if not isinstance(item.get("outcomeTimestamp"), str):
+        return "'outcomeTimestamp' is required"
+    if item["outcome"] == "accepted" and not isinstance(item.get("acceptedSuggestions"), list):
+        return "'acceptedSuggestions' is required when outcome is 'accepted'"
+    return None
+
+
+@bp.get("/fhir/Questionnaire/<qid>")
+def questionnaire_read(qid: str) -> Response:
+    for revision in _svc().library.revisions:
+        q = questionnaire_for(revision)
+        if q["id"] == qid:
+            return _fhir_json(q)
+    raise ApiError(404, f"no Questionnaire '{qid}'")
+
+
+@bp.get("/fhir/Questionnaire")
+def questionnaire_search() -> Response:
+    url = request.args.get("url", "")
+    base, _, version = url.partition("|")
+    version = request.args.get("version", version)
+    entries = []
+    for revision in _svc().library.revisions:
+        q = questionnaire_for(revision)
+        if (not base or q["url"] == base) and (not version or q["version"] == version):
+            entries.append({"fullUrl": f"{_svc().settings.base_url}/fhir/Questionnaire/{q['id']}", "resource": q,
+                            "search": {"mode": "match"}})
+    return _fhir_json({"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries})
+
+
+def _fhir_json(resource: dict) -> Response:
+    response = jsonify(resource)
+    response.mimetype = "application/fhir+json"
+    return response
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    svc = _svc()
+    db_ok = svc.store.reachable()
+    body = {
+        "status": "ready" if db_ok else "not-ready",
+        "policy": [{"revision": r.revision, "label": r.label, "effective": r.effective.isoformat(),
+                    "provenance": r.provenance, "criteria": len(r.criteria)} for r in svc.library.revisions],
+        "database": "reachable" if db_ok else "unreachable",
+        "auth": "on" if svc.settings.auth_on else "off",
+        "trustedClients": len(svc.clients),
+    }
+    if not svc.settings.auth_on:
+        body["warning"] = "CDS_AUTH=off: requests are not authenticated. For local demos only."
+    response = jsonify(body)
+    response.status_code = 200 if db_ok else 503
+    return response
+
+
+@bp.get("/metrics")
+def metrics_page() -> Response:
+    payload, content_type = metrics.render()
+    return Response(payload, content_type=content_type)

@@ -1,0 +1,133 @@
+"""create_app(): the composition root. Builds every collaborator once and hands them to the routes."""
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Callable
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from .api.errors import ApiError, operation_outcome
+from .api.routes import bp
+from .cdshooks.discovery import ORDER_SELECT, ORDER_SIGN, PATIENT_VIEW, ServiceDefinition
+from .cdshooks.request import HookRequest
+from .engine import load_library
+from .fhir_access.cache import RecordCache
+from .hooks import HookContext, answer_order_hook
+from .policy.library import PolicyLibrary
+from .security import ClientRegistry, FhirServerAllowlist, InMemoryReplayStore, JwksProvider, ReplayStore, SqliteReplayStore, dev_allowlist
+from .settings import Settings
+from .store import Store
+
+log = logging.getLogger("cds_service")
+AUTH_OFF_BANNER = "CDS_AUTH=off — requests are NOT authenticated. Local demos only; never expose this service."
+
+
+@dataclass
+class Services:
+    """Everything the routes need; one instance per app (per worker process)."""
+
+    settings: Settings
+    library: PolicyLibrary
+    store: Store
+    clients: ClientRegistry
+    jwks: JwksProvider
+    replay: ReplayStore
+    dev_allowlist: FhirServerAllowlist
+    hook_context: HookContext
+    services: list[ServiceDefinition] = field(default_factory=list)
+
+    def service(self, service_id: str) -> ServiceDefinition | None:
+        return next((s for s in self.services if s.id == service_id), None)
+
+    def answer(self, service: ServiceDefinition, hook_request: HookRequest, client: str | None) -> dict[str, Any]:
+        if service.hook == "patient-view":
+            from .readiness import answer_patient_view
+
+            return answer_patient_view(self.hook_context, hook_request, service_id=service.id, client=client)
+        return answer_order_hook(self.hook_context, hook_request, service_id=service.id, client=client)
+
+
+def build_services(settings: Settings, *, today: Callable[[], date] | None = None,
+                   jwks: JwksProvider | None = None) -> Services:
+    library = load_library(settings.revision_effective)
+    store = Store(settings.sqlite_path)
+    clients = ClientRegistry.from_file(settings.clients_file) if settings.clients_file else ClientRegistry()
+    replay: ReplayStore = SqliteReplayStore(settings.sqlite_path)
+    clock = today or (lambda: settings.policy_date or date.today())
+    context = HookContext(settings=settings, library=library, store=store,
+                          record_cache=RecordCache(ttl_s=settings.record_cache_ttl_s),
+                          hash_key=store.hash_key(settings.hash_key), today=clock)
+    definitions = [ORDER_SELECT, ORDER_SIGN] + ([PATIENT_VIEW] if settings.patient_view else [])
+    return Services(settings, library, store, clients, jwks or JwksProvider(), replay,
+                    dev_allowlist(settings.dev_fhir_servers), context, definitions)
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    services = services or build_services(settings)
+    app = Flask(__name__)
+    app.extensions["facet_cds"] = services
+    app.register_blueprint(bp)
+    _install_cors(app, settings)
+    _install_error_handlers(app)
+    if not settings.auth_on:
+        log.warning(AUTH_OFF_BANNER)
+    return app
+
+
+def _install_cors(app: Flask, settings: Settings) -> None:
+    origins = settings.cors_origins
+
+    @app.before_request
+    def preflight() -> Response | None:
+        if request.method == "OPTIONS":  # CORS preflight: no JWT needed (contract §3)
+            return Response(status=204)
+        return None
+
+    @app.after_request
+    def cors_headers(response: Response) -> Response:
+        origin = request.headers.get("Origin")
+        if "*" in origins:
+            response.headers["Access-Control-Allow-Origin"] = "*"
+        elif origin and origin in origins:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        response.headers["Access-Control-Max-Age"] = "600"
+        return response
+
+
+def _install_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError) -> Response:
+        return operation_outcome(exc.status, exc.diagnostics)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        return operation_outcome(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return operation_outcome(500, "internal error; the incident was logged")
+
+
+def serve(host: str, port: int) -> int:
+    """Development server (one process, threaded). Production: gunicorn, see deploy/."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        settings = Settings.from_env(host=host, port=port)
+        app = create_app(settings)
+    except Exception as exc:  # configuration errors: one clear line, no stack trace
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 2
+    if not settings.auth_on:
+        print(f"\n  !!! {AUTH_OFF_BANNER}\n", file=sys.stderr)
+    print(f"CDS Hooks discovery: {settings.base_url}/cds-services", flush=True)
+    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    return 0

@@ -1,0 +1,148 @@
+"""Use cases: answer one hook call. Gathers the record (I/O), runs the pure engine, builds the response.
+
+Knows nothing about HTTP; raises `BadRequest` / `PrefetchUnavailable`, which the API layer translates.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Callable
+
+from . import metrics
+from .cdshooks.cards import build_cards
+from .cdshooks.coverage_info import AssertionRecord, build_system_actions
+from .cdshooks.presentation import CardSettings
+from .cdshooks.request import HookRequest
+from .evaluation.evaluator import evaluate
+from .evaluation.results import Evaluation, SkippedResource
+from .fhir_access.cache import RecordCache
+from .fhir_access.normalize import normalize_resources
+from .fhir_access.source import gather_record
+from .policy.library import PolicyLibrary
+from .settings import Settings
+from .store import AuditEntry, Store, patient_hash
+
+log = logging.getLogger("cds_service.hooks")
+TECHNICAL = "the service could not evaluate this order"
+
+
+@dataclass
+class HookContext:
+    """What a hook call needs from the running service (built once in app.create_app)."""
+
+    settings: Settings
+    library: PolicyLibrary
+    store: Store
+    record_cache: RecordCache
+    hash_key: bytes
+    today: Callable[[], date]
+    fetch_executor: Any = None
+
+    @property
+    def card_settings(self) -> CardSettings:
+        s = self.settings
+        return CardSettings(plan_name=s.plan_name, policy_url=s.policy_url, pa_needed=s.pa_needed,  # type: ignore[arg-type]
+                            documentation_app_url=s.documentation_app_url)
+
+
+def _new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+def _evaluate_safely(ctx: HookContext, request: HookRequest, resources: list[dict], problem: str | None,
+                     skipped: list[SkippedResource]) -> Evaluation:
+    """The engine is pure and tested; should it still fail on some record, answer `indeterminate`, not a 5xx."""
+    try:
+        return evaluate(ctx.library, resources, request.draft_orders, today=ctx.today(),
+                        technical_problem=problem, skipped=skipped)
+    except Exception:  # noqa: BLE001 - logged with its type only: the record may hold PHI
+        log.exception("engine failure on hook %s (%s)", request.hook, request.hook_instance)
+        return evaluate(ctx.library, [], request.draft_orders, today=ctx.today(), technical_problem=TECHNICAL)
+
+
+def answer_order_hook(ctx: HookContext, request: HookRequest, *, service_id: str, client: str | None) -> dict[str, Any]:
+    """order-select / order-sign: cards for each facet procedure and, with a Coverage, coverage-information."""
+    started = time.perf_counter()
+    gathered = gather_record(request.raw, limits=ctx.settings.fetch, cache=ctx.record_cache, issuer=client,
+                             executor=ctx.fetch_executor)
+    normalized = normalize_resources(gathered.resources)
+    skipped = [SkippedResource(s.resource_type or "?", s.resource_id, s.problem) for s in normalized.skipped]
+    evaluation = _evaluate_safely(ctx, request, normalized.resources, gathered.technical_problem, skipped)
+
+    determinations = list(evaluation.determinations)
+    if request.hook == "order-select" and request.selections:
+        chosen = {s.split("/")[-1] for s in request.selections}
+        determinations = [d for d in determinations if chosen & set(d.order_ids)] or determinations
+
+    orders_by_id = {str(o.get("id")): o for o in request.draft_orders if o.get("id")}
+    coverage = gathered.coverage
+    actions, assertions = build_system_actions(
+        determinations, hook=request.hook, orders_by_id=orders_by_id,  # type: ignore[arg-type]
+        coverage_reference=f"Coverage/{coverage['id']}" if coverage and coverage.get("id") else None,
+        questionnaire_for=lambda rev: ctx.library.get(rev).questionnaire_canonical,
+        settings=ctx.card_settings, new_assertion_id=_new_uuid, today=ctx.today(),
+    )
+    cards = build_cards(determinations, hook=request.hook, settings=ctx.card_settings, new_uuid=_new_uuid,  # type: ignore[arg-type]
+                        orders_by_id=orders_by_id, assertions=assertions)
+    response: dict[str, Any] = {"cards": cards}
+    if request.hook == "order-sign" or actions:
+        response["systemActions"] = actions
+
+    _audit(ctx, request, service_id, client, started, evaluation, determinations, assertions, gathered, normalized)
+    return response
+
+
+def _audit(ctx, request, service_id, client, started, evaluation, determinations, assertions: list[AssertionRecord],
+           gathered, normalized) -> None:
+    duration_ms = (time.perf_counter() - started) * 1000
+    hashed = patient_hash(ctx.hash_key, request.patient_id)
+    decisions = [
+        {
+            "procedure": d.procedure_label,
+            "orders": list(d.order_ids),
+            "revision": d.revision_id,
+            "decision": d.decision.value if d.decision else None,
+            "notMet": [c.criterion_id for c in d.not_met],
+            "needsDocumentation": [c.criterion_id for c in d.needs_documentation],
+        }
+        for d in determinations
+    ]
+    for d in determinations:
+        metrics.DECISIONS.labels(request.hook, d.revision_id or "none", d.decision.value if d.decision else "none").inc()
+    if gathered.technical_problem:
+        metrics.FHIR_FAILURES.labels(request.hook).inc()
+        log.warning("FHIR data unavailable for patient %s on %s: %s", hashed, request.hook, gathered.technical_problem)
+    if normalized.skipped:
+        metrics.SKIPPED_RESOURCES.inc(len(normalized.skipped))
+    by_id = {d.order_ids: d for d in determinations}
+    assertion_rows = [
+        {
+            "assertion_id": a.assertion_id,
+            "order_ids": list(a.order_ids),
+            "decision": a.decision.value,
+            "revision": a.revision_id,
+            "criteria": [
+                {"id": c.criterion_id, "result": c.status.value, "reason": c.reason,
+                 "evidence": [e.reference for e in c.evidence]}
+                for c in (by_id.get(a.order_ids) or next(iter(by_id.values()))).criteria
+            ] if by_id else [],
+        }
+        for a in assertions
+    ]
+    detail = {
+        "prefetchedKeys": gathered.prefetched_keys,
+        "fetchedKeys": gathered.fetched_keys,
+        "cachedKeys": gathered.cached_keys,
+        "skippedResources": [f"{s.resource_type}/{s.resource_id or '?'}" for s in normalized.skipped],
+        "droppedResources": [f"{d[0]}/{d[1]}" for d in gathered.dropped],
+        "outOfScopeOrders": list(evaluation.out_of_scope_order_ids),
+    }
+    ctx.store.record_audit(
+        AuditEntry(request.hook, request.hook_instance, service_id, client, hashed, 200, duration_ms, decisions,
+                   gathered.technical_problem, detail),
+        assertion_rows,
+    )
+    log.info("%s %s patient=%s procedures=%d %.1fms", request.hook, request.hook_instance, hashed, len(determinations), duration_ms)

@@ -1,0 +1,127 @@
+"""Settings from the environment (contract §2). The only module that reads `os.environ`."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Mapping
+
+from .fhir_access.limits import FetchLimits
+
+DEFAULT_POLICY_URL = "https://www.centene.com/content/dam/centene/policies/clinical-policies/CP.MP.171.pdf"
+
+
+class SettingsError(ValueError):
+    """A configuration value is unusable; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    max_body_bytes: int = 1024 * 1024
+    max_json_depth: int = 40
+    max_draft_orders: int = 50
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8090
+    public_base_url: str = ""  # empty: http://{host}:{port}
+    clients_file: str | None = None
+    auth_on: bool = True
+    dev_fhir_servers: str | None = None
+    policy_date: date | None = None
+    database_url: str = "sqlite:///var/facet-cds.sqlite3"
+    plan_name: str = "Centene"
+    policy_url: str = DEFAULT_POLICY_URL
+    pa_needed: str = "auth-needed"
+    cors_origins: tuple[str, ...] = ("*",)
+    hash_key: str | None = None
+    admin_token: str | None = None
+    patient_view: bool = True
+    documentation_app_url: str | None = None
+    revision_effective: Mapping[str, date] = field(default_factory=dict)
+    fetch: FetchLimits = field(default_factory=FetchLimits)
+    requests: RequestLimits = field(default_factory=RequestLimits)
+    record_cache_ttl_s: float = 120.0
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def sqlite_path(self) -> Path:
+        if not self.database_url.startswith("sqlite:///"):
+            raise SettingsError("CDS_DATABASE_URL: only sqlite:///path is supported by this build")
+        return Path(self.database_url[len("sqlite:///"):])
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        def switch(name: str, default: bool) -> bool:
+            value = get(name)
+            if value is None:
+                return default
+            if value.lower() not in ("on", "off"):
+                raise SettingsError(f"{name} must be 'on' or 'off', got {value!r}")
+            return value.lower() == "on"
+
+        def integer(name: str, default: int) -> int:
+            value = get(name)
+            try:
+                number = default if value is None else int(value)
+            except ValueError:
+                raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
+            if number <= 0:
+                raise SettingsError(f"{name} must be positive")
+            return number
+
+        def iso_date(name: str, value: str | None) -> date | None:
+            try:
+                return None if value is None else date.fromisoformat(value)
+            except ValueError:
+                raise SettingsError(f"{name} must be YYYY-MM-DD, got {value!r}") from None
+
+        pa_needed = get("CDS_PA_NEEDED") or "auth-needed"
+        if pa_needed not in ("auth-needed", "no-auth"):
+            raise SettingsError("CDS_PA_NEEDED must be 'auth-needed' or 'no-auth'")
+        effective: dict[str, date] = {}
+        for item in (get("CDS_REVISION_EFFECTIVE") or "").split(","):
+            if item.strip():
+                rev, _, day = item.partition("=")
+                effective[rev.strip()] = iso_date("CDS_REVISION_EFFECTIVE", day.strip())  # type: ignore[assignment]
+        try:
+            fetch = FetchLimits.from_env(env)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
+        values = dict(
+            public_base_url=(get("CDS_PUBLIC_BASE_URL") or "").rstrip("/"),
+            clients_file=get("CDS_CLIENTS_FILE"),
+            auth_on=switch("CDS_AUTH", True),
+            dev_fhir_servers=get("CDS_DEV_FHIR_SERVERS"),
+            policy_date=iso_date("CDS_POLICY_DATE", get("CDS_POLICY_DATE")),
+            database_url=get("CDS_DATABASE_URL") or cls.database_url,
+            plan_name=get("CDS_PLAN_NAME") or cls.plan_name,
+            policy_url=get("CDS_POLICY_URL") or DEFAULT_POLICY_URL,
+            pa_needed=pa_needed,
+            cors_origins=tuple(o.strip() for o in (get("CDS_CORS_ORIGINS") or "*").split(",") if o.strip()),
+            hash_key=get("CDS_HASH_KEY"),
+            admin_token=get("CDS_ADMIN_TOKEN"),
+            patient_view=switch("CDS_PATIENT_VIEW", True),
+            documentation_app_url=get("CDS_DOC_APP_URL"),
+            revision_effective=effective,
+            fetch=fetch,
+            requests=RequestLimits(
+                max_body_bytes=integer("CDS_MAX_BODY_BYTES", RequestLimits.max_body_bytes),
+                max_json_depth=integer("CDS_MAX_JSON_DEPTH", RequestLimits.max_json_depth),
+                max_draft_orders=integer("CDS_MAX_DRAFT_ORDERS", RequestLimits.max_draft_orders),
+            ),
+        )
+        values.update(overrides)
+        return cls(**values)
