@@ -25,6 +25,8 @@ from typing import Any, Callable, Iterable
 
 HERE = Path(__file__).resolve().parent
 OUT_DIR = HERE / "scenarios"
+README = HERE / "README.md"
+TABLE_START, TABLE_END = "<!-- scenarios:start -->", "<!-- scenarios:end -->"
 VALUESETS = HERE.parent.parent / "shared" / "reference" / "valuesets-draft.json"
 
 # --- code systems (the same values as cds_service/conventions.py; duplicated so this script
@@ -539,7 +541,7 @@ def documented_lumbar_candidate(s: Scenario, **care: Any) -> list[dict]:
     return conditions
 
 
-def lumbar_dx_order(s: Scenario, levels: tuple[str, ...] = LUMBAR_2, intent: str | None = "diagnostic",
+def lumbar_injection_order(s: Scenario, levels: tuple[str, ...] = LUMBAR_2, intent: str | None = "diagnostic",
                     reasons: Iterable[dict] = (), **kwargs: Any) -> dict:
     """64493 (+64494 for the 2nd level, +64495 for 3rd and further) with all levels on the primary."""
     primary = s.draft_order("64493", levels=levels, intent=intent, reasons=reasons, **kwargs)
@@ -575,7 +577,7 @@ def dx_first_lumbar_covered() -> Scenario:
     conditions = lumbar_pain(s)
     conservative_care(s, adl=False)  # ADL interference is attested instead of measured
     dx_attestations(s, adl=True)
-    lumbar_dx_order(s, reasons=conditions)
+    lumbar_injection_order(s, reasons=conditions)
     s.expect(REV_2026, "covered", {
         "I": MET, "I.A": MET, "I.A.1": MET, "I.A.1.a": MET, "I.A.1.b": MET, "I.A.1.b.i": MET,
         "I.A.1.b.i Note": NA, "I.A.1.b.ii": MET, "I.A.1.c": MET, "I.A.1.d": MET, "I.A.1.e": NA,
@@ -593,7 +595,7 @@ def dx_first_lumbar_no_attestations() -> Scenario:
                  "Theodore", "Blankenship", "male", "1959-09-03", doctor="Adeyemi", demo=True)
     conditions = lumbar_pain(s)
     conservative_care(s, adl=False)
-    lumbar_dx_order(s, reasons=conditions)
+    lumbar_injection_order(s, reasons=conditions)
     s.expect(REV_2026, "conditional", {
         "I.A.1.a": DOC, "I.A.1.b": MET, "I.A.1.b.i": MET, "I.A.1.b.ii": MET, "I.A.1.c": DOC,
         "I.A.1.d": MET, "I.A.1.f": DOC,
@@ -612,7 +614,7 @@ def dx_pain_two_months() -> Scenario:
     s.pain_score(6, at(s.ago(days=7), "15:00"))
     s.interference(5, at(s.ago(days=7), "15:05"))
     dx_attestations(s, adl=True)
-    lumbar_dx_order(s)
+    lumbar_injection_order(s)
     s.expect(REV_2026, "not-covered", {"I.A.1.a": NOT_MET, "I.A.1.b.i": MET, "I.A.1.b.ii": MET})
     return s
 
@@ -626,7 +628,7 @@ def dx_no_post_therapy_pain_score() -> Scenario:
     conservative_care(s, post_pain=None)
     s.pain_score(7, at(s.ago(days=230), "15:00"))  # before PT started: does not show failure of therapy
     dx_attestations(s)
-    lumbar_dx_order(s)
+    lumbar_injection_order(s)
     s.expect(REV_2026, "conditional", {"I.A.1.b": DOC, "I.A.1.b.i": MET, "I.A.1.b.ii": MET})
     return s
 
@@ -637,7 +639,7 @@ def dx_no_requester() -> Scenario:
                  "Fully documented first lumbar block, but the draft order names no requester or performer: I needs documentation",
                  "Oona", "Featherstone", "female", "1975-11-02")
     documented_lumbar_candidate(s)
-    lumbar_dx_order(s, requester=False)
+    lumbar_injection_order(s, requester=False)
     s.expect(REV_2026, "conditional", {"I": DOC, "I.A": MET, "I.A.1": MET})
     return s
 
@@ -650,7 +652,7 @@ def dx_rf_not_considered() -> Scenario:
     lumbar_pain(s)
     conservative_care(s)
     dx_attestations(s, rf_considered=False)
-    lumbar_dx_order(s)
+    lumbar_injection_order(s)
     s.expect(REV_2026, "not-covered", {"I.A.1.f": NOT_MET, "I.A.1.c": MET})
     return s
 
@@ -667,7 +669,7 @@ def dx_pt_27_days() -> Scenario:
     for offset in (0, 7, 14, 21, 27):
         s.pt_session(first + timedelta(days=offset), "97161" if offset == 0 else "97110")
     dx_attestations(s)
-    lumbar_dx_order(s)
+    lumbar_injection_order(s)
     s.expect(REV_2026, "not-covered", {"I.A.1.b.i": NOT_MET})
     return s
 
@@ -683,7 +685,7 @@ def dx_pt_28_days() -> Scenario:
     for offset in (0, 7, 14, 21, 28):
         s.pt_session(first + timedelta(days=offset), "97161" if offset == 0 else "97110")
     dx_attestations(s)
-    lumbar_dx_order(s)
+    lumbar_injection_order(s)
     s.expect(REV_2026, "covered", {"I.A.1.b.i": MET})
     return s
 
@@ -697,7 +699,7 @@ def dx_pt_five_weeks() -> Scenario:
     conservative_care(s, pt_days=35)
     dx_attestations(s)
     dx_attestations_2019(s)
-    lumbar_dx_order(s)
+    lumbar_injection_order(s)
     s.expect(REV_2026, "covered", {"I.A.1.b.i": MET})
     s.expect(REV_2019, "not-covered", {"I.A.3.a": NOT_MET})
     return s
@@ -715,7 +717,7 @@ def dx_pt_not_tolerated() -> Scenario:
     s.pain_score(7, at(s.ago(days=21), "15:00"))
     s.interference(6, at(s.ago(days=21), "15:05"))
     dx_attestations(s)
-    lumbar_dx_order(s)
+    lumbar_injection_order(s)
     s.expect(REV_2026, "covered", {"I.A.1.b.i": MET, "I.A.1.b": MET})
     return s
 
@@ -730,7 +732,7 @@ def dx_nsaid_20_days() -> Scenario:
     conservative_care(s, nsaid=None)
     s.nsaid_statement("ibuprofen", s.ago(days=111), s.ago(days=92))
     dx_attestations(s)
-    lumbar_dx_order(s)
+    lumbar_injection_order(s)
     s.expect(REV_2026, "not-covered", {"I.A.1.b.ii": NOT_MET})
     return s
 
@@ -744,7 +746,7 @@ def dx_nsaid_21_days() -> Scenario:
     conservative_care(s, nsaid=None)
     s.nsaid_statement("ibuprofen", s.ago(days=111), s.ago(days=91))
     dx_attestations(s)
-    lumbar_dx_order(s)
+    lumbar_injection_order(s)
     s.expect(REV_2026, "covered", {"I.A.1.b.ii": MET})
     return s
 
@@ -764,7 +766,7 @@ def dx_nsaid_recorded_twice() -> Scenario:
     s.nsaid_statement("naprosyn-500", b_start, b_end)
     s.nsaid_request("naprosyn-500", b_start, b_end)
     dx_attestations(s)
-    lumbar_dx_order(s)
+    lumbar_injection_order(s)
     s.expect(REV_2026, "not-covered", {"I.A.1.b.ii": NOT_MET})
     return s
 
@@ -778,7 +780,7 @@ def dx_nsaid_prescription_only() -> Scenario:
     conservative_care(s, nsaid=None)
     s.nsaid_request("ibuprofen-800", s.ago(days=130), s.ago(days=101))
     dx_attestations(s)
-    lumbar_dx_order(s)
+    lumbar_injection_order(s)
     s.expect(REV_2026, "covered", {"I.A.1.b.ii": MET})
     return s
 
@@ -792,7 +794,7 @@ def dx_nsaid_allergy() -> Scenario:
     conservative_care(s, nsaid=None)
     s.nsaid_allergy("ibuprofen", s.ago(months=30), "Angioedema and urticaria")
     dx_attestations(s)
-    lumbar_dx_order(s)
+    lumbar_injection_order(s)
     s.expect(REV_2026, "covered", {"I.A.1.b.ii": MET})
     return s
 
@@ -806,7 +808,7 @@ def dx_nsaid_ckd4() -> Scenario:
     conservative_care(s, nsaid=None)
     s.condition(C["ckd-4"], onset=s.ago(months=40))
     dx_attestations(s)
-    lumbar_dx_order(s)
+    lumbar_injection_order(s)
     s.expect(REV_2026, "covered", {"I.A.1.b.ii": MET})
     return s
 
@@ -821,7 +823,7 @@ def dx_nsaid_straddles_lookback() -> Scenario:
     lookback_start = s.ago(months=12)  # 2025-11-20
     s.nsaid_statement("meloxicam", lookback_start - timedelta(days=40), lookback_start + timedelta(days=9))
     dx_attestations(s)
-    lumbar_dx_order(s)
+    lumbar_injection_order(s)
     s.expect(REV_2026, "not-covered", {"I.A.1.b.ii": NOT_MET})
     return s
 
@@ -835,7 +837,7 @@ def dx_nsaid_before_lookback() -> Scenario:
     conservative_care(s, nsaid=None)
     s.nsaid_statement("naproxen", s.ago(months=16), s.ago(months=14))
     dx_attestations(s)
-    lumbar_dx_order(s)
+    lumbar_injection_order(s)
     s.expect(REV_2026, "conditional", {"I.A.1.b.ii": DOC})
     return s
 
@@ -845,7 +847,7 @@ def excluded_candidate(sid: str, tag: str, purpose: str, names: tuple[str, str, 
     s = Scenario(sid, tag, purpose, *names)
     documented_lumbar_candidate(s)
     s.condition(C[exclusion], onset=s.ago(months=3))
-    lumbar_dx_order(s)
+    lumbar_injection_order(s)
     s.expect(REV_2026, "not-covered", {"I.A.1.c": NOT_MET})
     return s
 
@@ -898,7 +900,7 @@ def dx_synovial_cyst() -> Scenario:
     s.pain_score(7, at(s.ago(days=14), "15:00"))
     s.interference(7, at(s.ago(days=14), "15:05"))
     dx_attestations(s)
-    lumbar_dx_order(s, levels=("L4-L5",))
+    lumbar_injection_order(s, levels=("L4-L5",))
     s.expect(REV_2026, "covered", {
         "I.A.1.b.i Note": MET, "I.A.1.b.i": MET, "I.A.1.b": MET, "I.A.1.c": MET,
     })
@@ -912,7 +914,7 @@ def dx_four_levels() -> Scenario:
                  "64493+64494+64495 at four levels (L2-L3..L5-S1): I.A.1.d not met; Propose-Alternate keeps the first 3",
                  "Augustin", "Velasquez-Thorne", "male", "1963-02-02", demo=True)
     conditions = documented_lumbar_candidate(s)
-    lumbar_dx_order(s, levels=("L2-L3", "L3-L4", "L4-L5", "L5-S1"), reasons=conditions)
+    lumbar_injection_order(s, levels=("L2-L3", "L3-L4", "L4-L5", "L5-S1"), reasons=conditions)
     s.expect(REV_2026, "not-covered", {"I.A.1.d": NOT_MET})
     return s
 
@@ -939,7 +941,7 @@ def dx_second_block_13_days() -> Scenario:
     documented_lumbar_candidate(s)
     dx_attestations_2019(s)
     s.block("64493", s.ago(days=13), intent="diagnostic", before=8, after=1)
-    lumbar_dx_order(s)
+    lumbar_injection_order(s)
     s.expect(REV_2026, "not-covered", {"I.A.1": MET, "I.A.1.e": NOT_MET, "I.A.1 Note": NA})
     s.expect(REV_2019, "not-covered", {"I.A.1": NOT_MET})
     return s
@@ -952,7 +954,7 @@ def dx_second_block_14_days() -> Scenario:
                  "Sunniva", "Abernathy-Kowalczyk", "female", "1976-04-28")
     documented_lumbar_candidate(s)
     s.block("64493", s.ago(days=14), intent="diagnostic", before=8, after=1)
-    lumbar_dx_order(s)
+    lumbar_injection_order(s)
     s.expect(REV_2026, "covered", {"I.A.1": MET, "I.A.1.e": MET, "I.A.1 Note": NA, "I.A.1.a": MET})
     return s
 
@@ -966,7 +968,7 @@ def dx_second_block_78_percent() -> Scenario:
     dx_attestations_2019(s)
     first = s.block("64493", s.ago(days=30), intent="diagnostic", before=None, after=None)
     s.percent_relief(78, at(s.ago(days=30), "10:30"), part_of=first)
-    lumbar_dx_order(s)
+    lumbar_injection_order(s)
     s.expect(REV_2026, "not-covered", {"I.A.1 Note": NOT_MET, "I.A.1.e": NOT_MET})
     s.expect(REV_2019, "covered", {"I.A.1": MET, "I.A Note": NA, "I.A.3.a": MET})
     return s
@@ -979,7 +981,7 @@ def dx_third_block() -> Scenario:
                  "Octavia", "Brennan-Achebe", "female", "1964-08-16")
     documented_lumbar_candidate(s)
     two_positive_blocks(s, s.ago(days=60), s.ago(days=40))
-    lumbar_dx_order(s)
+    lumbar_injection_order(s)
     s.expect(REV_2026, "not-covered", {"I.A.1": NOT_MET})
     s.expect(REV_2019, "not-covered", {"I.A": NOT_MET})
     return s
@@ -1094,7 +1096,7 @@ def ther_neurostimulator() -> Scenario:
     conditions = therapeutic_candidate(s)
     stimulator = s.condition(C["neurostimulator"], onset=s.ago(months=26),
                              note="Spinal cord stimulator implanted for failed back surgery syndrome")
-    lumbar_dx_order(s, intent="therapeutic", reasons=[*conditions, stimulator])
+    lumbar_injection_order(s, intent="therapeutic", reasons=[*conditions, stimulator])
     s.expect(REV_2026, "covered", {
         "I": MET, "I.D": MET, "I.D.1": MET, "I.D.2": NA, "I.D.3": MET, "I.D.4": MET, "I.A": NA, "I.A.1": NA,
     })
@@ -1108,7 +1110,7 @@ def ther_no_rf_contraindication() -> Scenario:
                  "Therapeutic lumbar injection with no documented reason why RF is not an option: I.D.3 needs documentation",
                  "Reginald", "Oyelowo-Hastings", "male", "1961-04-14")
     therapeutic_candidate(s)
-    lumbar_dx_order(s, intent="therapeutic")
+    lumbar_injection_order(s, intent="therapeutic")
     s.expect(REV_2026, "conditional", {"I.D.1": MET, "I.D.3": DOC})
     return s
 
@@ -1122,7 +1124,7 @@ def ther_repeat_relief_2_months() -> Scenario:
     s.device("pacemaker-device")
     prior = s.block("64493", s.ago(months=4), intent="therapeutic", before=8, after=2)
     s.follow_up(prior, {1: 3, 2: 3, (2, 15): 7})
-    lumbar_dx_order(s, intent="therapeutic")
+    lumbar_injection_order(s, intent="therapeutic")
     s.expect(REV_2026, "not-covered", {"I.D.2": NOT_MET, "I.D.3": MET})
     return s
 
@@ -1138,7 +1140,7 @@ def ther_repeat_relief_4_months() -> Scenario:
     s.interference(7, at(s.ago(months=5), "08:35"), part_of=prior)
     s.follow_up(prior, {1: 2, 3: 3, 4: 3})
     s.interference(3, at(add_months(s.ago(months=5), 4), "10:05"), part_of=prior)
-    lumbar_dx_order(s, intent="therapeutic")
+    lumbar_injection_order(s, intent="therapeutic")
     s.expect(REV_2026, "covered", {"I.D.2": MET, "I.D.3": MET})
     return s
 
@@ -1229,7 +1231,7 @@ def epidural_same_visit() -> Scenario:
                  "Lumbar facet block and an epidural (62323) in the same draftOrders: one procedure per visit, I not met",
                  "Montgomery", "Iwu-Halvorsen", "male", "1960-05-12")
     documented_lumbar_candidate(s)
-    lumbar_dx_order(s, levels=("L4-L5",))
+    lumbar_injection_order(s, levels=("L4-L5",))
     s.draft_order("62323", levels=("L4-L5",))
     s.expect(REV_2026, "not-covered", {"I": NOT_MET})
     s.expect(REV_2019, "not-covered", {"I": NOT_MET})
@@ -1259,7 +1261,7 @@ def dos_2023_first_block() -> Scenario:
                  "First lumbar diagnostic block dated 2023-03-01: the 2019 revision is chosen by date; fully documented, covered",
                  "Harriet", "Okafor-Lindstrom", "female", "1966-07-25", dos=date(2023, 3, 1))
     documented_lumbar_candidate_2019(s)
-    lumbar_dx_order(s)
+    lumbar_injection_order(s)
     s.expect(REV_2019, "covered", {"I.A": MET, "I.A.2": MET, "I.A.3.a": MET, "I.A.3.c": MET, "I.A.3bis": MET})
     return s
 
@@ -1271,7 +1273,7 @@ def dos_2023_therapeutic() -> Scenario:
                  "Percival", "Danforth-Eze", "male", "1958-03-18", dos=date(2023, 6, 15))
     therapeutic_candidate(s)
     s.condition(C["neurostimulator"], onset=s.ago(months=30))
-    lumbar_dx_order(s, intent="therapeutic")
+    lumbar_injection_order(s, intent="therapeutic")
     s.expect(REV_2019, "not-covered", {"V": NOT_MET})
     return s
 
@@ -1283,7 +1285,7 @@ def dos_2018_before_policy() -> Scenario:
                  "Eudora", "Pickering-Asante", "female", "1955-09-01", dos=date(2018, 5, 1))
     lumbar_pain(s)
     conservative_care(s)
-    lumbar_dx_order(s)
+    lumbar_injection_order(s)
     s.expect(None, "none", {})
     return s
 
@@ -1295,7 +1297,7 @@ def no_coverage() -> Scenario:
                  "Fully documented first lumbar block but no Coverage anywhere: decision made, cards only (no system action)",
                  "Rupert", "Aldana-Whitcombe", "male", "1971-12-19", with_coverage=False)
     conditions = documented_lumbar_candidate(s)
-    lumbar_dx_order(s, intent=None, reasons=conditions)  # intent inferred: no prior blocks -> diagnostic
+    lumbar_injection_order(s, intent=None, reasons=conditions)  # intent inferred: no prior blocks -> diagnostic
     s.expect(REV_2026, "covered", {"I.A.1": MET, "I.A.1.e": NA})
     return s
 
@@ -1308,7 +1310,7 @@ def malformed_observation() -> Scenario:
     documented_lumbar_candidate(s)
     bad = s.pain_score(9, "2026-13-45")
     s.malformed.append(bad["id"])
-    lumbar_dx_order(s)
+    lumbar_injection_order(s)
     s.expect(REV_2026, "covered", {"I.A.1.b": MET, "I.A.1.a": MET})
     return s
 
@@ -1324,7 +1326,29 @@ def build() -> list[dict]:
     for doc in docs:
         text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
         (OUT_DIR / f"{doc['id']}.json").write_text(text, encoding="utf-8")
+    write_readme_table(docs)
     return docs
+
+
+def write_readme_table(docs: list[dict]) -> None:
+    """Replace the scenario table between the README markers (the rest of the README is prose)."""
+    def decisions(doc: dict) -> str:
+        return ", ".join(f"{e['revision'] or 'none'}: {e['decision']}" for e in doc["expected"]) or "no determination"
+
+    def patient_name(doc: dict) -> str:
+        patient = next(e["resource"] for e in doc["record"]["entry"] if e["resource"]["id"] == doc["patientId"])
+        name = patient["name"][0]
+        return f"{' '.join(name['given'])} {name['family']}"
+
+    rows = ["| scenario id | patient id (synthetic name) | purpose | expected |", "|---|---|---|---|"]
+    for doc in docs:
+        star = " ★" if doc.get("demo") else ""
+        rows.append(f"| `{doc['id']}`{star} | `{doc['patientId']}` ({patient_name(doc)}) | {doc['purpose']} "
+                    f"| {decisions(doc)} |")
+    text = README.read_text(encoding="utf-8")
+    head, rest = text.split(TABLE_START, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    README.write_text(f"{head}{TABLE_START}\n" + "\n".join(rows) + f"\n{TABLE_END}{tail}", encoding="utf-8")
 
 
 def load() -> list[dict]:

@@ -38,6 +38,7 @@ LEVEL_COUNT = frozenset({"I.A.1.d", "I.B.1.c", "I.B.2.c", "I.D.4", "I.A.4", "II.
 INTERVAL = frozenset({"I.A.1.e", "I.B.2.a", "II.B.1"})
 INTERVAL_2019 = "I.A.1"  # in the 05/26 numbering I.A.1 is the diagnostic-block header instead
 MARKER_2019 = "I.A.3bis"  # an id only the 2019 numbering has
+DECIDABLE_AT_SELECTION = NOT_MEDICALLY_NECESSARY | LEVEL_COUNT | INTERVAL
 
 MAX_LEVELS = 3
 ULTRASOUND_TO_FLUOROSCOPIC = {
@@ -47,7 +48,8 @@ ULTRASOUND_TO_FLUOROSCOPIC = {
 FLUOROSCOPIC_DISPLAYS = {
     "64490": "Facet joint injection, fluoroscopy or CT guided, cervical or thoracic; single level",
     "64491": "Facet joint injection, fluoroscopy or CT guided, cervical or thoracic; second level",
-    "64492": "Facet joint injection, fluoroscopy or CT guided, cervical or thoracic; third and any additional level",
+    "64492": "Facet joint injection, fluoroscopy or CT guided, cervical or thoracic; third and any additional "
+             "level",
     "64493": "Facet joint injection, fluoroscopy or CT guided, lumbar or sacral; single level",
     "64494": "Facet joint injection, fluoroscopy or CT guided, lumbar or sacral; second level",
     "64495": "Facet joint injection, fluoroscopy or CT guided, lumbar or sacral; third and any additional level",
@@ -170,7 +172,7 @@ def _order_select_cards(
 def _decidable_at_selection(criterion: CriterionResult, determination: ProcedureDetermination) -> bool:
     """Not met on the order's own facts, so the answer will not change by signing time."""
     criterion_id = criterion.criterion_id
-    if criterion_id in NOT_MEDICALLY_NECESSARY | LEVEL_COUNT | INTERVAL:
+    if criterion_id in DECIDABLE_AT_SELECTION:
         return True
     return criterion_id == INTERVAL_2019 and any(c.criterion_id == MARKER_2019 for c in determination.criteria)
 
@@ -218,7 +220,7 @@ def _policy_card(maker: _CardMaker, determinations: Sequence[ProcedureDeterminat
     policy = next((d.policy_id for d in determinations if d.revision_id), determinations[0].policy_id)
     name = f"{policy} {POLICY_TITLE}"
     link = {"label": f"{name} (policy text)", "url": maker.settings.policy_url, "type": "absolute"}
-    return maker.card(summary=f"{name}: the plan's policy", warning=False, topic="guideline", links=[link])
+    return maker.card(summary=f"Policy {policy}: {POLICY_TITLE}", warning=False, topic="guideline", links=[link])
 
 
 def _documentation_card(
@@ -325,7 +327,8 @@ def _proposals(determination: ProcedureDetermination, orders_by_id: Mapping[str,
     for order in orders:
         own_steps = list(steps)
         if order.get("id") in units:
-            own_steps.append(partial(_reduce_units, units=units[order["id"]], revision=revision, criterion_ids=levels))
+            own_steps.append(
+                partial(_reduce_units, units=units[order["id"]], revision=revision, criterion_ids=levels))
         proposal = _apply(order, own_steps)
         if proposal:
             proposals.append(proposal)
@@ -343,7 +346,9 @@ def _apply(order: dict, steps: Iterable[_Step]) -> _Proposal | None:
     return _Proposal(order, updated, tuple(changes)) if changes else None
 
 
-def _swap_ultrasound_code(order: dict, revision: str, criterion_ids: tuple[str, ...]) -> tuple[dict, _Change] | None:
+def _swap_ultrasound_code(
+    order: dict, revision: str, criterion_ids: tuple[str, ...]
+) -> tuple[dict, _Change] | None:
     codings = order.get("code", {}).get("coding", [])
     for index, coding in enumerate(codings):
         old = coding.get("code")
@@ -351,9 +356,10 @@ def _swap_ultrasound_code(order: dict, revision: str, criterion_ids: tuple[str, 
             continue
         new = ULTRASOUND_TO_FLUOROSCOPIC[old]
         updated = copy.deepcopy(order)
-        updated["code"]["coding"][index] = {**coding, "system": CPT, "code": new, "display": FLUOROSCOPIC_DISPLAYS[new]}
+        display = FLUOROSCOPIC_DISPLAYS[new]
+        updated["code"]["coding"][index] = {**coding, "system": CPT, "code": new, "display": display}
         if coding.get("display") and updated["code"].get("text") == coding["display"]:
-            updated["code"]["text"] = FLUOROSCOPIC_DISPLAYS[new]  # text that only echoed the old code
+            updated["code"]["text"] = display  # the text only echoed the old code's display
         explanation = (f"Ultrasound-guided facet injections ({old}) do not support coverage under {revision} "
                        f"({', '.join(criterion_ids)}); the same injection under fluoroscopy or CT guidance "
                        f"({new}) does when the other criteria are met.")
@@ -422,7 +428,7 @@ def _level_named(body_site: Mapping) -> str | None:
 
 
 def _normalise_level(text: str) -> str | None:
-    """"L4-5", "L4/L5", "left L4–L5 facet" -> "L4-L5"."""
+    """One spelling per level: "L4-5", "L4/L5" and "left L4–L5 facet" all give "L4-L5"."""
     match = _LEVEL.search(text)
     if not match:
         return None

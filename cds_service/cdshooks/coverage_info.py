@@ -240,7 +240,7 @@ def _structure_problems(parts: list[dict]) -> list[str]:
             problems.append(f"{url}: {part[value_key]!r} is not in its value set")
         elif value_key == "valueDate" and not _is_date(part[value_key]):
             problems.append(f"{url}: {part[value_key]!r} is not a YYYY-MM-DD date")
-        elif url == "coverage" and not part[value_key].get("reference"):
+        elif url == "coverage" and not (isinstance(part[value_key], dict) and part[value_key].get("reference")):
             problems.append("coverage: reference is empty")
         elif value_key == "valueString" and not part[value_key]:
             problems.append(f"{url}: empty")

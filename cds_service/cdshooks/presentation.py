@@ -150,6 +150,11 @@ def evidence_text(evidence: Evidence) -> str:
     return f"{evidence.reference} ({', '.join(details)})" if details else evidence.reference
 
 
+def order_line(determination: ProcedureDetermination) -> str:
+    """The order named in human terms (CRD dev-24: cards about a subset of orders say which)."""
+    return f"Order: {determination.procedure_label}; date of service {determination.date_of_service}."
+
+
 def _decision_line(determination: ProcedureDetermination) -> str:
     revision = revision_name(determination)
     decision = determination.decision
@@ -165,15 +170,10 @@ def _decision_line(determination: ProcedureDetermination) -> str:
     return f"**Coverage could not be checked** against {revision}: the patient record was unavailable."
 
 
-def order_line(determination: ProcedureDetermination) -> str:
-    """The order named in human terms (CRD dev-24: cards about a subset of orders say which)."""
-    return f"Order: {determination.procedure_label}; date of service {determination.date_of_service}."
-
-
 def _next_step(determination: ProcedureDetermination, *, pa_needed: PaNeeded) -> str | None:
     decision = determination.decision
-    authorization = "Prior authorization is required." if pa_needed == "auth-needed" else (
-        "No prior authorization is needed."
+    authorization = (
+        "Prior authorization is required." if pa_needed == "auth-needed" else "No prior authorization is needed."
     )
     if decision is Decision.COVERED:
         return authorization

@@ -130,7 +130,7 @@ def level_count(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     return Outcome(MET, f"{ctx.level_count} level{'s' if ctx.level_count != 1 else ''}" + (f" ({levels})" if levels else ""))
 
 
-@check("not_medically_necessary", "category")
+@check("not_medically_necessary", "category", "codes")
 def not_medically_necessary(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     category = p["category"]
     injection = ctx.procedure.is_injection
@@ -143,8 +143,10 @@ def not_medically_necessary(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
         return Outcome(NA, f"{ctx.region} region")
     if category == "pulsed-rf" and ctx.kind == "pulsed-rf":
         return Outcome(NOT_MET, "pulsed radiofrequency: not medically necessary")
-    if category == "ultrasound" and ctx.procedure.is_ultrasound:
-        return Outcome(NOT_MET, f"ultrasound-guided code {ctx.procedure.code.code} does not support coverage")
+    if category == "ultrasound":
+        listed = [c for c in ctx.procedure.codes if c in p.get("codes", ())]
+        if listed:
+            return Outcome(NOT_MET, f"ultrasound-guided code {', '.join(listed)} does not support coverage")
     if category == "therapeutic-injection":
         if ctx.kind == "therapeutic-injection":
             return Outcome(NOT_MET, "therapeutic facet injection: not medically necessary in this revision")

@@ -13,8 +13,10 @@ import enum
 import types
 import typing
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 from fhir_core.fhirabstractmodel import FHIRAbstractModel
@@ -52,6 +54,9 @@ class ElementShape:
 _NON_STRING_PRIMITIVES = {bool: JsonKind.BOOLEAN, int: JsonKind.INTEGER, decimal.Decimal: JsonKind.DECIMAL}
 _STRING_PRIMITIVES = (str, datetime.date, datetime.datetime, datetime.time, bytes, uuid.UUID)
 
+# fhir_core marker class names that are not FHIR type names.
+_MARKER_RENAMES = {"UuidVersion": "Uuid"}
+
 
 def resource_model(resource_type: object) -> ModelClass | None:
     """The R4B model of a concrete resource type, or None if R4B has no such resource."""
@@ -74,12 +79,40 @@ def element_shapes(model: ModelClass) -> dict[str, ElementShape]:
     }
 
 
+def shape_at(model: ModelClass, data: Any, location: Sequence[str | int]) -> tuple[ElementShape | None, Any]:
+    """The shape and value at a location such as ("contained", 0, "birthDate"); (None, None) if there is none."""
+    shape: ElementShape | None = None
+    value = data
+    for part in location:
+        if isinstance(part, int):
+            value = value[part] if isinstance(value, list) and 0 <= part < len(value) else None
+            continue
+        if shape is not None:
+            child_model = (
+                resource_model(value.get("resourceType") if isinstance(value, dict) else None)
+                if shape.kind is JsonKind.RESOURCE
+                else shape.model
+            )
+            if child_model is None:
+                return None, None
+            model = child_model
+        shape = element_shapes(model).get(part)
+        value = value.get(part) if isinstance(value, dict) else None
+        if shape is None:
+            return None, None
+    return shape, value
+
+
 def _shape_of(annotation: object) -> ElementShape:
     inner, is_list = _strip_optional_and_list(annotation)
-    metadata: tuple[object, ...] = ()
-    if typing.get_origin(inner) is typing.Annotated:
-        inner, *rest = typing.get_args(inner)
-        metadata = tuple(rest)
+    inner, metadata = _strip_annotated(inner)
+    if _is_union(inner):
+        # url is Union[AnyUrl, str] and Resource.id Union[Annotated[str, Id()], Annotated[str, String()]]:
+        # a string in JSON either way, so the str option stands for the union.
+        inner, option_metadata = next(
+            (base, meta) for base, meta in map(_strip_annotated, typing.get_args(inner)) if base is str
+        )
+        metadata = metadata or option_metadata
     if isinstance(inner, type) and issubclass(inner, FhirBase):
         if issubclass(inner, FhirElementOrResourceBase):
             return ElementShape(is_list, JsonKind.RESOURCE, "Resource")
@@ -96,7 +129,7 @@ def _strip_optional_and_list(annotation: object) -> tuple[object, bool]:
         if origin is list:
             is_list = True
             (annotation,) = typing.get_args(annotation)
-        elif origin in (typing.Union, types.UnionType):
+        elif _is_union(annotation):
             options = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
             if len(options) != 1:
                 return annotation, is_list
@@ -105,12 +138,20 @@ def _strip_optional_and_list(annotation: object) -> tuple[object, bool]:
             return annotation, is_list
 
 
+def _strip_annotated(annotation: object) -> tuple[object, tuple[object, ...]]:
+    if typing.get_origin(annotation) is typing.Annotated:
+        base, *metadata = typing.get_args(annotation)
+        return base, tuple(metadata)
+    return annotation, ()
+
+
+def _is_union(annotation: object) -> bool:
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType)
+
+
 def _primitive_kind(python_type: object) -> JsonKind:
-    if typing.get_origin(python_type) in (typing.Union, types.UnionType) and str in typing.get_args(python_type):
-        return JsonKind.STRING  # url is Union[AnyUrl, str]
-    for base, kind in _NON_STRING_PRIMITIVES.items():
-        if python_type is base:
-            return kind
+    if python_type in _NON_STRING_PRIMITIVES:
+        return _NON_STRING_PRIMITIVES[python_type]
     if isinstance(python_type, type) and issubclass(python_type, _STRING_PRIMITIVES):
         return JsonKind.STRING
     raise TypeError(f"no JSON kind known for {python_type!r}")  # a new fhir.resources type: fail loudly
@@ -118,9 +159,9 @@ def _primitive_kind(python_type: object) -> JsonKind:
 
 def _primitive_name(python_type: object, metadata: tuple[object, ...]) -> str:
     """FHIR primitive name from the fhir_core marker (DateTime() -> "dateTime"); bool has none."""
-    if python_type is bool:
-        return "boolean"
-    for marker in reversed(metadata):  # the FHIR marker is last: base64Binary is (EncodedBytes, Base64Binary)
-        name = type(marker).__name__ if not isinstance(marker, type) else marker.__name__
-        return name[0].lower() + name[1:]
-    return "string"
+    if python_type is bool or not metadata:
+        return "boolean" if python_type is bool else "string"
+    marker = metadata[-1]  # the FHIR marker comes last: base64Binary is (EncodedBytes, Base64Binary)
+    name = marker.__name__ if isinstance(marker, type) else type(marker).__name__
+    name = _MARKER_RENAMES.get(name, name)
+    return name[0].lower() + name[1:]

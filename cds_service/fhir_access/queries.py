@@ -56,7 +56,10 @@ EVIDENCE_QUERIES: tuple[EvidenceQuery, ...] = (
     ),
     EvidenceQuery("allergies", "AllergyIntolerance", "AllergyIntolerance?patient={{context.patientId}}", "patient"),
     EvidenceQuery(
-        "observations", "Observation", f"Observation?patient={{{{context.patientId}}}}&code={_OBSERVATION_CODES}", "subject"
+        "observations",
+        "Observation",
+        "Observation?patient={{context.patientId}}&code=" + _OBSERVATION_CODES,
+        "subject",
     ),
     EvidenceQuery(
         "questionnaireResponses",

@@ -6,14 +6,15 @@
 
 Prefetch semantics, per key of `queries.EVIDENCE_QUERIES` (cds-hooks-spec.md P-1):
 
-| prefetch value                                   | meaning                    | what we do                    |
-| ------------------------------------------------ | -------------------------- | ----------------------------- |
-| key absent                                       | the client did not try     | fetch it                      |
-| `null`                                           | the client has none        | no resources, no fetch        |
-| Bundle                                           | the data                   | its entries                   |
-| Bundle with an error/fatal OperationOutcome, or a `next` link | failed or incomplete | fetch it            |
-| OperationOutcome                                 | the prefetch failed        | fetch it                      |
-| any other resource                               | a read's result            | that resource                 |
+| prefetch value                                        | meaning                  | what we do             |
+| ----------------------------------------------------- | ------------------------ | ---------------------- |
+| key absent                                            | the client did not try   | fetch it               |
+| `null`                                                | the client has none      | no resources, no fetch |
+| Bundle                                                | the data                 | its entries            |
+| Bundle with an error/fatal OperationOutcome entry     | the prefetch failed      | fetch it               |
+| Bundle with a `next` link                             | only the first page      | fetch it               |
+| OperationOutcome                                      | the prefetch failed      | fetch it               |
+| any other resource                                    | a read's result          | that resource          |
 
 Keys to fetch go to the EHR's FHIR server in parallel under ONE deadline for the whole call; what is not
 back by then is a technical problem, never an exception. Servers may ignore search parameters, so every
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 # Contract §4 (order-select): attestations can change between order-select and order-sign.
 NEVER_CACHED_KEYS = frozenset({"questionnaireResponses"})
 
-ClientFactory = Callable[[str, "str | None"], FhirClient]  # (fhirServer, bearer token) -> client
+ClientFactory = Callable[[str, str | None], FhirClient]  # (fhirServer, bearer token) -> client
 
 
 class Cache(Protocol):

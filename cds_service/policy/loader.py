@@ -46,7 +46,8 @@ def load_revision(path: Path, *, check_params: Mapping[str, frozenset[str]], val
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise PolicyDataError(f"{path.name}: {exc}") from None
+        # tomllib refuses a key given twice ("Cannot overwrite a value"): say so in words an analyst knows.
+        raise PolicyDataError(f"{path.name}: not valid TOML, or a key is given twice ({exc})") from None
 
     def fail(message: str) -> PolicyDataError:
         return PolicyDataError(f"{path.name}: {message}")

@@ -26,9 +26,10 @@ class ReplayStore(Protocol):
 class InMemoryReplayStore:
     """A per-process replay store; thread-safe."""
 
-    def __init__(self, *, clock: Clock = time.time, purge_every: int = 1024) -> None:
+    def __init__(self, *, clock: Clock = time.time, sweep_at: int = 1024) -> None:
         self._clock = clock
-        self._purge_every = purge_every
+        self._min_sweep_at = sweep_at
+        self._sweep_at = sweep_at
         self._seen: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
 
@@ -39,9 +40,10 @@ class InMemoryReplayStore:
             if previous is not None and previous > now:
                 return False
             self._seen[(iss, jti)] = expires_at
-            # Sweeping on size keeps memory bounded by the number of live tokens, at amortised O(1).
-            if len(self._seen) % self._purge_every == 0:
+            if len(self._seen) >= self._sweep_at:
                 self._seen = {key: until for key, until in self._seen.items() if until > now}
+                # Doubling the mark keeps sweeps amortised O(1) even when most entries are still live.
+                self._sweep_at = max(self._min_sweep_at, 2 * len(self._seen))
             return True
 
     def __len__(self) -> int:

@@ -147,7 +147,8 @@ def _system_action_problems(body: dict, hook: str) -> list[str]:
         return ["systemActions: never on patient-view"] if "systemActions" in body else []
     actions = body.get("systemActions")
     if actions is None:
-        return ["systemActions: missing (always present on order-sign)"] if hook in HOOKS_WITH_SYSTEM_ACTIONS else []
+        required = hook in HOOKS_WITH_SYSTEM_ACTIONS
+        return ["systemActions: missing (always present on order-sign)"] if required else []
     if not isinstance(actions, list):
         return ["systemActions: not an array"]
     problems = []

@@ -17,7 +17,6 @@ import json
 import socket
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -329,12 +328,3 @@ def _outcome(code: str, text: str) -> dict[str, Any]:
     severity = "information" if code == "informational" else "error"
     return {"resourceType": "OperationOutcome", "issue": [{"severity": severity, "code": code, "diagnostics": text}]}
 
-
-def wait_until(condition: Any, timeout_s: float = 2.0) -> bool:
-    """Poll `condition()` until it is true or `timeout_s` passes (for effects on server threads)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return bool(condition())

@@ -26,7 +26,10 @@ FaultSetup = Callable[[StubFhirServer, StubFhirServer], str]
 CASES: dict[str, tuple[FaultSetup, str]] = {
     "server down": (lambda fhir, elsewhere: unused_loopback_url(), "connection failed"),
     # whichever comes first: the request's own timeout or gather_record's wait
-    "slow past the deadline": (lambda fhir, elsewhere: _inject(fhir, Fault.delay(5.0)), "timed out|before the deadline"),
+    "slow past the deadline": (
+        lambda fhir, elsewhere: _inject(fhir, Fault.delay(5.0)),
+        "timed out|before the deadline",
+    ),
     "401": (lambda fhir, elsewhere: _inject(fhir, Fault.status(401)), "HTTP 401"),
     "500": (lambda fhir, elsewhere: _inject(fhir, Fault.status(500)), "HTTP 500"),
     "invalid JSON": (lambda fhir, elsewhere: _inject(fhir, Fault.invalid_json()), "not JSON"),

@@ -8,13 +8,13 @@ import pytest
 
 from cds_service.fhir_access import (
     PREFETCH_TEMPLATES,
+    FetchLimits,
     FhirUnavailable,
     HookRequestInvalid,
     PrefetchUnavailable,
     RecordCache,
     gather_record,
 )
-from cds_service.fhir_access.queries import QUERIES_BY_KEY
 
 PATIENT = "pat-a"
 OUR_QUESTIONNAIRE = "https://facet-cds.example.org/fhir/Questionnaire/cp-mp-171|2026-05"
@@ -219,9 +219,10 @@ def test_another_patients_resources_are_dropped_and_named():
 
 
 def test_each_type_is_checked_by_its_own_patient_element():
-    coverage_mine = {"resourceType": "Coverage", "id": "cov-a", "status": "active", "beneficiary": {"reference": f"Patient/{PATIENT}"}}
-    coverage_theirs = {"resourceType": "Coverage", "id": "cov-b", "status": "active", "beneficiary": {"reference": "Patient/pat-b"}}
-    allergy = {"resourceType": "AllergyIntolerance", "id": "al-1", "patient": {"reference": f"Patient/{PATIENT}"}}
+    mine = {"reference": f"Patient/{PATIENT}"}
+    coverage_mine = {"resourceType": "Coverage", "id": "cov-a", "status": "active", "beneficiary": mine}
+    coverage_theirs = {**coverage_mine, "id": "cov-b", "beneficiary": {"reference": "Patient/pat-b"}}
+    allergy = {"resourceType": "AllergyIntolerance", "id": "al-1", "patient": mine}
     device_theirs = {"resourceType": "Device", "id": "dev-b", "patient": {"reference": "Patient/pat-b"}}
     other_patient = {"resourceType": "Patient", "id": "pat-b"}
     prefetch = full_prefetch(
@@ -349,8 +350,6 @@ def test_returns_at_the_deadline_even_when_every_fetch_hangs():
 
 
 def test_too_many_resources_is_a_technical_problem():
-    from cds_service.fhir_access import FetchLimits
-
     prefetch = full_prefetch(conditions=searchset(*(condition(f"c{i}") for i in range(11))))
 
     record = gather_record(hook_request(prefetch), limits=FetchLimits(max_resources=10))
@@ -385,7 +384,10 @@ def test_cache_is_not_shared_between_issuers_and_skips_failed_keys():
     gather_record(hook_request(), client_factory=same_issuer.factory, cache=cache, issuer="https://ehr-1.example")
     gather_record(hook_request(), client_factory=other_issuer.factory, cache=cache, issuer="https://ehr-2.example")
 
-    assert sorted(same_issuer.calls) == [f"Condition?patient={PATIENT}", f"QuestionnaireResponse?subject=Patient/{PATIENT}"]
+    assert sorted(same_issuer.calls) == [
+        f"Condition?patient={PATIENT}",
+        f"QuestionnaireResponse?subject=Patient/{PATIENT}",
+    ]
     assert len(other_issuer.calls) == len(PREFETCH_TEMPLATES)
 
 
@@ -399,6 +401,3 @@ def test_cached_resources_cannot_be_changed_through_a_record():
 
     assert second.of_type("Condition")[0]["code"]["text"] == "lumbar spondylosis"
 
-
-def test_query_keys_match_the_resource_types_searched():
-    assert {key: query.resource_type for key, query in QUERIES_BY_KEY.items()}["allergies"] == "AllergyIntolerance"

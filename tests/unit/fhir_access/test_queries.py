@@ -33,7 +33,11 @@ def test_only_the_patient_key_is_a_read():
         ("Patient/{{context.patientId}}", {"patientId": "pat-1"}, "Patient/pat-1"),
         ("Condition?patient={{ context.patientId }}", {"patientId": "pat-1"}, "Condition?patient=pat-1"),
         # a hostile id cannot add parameters or path segments
-        ("Condition?patient={{context.patientId}}", {"patientId": "x&_id=y/../z"}, "Condition?patient=x%26_id%3Dy%2F..%2Fz"),
+        (
+            "Condition?patient={{context.patientId}}",
+            {"patientId": "x&_id=y/../z"},
+            "Condition?patient=x%26_id%3Dy%2F..%2Fz",
+        ),
         ("Encounter/{{context.encounterId}}", {"patientId": "p", "encounterId": 7}, "Encounter/7"),
         ("X?flag={{context.flag}}", {"flag": True}, "X?flag=true"),
         ("Condition", {}, "Condition"),

@@ -11,6 +11,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cds_service.fhir_access.model_shapes import JsonKind, element_shapes, resource_model
 from cds_service.fhir_access.normalize import (
     CACHE_MAX_ENTRIES,
     LruCache,
@@ -356,6 +357,21 @@ def test_nested_single_objects_become_lists(raw, element, path):
     assert validates_against_r4b(result.resource)
 
 
+def test_every_element_reachable_from_the_types_we_read_has_a_shape():
+    """Guards against a fhir.resources annotation the introspection does not understand."""
+    pending = [resource_model(name) for name in [*READ_TYPES, "Bundle", "Medication"]]
+    seen = set()
+    while pending:
+        model = pending.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        shapes = element_shapes(model)
+        assert "extension" in shapes or model.__name__ == "Extension" or "extension" in element_shapes(model)
+        pending.extend(shape.model for shape in shapes.values() if shape.kind is JsonKind.OBJECT)
+    assert len(seen) > 60
+
+
 # --- what cannot be used is skipped and named -----------------------------------------------------
 
 UNUSABLE = [
@@ -369,6 +385,8 @@ UNUSABLE = [
                  "Observation/o-1: valueBoolean 'true' is not a valid boolean", id="string for a boolean"),
     pytest.param(resource("Observation", id="o-1", valueQuantity={"value": "7"}),
                  "Observation/o-1: valueQuantity.value '7' is not a valid decimal", id="string for a decimal"),
+    pytest.param(resource("Observation", id="o-1", valueQuantity={"value": float("nan")}),
+                 "Observation/o-1: valueQuantity.value nan is not a valid decimal", id="NaN for a decimal"),
     pytest.param(resource("Observation", id="o-1", valueInteger=True),
                  "Observation/o-1: valueInteger True is not a valid integer", id="boolean for an integer"),
     pytest.param(resource("Condition", id="c-7", clinicalStatus="active"),

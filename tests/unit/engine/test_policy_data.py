@@ -1,0 +1,130 @@
+"""The policy data: every criterion id of each revision, strict loading, revision by date."""
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from cds_service.engine import default_library, load_library
+from cds_service.evaluation.checks import CHECK_PARAMS
+from cds_service.policy.library import DATA_DIR, PolicyLibrary
+from cds_service.policy.loader import PolicyDataError
+
+# Pinned by contract §4 "Criterion ids": none missing, none invented, in this order.
+IDS_2026_05 = ["I", "I.A", "I.A.1", "I.A.1.a", "I.A.1.b", "I.A.1.b.i", "I.A.1.b.i Note", "I.A.1.b.ii", "I.A.1.c",
+               "I.A.1.d", "I.A.1.e", "I.A.1.f", "I.A.1 Note", "I.B", "I.B.1.a", "I.B.1.b", "I.B.1.c", "I.B.2.a",
+               "I.B.2.b", "I.B.2.c", "I.C", "I.D", "I.D.1", "I.D.2", "I.D.3", "I.D.4", "I.E", "I.F", "Table 2"]
+IDS_2019 = ["I", "I.A", "I.A.1", "I.A.2", "I.A.3", "I.A.3.a", "I.A.3.b", "I.A.3.c", "I.A.3bis", "I.A.4", "I.A Note",
+            "II.A.1", "II.A.2", "II.A.3", "II.B.1", "II.B.2", "II.B.3", "III", "IV", "V"]
+
+
+def test_published_revisions_have_exactly_the_pinned_criterion_ids():
+    lib = default_library()
+    assert list(lib.get("2026-05").criterion_ids) == IDS_2026_05
+    assert list(lib.get("2019").criterion_ids) == IDS_2019
+    assert lib.get("2026-05").provenance == "published" and lib.get("2019").provenance == "published"
+
+
+@pytest.mark.parametrize(
+    "day, expected",
+    [
+        (date(2019, 6, 30), None),
+        (date(2019, 7, 1), "2019"),          # effective date is inclusive
+        (date(2024, 5, 31), "2019"),
+        (date(2026, 4, 30), "2025-05"),
+        (date(2026, 5, 1), "2026-05"),
+        (date(2030, 1, 1), "2026-05"),
+    ],
+)
+def test_revision_in_force_is_the_latest_effective_on_or_before_the_date(day, expected):
+    revision = default_library().revision_for(day)
+    assert (revision.revision if revision else None) == expected
+
+
+def test_the_plan_can_move_an_effective_date():
+    lib = load_library({"2026-05": date(2026, 7, 1)})
+    assert lib.revision_for(date(2026, 6, 15)).revision == "2025-05"
+    assert lib.revision_for(date(2026, 7, 1)).revision == "2026-05"
+
+
+def test_every_attestable_criterion_is_in_the_questionnaire():
+    from cds_service.cdshooks.questionnaire import questionnaire_for
+
+    for revision in default_library().revisions:
+        q = questionnaire_for(revision)
+        assert q["version"] == revision.revision
+        assert [i["linkId"] for i in q["item"]] == [c.id for c in revision.criteria if c.attestable]
+        assert all(i["type"] == "boolean" for i in q["item"])
+
+
+def _copy_data(tmp_path: Path) -> Path:
+    for f in DATA_DIR.iterdir():
+        if f.suffix in (".toml", ".json"):
+            (tmp_path / f.name).write_text(f.read_text(encoding="utf-8"), encoding="utf-8")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda t: t.replace('check = "guidance"', 'check = "guidance"\nsurprise = 1', 1), "unknown keys"),
+        (lambda t: t.replace('title = "Facet Joint Interventions"', 'title = "Facet Joint Interventions"\ntitle = "x"', 1), "a key is given twice"),
+        (lambda t: t.replace("params = { max_levels = 3 }", "params = { max_level = 3 }", 1), "takes no parameters"),
+        (lambda t: t.replace('check = "level_count"', 'check = "levels_count"', 1), "unknown check"),
+        (lambda t: t.replace('id = "I.A"', 'id = "I"', 1), "duplicate criterion id"),
+        (lambda t: t.replace('"excl-spinal-tumor"', '"excl-spinal-tumour"', 1), "unknown value sets"),
+        (lambda t: t.replace('applies_to = ["rf-initial"]', 'applies_to = ["rf-first"]', 1), "unknown order kinds"),
+        (lambda t: t.replace("effective = 2026-05-01", 'effective = "May 2026"', 1), "'effective' must be a TOML date"),
+    ],
+)
+def test_malformed_revision_data_fails_loudly_at_start_up(tmp_path, mutate, message):
+    data = _copy_data(tmp_path)
+    f = data / "cp-mp-171-2026-05.toml"
+    f.write_text(mutate(f.read_text(encoding="utf-8")), encoding="utf-8")
+    with pytest.raises(PolicyDataError) as err:
+        PolicyLibrary.load(CHECK_PARAMS, directory=data)
+    assert "cp-mp-171-2026-05.toml" in str(err.value)
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ('"code": "M47.816"', '"code": "M47816X"', "not a valid code"),
+        ('"code": "64493"', '"code": "6449"', "not a valid code"),
+        ('"system": "http://loinc.org"', '"system": "http://loinc.example"', "unknown code system"),
+        ('"verified": "yes"', '"verified": "probably"', "verified"),
+    ],
+)
+def test_bad_codes_in_value_sets_fail_loudly(tmp_path, old, new, message):
+    data = _copy_data(tmp_path)
+    f = data / "valuesets.json"
+    text = f.read_text(encoding="utf-8")
+    assert old in text
+    f.write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(PolicyDataError, match=message):
+        PolicyLibrary.load(CHECK_PARAMS, directory=data)
+
+
+def test_duplicate_keys_in_value_sets_fail_loudly(tmp_path):
+    data = _copy_data(tmp_path)
+    f = data / "valuesets.json"
+    text = f.read_text(encoding="utf-8")
+    f.write_text(text.replace('"_about":', '"excl-myelopathy": [], "_about":', 1), encoding="utf-8")
+    with pytest.raises(PolicyDataError, match="duplicate key"):
+        PolicyLibrary.load(CHECK_PARAMS, directory=data)
+
+
+def test_unverified_codes_are_kept_for_review_but_never_matched():
+    vs = default_library().valuesets
+    rx = "http://www.nlm.nih.gov/research/umls/rxnorm"
+    assert vs.contains("med-nsaid-rxnorm-ingredients", rx, "5640")       # ibuprofen, verified
+    assert not vs.contains("med-nsaid-rxnorm-ingredients", rx, "24605")  # etodolac, verified "no"
+
+
+def test_icd_headers_match_their_descendants():
+    vs = default_library().valuesets
+    icd = "http://hl7.org/fhir/sid/icd-10-cm"
+    assert vs.contains("excl-spinal-fracture", icd, "S32.010A")
+    assert not vs.contains("excl-spinal-fracture", icd, "S42.001A")
