@@ -394,8 +394,8 @@ def sustained_relief(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
         day = effective_date(obs)
         relief = (baseline - (numeric_value(obs) or 0)) / baseline * 100 if baseline else 0.0
         if relief < threshold:
-            if day is not None and day < until:
-                return Outcome(NOT_MET, f"relief fell to {relief:.0f}% on {day}, before {months} months had passed", ev + (evidence_of(obs, day=day),))
+            if day is not None and day <= until:  # back by the end of the period: relief did not last
+                return Outcome(NOT_MET, f"relief fell to {relief:.0f}% on {day}, within {months} months", ev + (evidence_of(obs, day=day),))
             break
         last_good = day
         ev += (evidence_of(obs, day=day, note=f"relief {relief:.0f}%"),)

@@ -366,8 +366,8 @@ def test_every_element_reachable_from_the_types_we_read_has_a_shape():
         if model in seen:
             continue
         seen.add(model)
-        shapes = element_shapes(model)
-        assert "extension" in shapes or model.__name__ == "Extension" or "extension" in element_shapes(model)
+        shapes = element_shapes(model)  # raises TypeError on an annotation it cannot read
+        assert all(shape.fhir_type and (shape.kind is not JsonKind.OBJECT or shape.model) for shape in shapes.values())
         pending.extend(shape.model for shape in shapes.values() if shape.kind is JsonKind.OBJECT)
     assert len(seen) > 60
 
