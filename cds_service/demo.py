@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from werkzeug.serving import make_server
 
-from .app import AUTH_OFF_BANNER, create_app
+from .app import create_app
 from .cdshooks.discovery import ORDER_SIGN
 from .fhir_server import FhirServer, FhirServerError, free_loopback_port, start_fhir_server
 from .settings import Settings, SettingsError
@@ -146,7 +146,8 @@ def banner(settings: Settings, fhir_base: str, patients: list[Scenario], request
     service_url = f"{discovery}/{ORDER_SIGN.id}"
     rule = "!" * 78
     lines = [
-        rule, f"!!  {AUTH_OFF_BANNER}", "!!  CDS_AUTH=off: demo only. Loopback only; never expose this service.", rule, "",
+        rule, "!!  CDS_AUTH=off: DEMO ONLY. Requests are NOT authenticated (no JWT is checked).",
+        "!!  Both servers listen on 127.0.0.1 only; never expose them.", rule, "",
         f"CDS Hooks discovery : {discovery}",
         f"FHIR server (SEKMET): {fhir_base}   (no auth; {stored} resources loaded)",
         f"Policy date         : {settings.policy_date}   (CDS_POLICY_DATE)",
@@ -186,7 +187,7 @@ def _port(environ: Mapping[str, str], name: str, preferred: tuple[int, ...]) -> 
     return int(value)
 
 
-def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+def _stop(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt  # `kill` stops the demo like Ctrl-C does: SEKMET is terminated too
 
 
@@ -200,13 +201,17 @@ def main(var_dir: Path = Path("var/demo")) -> int:
     except (SettingsError, FileNotFoundError, KeyError, ValueError) as error:
         print(f"cannot start the demo: {error}", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    # SIGINT too: a shell starting us in the background would otherwise leave Ctrl-C/kill -INT ignored
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _stop)
     print(f"starting SEKMET on 127.0.0.1:{fhir_port} and loading {len(scenarios)} scenarios ...", flush=True)
     try:
         fhir = start_fhir_server(var_dir / "fhir", port=fhir_port)
     except FhirServerError as error:
         print(f"cannot start the FHIR server: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
     server = None
     try:
         stored, skipped, refused = load_into(fhir, scenarios)
@@ -216,13 +221,14 @@ def main(var_dir: Path = Path("var/demo")) -> int:
         request_files = write_requests(patients, fhir.base_url, var_dir / "requests")
         print("\n" + banner(settings, fhir.base_url, patients, request_files, stored, skipped, refused) + "\n",
               flush=True)
-        server.serve_forever()
+        server.serve_forever()  # returns on Ctrl-C (werkzeug catches the KeyboardInterrupt)
     except KeyboardInterrupt:
-        print("\nstopping ...", flush=True)
+        pass  # Ctrl-C while loading
     except (SettingsError, OSError) as error:
         print(f"cannot start the service: {error}", file=sys.stderr)
         return 2
     finally:
+        print("\nstopping the service and the FHIR server ...", flush=True)
         if server is not None:
             server.server_close()
         fhir.stop()

@@ -131,6 +131,9 @@ def start_fhir_server(
     except FhirServerError as error:
         server.stop()
         raise FhirServerError(f"{error}\n--- {log_path} ---\n{server.log_tail()}") from None
+    except BaseException:  # e.g. Ctrl-C while waiting: never leave SEKMET running behind us
+        server.stop()
+        raise
     return server
 
 
@@ -147,6 +150,8 @@ def free_loopback_port(preferred: Sequence[int] = ()) -> int:
     """The first of `preferred` that is free on 127.0.0.1, else one the OS picks."""
     for port in preferred:
         with socket.socket() as probe:
+            # like the servers we start: a port whose old connections are in TIME_WAIT is free to them
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind((LOOPBACK, port))
             except OSError:

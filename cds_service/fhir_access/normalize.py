@@ -321,7 +321,7 @@ def _unknown_type_problem(resource_type: str, resource_id: str | None) -> str:
     ref = _ref(resource_type, resource_id)
     older_version = _PRE_R4_RESOURCE_TYPES.get(resource_type)
     if older_version:
-        return f"{ref}: {resource_type} is a {older_version} resource type; R4 orders are ServiceRequest/MedicationRequest"
+        return f"{ref}: {resource_type} is a {older_version} type; R4 orders are ServiceRequest/MedicationRequest"
     return f"{ref}: {_short_repr(resource_type)} is not an R4B resource type"
 
 

@@ -31,6 +31,9 @@ READ_TYPES = [
 PATIENT_REF = {"reference": "Patient/pat-1"}
 CPT = "http://www.ama-assn.org/go/cpt"
 SNOMED = "http://snomed.info/sct"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+UCUM = "http://unitsofmeasure.org"
 
 
 def coded(system: str, code: str, display: str | None = None) -> dict:
@@ -48,7 +51,8 @@ R4_EXAMPLES = {
         "gender": "male", "birthDate": "1974-12-25",
         "_birthDate": {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/patient-birthTime",
                                       "valueDateTime": "1974-12-25T14:35:45-05:00"}]},
-        "deceasedBoolean": False, "address": [{"line": ["534 Erewhon St"], "city": "PleasantVille", "postalCode": "3999"}],
+        "deceasedBoolean": False,
+        "address": [{"line": ["534 Erewhon St"], "city": "PleasantVille", "postalCode": "3999"}],
     },
     "Coverage": {
         "resourceType": "Coverage", "id": "cov-1", "status": "active",
@@ -64,11 +68,11 @@ R4_EXAMPLES = {
         "clinicalStatus": coded("http://terminology.hl7.org/CodeSystem/condition-clinical", "active"),
         "verificationStatus": coded("http://terminology.hl7.org/CodeSystem/condition-ver-status", "confirmed"),
         "category": [coded("http://terminology.hl7.org/CodeSystem/condition-category", "encounter-diagnosis")],
-        "code": coded("http://hl7.org/fhir/sid/icd-10-cm", "M47.816", "Spondylosis w/o myelopathy, lumbar"),
+        "code": coded(ICD10CM, "M47.816", "Spondylosis w/o myelopathy, lumbar"),
         "bodySite": [coded(SNOMED, "122496007", "Lumbar spine structure")],
         "subject": PATIENT_REF, "onsetDateTime": "2023-10-01", "recordedDate": "2023-10-02T10:30:00-05:00",
         "evidence": [{"code": [{"text": "CT"}], "detail": [{"reference": "DiagnosticReport/ct"}]}],
-        "note": [{"authorString": "Dr. Smith", "time": "2023-10-02T10:30:00Z", "text": "Axial low back pain, 6 months"}],
+        "note": [{"authorString": "Dr. Smith", "time": "2023-10-02T10:30:00Z", "text": "Axial low back pain"}],
     },
     "Procedure": {
         "resourceType": "Procedure", "id": "proc-1", "status": "completed",
@@ -82,41 +86,46 @@ R4_EXAMPLES = {
     },
     "MedicationStatement": {
         "resourceType": "MedicationStatement", "id": "ms-1", "status": "active",
-        "contained": [{"resourceType": "Medication", "id": "med", "code": coded("http://www.nlm.nih.gov/research/umls/rxnorm", "5640"),
+        "contained": [{"resourceType": "Medication", "id": "med", "code": coded(RXNORM, "5640"),
                        "batch": {"lotNumber": "9494788", "expirationDate": "2017-05-22"}}],
         "category": coded("http://terminology.hl7.org/CodeSystem/medication-statement-category", "community"),
         "medicationReference": {"reference": "#med"}, "subject": PATIENT_REF, "context": {"reference": "Encounter/e1"},
         "effectivePeriod": {"start": "2023-06-01", "end": "2023-09-01"}, "dateAsserted": "2023-09-02",
         "reasonCode": [{"text": "low back pain"}], "statusReason": [{"text": "n/a"}],
-        "dosage": [{"sequence": 1, "text": "400 mg three times daily", "timing": {"repeat": {"frequency": 3, "period": 1, "periodUnit": "d"}},
-                    "doseAndRate": [{"doseQuantity": {"value": 400, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}}]}],
+        "dosage": [{"sequence": 1, "text": "400 mg three times daily",
+                    "timing": {"repeat": {"frequency": 3, "period": 1, "periodUnit": "d"}},
+                    "doseAndRate": [{"doseQuantity": {"value": 400, "unit": "mg", "system": UCUM, "code": "mg"}}]}],
     },
     "MedicationRequest": {
         "resourceType": "MedicationRequest", "id": "mr-1", "status": "active", "intent": "order",
-        "medicationCodeableConcept": coded("http://www.nlm.nih.gov/research/umls/rxnorm", "5640", "ibuprofen"),
+        "medicationCodeableConcept": coded(RXNORM, "5640", "ibuprofen"),
         "subject": PATIENT_REF, "authoredOn": "2023-06-01", "reasonCode": [{"text": "low back pain"}],
-        "dosageInstruction": [{"timing": {"repeat": {"boundsPeriod": {"start": "2023-06-01"}, "frequency": 3, "period": 1, "periodUnit": "d"}},
-                               "doseAndRate": [{"type": {"text": "ordered"}, "doseQuantity": {"value": 400, "unit": "mg"}}]}],
+        "dosageInstruction": [{
+            "timing": {"repeat": {"boundsPeriod": {"start": "2023-06-01"}, "frequency": 3, "periodUnit": "d"}},
+            "doseAndRate": [{"type": {"text": "ordered"}, "doseQuantity": {"value": 400, "unit": "mg"}}],
+        }],
         "dispenseRequest": {"validityPeriod": {"start": "2023-06-01"}, "numberOfRepeatsAllowed": 0,
-                            "expectedSupplyDuration": {"value": 30, "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"}},
+                            "expectedSupplyDuration": {"value": 30, "unit": "days", "system": UCUM, "code": "d"}},
         "substitution": {"allowedBoolean": True},
     },
     "AllergyIntolerance": {
         "resourceType": "AllergyIntolerance", "id": "al-1",
         "clinicalStatus": coded("http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "active"),
         "type": "allergy", "category": ["medication"], "criticality": "high",
-        "code": coded("http://www.nlm.nih.gov/research/umls/rxnorm", "7980", "penicillin G"), "patient": PATIENT_REF,
+        "code": coded(RXNORM, "7980", "penicillin G"), "patient": PATIENT_REF,
         "onsetDateTime": "2004", "recordedDate": "2014-10-09T14:58:00+11:00", "lastOccurrence": "2012-06",
-        "reaction": [{"manifestation": [coded(SNOMED, "39579001", "Anaphylactic reaction")], "onset": "2012-06-12", "severity": "severe"}],
+        "reaction": [{"manifestation": [coded(SNOMED, "39579001", "Anaphylactic reaction")],
+                      "onset": "2012-06-12", "severity": "severe"}],
     },
     "Observation": {
         "resourceType": "Observation", "id": "pain-1", "status": "final",
         "category": [coded("http://terminology.hl7.org/CodeSystem/observation-category", "survey")],
         "code": coded("http://loinc.org", "72514-3", "Pain severity 0-10"), "subject": PATIENT_REF,
         "partOf": [{"reference": "Procedure/proc-1"}], "effectiveDateTime": "2024-01-15T08:45:00-05:00",
-        "issued": "2024-01-15T08:50:00.000-05:00", "valueQuantity": {"value": 8, "system": "http://unitsofmeasure.org", "code": "{score}"},
+        "issued": "2024-01-15T08:50:00.000-05:00", "valueQuantity": {"value": 8, "system": UCUM, "code": "{score}"},
         "referenceRange": [{"low": {"value": 0}, "high": {"value": 10}}],
-        "component": [{"code": {"text": "after"}, "valueInteger": 2}, {"code": {"text": "missing"}, "dataAbsentReason": {"text": "asked"}}],
+        "component": [{"code": {"text": "after"}, "valueInteger": 2},
+                      {"code": {"text": "missing"}, "dataAbsentReason": {"text": "asked"}}],
     },
     "QuestionnaireResponse": {
         "resourceType": "QuestionnaireResponse", "id": "qr-1", "identifier": {"value": "Q1"},
@@ -124,15 +133,19 @@ R4_EXAMPLES = {
         "subject": PATIENT_REF, "authored": "2024-01-10T10:00:00+01:00",
         "item": [{"linkId": "conservative-care", "item": [
             {"linkId": "pt-weeks", "answer": [{"valueInteger": 6}]},
-            {"linkId": "imaging", "answer": [{"valueBoolean": True, "item": [{"linkId": "when", "answer": [{"valueDate": "2023-12-01"}]}]}]},
-            {"linkId": "relief", "answer": [{"valueDecimal": 62.5}, {"valueCoding": {"system": SNOMED, "code": "373066001"}}]}]}],
+            {"linkId": "imaging", "answer": [
+                {"valueBoolean": True, "item": [{"linkId": "when", "answer": [{"valueDate": "2023-12-01"}]}]}]},
+            {"linkId": "relief", "answer": [{"valueDecimal": 62.5}, {"valueCoding": {"code": "373066001"}}]},
+        ]}],
     },
     "Device": {
         "resourceType": "Device", "id": "dev-1", "status": "active",
-        "udiCarrier": [{"deviceIdentifier": "09504000059118", "carrierHRF": "(01)09504000059118(17)141120", "carrierAIDC": "aGVsbG8=", "entryType": "barcode"}],
+        "udiCarrier": [{"deviceIdentifier": "09504000059118", "carrierHRF": "(01)09504000059118(17)141120",
+                        "carrierAIDC": "aGVsbG8=", "entryType": "barcode"}],
         "deviceName": [{"name": "FlowMaster RF", "type": "user-friendly-name"}], "manufactureDate": "2015-08-08",
         "type": coded(SNOMED, "706767009", "Radiofrequency ablation system"), "patient": PATIENT_REF,
-        "property": [{"type": {"text": "power"}, "valueQuantity": [{"value": 10, "unit": "W"}]}], "safety": [{"text": "MR conditional"}],
+        "property": [{"type": {"text": "power"}, "valueQuantity": [{"value": 10, "unit": "W"}]}],
+        "safety": [{"text": "MR conditional"}],
     },
     "ServiceRequest": {
         "resourceType": "ServiceRequest", "id": "facet-1", "status": "draft", "intent": "order",
@@ -140,9 +153,10 @@ R4_EXAMPLES = {
         "code": coded(CPT, "64493", "Inj paravert f jnt l/s 1 lev") | {"text": "Lumbar facet joint injection"},
         "orderDetail": [coded(SNOMED, "261004008", "Diagnostic intent")], "quantityQuantity": {"value": 1},
         "subject": PATIENT_REF, "occurrenceDateTime": "2024-02-01", "authoredOn": "2024-01-20T09:00:00-05:00",
-        "reasonCode": [coded("http://hl7.org/fhir/sid/icd-10-cm", "M47.816")], "reasonReference": [{"reference": "Condition/cond-1"}],
+        "reasonCode": [coded(ICD10CM, "M47.816")], "reasonReference": [{"reference": "Condition/cond-1"}],
         "insurance": [{"reference": "Coverage/cov-1"}], "supportingInfo": [{"reference": "QuestionnaireResponse/qr-1"}],
-        "bodySite": [{"coding": [{"system": SNOMED, "code": "122496007"}], "text": "L4-L5"}], "note": [{"text": "bilateral"}],
+        "bodySite": [{"coding": [{"system": SNOMED, "code": "122496007"}], "text": "L4-L5"}],
+        "note": [{"text": "bilateral"}],
     },
 }
 
@@ -155,7 +169,8 @@ def resource(resource_type: str, **elements) -> dict:
         "Procedure": {"status": "completed", "subject": PATIENT_REF},
         "ServiceRequest": {"status": "draft", "intent": "order", "subject": PATIENT_REF},
         "QuestionnaireResponse": {"status": "completed"},
-        "MedicationRequest": {"status": "active", "intent": "order", "subject": PATIENT_REF, "medicationCodeableConcept": {"text": "ibuprofen"}},
+        "MedicationRequest": {"status": "active", "intent": "order", "subject": PATIENT_REF,
+                              "medicationCodeableConcept": {"text": "ibuprofen"}},
         "AllergyIntolerance": {"patient": PATIENT_REF},
         "Patient": {},
     }[resource_type]
@@ -195,7 +210,10 @@ def test_r4_extension_value_meta_which_r4b_dropped_is_removed():
     raw = resource("Patient", extension=[{"url": "http://example.org/x", "valueMeta": {"versionId": "1"}},
                                          {"url": "http://example.org/y", "valueString": "kept"}])
     result = ok(raw)
-    assert result.resource["extension"] == [{"url": "http://example.org/x"}, {"url": "http://example.org/y", "valueString": "kept"}]
+    assert result.resource["extension"] == [
+        {"url": "http://example.org/x"},
+        {"url": "http://example.org/y", "valueString": "kept"},
+    ]
     assert result.fixes == ("extension[0].valueMeta: dropped element unknown to R4B",)
 
 
@@ -251,8 +269,8 @@ NORMALISATIONS = [
         id="empty string",
     ),
     pytest.param(
-        resource("Condition", code={"text": "low back pain", "coding": [{"system": SNOMED, "code": "279039007", "display": ""}]}),
-        {"code": {"text": "low back pain", "coding": [{"system": SNOMED, "code": "279039007"}]}},
+        resource("Condition", code={"text": "low back pain", "coding": [{"code": "279039007", "display": ""}]}),
+        {"code": {"text": "low back pain", "coding": [{"code": "279039007"}]}},
         "code.coding[0].display: dropped empty element",
         id="nested empty string",
     ),
@@ -342,7 +360,8 @@ NESTED_SINGLE_OBJECTS = [
     pytest.param(resource("ServiceRequest", orderDetail={"text": "diagnostic"}),
                  lambda r: r["orderDetail"], "orderDetail", id="ServiceRequest.orderDetail"),
     pytest.param(resource("Observation", component=[{"code": {"coding": {"code": "8480-6"}}, "valueInteger": 1}]),
-                 lambda r: r["component"][0]["code"]["coding"], "component[0].code.coding", id="Observation.component.code.coding"),
+                 lambda r: r["component"][0]["code"]["coding"], "component[0].code.coding",
+                 id="Observation.component.code.coding"),
     pytest.param(resource("MedicationRequest", dosageInstruction={"doseAndRate": {"doseQuantity": {"value": 400}}}),
                  lambda r: r["dosageInstruction"][0]["doseAndRate"], "dosageInstruction[0].doseAndRate",
                  id="MedicationRequest.dosageInstruction.doseAndRate"),
@@ -390,7 +409,8 @@ UNUSABLE = [
     pytest.param(resource("Observation", id="o-1", valueInteger=True),
                  "Observation/o-1: valueInteger True is not a valid integer", id="boolean for an integer"),
     pytest.param(resource("Condition", id="c-7", clinicalStatus="active"),
-                 "Condition/c-7: clinicalStatus 'active' is not a CodeableConcept object", id="DSTU2 code for a CodeableConcept"),
+                 "Condition/c-7: clinicalStatus 'active' is not a CodeableConcept object",
+                 id="DSTU2 code for a CodeableConcept"),
     pytest.param(resource("Condition", id="c-7", code=[{"text": "a"}, {"text": "b"}]),
                  "Condition/c-7: code has 2 values, R4B takes one CodeableConcept", id="list for a single element"),
     pytest.param({"resourceType": "Condition", "id": "c-7"},
@@ -404,12 +424,15 @@ UNUSABLE = [
     pytest.param(resource("Observation", id="o-1", contained=[{"resourceType": "Foo"}]),
                  "Observation/o-1: contained[0] 'Foo' is not an R4B resource type", id="unknown contained type"),
     pytest.param({"resourceType": "MedicationOrder", "id": "order-123", "patient": PATIENT_REF},
-                 "MedicationOrder/order-123: MedicationOrder is a DSTU2 resource type; "
+                 "MedicationOrder/order-123: MedicationOrder is a DSTU2 type; "
                  "R4 orders are ServiceRequest/MedicationRequest", id="DSTU2 order"),
-    pytest.param({"resourceType": "Foo", "id": "f-1"}, "Foo/f-1: 'Foo' is not an R4B resource type", id="unknown resourceType"),
+    pytest.param({"resourceType": "Foo", "id": "f-1"}, "Foo/f-1: 'Foo' is not an R4B resource type",
+                 id="unknown resourceType"),
     pytest.param({"resourceType": "CodeableConcept", "text": "x"},
-                 "CodeableConcept/(no id): 'CodeableConcept' is not an R4B resource type", id="datatype as resourceType"),
-    pytest.param({"id": "c-7", "subject": PATIENT_REF}, "(no resourceType)/c-7: resourceType is missing", id="missing resourceType"),
+                 "CodeableConcept/(no id): 'CodeableConcept' is not an R4B resource type",
+                 id="datatype as resourceType"),
+    pytest.param({"id": "c-7", "subject": PATIENT_REF}, "(no resourceType)/c-7: resourceType is missing",
+                 id="missing resourceType"),
     pytest.param(["Condition"], "not a JSON object (got an array)", id="array"),
     pytest.param("Condition/c-7", "not a JSON object (got a string)", id="string"),
     pytest.param(None, "not a JSON object (got null)", id="null"),
@@ -491,17 +514,22 @@ CONDITION, PROCEDURE = R4_EXAMPLES["Condition"], R4_EXAMPLES["Procedure"]
 
 BUNDLES = [
     pytest.param({"resourceType": "Bundle", "type": "searchset", "total": 2,
-                  "entry": [{"fullUrl": "http://x/Condition/cond-1", "resource": CONDITION, "search": {"mode": "match"}},
+                  "entry": [{"fullUrl": "http://x/Condition/cond-1", "resource": CONDITION,
+                             "search": {"mode": "match"}},
                             {"resource": PROCEDURE}]}, [CONDITION, PROCEDURE], id="searchset"),
     pytest.param({"resourceType": "Bundle", "entry": [{"resource": CONDITION}]}, [CONDITION], id="no type"),
-    pytest.param({"resourceType": "Bundle", "type": "collection", "entry": {"resource": CONDITION}}, [CONDITION], id="entry as object"),
-    pytest.param({"resourceType": "Bundle", "entry": [{"fullUrl": "urn:uuid:1"}, {"resource": None}, "junk", {"resource": PROCEDURE}]},
+    pytest.param({"resourceType": "Bundle", "type": "collection", "entry": {"resource": CONDITION}}, [CONDITION],
+                 id="entry as object"),
+    pytest.param({"resourceType": "Bundle",
+                  "entry": [{"fullUrl": "urn:uuid:1"}, {"resource": None}, "junk", {"resource": PROCEDURE}]},
                  [PROCEDURE], id="entries without resource"),
     pytest.param({"resourceType": "Bundle", "type": "searchset", "total": 0}, [], id="no entries"),
-    pytest.param({"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Bundle", "entry": [{"resource": CONDITION}]}}]},
+    pytest.param({"resourceType": "Bundle",
+                  "entry": [{"resource": {"resourceType": "Bundle", "entry": [{"resource": CONDITION}]}}]},
                  [CONDITION], id="nested Bundle"),
     pytest.param(CONDITION, [CONDITION], id="single resource"),
-    pytest.param([CONDITION, {"resourceType": "Bundle", "entry": [{"resource": PROCEDURE}]}], [CONDITION, PROCEDURE], id="list"),
+    pytest.param([CONDITION, {"resourceType": "Bundle", "entry": [{"resource": PROCEDURE}]}], [CONDITION, PROCEDURE],
+                 id="list"),
     pytest.param(None, [], id="None"),
     pytest.param("Condition/cond-1", [], id="not JSON object"),
 ]
@@ -526,7 +554,8 @@ JSON_SCALARS = (st.none() | st.booleans() | st.integers() | st.floats() | st.tex
                 | st.sampled_from(["2024-01-15T10:00:00", "2024-13-45", "final", "Patient/pat-1", ""]))
 JSON_VALUES = st.recursive(
     JSON_SCALARS,
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(ELEMENT_NAMES | st.text(max_size=5), children, max_size=4),
+    lambda children: (st.lists(children, max_size=3)
+                      | st.dictionaries(ELEMENT_NAMES | st.text(max_size=5), children, max_size=4)),
     max_leaves=25,
 )
 RESOURCES = st.builds(

@@ -1,0 +1,67 @@
+"""gunicorn settings for facet-cds: `gunicorn -c deploy/gunicorn.conf.py cds_service.wsgi:app`.
+
+Every value can be changed from the environment (GUNICORN_* below); see deploy/README.md.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+# Loopback unless told otherwise: the container image sets GUNICORN_BIND=0.0.0.0:8090.
+bind = [os.environ.get("GUNICORN_BIND", "127.0.0.1:8090")]
+# The engine is CPU-bound Python: about one worker per core. Threads cover the wait on EHR FHIR servers.
+workers = int(os.environ.get("GUNICORN_WORKERS", str(min(os.cpu_count() or 1, 4))))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+worker_class = "gthread"
+# Above the FHIR budget (CDS_FHIR_TIMEOUT_S, 3 s): a stuck worker is killed, a slow EHR is not.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 20
+keepalive = 5
+if Path("/dev/shm").is_dir():
+    worker_tmp_dir = "/dev/shm"  # heartbeat files off a possibly slow container overlay disk
+
+# Access log: method, path without the query string, status, size, duration. No query strings, bodies,
+# referers or user agents: they can carry patient identifiers.
+accesslog = "-"
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
+# The application's own log (cds_service.*: one line per hook call, warnings) goes to stderr with gunicorn's.
+logconfig_dict = {
+    "root": {"level": loglevel.upper(), "handlers": ["error_console"]},
+    "loggers": {
+        "gunicorn.error": {"level": loglevel.upper(), "handlers": ["error_console"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
+    },
+}
+
+# Prometheus multiprocess mode: each worker writes its metrics to files in this directory and /metrics
+# adds them up (cds_service/metrics.py). It must be set before any worker imports prometheus_client,
+# so it is set here, in the master, and inherited by the workers.
+_created_metrics_dir: str | None = None
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _created_metrics_dir = tempfile.mkdtemp(prefix="facet-cds-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _created_metrics_dir
+
+
+def on_starting(server: Any) -> None:
+    """Start from empty metric files: counters left by an earlier run would be added to ours."""
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A dead worker's live gauges must stop counting; its counters stay in the totals."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    if _created_metrics_dir:
+        shutil.rmtree(_created_metrics_dir, ignore_errors=True)

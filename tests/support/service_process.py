@@ -1,0 +1,100 @@
+"""Run the CDS service as a real server process on loopback, and call it as an EHR would (signed JWTs)."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import requests
+
+from tests.unit.security.jwt_factory import KeyPair, make_claims
+
+EHR_ISS = "https://ehr.test.example"  # a made-up issuer; nothing is ever fetched from it
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class ServiceProcess:
+    base_url: str
+    key: KeyPair
+    iss: str
+    process: subprocess.Popen
+    log_path: Path
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def token(self, path: str, **claim_overrides: Any) -> str:
+        return self.key.sign(make_claims(f"{self.base_url}{path}", self.iss, jti=str(uuid.uuid4()), **claim_overrides))
+
+    def post(self, path: str, body: Any, *, auth: bool = True, headers: dict[str, str] | None = None,
+             timeout: float = 20) -> requests.Response:
+        h = {"Content-Type": "application/json", **(headers or {})}
+        if auth:
+            h["Authorization"] = f"Bearer {self.token(path)}"
+        data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        return self.session.post(f"{self.base_url}{path}", data=data, headers=h, timeout=timeout)
+
+    def hook(self, service_id: str, body: Any, **kw: Any) -> requests.Response:
+        return self.post(f"/cds-services/{service_id}", body, **kw)
+
+    def get(self, path: str, **kw: Any) -> requests.Response:
+        return self.session.get(f"{self.base_url}{path}", timeout=10, **kw)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def start_service(tmp: Path, *, fhir_servers: list[str], extra_env: dict[str, str] | None = None,
+                  key: KeyPair | None = None) -> ServiceProcess:
+    """`python -m cds_service serve` with a clients file trusting one test EHR key."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    key = key or KeyPair.generate("ES384")
+    clients = tmp / "clients.json"
+    clients.write_text(json.dumps({"clients": [{"iss": EHR_ISS, "jwks": key.jwks(), "fhir_servers": fhir_servers}]}))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = dict(
+        os.environ,
+        CDS_CLIENTS_FILE=str(clients),
+        CDS_PUBLIC_BASE_URL=base,
+        CDS_DATABASE_URL=f"sqlite:///{tmp / 'cds.sqlite3'}",
+        CDS_POLICY_DATE="2026-11-20",
+        CDS_FHIR_TIMEOUT_S="3",
+        **(extra_env or {}),
+    )
+    log_path = tmp / "service.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "cds_service", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                                   env=env, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2])
+    service = ServiceProcess(base, key, EHR_ISS, process, log_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"service exited: {log_path.read_text()[-2000:]}")
+        try:
+            if requests.get(f"{base}/healthz", timeout=1).ok:
+                return service
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    service.stop()
+    raise RuntimeError(f"service did not start: {log_path.read_text()[-2000:]}")
