@@ -78,10 +78,9 @@ def answer_order_hook(ctx: HookContext, request: HookRequest, *, service_id: str
         determinations = [d for d in determinations if chosen & set(d.order_ids)] or determinations
 
     orders_by_id = {str(o.get("id")): o for o in request.draft_orders if o.get("id")}
-    coverage = gathered.coverage
     actions, assertions = build_system_actions(
         determinations, hook=request.hook, orders_by_id=orders_by_id,  # type: ignore[arg-type]
-        coverage_reference=f"Coverage/{coverage['id']}" if coverage and coverage.get("id") else None,
+        coverage_reference=_coverage_reference(gathered.coverage, request.draft_orders),
         questionnaire_for=lambda rev: ctx.library.get(rev).questionnaire_canonical,
         settings=ctx.card_settings, new_assertion_id=_new_uuid, today=ctx.today(),
     )
@@ -93,6 +92,18 @@ def answer_order_hook(ctx: HookContext, request: HookRequest, *, service_id: str
 
     _audit(ctx, request, service_id, client, started, evaluation, determinations, assertions, gathered, normalized)
     return response
+
+
+def _coverage_reference(coverage: dict | None, orders: tuple[dict, ...]) -> str | None:
+    """The Coverage the answer is about: the one found, else the one the order names in `insurance` (contract §4)."""
+    if coverage and coverage.get("id"):
+        return f"Coverage/{coverage['id']}"
+    for order in orders:
+        for ref in order.get("insurance") or []:
+            reference = ref.get("reference") if isinstance(ref, dict) else None
+            if isinstance(reference, str) and reference.split("/")[-2:-1] == ["Coverage"]:
+                return "/".join(reference.split("/")[-2:])
+    return None
 
 
 def _audit(ctx, request, service_id, client, started, evaluation, determinations, assertions: list[AssertionRecord],

@@ -1,0 +1,270 @@
+"""The CDS Hooks protocol over real HTTP: discovery, feedback, CORS, Questionnaires, health, and every error code."""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+
+from tests.conftest import FHIR_TOKEN
+from tests.integration.service.hook_bodies import coverage_decisions, hook_body
+from tests.support.scenarios import scenario
+from tests.support.service_process import free_port
+from tests.unit.security.jwt_factory import KeyPair, make_claims
+
+SIGN = "/cds-services/facet-order-sign"
+
+
+def outcome(response) -> str:
+    body = response.json()
+    assert body["resourceType"] == "OperationOutcome"
+    return body["issue"][0]["diagnostics"]
+
+
+# ---------------------------------------------------------------- discovery
+def test_discovery_lists_one_service_per_hook_without_a_jwt(service):
+    response = service.get("/cds-services")
+    assert response.status_code == 200
+    services = response.json()["services"]
+    assert sorted(s["hook"] for s in services) == ["order-select", "order-sign", "patient-view"]
+    for s in services:
+        assert s["id"] and s["description"] and s["title"]
+        for template in s["prefetch"].values():
+            # CDS Hooks 2.0 root-level tokens only, so any EHR can fill them
+            assert "{{" not in template.replace("{{context.patientId}}", "")
+    sign = next(s for s in services if s["hook"] == "order-sign")
+    assert sign["extension"]["davinci-crd.version"] == ["2.2"]
+
+
+# ---------------------------------------------------------------- CORS
+@pytest.mark.parametrize("path", ["/cds-services", SIGN, f"{SIGN}/feedback"])
+def test_cors_preflight_needs_no_jwt(service, path):
+    response = requests.options(f"{service.base_url}{path}", headers={
+        "Origin": "https://sandbox.cds-hooks.org", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type"}, timeout=5)
+    assert response.status_code in (200, 204)
+    assert response.headers["Access-Control-Allow-Origin"] in ("*", "https://sandbox.cds-hooks.org")
+    assert "authorization" in response.headers["Access-Control-Allow-Headers"].lower()
+    assert "POST" in response.headers["Access-Control-Allow-Methods"]
+
+
+def test_error_responses_carry_cors_headers_too(service):
+    response = service.hook("facet-order-sign", {"hook": "order-sign"}, auth=False, headers={"Origin": "https://sandbox.cds-hooks.org"})
+    assert response.status_code == 401
+    assert response.headers["Access-Control-Allow-Origin"]
+
+
+# ---------------------------------------------------------------- errors (contract §5)
+def test_400_malformed_json(service):
+    response = service.hook("facet-order-sign", b"{not json")
+    assert response.status_code == 400 and "not valid JSON" in outcome(response)
+
+
+def test_400_hook_mismatch(service):
+    body = hook_body(scenario("dx-first-lumbar-covered"), "order-select")
+    response = service.hook("facet-order-sign", body)
+    assert response.status_code == 400 and "order-sign" in outcome(response)
+
+
+@pytest.mark.parametrize("drop", ["hookInstance", "context"])
+def test_400_missing_required_field(service, drop):
+    body = hook_body(scenario("dx-first-lumbar-covered"), "order-sign")
+    del body[drop]
+    response = service.hook("facet-order-sign", body)
+    assert response.status_code == 400 and drop in outcome(response)
+
+
+def test_400_missing_context_field(service):
+    body = hook_body(scenario("dx-first-lumbar-covered"), "order-sign")
+    del body["context"]["draftOrders"]
+    response = service.hook("facet-order-sign", body)
+    assert response.status_code == 400 and "draftOrders" in outcome(response)
+
+
+def test_400_too_deep(service):
+    deep: dict = {}
+    node = deep
+    for _ in range(200):
+        node["x"] = {}
+        node = node["x"]
+    body = hook_body(scenario("dx-first-lumbar-covered"), "order-sign") | {"extension": deep}
+    response = service.hook("facet-order-sign", body)
+    assert response.status_code == 400 and "deeper" in outcome(response)
+
+
+def test_400_too_many_draft_orders(service):
+    body = hook_body(scenario("dx-first-lumbar-covered"), "order-sign")
+    order = body["context"]["draftOrders"]["entry"][0]
+    body["context"]["draftOrders"]["entry"] = [order] * 51
+    response = service.hook("facet-order-sign", body)
+    assert response.status_code == 400 and "draft orders" in outcome(response)
+
+
+def test_401_without_jwt_and_with_a_jwt_for_another_url(service):
+    body = hook_body(scenario("dx-first-lumbar-covered"), "order-sign")
+    assert service.hook("facet-order-sign", body, auth=False).status_code == 401
+    wrong_aud = service.token("/cds-services/facet-order-select")
+    response = service.hook("facet-order-sign", body, auth=False, headers={"Authorization": f"Bearer {wrong_aud}"})
+    assert response.status_code == 401
+    assert "aud" not in outcome(response)  # no detail that helps an attacker
+
+
+def test_401_for_an_unknown_key(service):
+    stranger = KeyPair.generate("ES384", kid=service.key.kid)
+    token = stranger.sign(make_claims(f"{service.base_url}{SIGN}", service.iss, jti=str(uuid.uuid4())))
+    body = hook_body(scenario("dx-first-lumbar-covered"), "order-sign")
+    assert service.hook("facet-order-sign", body, auth=False, headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_401_replayed_token(service):
+    body = hook_body(scenario("dx-first-lumbar-covered"), "order-sign")
+    token = service.token(SIGN)
+    first = service.hook("facet-order-sign", body, auth=False, headers={"Authorization": f"Bearer {token}"})
+    second = service.hook("facet-order-sign", body, auth=False, headers={"Authorization": f"Bearer {token}"})
+    assert (first.status_code, second.status_code) == (200, 401)
+
+
+class ListeningSocket:
+    """A loopback listener that records whether anyone connected (for SSRF assertions)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(5)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self._stop = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+                self.connections += 1
+                conn.close()
+            except OSError:
+                continue
+
+    def close(self):
+        self._stop = True
+        self.thread.join(1)
+        self.sock.close()
+
+
+@pytest.mark.parametrize("make_url", [
+    lambda port: f"http://127.0.0.1:{port}/fhir",
+    lambda port: f"http://user@127.0.0.1:{port}/fhir",
+    lambda port: "file:///etc/passwd",
+])
+def test_403_fhir_server_not_on_the_allow_list_and_nothing_fetched(service, make_url):
+    listener = ListeningSocket()
+    try:
+        body = hook_body(scenario("dx-first-lumbar-covered"), "order-sign", fhir_server=make_url(listener.port), token="secret", prefetch=False)
+        response = service.hook("facet-order-sign", body)
+        time.sleep(0.3)
+        assert response.status_code == 403 and "allow-list" in outcome(response)
+        assert listener.connections == 0
+    finally:
+        listener.close()
+
+
+def test_404_unknown_service(service):
+    response = service.hook("no-such-service", {"hook": "order-sign"})
+    assert response.status_code == 404 and "no-such-service" in outcome(response)
+
+
+def test_413_body_over_the_limit(service):
+    response = service.hook("facet-order-sign", b"{" + b" " * (1024 * 1024 + 10) + b"}")
+    assert response.status_code == 413 and "bytes" in outcome(response)
+
+
+def test_412_prefetch_missing_and_no_fhir_server(service):
+    body = hook_body(scenario("dx-first-lumbar-covered"), "order-sign")
+    del body["prefetch"]["conditions"]
+    response = service.hook("facet-order-sign", body)
+    assert response.status_code == 412 and "conditions" in outcome(response)
+
+
+def test_null_prefetch_key_means_the_client_has_none(service):
+    body = hook_body(scenario("dx-first-lumbar-covered"), "order-sign")
+    body["prefetch"]["devices"] = None
+    assert service.hook("facet-order-sign", body).status_code == 200
+
+
+# ---------------------------------------------------------------- FHIR server failures
+def test_fhir_server_down_is_indeterminate_within_the_deadline(service, dead_fhir_server):
+    body = hook_body(scenario("dx-first-lumbar-covered"), "order-sign", fhir_server=dead_fhir_server, token=FHIR_TOKEN)
+    del body["prefetch"]["conditions"]
+    started = time.monotonic()
+    response = service.hook("facet-order-sign", body)
+    assert time.monotonic() - started < 3.5
+    assert response.status_code == 200
+    assert set(coverage_decisions(response.json()).values()) == {"indeterminate"}
+    text = json.dumps(response.json()["cards"])
+    assert "Connection" not in text and "Traceback" not in text and "127.0.0.1" not in text
+
+
+def test_wrong_fhir_token_is_indeterminate_not_an_error(service, fhir_server):
+    body = hook_body(scenario("dx-first-lumbar-covered"), "order-sign", fhir_server=fhir_server, token="wrong-token", prefetch=False)
+    response = service.hook("facet-order-sign", body)
+    assert response.status_code == 200
+    assert set(coverage_decisions(response.json()).values()) == {"indeterminate"}
+
+
+# ---------------------------------------------------------------- feedback
+def test_feedback_is_stored_and_idempotent(service):
+    item = {"card": str(uuid.uuid4()), "outcome": "overridden", "outcomeTimestamp": "2026-11-20T10:00:00Z",
+            "overrideReason": {"reason": {"code": "clinical-judgment", "system": "https://facet-cds.example.org/fhir/CodeSystem/facet-cds"}}}
+    first = service.post(f"{SIGN}/feedback", {"feedback": [item]})
+    again = service.post(f"{SIGN}/feedback", {"feedback": [item]})
+    assert first.status_code == 200 and first.json() == {"stored": 1, "duplicates": 0}
+    assert again.status_code == 200 and again.json() == {"stored": 0, "duplicates": 1}
+
+
+def test_feedback_needs_a_jwt_for_the_feedback_url(service):
+    item = {"card": "c", "outcome": "accepted", "acceptedSuggestions": [{"id": "s"}], "outcomeTimestamp": "2026-11-20T10:00:00Z"}
+    token = service.token(SIGN)
+    response = service.post(f"{SIGN}/feedback", {"feedback": [item]}, auth=False, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+
+
+def test_malformed_feedback_is_400(service):
+    response = service.post(f"{SIGN}/feedback", {"feedback": [{"card": "c", "outcome": "maybe"}]})
+    assert response.status_code == 400 and "outcome" in outcome(response)
+
+
+# ---------------------------------------------------------------- Questionnaire, health, metrics, logs
+def test_questionnaire_canonical_resolves(service):
+    body = service.hook("facet-order-sign", hook_body(scenario("dx-first-lumbar-no-attestations"), "order-sign")).json()
+    canonical = next(part["valueCanonical"] for action in body["systemActions"]
+                     for ext in action["resource"]["extension"] for part in ext["extension"] if part["url"] == "questionnaire")
+    url, version = canonical.split("|")
+    found = service.get("/fhir/Questionnaire", params={"url": canonical}).json()
+    assert found["total"] == 1
+    q = found["entry"][0]["resource"]
+    assert (q["url"], q["version"]) == (url, version)
+    assert service.get(f"/fhir/Questionnaire/{q['id']}").json() == q
+    assert "I.A.1.c" in [i["linkId"] for i in q["item"]]
+
+
+def test_readyz_and_metrics(service):
+    ready = service.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["auth"] == "on"
+    assert {r["revision"] for r in ready["policy"]} >= {"2019", "2026-05"}
+    metrics = service.get("/metrics").text
+    assert "cds_hook_calls_total" in metrics and "cds_decisions_total" in metrics
+
+
+def test_logs_carry_no_patient_ids_tokens_or_bodies(service):
+    s = scenario("dx-first-lumbar-covered")
+    service.hook("facet-order-sign", hook_body(s, "order-sign"))
+    log = service.log()
+    assert s["patientId"] not in log
+    assert "Bearer" not in log and FHIR_TOKEN not in log and "eyJ" not in log
+    assert "M47.816" not in log
