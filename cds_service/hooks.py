@@ -86,12 +86,24 @@ def answer_order_hook(ctx: HookContext, request: HookRequest, *, service_id: str
     )
     cards = build_cards(determinations, hook=request.hook, settings=ctx.card_settings, new_uuid=_new_uuid,  # type: ignore[arg-type]
                         orders_by_id=orders_by_id, assertions=assertions)
+    cards, actions = _apply_crd_configuration(request.raw, cards, actions)
     response: dict[str, Any] = {"cards": cards}
     if request.hook == "order-sign" or actions:
         response["systemActions"] = actions
 
     _audit(ctx, request, service_id, client, started, evaluation, determinations, assertions, gathered, normalized)
     return response
+
+
+def _apply_crd_configuration(raw: dict, cards: list[dict], actions: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Obey the client's `davinci-crd.configuration` (CRD dev-14): a card type set to false is not returned."""
+    extension = raw.get("extension")
+    config = extension.get("davinci-crd.configuration") if isinstance(extension, dict) else None
+    if not isinstance(config, dict):
+        return cards, actions
+    off = {code for code, value in config.items() if value is False}
+    kept = [c for c in cards if not {x.get("code") for x in [c.get("source", {}).get("topic", {})]} & off]
+    return kept, ([] if "coverage-info" in off else actions)
 
 
 def _coverage_reference(coverage: dict | None, orders: tuple[dict, ...]) -> str | None:

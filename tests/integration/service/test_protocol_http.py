@@ -268,3 +268,15 @@ def test_logs_carry_no_patient_ids_tokens_or_bodies(service):
     assert s["patientId"] not in log
     assert "Bearer" not in log and FHIR_TOKEN not in log and "eyJ" not in log
     assert "M47.816" not in log
+
+
+def test_crd_configuration_switches_card_types_off(service):
+    body = hook_body(scenario("ultrasound-guided"), "order-sign")
+    full = service.hook("facet-order-sign", body).json()
+    topics = {c["source"]["topic"]["code"] for c in full["cards"]}
+    assert "therapy-alternatives-req" in topics and full["systemActions"]
+    body = hook_body(scenario("ultrasound-guided"), "order-sign")
+    body["extension"] = {"davinci-crd.configuration": {"therapy-alternatives-req": False, "coverage-info": False}}
+    limited = service.hook("facet-order-sign", body).json()
+    assert "therapy-alternatives-req" not in {c["source"]["topic"]["code"] for c in limited["cards"]}
+    assert limited["systemActions"] == []

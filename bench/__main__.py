@@ -1,0 +1,37 @@
+"""`python -m bench` (`make bench`): engine and service benchmarks; prints tables, writes bench/out/latest.json.
+
+    python -m bench [--calls N] [--engine-only]
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+
+from . import engine_bench, report, service_bench
+from .records import demo_record, synthetic_record
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=200, help="timed order-sign calls per case (default 200)")
+    parser.add_argument("--engine-only", action="store_true", help="skip the HTTP benchmark (no servers started)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    started = time.monotonic()
+    records = [demo_record(), synthetic_record()]
+
+    engine_rows = engine_bench.run(records)
+    print(report.engine_table(engine_rows) + "\n", flush=True)
+    service_rows, setup = [], {}
+    if not args.engine_only:
+        service_rows, setup = service_bench.run(records, calls=max(1, min(args.calls, 1000)))
+        print(report.service_table(service_rows, setup) + "\n", flush=True)
+    path = report.write_json(engine_rows, service_rows, setup, time.monotonic() - started)
+    print(f"written {path} in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""The app the service benchmark runs under gunicorn: the product app plus a floor endpoint.
+
+    gunicorn -c deploy/gunicorn.conf.py 'bench.app_factory:create_bench_app()'
+
+The floor (`POST /bench-floor/<service id>`) does what every hook call must do before any policy work:
+verify the client's JWT (signature, claims, jti replay store) and parse and check the same body; it
+answers empty cards. It exists only here, never in the product.
+"""
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+from flask import Flask, Response, current_app, jsonify, request
+
+from cds_service.app import create_app
+from cds_service.cdshooks.request import parse_hook_request, parse_json
+from cds_service.security import AuthError, verify_client_jwt
+
+FLOOR_PATH = "/bench-floor"
+
+
+class NoRecordCache:
+    """Stands in for the per-process record cache, so every "fetched" call really reads the FHIR server."""
+
+    def get(self, key: Hashable) -> Any | None:
+        return None
+
+    def put(self, key: Hashable, value: Any) -> None:
+        pass
+
+
+def floor() -> Response:
+    svc = current_app.extensions["facet_cds"]
+    service_id = request.view_args["service_id"]  # type: ignore[index]
+    service = svc.service(service_id)
+    if service is None:
+        return Response(status=404)
+    try:
+        verify_client_jwt(request.headers.get("Authorization"), expected_aud=f"{svc.settings.base_url}{request.path}",
+                          registry=svc.clients, jwks=svc.jwks, replay=svc.replay)
+    except AuthError:
+        return Response(status=401)
+    data = parse_json(request.get_data(), svc.settings.requests.max_json_depth)
+    parse_hook_request(data, expected_hook=service.hook, max_draft_orders=svc.settings.requests.max_draft_orders)
+    return jsonify({"cards": [], "systemActions": []})
+
+
+def create_bench_app() -> Flask:
+    app = create_app()
+    app.extensions["facet_cds"].hook_context.record_cache = NoRecordCache()
+    app.add_url_rule(f"{FLOOR_PATH}/<service_id>", "bench_floor", floor, methods=["POST"])
+    return app
