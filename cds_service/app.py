@@ -1,7 +1,9 @@
 """create_app(): the composition root. Builds every collaborator once and hands them to the routes."""
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
 import sys
 from dataclasses import dataclass, field
 from datetime import date
@@ -11,6 +13,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from .api.errors import ApiError, operation_outcome
+from .api.admin import admin
 from .api.routes import bp
 from .cdshooks.discovery import ORDER_SELECT, ORDER_SIGN, PATIENT_VIEW, ServiceDefinition
 from .cdshooks.request import HookRequest
@@ -72,6 +75,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = Flask(__name__)
     app.extensions["facet_cds"] = services
     app.register_blueprint(bp)
+    app.register_blueprint(admin)
+    # Session cookies only carry the admin login; the key derives from the admin token so workers agree.
+    app.secret_key = hashlib.sha256(b"facet-cds-admin:" + (settings.admin_token or secrets.token_hex()).encode()).hexdigest()
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict")
     _install_cors(app, settings)
     _install_error_handlers(app)
     if not settings.auth_on:
