@@ -30,9 +30,8 @@ class NoRecordCache:
         pass
 
 
-def floor() -> Response:
+def floor(service_id: str) -> Response:
     svc = current_app.extensions["facet_cds"]
-    service_id = request.view_args["service_id"]  # type: ignore[index]
     service = svc.service(service_id)
     if service is None:
         return Response(status=404)
