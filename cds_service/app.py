@@ -21,7 +21,7 @@ from .engine import load_library
 from .fhir_access.cache import RecordCache
 from .hooks import HookContext, answer_order_hook
 from .policy.library import PolicyLibrary
-from .security import ClientRegistry, FhirServerAllowlist, InMemoryReplayStore, JwksProvider, ReplayStore, SqliteReplayStore, dev_allowlist
+from .security import ClientRegistry, FhirServerAllowlist, JwksProvider, ReplayStore, SqliteReplayStore, dev_allowlist
 from .settings import Settings
 from .store import Store
 

@@ -37,6 +37,7 @@ DETAIL_VERDICTS = {
 }
 NOT_CHECKED = "not checked"
 SHORT_NOUNS = {"block": "block", "rf": "RF", "therapeutic": "therapeutic"}
+CLINICIAN_TYPES = frozenset({"Practitioner", "PractitionerRole"})
 MAX_EVIDENCE = 6  # a covered line cites its strongest facts, not all of them
 
 
@@ -178,7 +179,9 @@ def _explanation(readiness: Readiness, settings: CardSettings) -> str:
 
 
 def _met_evidence(d: ProcedureDetermination) -> str:
-    cited = dict.fromkeys(evidence_text(e) for c in d.criteria if c.status is Status.MET for e in c.evidence)
+    # The requester is whoever opened the chart, not a fact of the record: not worth citing here.
+    cited = dict.fromkeys(evidence_text(e) for c in d.criteria if c.status is Status.MET for e in c.evidence
+                          if e.resource_type not in CLINICIAN_TYPES)
     shown = list(cited)[:MAX_EVIDENCE]
     more = f" and {len(cited) - len(shown)} more" if len(cited) > len(shown) else ""
     return ("; ".join(shown) + more) if shown else "none needed beyond the order"

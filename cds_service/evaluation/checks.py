@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
 from ..policy.valuesets import ValueSets
 from . import clinical
 from .clinical import NsaidMatcher, PriorProcedure, evidence_of
 from .dates import add_months, months_before
-from .procedures import OTHER_INTERVENTIONAL, OrderedProcedure, cpt_codes, level_names
-from .record import PatientRecord, condition_onset, effective_date, numeric_value, performed_date, reference_id
+from .procedures import OTHER_INTERVENTIONAL, OrderedProcedure, cpt_codes, facet_code_of, level_names
+from .record import PatientRecord, codings, condition_onset, effective_date, numeric_value, performed_date, reference_id
 from .results import Evidence, Status
 
 MET, NOT_MET, DOC, NA = Status.MET, Status.NOT_MET, Status.DOCUMENTATION, Status.NOT_APPLICABLE
@@ -40,11 +40,6 @@ class CheckContext:
     priors: tuple[PriorProcedure, ...]
     level_count: int | None
     levels: tuple[str, ...]
-    intent_inferred: bool
-
-    @property
-    def window_end(self) -> date:
-        return self.dos
 
 
 CheckFn = Callable[[CheckContext, Mapping[str, Any]], Outcome]
@@ -70,11 +65,11 @@ def _region_words(region: str) -> str:
 @check("preamble")
 def preamble(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     """Performed by a physician; only one procedure per visit."""
-    others = [o for o in ctx.procedure.others_in_session]
+    others = ctx.procedure.others_in_session
     same_day = [
         proc for proc in ctx.record.of_type("Procedure")
         if proc.get("status") in ("completed", "in-progress") and performed_date(proc) == ctx.dos
-        and (set(cpt_codes(proc.get("code"))) & OTHER_INTERVENTIONAL or clinical.facet_code_of(proc))
+        and (set(cpt_codes(proc.get("code"))) & OTHER_INTERVENTIONAL or facet_code_of(proc))
     ]
     if others or same_day:
         ev = tuple(evidence_of(o) for o in others) + tuple(evidence_of(s, day=ctx.dos) for s in same_day)
@@ -177,13 +172,10 @@ def pain_duration(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
 
 
 def _last_conservative_day(ctx: CheckContext, p: Mapping[str, Any], start: date) -> date | None:
+    """The last day of PT/HEP or NSAID therapy in the look-back."""
     sessions = clinical.therapy_sessions(ctx.record, ctx.valuesets, p["therapy_valuesets"], start, ctx.dos)
-    exposure_ends = []
-    for r in ctx.record.of_type("MedicationStatement") + ctx.record.of_type("MedicationRequest"):
-        interval = clinical.medication_interval(r, ctx.dos) if ctx.nsaids.match(r.get("medicationCodeableConcept")) else None
-        if interval and interval[0] <= ctx.dos:
-            exposure_ends.append(min(interval[1], ctx.dos))
-    days = [d for d, _ in sessions] + exposure_ends
+    courses = clinical.nsaid_courses(ctx.record, ctx.nsaids, start, ctx.dos)
+    days = [d for d, _ in sessions] + [hi for _, hi, _ in courses]
     return max(days) if days else None
 
 
@@ -256,8 +248,8 @@ def nsaid_trial(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
 @check("attestation_only", "rf_order_counts")
 def attestation_only(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     if p.get("rf_order_counts"):
-        for sr in ctx.record.of_type("ServiceRequest") + [o for o in ctx.procedure.others_in_session]:
-            fc = clinical.facet_code_of(sr)
+        for sr in ctx.record.of_type("ServiceRequest") + list(ctx.procedure.others_in_session):
+            fc = facet_code_of(sr)
             if fc and fc.family == "rf" and sr.get("status") in ("draft", "active", None):
                 return Outcome(MET, "an RF neurotomy order exists", (evidence_of(sr),))
     return Outcome(DOC, "needs the clinician's attestation")
@@ -271,7 +263,7 @@ def facet_syndrome_findings(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
         exclusions = [c for c in exclusions if id(c) not in radic]  # radiculopathy from a synovial cyst is allowed
     if exclusions:
         c = exclusions[0]
-        display = next((str(x.get("display")) for x in clinical.codings(c.get("code")) if x.get("display")), "an exclusion diagnosis")
+        display = next((str(x.get("display")) for x in codings(c.get("code")) if x.get("display")), "an exclusion diagnosis")
         return Outcome(NOT_MET, f"active {display.lower()} suggests another cause", tuple(evidence_of(x, day=condition_onset(x)) for x in exclusions))
     return Outcome(DOC, "no exclusion diagnosis; facet syndrome findings and imaging need the clinician's attestation")
 

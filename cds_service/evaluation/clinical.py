@@ -21,7 +21,7 @@ from ..conventions import (
 )
 from ..policy.valuesets import ValueSets
 from .dates import parse_date
-from .procedures import FACET_CODES, INJECTION_FAMILIES, facet_code_of, stated_intent
+from .procedures import INJECTION_FAMILIES, facet_code_of, stated_intent
 from .record import (
     PatientRecord,
     Resource,
@@ -374,10 +374,9 @@ class NsaidExposure:
     evidence: tuple[Evidence, ...]
 
 
-def nsaid_exposure(record: PatientRecord, matcher: NsaidMatcher, start: date, end: date) -> NsaidExposure:
-    """Days of NSAID use: the union of intervals clipped to [start, end], so a course recorded twice counts once."""
-    intervals: list[tuple[date, date]] = []
-    evidence = []
+def nsaid_courses(record: PatientRecord, matcher: NsaidMatcher, start: date, end: date) -> list[tuple[date, date, Evidence]]:
+    """NSAID intervals from MedicationStatement/MedicationRequest, clipped to [start, end], with their evidence."""
+    courses = []
     for resource in record.of_type("MedicationStatement") + record.of_type("MedicationRequest"):
         if resource.get("status") in EXCLUDED_MED_STATUS:
             continue
@@ -388,19 +387,23 @@ def nsaid_exposure(record: PatientRecord, matcher: NsaidMatcher, start: date, en
         if not interval:
             continue
         lo, hi = max(interval[0], start), min(interval[1], end)
-        if lo > hi:
-            continue
-        intervals.append((lo, hi))
-        evidence.append(evidence_of(resource, day=interval[0], field="medicationCodeableConcept",
-                                    note=f"{interval[0]} to {interval[1]}" + (", text-matched" if how == "text-matched" else "")))
+        if lo <= hi:
+            courses.append((lo, hi, evidence_of(resource, day=interval[0], field="medicationCodeableConcept",
+                                               note=f"{interval[0]} to {interval[1]}" + (", text-matched" if how == "text-matched" else ""))))
+    return courses
+
+
+def nsaid_exposure(record: PatientRecord, matcher: NsaidMatcher, start: date, end: date) -> NsaidExposure:
+    """Days of NSAID use: the union of intervals clipped to [start, end], so a course recorded twice counts once."""
+    courses = nsaid_courses(record, matcher, start, end)
     days, cursor = 0, None
-    for lo, hi in sorted(intervals):
+    for lo, hi, _ in sorted(courses, key=lambda c: (c[0], c[1])):
         if cursor is not None and lo <= cursor:
             lo = cursor + timedelta(days=1)
         if lo <= hi:
             days += (hi - lo).days + 1
         cursor = hi if cursor is None else max(cursor, hi)
-    return NsaidExposure(days, tuple(evidence))
+    return NsaidExposure(days, tuple(e for _, _, e in courses))
 
 
 def nsaid_contraindication(record: PatientRecord, valuesets: ValueSets, matcher: NsaidMatcher, on: date) -> Evidence | None:

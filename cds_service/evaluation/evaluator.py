@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..policy.library import PolicyLibrary
-from ..policy.model import Criterion, Revision
+from ..policy.model import Criterion
 from . import clinical
 from .checks import CHECKS, CheckContext, Outcome
 from .dates import months_before
@@ -51,19 +51,19 @@ def _region(proc: OrderedProcedure, record: PatientRecord, library: PolicyLibrar
     return dx.pop() if len(dx) == 1 else "cervical-or-thoracic"
 
 
-def _kind(proc: OrderedProcedure, priors: Sequence[clinical.PriorProcedure]) -> tuple[str, bool]:
-    """The order kind and whether its intent was inferred rather than stated."""
+def _kind(proc: OrderedProcedure, priors: Sequence[clinical.PriorProcedure]) -> str:
+    """The order kind (policy_data/CRITERIA.md "Order kinds"); unstated intent is inferred from history."""
     if proc.code.family == "pulsed-rf" or (proc.is_rf and "pulsed" in proc.text):
-        return "pulsed-rf", False
+        return "pulsed-rf"
     if proc.is_rf:
-        return ("rf-repeat" if clinical.last_rf(priors, proc.code.zone) else "rf-initial"), False
+        return "rf-repeat" if clinical.last_rf(priors, proc.code.zone) else "rf-initial"
     intent = stated_intent(proc.primary)
     if intent == "therapeutic":
-        return "therapeutic-injection", False
+        return "therapeutic-injection"
     if intent == "diagnostic":
-        return "diagnostic-block", False
+        return "diagnostic-block"
     done = clinical.diagnostic_blocks_since_last_rf(priors, proc.code.zone)
-    return ("diagnostic-block" if len(done) < 2 else "injection-intent-unknown"), True
+    return "diagnostic-block" if len(done) < 2 else "injection-intent-unknown"
 
 
 def _label(kind: str, region: str, proc: OrderedProcedure, level_count: int | None) -> str:
@@ -94,7 +94,7 @@ def evaluate_procedure(
     dos = proc.date_of_service(today)
     revision = library.get(revision_id) if revision_id else library.revision_for(dos)
     priors = tuple(clinical.prior_facet_procedures(record, dos))
-    kind, inferred = _kind(proc, priors)
+    kind = _kind(proc, priors)
     region = _region(proc, record, library, dos)
     level_count, levels = proc.level_count(), tuple(level_names(proc.body_sites()))
     base = ProcedureDetermination(
@@ -117,7 +117,7 @@ def evaluate_procedure(
     ctx = CheckContext(
         record=record, valuesets=library.valuesets, nsaids=clinical.NsaidMatcher(library.valuesets), procedure=proc,
         kind=kind, region=region, zone=proc.code.zone, dos=dos, priors=priors,
-        level_count=level_count, levels=levels, intent_inferred=inferred,
+        level_count=level_count, levels=levels,
     )
     answers = clinical.attestations(record, revision.questionnaire_canonical, months_before(dos, ATTESTATION_LOOKBACK_MONTHS))
     results = []

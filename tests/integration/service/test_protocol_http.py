@@ -13,7 +13,6 @@ import requests
 from tests.conftest import FHIR_TOKEN
 from tests.integration.service.hook_bodies import coverage_decisions, hook_body
 from tests.support.scenarios import scenario
-from tests.support.service_process import free_port
 from tests.unit.security.jwt_factory import KeyPair, make_claims
 
 SIGN = "/cds-services/facet-order-sign"

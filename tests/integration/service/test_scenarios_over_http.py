@@ -56,3 +56,18 @@ def test_order_select_never_asks_for_documentation(service, scenario):
             urls = {part["url"] for part in ext.get("extension", [])}
             assert not urls & {"doc-needed", "doc-purpose", "questionnaire"}
     assert all("documentation" not in card["summary"].lower() for card in body["cards"])
+
+
+def test_order_select_warms_the_cache_so_order_sign_does_not_refetch(service, fhir_server):
+    import sqlite3
+
+    s = next(x for x in all_scenarios() if x["id"] == "dx-first-lumbar-no-attestations")
+    select = service.hook("facet-order-select", hook_body(s, "order-select", fhir_server=fhir_server, token=FHIR_TOKEN, prefetch=False))
+    sign = service.hook("facet-order-sign", hook_body(s, "order-sign", fhir_server=fhir_server, token=FHIR_TOKEN, prefetch=False))
+    assert select.status_code == sign.status_code == 200
+    db = sqlite3.connect(service.log_path.parent / "cds.sqlite3")
+    (detail,) = db.execute("SELECT detail FROM audit WHERE hook='order-sign' ORDER BY id DESC LIMIT 1").fetchone()
+    import json
+    detail = json.loads(detail)
+    assert "conditions" in detail["cachedKeys"] and "conditions" not in detail["fetchedKeys"]
+    assert "questionnaireResponses" in detail["fetchedKeys"]  # attestations are always read fresh

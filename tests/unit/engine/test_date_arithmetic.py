@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from hypothesis import given, strategies as st
 
 from cds_service.evaluation.dates import add_months, months_before, parse_date
-from tests.support.fhir_builders import condition, interference, months_ago, order, patient
+from tests.support.fhir_builders import condition, interference, order, patient
 from tests.unit.engine.helpers import result
 
 days = st.dates(min_value=date(2000, 1, 1), max_value=date(2040, 12, 31))
