@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from cds_service.engine import default_library, evaluate
@@ -35,7 +36,7 @@ def run(records: list[BenchRecord]) -> list[EngineRow]:
         orders = normalize_resources(record.orders).resources
         evaluation = evaluate(library, resources, orders, today=DATE_OF_SERVICE)
         decisions = ", ".join(d.decision.value for d in evaluation.determinations)
-        timing = time_calls(lambda: evaluate(library, resources, orders, today=DATE_OF_SERVICE),
+        timing = time_calls(partial(evaluate, library, resources, orders, today=DATE_OF_SERVICE),
                             count=1000, warmup=20, max_seconds=15)
         rows.append(EngineRow(f"evaluate (pure), {record.label} ({len(resources)} res.)", timing,
                               EVALUATION_P99_TARGET_MS, note=f"decision: {decisions}"))

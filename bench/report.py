@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import os
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +32,11 @@ def engine_table(rows: list[EngineRow]) -> str:
 
 def service_table(rows: list[ServiceRow], setup: dict[str, Any]) -> str:
     width = max(len(r.case.label) for r in rows)
-    lines = [f"(b) order-sign over HTTP: {setup['server']}, {setup['auth']}, fresh jti per call; "
-             f"record cache {setup['record_cache']}",
-             f"{'case':<{width}}  {'n':>4}  {'median':>7}  {'p99':>7}  {'floor med':>9}  {'floor p99':>9}  "
-             f"{'p99/floor':>9}  targets"]
+    title = (f"(b) order-sign over HTTP: {setup['server']}, {setup['auth']}, fresh jti per call; "
+             f"record cache {setup['record_cache']}")
+    header = (f"{'case':<{width}}  {'n':>4}  {'median':>7}  {'p99':>7}  {'floor med':>9}  {'floor p99':>9}  "
+              f"{'p99/floor':>9}  targets")
+    lines = [title, header]
     for row in rows:
         t, f = row.timing, row.floor
         targets = (f"p99 <= {row.target_ms:g} ms: {_verdict(t.p99 <= row.target_ms)}; "
@@ -45,6 +46,9 @@ def service_table(rows: list[ServiceRow], setup: dict[str, Any]) -> str:
                      f"{f.p99:>9.1f}  {row.floor_ratio:>8.1f}x  {targets}{errors}")
     lines.append("times in ms, measured by the client (request sent to response read); "
                  "floor = same JWT check and body parsing, empty cards")
+    before, after = setup["load_average_1min"]
+    lines.append(f"machine: {setup['cpus']} CPUs, load average {before:g} before / {after:g} after "
+                 "(client, service and SEKMET share them; other load inflates p99)")
     decisions = sorted({row.decisions for row in rows})
     lines.append("answers: " + " | ".join(decisions))
     return "\n".join(lines)
@@ -52,7 +56,7 @@ def service_table(rows: list[ServiceRow], setup: dict[str, Any]) -> str:
 
 def write_json(engine: list[EngineRow], service: list[ServiceRow], setup: dict[str, Any], seconds: float) -> Path:
     document = {
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
         "duration_s": round(seconds, 1),
         "engine": [row.as_json() for row in engine],

@@ -85,6 +85,7 @@ class ServiceRow:
 def run(records: list[BenchRecord], calls: int = 200) -> tuple[list[ServiceRow], dict[str, Any]]:
     """Every record prefetched and fetched; returns the rows and how the service was run."""
     key = ClientKey()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="facet-cds-bench-") as scratch:
         directory = Path(scratch)
         with start_fhir_server(directory / "fhir", bearer_token=FHIR_TOKEN, log_requests=False) as fhir:
@@ -94,7 +95,8 @@ def run(records: list[BenchRecord], calls: int = 200) -> tuple[list[ServiceRow],
                 rows = [_measure(session, base_url, fhir, key, Case(record, prefetched), calls)
                         for record in records for prefetched in (True, False)]
     setup = {"server": "gunicorn -w 1 (gthread, deploy/gunicorn.conf.py)", "auth": "CDS_AUTH=on, ES384",
-             "record_cache": "disabled (every fetched call reads SEKMET)", "fhir": "SEKMET 0.1.1, bearer auth"}
+             "record_cache": "disabled (every fetched call reads SEKMET)", "fhir": "SEKMET 0.1.1, bearer auth",
+             "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)], "cpus": os.cpu_count()}
     return rows, setup
 
 

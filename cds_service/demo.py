@@ -27,7 +27,12 @@ from werkzeug.serving import make_server
 
 from .app import create_app
 from .cdshooks.discovery import ORDER_SIGN
-from .fhir_server import FhirServer, FhirServerError, free_loopback_port, start_fhir_server
+from .fhir_server import (
+    FhirServer,
+    FhirServerError,
+    free_loopback_port,
+    start_fhir_server,
+)
 from .settings import Settings, SettingsError
 
 FIXTURES_DATE = "2026-11-20"  # the date of service of (almost) every fixture scenario
@@ -161,8 +166,8 @@ def banner(settings: Settings, fhir_base: str, patients: list[Scenario], request
             f"* {scenario.patient_id}  {scenario.patient_name}  [{scenario.id}]",
             f"  {scenario.purpose}",
             f"  sandbox: {sandbox_url(fhir_base, scenario.patient_id, discovery)}",
-            f"  curl -sS -X POST -H 'Content-Type: application/json' "
-            f"--data @{shlex.quote(str(request_files[scenario.id]))} {service_url}",
+            (f"  curl -sS -X POST -H 'Content-Type: application/json' "
+             f"--data @{shlex.quote(str(request_files[scenario.id]))} {service_url}"),
             "",
         ]
     lines.append("Ctrl-C stops the service and the FHIR server.")

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import requests
 
@@ -85,7 +85,7 @@ class FhirServer:
                 self.process.kill()
                 self.process.wait(timeout=5)
 
-    def __enter__(self) -> FhirServer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:

@@ -91,7 +91,9 @@ def answer_order_hook(ctx: HookContext, request: HookRequest, *, service_id: str
     if request.hook == "order-sign" or actions:
         response["systemActions"] = actions
 
-    _audit(ctx, request, service_id, client, started, evaluation, determinations, assertions, gathered, normalized)
+    audit_call(ctx, request, service_id=service_id, client=client, started=started, determinations=determinations,
+               gathered=gathered, normalized=normalized, assertions=assertions,
+               out_of_scope=evaluation.out_of_scope_order_ids)
     return response
 
 
@@ -118,8 +120,26 @@ def _coverage_reference(coverage: dict | None, orders: tuple[dict, ...]) -> str 
     return None
 
 
-def _audit(ctx, request, service_id, client, started, evaluation, determinations, assertions: list[AssertionRecord],
-           gathered, normalized) -> None:
+def _assertion_row(assertion: AssertionRecord, determinations: list) -> dict[str, Any]:
+    """What the audit keeps per coverage assertion: enough to explain the decision later (DTR, disputes)."""
+    determination = next(d for d in determinations if set(assertion.order_ids) <= set(d.order_ids))
+    return {
+        "assertion_id": assertion.assertion_id,
+        "order_ids": list(assertion.order_ids),
+        "decision": assertion.decision.value,
+        "revision": assertion.revision_id,
+        "criteria": [
+            {"id": c.criterion_id, "result": c.status.value, "reason": c.reason,
+             "evidence": [e.describe() for e in c.evidence]}
+            for c in determination.criteria
+        ],
+    }
+
+
+def audit_call(ctx: HookContext, request: HookRequest, *, service_id: str, client: str | None, started: float,
+               determinations: list, gathered: Any, normalized: Any, assertions: list[AssertionRecord] = (),  # type: ignore[assignment]
+               out_of_scope: tuple[str, ...] = ()) -> None:
+    """Audit row, metrics and one log line for a hook call (hashed patient id; no tokens, bodies or codes)."""
     duration_ms = (time.perf_counter() - started) * 1000
     hashed = patient_hash(ctx.hash_key, request.patient_id)
     decisions = [
@@ -140,28 +160,14 @@ def _audit(ctx, request, service_id, client, started, evaluation, determinations
         log.warning("FHIR data unavailable for patient %s on %s: %s", hashed, request.hook, gathered.technical_problem)
     if normalized.skipped:
         metrics.SKIPPED_RESOURCES.inc(len(normalized.skipped))
-    by_id = {d.order_ids: d for d in determinations}
-    assertion_rows = [
-        {
-            "assertion_id": a.assertion_id,
-            "order_ids": list(a.order_ids),
-            "decision": a.decision.value,
-            "revision": a.revision_id,
-            "criteria": [
-                {"id": c.criterion_id, "result": c.status.value, "reason": c.reason,
-                 "evidence": [e.reference for e in c.evidence]}
-                for c in (by_id.get(a.order_ids) or next(iter(by_id.values()))).criteria
-            ] if by_id else [],
-        }
-        for a in assertions
-    ]
+    assertion_rows = [_assertion_row(a, determinations) for a in assertions]
     detail = {
         "prefetchedKeys": gathered.prefetched_keys,
         "fetchedKeys": gathered.fetched_keys,
         "cachedKeys": gathered.cached_keys,
         "skippedResources": [f"{s.resource_type}/{s.resource_id or '?'}" for s in normalized.skipped],
         "droppedResources": [f"{d[0]}/{d[1]}" for d in gathered.dropped],
-        "outOfScopeOrders": list(evaluation.out_of_scope_order_ids),
+        "outOfScopeOrders": list(out_of_scope),
     }
     ctx.store.record_audit(
         AuditEntry(request.hook, request.hook_instance, service_id, client, hashed, 200, duration_ms, decisions,

@@ -1,0 +1,196 @@
+"""What the HTTP-level security suites share: a service process trusting several CDS clients, loopback
+listeners that must stay untouched, hook bodies that make the service fetch, and the checks on answers.
+
+Everything listens on 127.0.0.1 (or ::1) on free ports; nothing here sends traffic anywhere else.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from cds_service.conventions import COVERAGE_INFORMATION_URL
+from tests.integration.service.hook_bodies import hook_body
+from tests.support.scenarios import scenario
+from tests.support.service_process import ServiceProcess, free_port
+from tests.unit.security.jwt_factory import KeyPair
+
+REPO = Path(__file__).resolve().parents[3]
+SIGN_ID = "facet-order-sign"
+SIGN_PATH = f"/cds-services/{SIGN_ID}"
+# A lumbar block order that names Coverage/s01-coverage in `insurance`: every answer carries coverage-information.
+SCENARIO_ID = "dx-first-lumbar-covered"
+FHIR_TOKEN = "security-suite-fhir-token-7d1e40"
+LOOPBACK_ONLY = {"NO_PROXY": "127.0.0.1,localhost,::1", "no_proxy": "127.0.0.1,localhost,::1"}
+
+
+# ------------------------------------------------------------------------------------------- the service
+
+
+def start_service_trusting(
+    tmp: Path, clients: list[dict[str, Any]], *, key: KeyPair, iss: str, extra_env: dict[str, str] | None = None
+) -> ServiceProcess:
+    """`python -m cds_service serve` with a clients file of several entries (start_service writes only one).
+
+    `key` and `iss` are the client that `ServiceProcess.token()/hook()` sign for.
+    """
+    tmp.mkdir(parents=True, exist_ok=True)
+    clients_file = tmp / "clients.json"
+    clients_file.write_text(json.dumps({"clients": clients}))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        **LOOPBACK_ONLY,
+        "CDS_CLIENTS_FILE": str(clients_file),
+        "CDS_PUBLIC_BASE_URL": base,
+        "CDS_DATABASE_URL": f"sqlite:///{tmp / 'cds.sqlite3'}",
+        "CDS_POLICY_DATE": "2026-11-20",
+        **(extra_env or {}),
+    }
+    log_path = tmp / "service.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cds_service", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+        )
+    service = ServiceProcess(base, key, iss, process, log_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"service exited: {log_path.read_text()[-2000:]}")
+        try:
+            if requests.get(f"{base}/healthz", timeout=1).ok:
+                return service
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    service.stop()
+    raise RuntimeError(f"service did not start: {log_path.read_text()[-2000:]}")
+
+
+def call_hook(service: ServiceProcess, body: Any, authorization: str | None, *, path: str = SIGN_PATH,
+              timeout: float = 20) -> requests.Response:
+    """POST a hook body with exactly this Authorization header (None: no header at all)."""
+    headers = {"Content-Type": "application/json"}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    return service.session.post(f"{service.base_url}{path}", data=json.dumps(body), headers=headers, timeout=timeout)
+
+
+# ------------------------------------------------------------------------------------------- hook bodies
+
+
+def fetching_body(fhir_server: str, *, hook: str = "order-sign", token: str = FHIR_TOKEN) -> dict[str, Any]:
+    """A valid hook body without prefetch, so answering it means fetching from `fhir_server`.
+
+    The patient id is new on every call: the service's per-patient record cache can never answer in place
+    of the FHIR server, so a call the service accepts always shows up in that server's request log.
+    """
+    body = hook_body(scenario(SCENARIO_ID), hook, fhir_server=fhir_server, token=token, prefetch=False)
+    body["context"]["patientId"] = f"pat-{uuid.uuid4()}"
+    return body
+
+
+def prefetched_body(hook: str = "order-sign") -> dict[str, Any]:
+    """A valid hook body with every prefetch key filled: needs no FHIR server at all."""
+    return hook_body(scenario(SCENARIO_ID), hook)
+
+
+# ------------------------------------------------------------------------------------------- answers
+
+
+def diagnostics(response: requests.Response) -> str:
+    """The OperationOutcome's `issue[0].diagnostics`, after checking the body is one and says something."""
+    body = response.json()
+    assert body["resourceType"] == "OperationOutcome", body
+    text = body["issue"][0]["diagnostics"]
+    assert isinstance(text, str) and text.strip(), body
+    return text
+
+
+def coverage_information(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every coverage-information extension in `systemActions`, as {part url: value} (reasons as a list)."""
+    found = []
+    for action in body.get("systemActions", []):
+        for extension in action.get("resource", {}).get("extension", []):
+            if extension.get("url") != COVERAGE_INFORMATION_URL:
+                continue
+            parts: dict[str, Any] = {"reason": []}
+            for part in extension["extension"]:
+                value = next((v for k, v in part.items() if k.startswith("value")), None)
+                if part["url"] == "reason":
+                    parts["reason"].append(value)
+                else:
+                    parts[part["url"]] = value
+            found.append(parts)
+    return found
+
+
+def technical_reason_codes(parts: dict[str, Any]) -> set[str]:
+    return {coding.get("code") for reason in parts["reason"] for coding in reason.get("coding", [])}
+
+
+# ------------------------------------------------------------------------------------------- listeners
+
+
+class Listener:
+    """A bare TCP listener on a loopback address that counts the connections it accepts and answers none.
+
+    It stands for an internal service the CDS service must never be made to contact (SSRF target).
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        self._sock.bind((host, 0))
+        self._sock.listen(16)
+        self._sock.settimeout(0.05)
+        self.port = self._sock.getsockname()[1]
+        self._connections = 0
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._accept, name=f"listener-{self.port}", daemon=True)
+        self._thread.start()
+
+    @property
+    def authority(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    @property
+    def connections(self) -> int:
+        time.sleep(0.1)  # a connection made just before the answer is accepted within one poll interval
+        with self._lock:
+            return self._connections
+
+    def _accept(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                connection, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self._connections += 1
+            connection.close()
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=2)
+        self._sock.close()
+
+    def __enter__(self) -> Listener:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
