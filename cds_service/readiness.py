@@ -25,7 +25,6 @@ from .readiness_orders import has_spinal_pain, hypothetical_orders
 from .store import AuditEntry, patient_hash
 
 log = logging.getLogger("cds_service.readiness")
-NO_CARD: dict[str, Any] = {"cards": []}
 
 
 def answer_patient_view(ctx: HookContext, request: HookRequest, *, service_id: str,
@@ -47,7 +46,7 @@ def answer_patient_view(ctx: HookContext, request: HookRequest, *, service_id: s
     record = PatientRecord(normalized.resources)
     if not has_spinal_pain(record, ctx.library.valuesets, today):
         _audit(ctx, request, service_id, client, started, gathered, [], outcome="no spinal pain diagnosis")
-        return NO_CARD
+        return {"cards": []}  # no noise for patients the policy is not about
 
     items = _readiness(ctx, request, record, normalized.resources, today)
     if items is None:
@@ -70,7 +69,7 @@ def _readiness(ctx: HookContext, request: HookRequest, record: PatientRecord, re
         for hypothetical in orders:
             (determination,) = evaluate(ctx.library, resources, [hypothetical.order], today=today).determinations
             items.append(Readiness(hypothetical.region, hypothetical.intervention.key, determination))
-    except Exception:  # noqa: BLE001 - the engine is tested; should a record still break it, no 5xx
+    except Exception:  # the engine is tested; should a record still break it: a card, not a 5xx
         log.exception("engine failure on patient-view (%s)", request.hook_instance)
         return None
     return items

@@ -109,7 +109,7 @@ def _summaries(prefix: str, items: Sequence[Readiness]) -> Iterator[str]:
 
 
 def _item(readiness: Readiness, shown_ids: int | None) -> str:
-    verdict = SUMMARY_VERDICTS.get(readiness.decision, NOT_CHECKED)  # type: ignore[arg-type]
+    verdict = _words(SUMMARY_VERDICTS, readiness.decision)
     ids = [c.criterion_id for c in readiness.blocking] if readiness.decision is not Decision.COVERED else []
     kept = ids if shown_ids is None else ids[:shown_ids]
     more = f" +{len(ids) - len(kept)}" if kept and len(ids) > len(kept) else ""
@@ -120,9 +120,13 @@ def _item(readiness: Readiness, shown_ids: int | None) -> str:
 def _counts(items: Sequence[Readiness]) -> str:
     parts = []
     for region, group in _by_region(items):
-        verdicts = [SUMMARY_VERDICTS.get(r.decision, NOT_CHECKED) for r in group]  # type: ignore[arg-type]
+        verdicts = [_words(SUMMARY_VERDICTS, r.decision) for r in group]
         parts.append(f"{region} " + ", ".join(f"{verdicts.count(v)} {v}" for v in dict.fromkeys(verdicts)))
     return "; ".join(parts)
+
+
+def _words(table: dict[Decision, str], decision: Decision | None) -> str:
+    return table.get(decision, NOT_CHECKED) if decision else NOT_CHECKED
 
 
 def _by_region(items: Sequence[Readiness]) -> list[tuple[str, list[Readiness]]]:
@@ -136,8 +140,8 @@ def _detail(items: Sequence[Readiness], today: date, settings: CardSettings) -> 
     first = items[0].determination
     against = revision_name(first) if first.revision_id else f"{first.policy_id} (no revision in force)"
     lines = [
-        f"**If ordered today ({today.isoformat()})**, checked against {against} and the record as it is now. "
-        "The order itself is checked again when it is signed.",
+        (f"**If ordered today ({today.isoformat()})**, checked against {against} and the record as it is now. "
+         "The order itself is checked again when it is signed."),
         "",
         "| Intervention | Ordered today | Criteria in the way |",
         "| --- | --- | --- |",
@@ -154,7 +158,7 @@ def _name(readiness: Readiness) -> str:
 
 
 def _verdict(readiness: Readiness) -> str:
-    return DETAIL_VERDICTS.get(readiness.decision, NOT_CHECKED)  # type: ignore[arg-type]
+    return _words(DETAIL_VERDICTS, readiness.decision)
 
 
 def _ids(readiness: Readiness) -> str:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from .sqlite_connections import ThreadLocalConnections
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
@@ -80,18 +82,13 @@ class Store:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._connections = ThreadLocalConnections(str(path))
         with self._connect() as db:
             db.executescript(SCHEMA)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=5, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA busy_timeout=5000")
-            yield db
-        finally:
-            db.close()
+        yield self._connections.get()
 
     def reachable(self) -> bool:
         try:
@@ -110,7 +107,8 @@ class Store:
             return db.execute("SELECT value FROM settings WHERE name='hash_key'").fetchone()[0].encode()
 
     def record_audit(self, entry: AuditEntry, assertions: list[dict[str, Any]]) -> int:
-        with self._connect() as db:
+        with self._connect() as db, db:  # one transaction: the call and its assertions land together
+            db.execute("BEGIN")
             cur = db.execute(
                 "INSERT INTO audit(at, hook, hook_instance, service_id, client, patient_hash, status, duration_ms,"
                 " decisions, technical_problem, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -142,14 +140,16 @@ class Store:
 
     def recent_audit(self, limit: int = 50) -> list[dict[str, Any]]:
         with self._connect() as db:
-            db.row_factory = sqlite3.Row
-            rows = db.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+            cursor = db.cursor()
+            cursor.row_factory = sqlite3.Row
+            rows = cursor.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [dict(r) | {"decisions": json.loads(r["decisions"]), "detail": json.loads(r["detail"] or "{}")} for r in rows]
 
     def assertion(self, assertion_id: str) -> dict[str, Any] | None:
         with self._connect() as db:
-            db.row_factory = sqlite3.Row
-            row = db.execute("SELECT * FROM assertion WHERE assertion_id=?", (assertion_id,)).fetchone()
+            cursor = db.cursor()
+            cursor.row_factory = sqlite3.Row
+            row = cursor.execute("SELECT * FROM assertion WHERE assertion_id=?", (assertion_id,)).fetchone()
         if row is None:
             return None
         return dict(row) | {"order_ids": json.loads(row["order_ids"]), "criteria": json.loads(row["criteria"])}

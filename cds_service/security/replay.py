@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
+
+from cds_service.sqlite_connections import ThreadLocalConnections
 import threading
 import time
 from collections.abc import Callable
-from contextlib import closing
 from typing import Protocol
 
 Clock = Callable[[], float]
@@ -87,13 +88,12 @@ class SqliteReplayStore:
         self._purge_batch = purge_batch
         self._busy_timeout_s = busy_timeout_s
         self._next_purge = 0.0
-        with closing(self._connect()) as connection:
-            connection.execute("PRAGMA journal_mode=WAL")  # readers and the writer do not block each other
-            connection.executescript(_SCHEMA)
+        self._connections = ThreadLocalConnections(self._path, timeout_s=busy_timeout_s)
+        self._connections.get().executescript(_SCHEMA)
 
     def remember(self, iss: str, jti: str, expires_at: float) -> bool:
         now = self._clock()
-        connection = self._connect()
+        connection = self._connections.get()
         try:
             connection.execute("BEGIN IMMEDIATE")
             # An expired record of the same (iss, jti) no longer protects anything: let it be reused.
@@ -115,13 +115,10 @@ class SqliteReplayStore:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             raise
-        finally:
-            connection.close()
 
     def count(self) -> int:
         """Rows currently stored, expired or not (for tests and metrics)."""
-        with closing(self._connect()) as connection:
-            return connection.execute("SELECT COUNT(*) FROM jwt_replay").fetchone()[0]
+        return self._connections.get().execute("SELECT COUNT(*) FROM jwt_replay").fetchone()[0]
 
     def _purge_expired(self, connection: sqlite3.Connection, now: float) -> None:
         # Bounded batches keep one unlucky request from paying for a large backlog.
@@ -132,6 +129,4 @@ class SqliteReplayStore:
         )
         self._next_purge = now + self._purge_interval_s
 
-    def _connect(self) -> sqlite3.Connection:
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves instead of the module's implicit ones.
-        return sqlite3.connect(self._path, timeout=self._busy_timeout_s, isolation_level=None)
+

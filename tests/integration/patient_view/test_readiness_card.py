@@ -36,7 +36,8 @@ EXPECTED: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
     # scenarios: repeat RF decided by the RF history, other regions
     "rf-repeat-5-months": {REPEAT_RF: (NOT_COVERED, ("I.B.2.a",)), THERAPEUTIC: (DOCS, ("I.D.3",))},
     "rf-repeat-7-months-covered": {REPEAT_RF: (COVERED, ())},
-    "cervical-injection": {"Cervical facet block": (COVERED, ()), "Cervical facet RF ablation": (NOT_COVERED, ("I.B.1.b",))},
+    "cervical-injection": {"Cervical facet block": (COVERED, ()),
+                           "Cervical facet RF ablation": (NOT_COVERED, ("I.B.1.b",))},
     "thoracic-injection": {"Thoracic facet block": (NOT_COVERED, ("I.A.1", "I.C")),
                            "Thoracic facet RF ablation": (NOT_COVERED, ("I.B", "I.B.1.b", "I.E")),
                            "Thoracic therapeutic facet injection": (NOT_COVERED, ("I.C", "I.D.1"))},
@@ -111,8 +112,7 @@ def test_no_card_without_an_active_spinal_pain_diagnosis(service, fhir_server_wi
 
 
 def test_fhir_failure_gives_one_plain_card_and_no_error(service, dead_fhir_server):
-    response = service.hook(SERVICE_ID, patient_view_body("s01-patient", fhir_server=dead_fhir_server, token=FHIR_TOKEN))
-    card = _the_card(response)
+    card = _the_card(_fetched(service, dead_fhir_server, "s01-patient"))
     assert card["summary"] == "Facet readiness (CP.MP.171): could not be checked right now"
     for leak in ("127.0.0.1", "onnect", "rror", "Traceback", "timed out"):
         assert leak not in card["detail"]

@@ -10,7 +10,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -109,9 +108,12 @@ def prefetched_body(hook: str = "order-sign") -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------- answers
 
 
-def diagnostics(response: requests.Response) -> str:
-    """The OperationOutcome's `issue[0].diagnostics`, after checking the body is one and says something."""
-    body = response.json()
+def diagnostics(response: Any) -> str:
+    """The OperationOutcome's `issue[0].diagnostics`, after checking the body is one and says something.
+
+    `response` is a `requests` response or a Flask test-client one.
+    """
+    body = response.get_json() if hasattr(response, "get_json") else response.json()
     assert body["resourceType"] == "OperationOutcome", body
     text = body["issue"][0]["diagnostics"]
     assert isinstance(text, str) and text.strip(), body
@@ -136,31 +138,34 @@ def coverage_information(body: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-def technical_reason_codes(parts: dict[str, Any]) -> set[str]:
-    return {coding.get("code") for reason in parts["reason"] for coding in reason.get("coding", [])}
+def assert_indeterminate_for_technical_reasons(body: dict[str, Any]) -> None:
+    """Every in-scope order got coverage-information `indeterminate` with the CRD reason code `technical`."""
+    coverages = coverage_information(body)
+    assert coverages, "no coverage-information although the order names a Coverage"
+    for parts in coverages:
+        assert parts["covered"] == "indeterminate", parts
+        codes = {coding.get("code") for reason in parts["reason"] for coding in reason.get("coding", [])}
+        assert "technical" in codes, parts
 
 
 # ------------------------------------------------------------------------------------------- listeners
 
 
 class Listener:
-    """A bare TCP listener on a loopback address that counts the connections it accepts and answers none.
+    """A loopback TCP port that is listened on but never served: an internal endpoint the service must not reach.
 
-    It stands for an internal service the CDS service must never be made to contact (SSRF target).
+    No thread accepts connections: the kernel completes any handshake into the backlog, so a connection the
+    service made before answering is already queued when `connections` drains the backlog (no sleeps, no races).
     """
 
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.host = host
         self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         self._sock.bind((host, 0))
-        self._sock.listen(16)
-        self._sock.settimeout(0.05)
-        self.port = self._sock.getsockname()[1]
+        self._sock.listen(64)
+        self._sock.setblocking(False)
+        self.port: int = self._sock.getsockname()[1]
         self._connections = 0
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._accept, name=f"listener-{self.port}", daemon=True)
-        self._thread.start()
 
     @property
     def authority(self) -> str:
@@ -168,25 +173,16 @@ class Listener:
 
     @property
     def connections(self) -> int:
-        time.sleep(0.1)  # a connection made just before the answer is accepted within one poll interval
-        with self._lock:
-            return self._connections
-
-    def _accept(self) -> None:
-        while not self._stopping.is_set():
+        """Connections made so far (each is accepted and closed when counted)."""
+        while True:
             try:
                 connection, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with self._lock:
-                self._connections += 1
+            except BlockingIOError:
+                return self._connections
             connection.close()
+            self._connections += 1
 
     def close(self) -> None:
-        self._stopping.set()
-        self._thread.join(timeout=2)
         self._sock.close()
 
     def __enter__(self) -> Listener:
