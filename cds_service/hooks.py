@@ -137,8 +137,8 @@ def _assertion_row(assertion: AssertionRecord, determinations: list) -> dict[str
 
 
 def audit_call(ctx: HookContext, request: HookRequest, *, service_id: str, client: str | None, started: float,
-               determinations: list, gathered: Any, normalized: Any, assertions: list[AssertionRecord] = (),  # type: ignore[assignment]
-               out_of_scope: tuple[str, ...] = ()) -> None:
+               determinations: list, gathered: Any, normalized: Any = None, assertions: list[AssertionRecord] = (),  # type: ignore[assignment]
+               out_of_scope: tuple[str, ...] = (), outcome: str | None = None) -> None:
     """Audit row, metrics and one log line for a hook call (hashed patient id; no tokens, bodies or codes)."""
     duration_ms = (time.perf_counter() - started) * 1000
     hashed = patient_hash(ctx.hash_key, request.patient_id)
@@ -158,16 +158,18 @@ def audit_call(ctx: HookContext, request: HookRequest, *, service_id: str, clien
     if gathered.technical_problem:
         metrics.FHIR_FAILURES.labels(request.hook).inc()
         log.warning("FHIR data unavailable for patient %s on %s: %s", hashed, request.hook, gathered.technical_problem)
-    if normalized.skipped:
-        metrics.SKIPPED_RESOURCES.inc(len(normalized.skipped))
+    skipped = normalized.skipped if normalized is not None else []
+    if skipped:
+        metrics.SKIPPED_RESOURCES.inc(len(skipped))
     assertion_rows = [_assertion_row(a, determinations) for a in assertions]
     detail = {
         "prefetchedKeys": gathered.prefetched_keys,
         "fetchedKeys": gathered.fetched_keys,
         "cachedKeys": gathered.cached_keys,
-        "skippedResources": [f"{s.resource_type}/{s.resource_id or '?'}" for s in normalized.skipped],
+        "skippedResources": [f"{s.resource_type}/{s.resource_id or '?'}" for s in skipped],
         "droppedResources": [f"{d[0]}/{d[1]}" for d in gathered.dropped],
         "outOfScopeOrders": list(out_of_scope),
+        **({"outcome": outcome} if outcome else {}),
     }
     ctx.store.record_audit(
         AuditEntry(request.hook, request.hook_instance, service_id, client, hashed, 200, duration_ms, decisions,

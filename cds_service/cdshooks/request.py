@@ -42,17 +42,15 @@ def parse_json(body: bytes, max_depth: int) -> Any:
 
 
 def _depth(value: Any) -> int:
-    """Nesting depth, iteratively (a hostile body must not exhaust the stack)."""
+    """Nesting depth, iteratively (a hostile body must not exhaust the stack); only containers are visited."""
     deepest, stack = 0, [(value, 1)]
     while stack:
         node, level = stack.pop()
-        if isinstance(node, dict):
-            deepest = max(deepest, level)
-            stack.extend((v, level + 1) for v in node.values())
-        elif isinstance(node, list):
-            deepest = max(deepest, level)
-            stack.extend((v, level + 1) for v in node)
-    return deepest
+        if level > deepest:
+            deepest = level
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest if isinstance(value, (dict, list)) else 0
 
 
 def parse_hook_request(data: Any, *, expected_hook: str, max_draft_orders: int) -> HookRequest:

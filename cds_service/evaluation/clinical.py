@@ -40,7 +40,7 @@ from .record import (
 )
 from .results import Evidence
 
-INTERFERENCE_LOINC = {"77565-0", "91146-1", "91147-9"}
+INTERFERENCE_LOINC = frozenset({"77565-0", "91146-1", "91147-9"})
 SPINAL_PAIN_VALUESETS = (
     "dx-spinal-pain-and-chronic-pain",
     "dx-2019-supporting-cervical",
@@ -138,12 +138,16 @@ def diagnostic_blocks(priors: Sequence[PriorProcedure], zone: str) -> list[Prior
 
 # ---------------------------------------------------------------- pain scores and relief
 
-def _is_pain_score(obs: Resource) -> bool:
-    return any(c.get("system") == LOINC and c.get("code") == PAIN_SCORE_LOINC for c in codings(obs.get("code")))
+PAIN_SCORE_CODES = frozenset({PAIN_SCORE_LOINC})
+PERCENT_RELIEF_CODES = frozenset({PERCENT_RELIEF_CODE})
 
 
-def _is_percent_relief(obs: Resource) -> bool:
-    return any(c.get("system") == FACET_CDS_CODES and c.get("code") == PERCENT_RELIEF_CODE for c in codings(obs.get("code")))
+def _pain_scores_of(record: PatientRecord) -> list[Resource]:
+    return record.observations_coded(LOINC, PAIN_SCORE_CODES)
+
+
+def _percent_reliefs_of(record: PatientRecord) -> list[Resource]:
+    return record.observations_coded(FACET_CDS_CODES, PERCENT_RELIEF_CODES)
 
 
 def _marker(obs: Resource) -> str | None:
@@ -151,10 +155,6 @@ def _marker(obs: Resource) -> str | None:
         if c.get("system") == FACET_CDS_CODES and c.get("code") in (PRE_PROCEDURE_MARKER, POST_PROCEDURE_MARKER):
             return str(c["code"])
     return None
-
-
-def _linked_to(obs: Resource, procedure_id: str) -> bool:
-    return any(reference_id(ref, "Procedure") == procedure_id for ref in as_list(obs.get("partOf")))
 
 
 def _usable(obs: Resource) -> bool:
@@ -188,10 +188,10 @@ class Relief:
 
 def pain_scores_linked(record: PatientRecord, procedure: Resource) -> tuple[list[Resource], list[Resource]]:
     """Pain scores `partOf` the procedure, split into before and after, each in time order."""
-    pid = str(procedure.get("id") or "")
+    scores = {id(o) for o in _pain_scores_of(record)}
     before, after = [], []
-    for obs in record.of_type("Observation"):
-        if _usable(obs) and _is_pain_score(obs) and _linked_to(obs, pid) and numeric_value(obs) is not None:
+    for obs in record.part_of(str(procedure.get("id") or "")):
+        if id(obs) in scores and _usable(obs) and numeric_value(obs) is not None:
             side = _side_of(obs, procedure)
             if side == "before":
                 before.append(obs)
@@ -202,9 +202,9 @@ def pain_scores_linked(record: PatientRecord, procedure: Resource) -> tuple[list
 
 def relief_after_block(record: PatientRecord, procedure: Resource) -> Relief | None:
     """Relief % after a block: a recorded percent wins; else (before − first after) / before."""
-    pid = str(procedure.get("id") or "")
-    for obs in record.of_type("Observation"):
-        if _usable(obs) and _is_percent_relief(obs) and _linked_to(obs, pid):
+    reliefs = {id(o) for o in _percent_reliefs_of(record)}
+    for obs in record.part_of(str(procedure.get("id") or "")):
+        if id(obs) in reliefs and _usable(obs):
             value = numeric_value(obs)
             if value is not None:
                 return Relief(value, (evidence_of(obs, day=effective_date(obs), note=f"relief {value:g}%"),))
@@ -223,19 +223,16 @@ def relief_after_block(record: PatientRecord, procedure: Resource) -> Relief | N
 
 
 def pain_scores(record: PatientRecord, start: date, end: date) -> list[Resource]:
-    out = [o for o in record.of_type("Observation") if _usable(o) and _is_pain_score(o) and numeric_value(o) is not None]
+    out = [o for o in _pain_scores_of(record) if _usable(o) and numeric_value(o) is not None]
     return sorted([o for o in out if (d := effective_date(o)) and start <= d <= end], key=_sort_key)
 
 
 def interference_scores(record: PatientRecord, start: date, end: date) -> list[Resource]:
     out = []
-    for obs in record.of_type("Observation"):
-        if not _usable(obs) or numeric_value(obs) is None:
-            continue
-        if any(c.get("system") == LOINC and c.get("code") in INTERFERENCE_LOINC for c in codings(obs.get("code"))):
-            day = effective_date(obs)
-            if day and start <= day <= end:
-                out.append(obs)
+    for obs in record.observations_coded(LOINC, INTERFERENCE_LOINC):
+        day = effective_date(obs)
+        if _usable(obs) and numeric_value(obs) is not None and day and start <= day <= end:
+            out.append(obs)
     return sorted(out, key=_sort_key)
 
 

@@ -21,10 +21,16 @@ def as_list(value: Any) -> list[Any]:
 
 def codings(concept: Any) -> list[Mapping[str, Any]]:
     """Every coding of a CodeableConcept (or a list of them), tolerating singletons and junk."""
+    # JSON objects are dicts: `isinstance(x, dict)` is several times cheaper than an ABC check on this hot path.
+    if isinstance(concept, dict):
+        coding = concept.get("coding")
+        if isinstance(coding, list):
+            return [c for c in coding if isinstance(c, dict)]
+        return [coding] if isinstance(coding, dict) else []
     out = []
     for cc in as_list(concept):
-        if isinstance(cc, Mapping):
-            out.extend(c for c in as_list(cc.get("coding")) if isinstance(c, Mapping))
+        if isinstance(cc, dict):
+            out.extend(c for c in as_list(cc.get("coding")) if isinstance(c, dict))
     return out
 
 
@@ -130,6 +136,8 @@ class PatientRecord:
     def __init__(self, resources: Iterable[Resource]):
         self._by_type: dict[str, list[Resource]] = defaultdict(list)
         self._by_ref: dict[str, Resource] = {}
+        self._coded: dict[tuple[str, frozenset[str]], list[Resource]] = {}
+        self._part_of: dict[str, list[Resource]] | None = None
         for r in resources:
             rtype = r.get("resourceType")
             if isinstance(rtype, str):
@@ -139,6 +147,28 @@ class PatientRecord:
 
     def of_type(self, resource_type: str) -> list[Resource]:
         return self._by_type.get(resource_type, [])
+
+    def observations_coded(self, system: str, codes: frozenset[str]) -> list[Resource]:
+        """Observations with a coding of `system` in `codes` (indexed once per record)."""
+        key = (system, codes)
+        if key not in self._coded:
+            self._coded[key] = [
+                o for o in self.of_type("Observation")
+                if any(c.get("system") == system and c.get("code") in codes for c in codings(o.get("code")))
+            ]
+        return self._coded[key]
+
+    def part_of(self, procedure_id: str) -> list[Resource]:
+        """Observations whose `partOf` points at the Procedure (indexed once per record)."""
+        if self._part_of is None:
+            index: dict[str, list[Resource]] = defaultdict(list)
+            for o in self.of_type("Observation"):
+                for ref in as_list(o.get("partOf")):
+                    target = reference_id(ref, "Procedure")
+                    if target:
+                        index[target].append(o)
+            self._part_of = index
+        return self._part_of.get(procedure_id, [])
 
     def get(self, reference: str) -> Resource | None:
         return self._by_ref.get(reference)

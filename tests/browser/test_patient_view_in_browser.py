@@ -8,7 +8,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.integration.patient_view.stack import SERVICE_ID, TEST_CLIENT_ISS, start_service_with_clients
+from tests.integration.patient_view.stack import SERVICE_ID, TEST_CLIENT_ISS
+from tests.support.service_process import start_service
 from tests.support.response_checks import check_cds_response
 from tests.support.scenarios import scenario
 from tests.unit.security.jwt_factory import make_claims
@@ -52,8 +53,8 @@ def test_the_card_json_arrives_in_the_page(chromium, page_origin, sandbox_stack)
 def test_a_service_that_does_not_allow_the_page_origin_is_refused_by_the_browser(
         chromium, page_origin, sandbox_stack, tmp_path):
     clients = json.loads((sandbox_stack.service.log_path.parent / "clients.json").read_text())["clients"]
-    service = start_service_with_clients(tmp_path, clients, sandbox_stack.service.key, TEST_CLIENT_ISS,
-                                         extra_env={"CDS_CORS_ORIGINS": "http://127.0.0.1:9"})
+    service = start_service(tmp_path, clients=clients, key=sandbox_stack.service.key, iss=TEST_CLIENT_ISS,
+                            extra_env={"CDS_CORS_ORIGINS": "http://127.0.0.1:9"})
     try:
         status, text = _run_client(chromium, page_origin, service, sandbox_stack.fhir_base)
     finally:

@@ -63,29 +63,30 @@ class ServiceProcess:
                 self.process.kill()
 
 
-def start_service(tmp: Path, *, fhir_servers: list[str], extra_env: dict[str, str] | None = None,
-                  key: KeyPair | None = None) -> ServiceProcess:
-    """`python -m cds_service serve` with a clients file trusting one test EHR key."""
+def start_service(tmp: Path, *, fhir_servers: list[str] | None = None, clients: list[dict[str, Any]] | None = None,
+                  iss: str = EHR_ISS, extra_env: dict[str, str] | None = None, key: KeyPair | None = None) -> ServiceProcess:
+    """`python -m cds_service serve` trusting one test EHR (`iss`, `key`, `fhir_servers`), or the `clients` given."""
     tmp.mkdir(parents=True, exist_ok=True)
     key = key or KeyPair.generate("ES384")
-    clients = tmp / "clients.json"
-    clients.write_text(json.dumps({"clients": [{"iss": EHR_ISS, "jwks": key.jwks(), "fhir_servers": fhir_servers}]}))
+    clients = clients or [{"iss": iss, "jwks": key.jwks(), "fhir_servers": fhir_servers or []}]
+    clients_file = tmp / "clients.json"
+    clients_file.write_text(json.dumps({"clients": clients}))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = dict(
-        os.environ,
-        CDS_CLIENTS_FILE=str(clients),
-        CDS_PUBLIC_BASE_URL=base,
-        CDS_DATABASE_URL=f"sqlite:///{tmp / 'cds.sqlite3'}",
-        CDS_POLICY_DATE="2026-11-20",
-        CDS_FHIR_TIMEOUT_S="3",
-        **(extra_env or {}),
-    )
+    env = {
+        **os.environ,
+        "CDS_CLIENTS_FILE": str(clients_file),
+        "CDS_PUBLIC_BASE_URL": base,
+        "CDS_DATABASE_URL": f"sqlite:///{tmp / 'cds.sqlite3'}",
+        "CDS_POLICY_DATE": "2026-11-20",
+        "CDS_FHIR_TIMEOUT_S": "3",
+        **(extra_env or {}),  # may override any of the above
+    }
     log_path = tmp / "service.log"
     with log_path.open("w") as log:
         process = subprocess.Popen([sys.executable, "-m", "cds_service", "serve", "--host", "127.0.0.1", "--port", str(port)],
                                    env=env, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2])
-    service = ServiceProcess(base, key, EHR_ISS, process, log_path)
+    service = ServiceProcess(base, key, iss, process, log_path)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -5,12 +5,7 @@ patients, and the service trusting the real sandbox client entry plus a test cli
 """
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from cds_service.fhir_server import FhirServer, start_fhir_server
 from tests.support.scenarios import all_scenarios, record_resources
-from tests.support.service_process import ServiceProcess, free_port
+from tests.support.service_process import ServiceProcess, start_service
 from tests.unit.security.jwt_factory import KeyPair
 
 SERVICE_ID = "facet-patient-view"
@@ -126,34 +120,6 @@ def sandbox_client_entry(fhir_servers: list[str]) -> dict[str, Any]:
     return {"iss": SANDBOX_ISS, "jwks_url": SANDBOX_JWKS_URL, "jwks": SANDBOX_JWKS, "fhir_servers": fhir_servers}
 
 
-def start_service_with_clients(tmp: Path, clients: list[dict[str, Any]], key: KeyPair, iss: str,
-                               extra_env: dict[str, str] | None = None) -> ServiceProcess:
-    """`python -m cds_service serve` with the given clients file (start_service writes a one-client file)."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    clients_file = tmp / "clients.json"
-    clients_file.write_text(json.dumps({"clients": clients}))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "CDS_CLIENTS_FILE": str(clients_file), "CDS_PUBLIC_BASE_URL": base,
-           "CDS_DATABASE_URL": f"sqlite:///{tmp / 'cds.sqlite3'}", "CDS_POLICY_DATE": "2026-11-20",
-           "CDS_FHIR_TIMEOUT_S": "3", **(extra_env or {})}
-    log_path = tmp / "service.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cds_service", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[3])
-    service = ServiceProcess(base, key, iss, process, log_path)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if requests.get(f"{base}/healthz", timeout=1).ok:
-                return service
-        except requests.RequestException:
-            time.sleep(0.1)
-    service.stop()
-    raise RuntimeError(f"service did not start: {log_path.read_text()[-2000:]}")
-
-
 @dataclass
 class SandboxStack:
     fhir: FhirServer  # open: no bearer token, like a FHIR server the sandbox reads directly
@@ -171,7 +137,7 @@ def start_sandbox_stack(tmp: Path, extra_env: dict[str, str] | None = None) -> S
         key = KeyPair.generate("ES384")
         clients = [sandbox_client_entry([fhir.base_url]),
                    {"iss": TEST_CLIENT_ISS, "jwks": key.jwks(), "fhir_servers": [fhir.base_url]}]
-        service = start_service_with_clients(tmp / "service", clients, key, TEST_CLIENT_ISS, extra_env)
+        service = start_service(tmp / "service", clients=clients, key=key, iss=TEST_CLIENT_ISS, extra_env=extra_env)
     except BaseException:
         fhir.stop()
         raise

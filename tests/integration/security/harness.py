@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from cds_service.conventions import COVERAGE_INFORMATION_URL
@@ -190,3 +191,31 @@ class Listener:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class Tripwire:
+    """Stands in for the network layer: every attempt to resolve, connect or send is recorded and fails.
+
+    For addresses that must never receive test traffic (cloud metadata, private ranges): the service runs
+    in-process with this installed, and a test asserts `attempts == []`.
+    """
+
+    def __init__(self) -> None:
+        self.attempts: list[str] = []
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        def send(session: requests.Session, request: requests.PreparedRequest, **kwargs: object) -> None:
+            self.attempts.append(f"HTTP {request.method} {request.url}")
+            raise requests.ConnectionError("network disabled by the test")
+
+        def blocked(what: str):
+            def refuse(*args: object, **kwargs: object) -> None:
+                self.attempts.append(f"{what} {args!r}")
+                raise OSError(f"{what}: network disabled by the test")
+            return refuse
+
+        monkeypatch.setattr(requests.Session, "send", send)
+        monkeypatch.setattr(socket, "getaddrinfo", blocked("getaddrinfo"))
+        monkeypatch.setattr(socket, "create_connection", blocked("create_connection"))
+        monkeypatch.setattr(socket.socket, "connect", blocked("connect"))
+        monkeypatch.setattr(socket.socket, "connect_ex", blocked("connect_ex"))

@@ -19,10 +19,12 @@ from tests.integration.security.harness import (
     coverage_information,
     fetching_body,
     prefetched_body,
+    start_service_trusting,
 )
 from tests.support.response_checks import check_cds_response
-from tests.support.service_process import ServiceProcess, start_service
+from tests.support.service_process import EHR_ISS, ServiceProcess
 from tests.support.stub_fhir import Fault, StubFhirServer, unused_loopback_url
+from tests.unit.security.jwt_factory import KeyPair
 
 DEADLINE_S = 1.0
 ANSWER_WITHIN_S = DEADLINE_S + 0.5
@@ -45,8 +47,11 @@ def down_url() -> str:
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory, fhir: StubFhirServer, down_url: str) -> Iterator[ServiceProcess]:
-    svc = start_service(tmp_path_factory.mktemp("faults"), fhir_servers=[fhir.base_url, down_url],
-                        extra_env={"CDS_FHIR_TIMEOUT_S": str(DEADLINE_S)})
+    # (start_service cannot override its own CDS_FHIR_TIMEOUT_S=3: its env dict() gets the name twice)
+    key = KeyPair.generate("ES384")
+    client = {"iss": EHR_ISS, "jwks": key.jwks(), "fhir_servers": [fhir.base_url, down_url]}
+    svc = start_service_trusting(tmp_path_factory.mktemp("faults"), [client], key=key, iss=EHR_ISS,
+                                 extra_env={"CDS_FHIR_TIMEOUT_S": str(DEADLINE_S)})
     yield svc
     svc.stop()
 

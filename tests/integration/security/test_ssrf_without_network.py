@@ -7,18 +7,16 @@ recorded and fails. A control case shows the tripwire does see the service's fet
 from __future__ import annotations
 
 import json
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 from flask.testing import FlaskClient
 
 from cds_service.app import create_app
 from cds_service.settings import Settings
 from tests.integration.security.harness import (
     SIGN_PATH,
+    Tripwire,
     assert_indeterminate_for_technical_reasons,
     diagnostics,
     fetching_body,
@@ -46,30 +44,6 @@ INTERNAL_URLS = [
     "http://0.0.0.0/fhir",
     "http://[::]/fhir",
 ]
-
-
-class Tripwire:
-    """Stands in for the network: records every attempt and fails it, so nothing is ever sent."""
-
-    def __init__(self) -> None:
-        self.attempts: list[str] = []
-
-    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        def send(session: requests.Session, request: requests.PreparedRequest, **kwargs: object) -> None:
-            self.attempts.append(f"HTTP {request.method} {request.url}")
-            raise requests.ConnectionError("network disabled by the test")
-
-        def blocked(what: str):
-            def refuse(*args: object, **kwargs: object) -> None:
-                self.attempts.append(f"{what} {args!r}")
-                raise OSError(f"{what}: network disabled by the test")
-            return refuse
-
-        monkeypatch.setattr(requests.Session, "send", send)
-        monkeypatch.setattr(socket, "getaddrinfo", blocked("getaddrinfo"))
-        monkeypatch.setattr(socket, "create_connection", blocked("create_connection"))
-        monkeypatch.setattr(socket.socket, "connect", blocked("connect"))
-        monkeypatch.setattr(socket.socket, "connect_ex", blocked("connect_ex"))
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from tests.unit.cdshooks import (
     CRITERIA_2026,
     POLICY_URL,
     SETTINGS,
-    criteria,
     determination,
     service_request,
     uuid_source,
