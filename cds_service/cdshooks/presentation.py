@@ -91,9 +91,11 @@ def summary_for(determination: ProcedureDetermination) -> str:
     if decision is Decision.COVERED:
         label = determination.revision_label or determination.revision_id
         return fit_summary(f"{noun}: meets {policy} ({label})")
-    if decision is Decision.NOT_COVERED:
-        failed, total = len(determination.not_met), len(determination.criteria)
-        return fit_summary(f"{noun}: not covered — {failed} of {total} {policy} criteria not met")
+    if decision is Decision.NOT_COVERED:  # name what failed: that is what the clinician can act on
+        failed = determination.not_met
+        if len(failed) == 1 and failed[0].title:
+            return fit_summary(f"{noun}: not covered — {failed[0].title} ({failed[0].criterion_id})")
+        return ids_summary(f"{noun}: not covered", failed)
     if decision is Decision.CONDITIONAL:
         return ids_summary(f"{noun}: documentation needed", determination.needs_documentation)
     return fit_summary(f"{noun}: coverage could not be checked (record unavailable)")

@@ -22,13 +22,18 @@ PATHS = {hook: f"/cds-services/facet-{hook}" for hook in HOOKS} | {"feedback": "
 EXPECTED_STATUSES = {200, 400, 401, 403, 404, 405, 412, 413}
 
 # Reproducible in CI: the same examples on every run (derandomize) and no example database in the checkout.
-FUZZ = settings(
+_REPRODUCIBLE = settings(
     derandomize=True,
     database=None,
     deadline=None,
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
 )
+
+
+def fuzz(max_examples: int) -> settings:
+    """Hypothesis settings for one fuzz test: reproducible, no deadline, `max_examples` requests."""
+    return settings(_REPRODUCIBLE, max_examples=max_examples)
 
 
 def token_for(key: KeyPair, kind: str) -> str:
