@@ -135,15 +135,13 @@ class PatientRecord:
 
     def __init__(self, resources: Iterable[Resource]):
         self._by_type: dict[str, list[Resource]] = defaultdict(list)
-        self._by_ref: dict[str, Resource] = {}
+        self._by_ref: dict[str, Resource] | None = None  # built on first get(): most evaluations never need it
         self._coded: dict[tuple[str, frozenset[str]], list[Resource]] = {}
         self._part_of: dict[str, list[Resource]] | None = None
         for r in resources:
             rtype = r.get("resourceType")
             if isinstance(rtype, str):
                 self._by_type[rtype].append(r)
-                if r.get("id"):
-                    self._by_ref[f"{rtype}/{r['id']}"] = r
 
     def of_type(self, resource_type: str) -> list[Resource]:
         return self._by_type.get(resource_type, [])
@@ -171,6 +169,8 @@ class PatientRecord:
         return self._part_of.get(procedure_id, [])
 
     def get(self, reference: str) -> Resource | None:
+        if self._by_ref is None:
+            self._by_ref = {f"{t}/{r['id']}": r for t, rs in self._by_type.items() for r in rs if r.get("id")}
         return self._by_ref.get(reference)
 
     def __iter__(self) -> Iterator[Resource]:
