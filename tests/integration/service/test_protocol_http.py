@@ -279,3 +279,27 @@ def test_crd_configuration_switches_card_types_off(service):
     limited = service.hook("facet-order-sign", body).json()
     assert "therapy-alternatives-req" not in {c["source"]["topic"]["code"] for c in limited["cards"]}
     assert limited["systemActions"] == []
+
+
+def test_tolerates_what_real_clients_send(service):
+    """Sandbox-style quirks: singletons for arrays, no Bundle type, empty codings, DSTU2 orders to ignore."""
+    s = scenario("dx-four-levels")
+    body = hook_body(s, "order-sign")
+    order = body["context"]["draftOrders"]["entry"][0]["resource"]
+    order["bodySite"] = order["bodySite"][0]                # a single object where an array belongs
+    order["reasonCode"] = []                                 # empty array
+    order["category"] = {"coding": [{}]}                     # empty coding, object instead of array
+    body["context"]["draftOrders"] = {
+        "resourceType": "Bundle",                            # no `type`
+        "entry": [{"resource": order},
+                  {"resource": {"resourceType": "MedicationOrder", "id": "dstu2-1", "status": "draft"}},
+                  {"resource": {"resourceType": "ProcedureRequest", "id": "dstu2-2", "status": "draft"}}],
+    }
+    body["prefetch"]["conditions"]["entry"].append({"resource": {"resourceType": "Condition", "id": "junk",
+                                                                 "subject": {"reference": f"Patient/{s['patientId']}"},
+                                                                 "onsetDateTime": "not-a-date"}})
+    response = service.hook("facet-order-sign", body)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert [a["resource"]["id"] for a in answer["systemActions"]] == [order["id"]]   # DSTU2 orders ignored
+    assert answer["systemActions"][0]["resource"]["bodySite"] == order["bodySite"]    # order sent back unchanged
