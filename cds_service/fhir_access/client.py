@@ -30,6 +30,9 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _CHUNK_BYTES = 64 * 1024
 
 
+SEARCH_PAGE_SIZE = 200  # servers may cap it lower; paging links are followed either way
+
+
 class FhirAccessError(Exception):
     """Base of every error `cds_service.fhir_access` raises."""
 
@@ -111,6 +114,8 @@ class FhirClient:
         """GET `{base}/{relative_query}` and every `next` page; returns the resources of all pages."""
         resource_type = relative_query.split("?", 1)[0]
         what = f"{resource_type} search"
+        if "_count=" not in relative_query:  # ask for big pages: each extra page is a sequential round trip
+            relative_query += ("&" if "?" in relative_query else "?") + f"_count={SEARCH_PAGE_SIZE}"
         url: str | None = f"{self.base_url}/{relative_query}"
         seen_urls: set[str] = set()
         resources: list[dict[str, Any]] = []

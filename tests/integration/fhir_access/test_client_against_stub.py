@@ -38,16 +38,24 @@ def soon(seconds=2.0):
 def test_search_follows_next_links_and_returns_every_page(fhir, session):
     fhir.add(*(condition(f"c{i}") for i in range(5)))
 
-    resources = client_for(fhir, session).search("Condition?patient=pat-a", soon())
+    resources = client_for(fhir, session).search("Condition?patient=pat-a&_count=2", soon())
 
     assert [r["id"] for r in resources] == ["c0", "c1", "c2", "c3", "c4"]
     assert [request.query.get("_offset") for request in fhir.requests] == [None, ["2"], ["4"]]
 
 
+def test_search_asks_for_large_pages_unless_the_query_sets_a_page_size(fhir, session):
+    fhir.add(*(condition(f"c{i}") for i in range(5)))
+
+    client_for(fhir, session).search("Condition?patient=pat-a", soon())
+
+    assert len(fhir.requests) == 1 and fhir.requests[0].query["_count"] == ["200"]
+
+
 def test_every_request_carries_the_token_and_asks_for_fhir_json(fhir, session):
     fhir.add(*(condition(f"c{i}") for i in range(3)))
 
-    client_for(fhir, session).search("Condition?patient=pat-a", soon())
+    client_for(fhir, session).search("Condition?patient=pat-a&_count=2", soon())
 
     assert len(fhir.requests) == 2
     for request in fhir.requests:
