@@ -160,7 +160,7 @@ def banner(settings: Settings, fhir_base: str, patients: list[Scenario], request
     if skipped:
         lines.append(f"Skipped {len(skipped)} deliberately malformed resource(s): {', '.join(skipped)}")
     lines += [f"NOT loaded (server refused): {problem}" for problem in refused]
-    lines += ["", "Demo patients (open the sandbox link, then Rx Sign / PAMA screens, or run the curl):", ""]
+    lines += ["", "Demo patients (the sandbox link opens Patient View with the readiness card; the curl shows order-sign):", ""]
     for scenario in patients:
         lines += [
             f"* {scenario.patient_id}  {scenario.patient_name}  [{scenario.id}]",
