@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     settings = settings or Settings.from_env()
     services = services or build_services(settings)
     app = Flask(__name__)
+    app.url_map.merge_slashes = False  # its redirect (308, HTML) would bypass our OperationOutcome errors
     app.extensions["facet_cds"] = services
     app.register_blueprint(bp)
     app.register_blueprint(admin)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -29,16 +30,34 @@ class HookRequest:
     selections: tuple[str, ...]
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def parse_json(body: bytes, max_depth: int) -> Any:
     try:
-        data = json.loads(body)
+        text = body.decode("utf-8")  # JSON on the wire is UTF-8 (RFC 8259); no guessing at UTF-16/32
+        data = json.loads(text, parse_constant=_refuse_constant)  # NaN/Infinity are not JSON either
     except RecursionError:
         raise BadRequest(f"JSON nested deeper than {max_depth} levels") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
         raise BadRequest(f"body is not valid JSON ({exc.__class__.__name__}: {str(exc)[:80]})") from None
     if _depth(data) > max_depth:
         raise BadRequest(f"JSON nested deeper than {max_depth} levels")
+    if _SURROGATE_ESCAPE.search(text) and not _encodable(data):  # cheap test first: escapes are rare
+        raise BadRequest("body contains an unpaired UTF-16 surrogate")
     return data
+
+
+def _encodable(data: Any) -> bool:
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def _depth(value: Any) -> int:
@@ -88,6 +107,8 @@ def parse_hook_request(data: Any, *, expected_hook: str, max_draft_orders: int) 
         orders = [o for o in normalize_bundle_entries(context["draftOrders"]) if isinstance(o, dict)]
         if len(orders) > max_draft_orders:
             raise BadRequest(f"more than {max_draft_orders} draft orders")
+        if any(not isinstance(o.get("id", ""), str) for o in orders):
+            raise BadRequest("context.draftOrders: an order id must be a string")
     selections = context.get("selections") or []
     if isinstance(selections, str):
         selections = [selections]  # clients send singletons where arrays belong

@@ -166,6 +166,7 @@ def select_coverage(resources: Iterable[dict[str, Any]], preferred_ids: Iterable
         resource
         for resource in resources
         if resource.get("resourceType") == "Coverage" and resource.get("status") == "active"
+        and isinstance(resource.get("id"), str) and resource["id"]  # it is referenced by id in the answer
     ]
     preferred = set(preferred_ids)
     for coverage in active:

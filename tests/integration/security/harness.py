@@ -5,12 +5,7 @@ Everything listens on 127.0.0.1 (or ::1) on free ports; nothing here sends traff
 """
 from __future__ import annotations
 
-import json
-import os
 import socket
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -21,7 +16,7 @@ import requests
 from cds_service.conventions import COVERAGE_INFORMATION_URL
 from tests.integration.service.hook_bodies import hook_body
 from tests.support.scenarios import scenario
-from tests.support.service_process import ServiceProcess, free_port
+from tests.support.service_process import ServiceProcess, start_service
 from tests.unit.security.jwt_factory import KeyPair
 
 REPO = Path(__file__).resolve().parents[3]
@@ -39,52 +34,8 @@ LOOPBACK_ONLY = {"NO_PROXY": "127.0.0.1,localhost,::1", "no_proxy": "127.0.0.1,l
 def start_service_trusting(
     tmp: Path, clients: list[dict[str, Any]], *, key: KeyPair, iss: str, extra_env: dict[str, str] | None = None
 ) -> ServiceProcess:
-    """`python -m cds_service serve` with a clients file of several entries (start_service writes only one).
-
-    `key` and `iss` are the client that `ServiceProcess.token()/hook()` sign for.
-    """
-    tmp.mkdir(parents=True, exist_ok=True)
-    clients_file = tmp / "clients.json"
-    clients_file.write_text(json.dumps({"clients": clients}))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        **LOOPBACK_ONLY,
-        "CDS_CLIENTS_FILE": str(clients_file),
-        "CDS_PUBLIC_BASE_URL": base,
-        "CDS_DATABASE_URL": f"sqlite:///{tmp / 'cds.sqlite3'}",
-        "CDS_POLICY_DATE": "2026-11-20",
-        **(extra_env or {}),
-    }
-    log_path = tmp / "service.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cds_service", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
-        )
-    service = ServiceProcess(base, key, iss, process, log_path)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"service exited: {log_path.read_text()[-2000:]}")
-        try:
-            if requests.get(f"{base}/healthz", timeout=1).ok:
-                return service
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    service.stop()
-    raise RuntimeError(f"service did not start: {log_path.read_text()[-2000:]}")
-
-
-def call_hook(service: ServiceProcess, body: Any, authorization: str | None, *, path: str = SIGN_PATH,
-              timeout: float = 20) -> requests.Response:
-    """POST a hook body with exactly this Authorization header (None: no header at all)."""
-    headers = {"Content-Type": "application/json"}
-    if authorization is not None:
-        headers["Authorization"] = authorization
-    return service.session.post(f"{service.base_url}{path}", data=json.dumps(body), headers=headers, timeout=timeout)
+    """The service process trusting several clients; `key`/`iss` are the one `ServiceProcess.hook()` signs for."""
+    return start_service(tmp, clients=clients, key=key, iss=iss, extra_env={**LOOPBACK_ONLY, **(extra_env or {})})
 
 
 # ------------------------------------------------------------------------------------------- hook bodies
@@ -202,6 +153,11 @@ class Tripwire:
 
     def __init__(self) -> None:
         self.attempts: list[str] = []
+
+    def take(self) -> list[str]:
+        """The attempts recorded so far, forgetting them (for checks repeated against one tripwire)."""
+        taken, self.attempts = self.attempts, []
+        return taken
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         def send(session: requests.Session, request: requests.PreparedRequest, **kwargs: object) -> None:

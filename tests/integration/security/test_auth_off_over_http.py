@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.security.harness import LOOPBACK_ONLY, Listener, call_hook, diagnostics, fetching_body
+from tests.integration.security.harness import LOOPBACK_ONLY, SIGN_ID, Listener, diagnostics, fetching_body
 from tests.support.response_checks import check_cds_response
 from tests.support.service_process import ServiceProcess, start_service
 from tests.support.stub_fhir import StubFhirServer
@@ -44,13 +44,13 @@ def test_start_up_and_every_call_log_a_warning(demo_service, listed):
     start_up = demo_service.log()
     assert AUTH_OFF_WARNING in start_up
     before = start_up.count(AUTH_OFF_WARNING)
-    assert call_hook(demo_service, fetching_body(listed.base_url), None).status_code == 200
+    assert demo_service.hook(SIGN_ID, fetching_body(listed.base_url), auth=False).status_code == 200
     assert demo_service.log().count(AUTH_OFF_WARNING) > before
 
 
 def test_calls_without_a_jwt_may_fetch_from_the_dev_fhir_server(demo_service, listed):
     seen = len(listed.requests)
-    response = call_hook(demo_service, fetching_body(listed.base_url), None)
+    response = demo_service.hook(SIGN_ID, fetching_body(listed.base_url), auth=False)
     assert response.status_code == 200
     assert check_cds_response(response.json(), hook="order-sign") == []
     assert len(listed.requests) > seen
@@ -63,7 +63,7 @@ def test_calls_without_a_jwt_may_fetch_from_the_dev_fhir_server(demo_service, li
 ], ids=["another loopback port", "localhost on another port", "same server, path outside the list"])
 def test_fhir_server_outside_the_dev_list_is_403_and_never_contacted(demo_service, listed, unlisted, make_url):
     seen = len(listed.requests)
-    response = call_hook(demo_service, fetching_body(make_url(listed, unlisted)), None)
+    response = demo_service.hook(SIGN_ID, fetching_body(make_url(listed, unlisted)), auth=False)
     assert response.status_code == 403 and "allow-list" in diagnostics(response)
     assert unlisted.connections == 0
     assert len(listed.requests) == seen

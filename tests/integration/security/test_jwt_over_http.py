@@ -19,8 +19,9 @@ import pytest
 
 from tests.integration.security.harness import (
     FHIR_TOKEN,
+    SIGN_ID,
     SIGN_PATH,
-    call_hook,
+    Listener,
     diagnostics,
     fetching_body,
     start_service_trusting,
@@ -70,6 +71,27 @@ def jwks_host(keys: Keys) -> Iterator[JwksServer]:
 
 
 @pytest.fixture(scope="module")
+def jku_listener() -> Iterator[Listener]:
+    """A bare loopback port named as `jku`: it must not even see a connection."""
+    with Listener() as listener:
+        yield listener
+
+
+@dataclass(frozen=True)
+class Bystanders:
+    """What a refused call must leave untouched: the FHIR server, and every JWKS location the attacker named."""
+
+    fhir: StubFhirServer
+    jwks_host: JwksServer
+    jku_listener: Listener
+
+
+@pytest.fixture(scope="module")
+def bystanders(fhir: StubFhirServer, jwks_host: JwksServer, jku_listener: Listener) -> Bystanders:
+    return Bystanders(fhir, jwks_host, jku_listener)
+
+
+@pytest.fixture(scope="module")
 def service(tmp_path_factory, keys: Keys, fhir: StubFhirServer, jwks_host: JwksServer) -> Iterator[ServiceProcess]:
     clients = [
         {"iss": ES_ISS, "jwks": keys.es.jwks(), "fhir_servers": [fhir.base_url]},
@@ -79,6 +101,11 @@ def service(tmp_path_factory, keys: Keys, fhir: StubFhirServer, jwks_host: JwksS
     svc = start_service_trusting(tmp_path_factory.mktemp("jwt-service"), clients, key=keys.es, iss=ES_ISS)
     yield svc
     svc.stop()
+
+
+def call_hook(service: ServiceProcess, body: dict, authorization: str | None):
+    """POST `body` to order-sign with exactly this Authorization header (None: none at all)."""
+    return service.hook(SIGN_ID, body, auth=False, headers={"Authorization": authorization} if authorization else None)
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +125,7 @@ class Forge:
     keys: Keys
     configured_jwks_url: str
     attacker_jwks_url: str
+    listener_jwks_url: str
 
     @property
     def aud(self) -> str:
@@ -111,8 +139,9 @@ class Forge:
 
 
 @pytest.fixture(scope="module")
-def forge(service: ServiceProcess, keys: Keys, jwks_host: JwksServer) -> Forge:
-    return Forge(service.base_url, keys, jwks_host.url(), jwks_host.url(ATTACKER_JWKS_PATH))
+def forge(service: ServiceProcess, keys: Keys, jwks_host: JwksServer, jku_listener: Listener) -> Forge:
+    return Forge(service.base_url, keys, jwks_host.url(), jwks_host.url(ATTACKER_JWKS_PATH),
+                 f"http://{jku_listener.authority}/jwks.json")
 
 
 def _now(offset_s: int = 0) -> int:
@@ -167,6 +196,7 @@ ATTACKS: dict[str, Callable[[Forge], str]] = {
     "jku elsewhere, inline-key client": lambda f: f.signed(key=f.keys.attacker_as_es, jku=f.attacker_jwks_url),
     "jku elsewhere, jwks_url client": lambda f: f.signed(
         f.claims(REMOTE_ISS), key=f.keys.attacker_as_remote, jku=f.attacker_jwks_url),
+    "jku at a bare loopback listener": lambda f: f.signed(key=f.keys.attacker_as_es, jku=f.listener_jwks_url),
     "crit header": lambda f: f.signed(crit=["x-facet-binding"], **{"x-facet-binding": True}),
     **{
         f"missing {claim}": (lambda f, claim=claim: f.signed(f.claims(**{claim: None})))
@@ -175,35 +205,36 @@ ATTACKS: dict[str, Callable[[Forge], str]] = {
 }
 
 
-def _assert_refused_and_nothing_fetched(service: ServiceProcess, fhir: StubFhirServer, jwks_host: JwksServer,
-                                        bare_401: dict, authorization: str) -> None:
-    seen_by_fhir = len(fhir.requests)
-    response = call_hook(service, fetching_body(fhir.base_url), authorization)
+def _assert_refused_and_nothing_fetched(service: ServiceProcess, bystanders: Bystanders, bare_401: dict,
+                                        authorization: str) -> None:
+    seen_by_fhir = len(bystanders.fhir.requests)
+    response = call_hook(service, fetching_body(bystanders.fhir.base_url), authorization)
     assert response.status_code == 401
     assert response.json() == bare_401  # word for word the answer to no token: no hint which check failed
-    assert len(fhir.requests) == seen_by_fhir
-    assert jwks_host.fetches(ATTACKER_JWKS_PATH) == 0
+    assert len(bystanders.fhir.requests) == seen_by_fhir
+    assert bystanders.jwks_host.fetches(ATTACKER_JWKS_PATH) == 0
+    assert bystanders.jku_listener.connections == 0
     assert authorization.split(" ", 1)[-1] not in service.log()  # tokens are never logged
 
 
 @pytest.mark.parametrize("attack", ATTACKS.values(), ids=ATTACKS.keys())
-def test_bad_token_gets_a_bare_401_and_no_fetch(service, fhir, jwks_host, bare_401, forge, attack):
-    _assert_refused_and_nothing_fetched(service, fhir, jwks_host, bare_401, f"Bearer {attack(forge)}")
+def test_bad_token_gets_a_bare_401_and_no_fetch(service, bystanders, bare_401, forge, attack):
+    _assert_refused_and_nothing_fetched(service, bystanders, bare_401, f"Bearer {attack(forge)}")
 
 
-def test_replayed_token_gets_a_bare_401_and_no_fetch(service, fhir, jwks_host, bare_401, forge):
+def test_replayed_token_gets_a_bare_401_and_no_fetch(service, fhir, bystanders, bare_401, forge):
     token = forge.signed()
     seen = len(fhir.requests)
     first = call_hook(service, fetching_body(fhir.base_url), f"Bearer {token}")
     assert first.status_code == 200 and len(fhir.requests) > seen
-    _assert_refused_and_nothing_fetched(service, fhir, jwks_host, bare_401, f"Bearer {token}")
+    _assert_refused_and_nothing_fetched(service, bystanders, bare_401, f"Bearer {token}")
 
 
-def test_used_jti_is_refused_even_in_a_freshly_signed_token(service, fhir, jwks_host, bare_401, forge):
+def test_used_jti_is_refused_even_in_a_freshly_signed_token(service, fhir, bystanders, bare_401, forge):
     jti = str(uuid.uuid4())
     assert call_hook(service, fetching_body(fhir.base_url), f"Bearer {forge.signed(forge.claims(jti=jti))}").ok
     again = forge.signed(forge.claims(jti=jti, iat=_now(1)))
-    _assert_refused_and_nothing_fetched(service, fhir, jwks_host, bare_401, f"Bearer {again}")
+    _assert_refused_and_nothing_fetched(service, bystanders, bare_401, f"Bearer {again}")
 
 
 ACCEPTED: dict[str, Callable[[Forge], str]] = {
