@@ -1,6 +1,7 @@
 """The synthetic scenarios of fhir_fixtures/, loaded once, for engine, HTTP and browser tests."""
 from __future__ import annotations
 
+import copy
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -15,7 +16,8 @@ def all_scenarios() -> tuple[dict[str, Any], ...]:
 
 
 def scenario(scenario_id: str) -> dict[str, Any]:
-    return next(s for s in all_scenarios() if s["id"] == scenario_id)
+    """A private copy: a test may change it without touching what other tests read."""
+    return copy.deepcopy(next(s for s in all_scenarios() if s["id"] == scenario_id))
 
 
 def record_resources(s: dict[str, Any]) -> list[dict[str, Any]]:

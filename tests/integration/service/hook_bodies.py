@@ -1,6 +1,7 @@
 """CDS Hooks request bodies built from the synthetic scenarios, prefetched or not."""
 from __future__ import annotations
 
+import copy
 import uuid
 from typing import Any
 
@@ -42,7 +43,7 @@ def hook_body(scenario: dict[str, Any], hook: str, *, fhir_server: str | None = 
                                          "scope": "patient/*.read", "subject": "cds-service"}
     if prefetch:
         body["prefetch"] = prefetch_for(scenario)
-    return body
+    return copy.deepcopy(body)  # callers may tamper with it; the cached scenarios must stay as written
 
 
 def coverage_decisions(response: dict[str, Any]) -> dict[str, str]:
