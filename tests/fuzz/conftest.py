@@ -3,26 +3,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
 
-from cds_service.app import create_app
-from cds_service.settings import Settings
 from tests.fuzz.fuzz_support import ISS, PUBLIC_BASE_URL
 from tests.integration.security.harness import Tripwire
+from tests.support.in_process import in_process_client
 from tests.unit.security.jwt_factory import KeyPair
-
-
-def _app(tmp: Path, **env: str) -> FlaskClient:
-    settings_ = Settings.from_env({
-        "CDS_DATABASE_URL": f"sqlite:///{tmp / 'cds.sqlite3'}",
-        "CDS_POLICY_DATE": "2026-11-20",
-        "CDS_FHIR_TIMEOUT_S": "1",
-        **env,
-    })
-    return create_app(settings_).test_client()
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +25,7 @@ def no_network() -> Iterator[Tripwire]:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory, no_network: Tripwire) -> FlaskClient:
     """CDS_AUTH=off, so bodies reach the parser; the only allowed FHIR server is a port nobody listens on."""
-    return _app(tmp_path_factory.mktemp("fuzz-demo"), CDS_AUTH="off", CDS_DEV_FHIR_SERVERS="http://127.0.0.1:9/fhir")
+    return in_process_client(tmp_path_factory.mktemp("fuzz-demo"), CDS_AUTH="off", CDS_DEV_FHIR_SERVERS="http://127.0.0.1:9/fhir")
 
 
 @pytest.fixture(scope="module")
@@ -51,4 +39,4 @@ def secured(tmp_path_factory, signing_key: KeyPair, no_network: Tripwire) -> Fla
     tmp = tmp_path_factory.mktemp("fuzz-secured")
     clients = tmp / "clients.json"
     clients.write_text(json.dumps({"clients": [{"iss": ISS, "jwks": signing_key.jwks(), "fhir_servers": []}]}))
-    return _app(tmp, CDS_CLIENTS_FILE=str(clients), CDS_PUBLIC_BASE_URL=PUBLIC_BASE_URL)
+    return in_process_client(tmp, CDS_CLIENTS_FILE=str(clients), CDS_PUBLIC_BASE_URL=PUBLIC_BASE_URL)

@@ -12,8 +12,6 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from cds_service.app import create_app
-from cds_service.settings import Settings
 from tests.integration.security.harness import (
     SIGN_PATH,
     Tripwire,
@@ -21,6 +19,7 @@ from tests.integration.security.harness import (
     diagnostics,
     fetching_body,
 )
+from tests.support.in_process import in_process_client
 from tests.unit.security.jwt_factory import KeyPair, make_claims
 
 PUBLIC_BASE_URL = "https://cds.test.example"
@@ -53,16 +52,6 @@ def tripwire(monkeypatch: pytest.MonkeyPatch) -> Tripwire:
     return wire
 
 
-def _client(tmp: Path, **env: str) -> FlaskClient:
-    settings = Settings.from_env({
-        "CDS_DATABASE_URL": f"sqlite:///{tmp / 'cds.sqlite3'}",
-        "CDS_POLICY_DATE": "2026-11-20",
-        "CDS_FHIR_TIMEOUT_S": "1",
-        **env,
-    })
-    return create_app(settings).test_client()
-
-
 @pytest.fixture(scope="module")
 def key() -> KeyPair:
     return KeyPair.generate("ES384")
@@ -75,13 +64,13 @@ def authenticated(tmp_path_factory, key: KeyPair) -> FlaskClient:
     clients = tmp / "clients.json"
     clients.write_text(json.dumps({"clients": [
         {"iss": ISS, "jwks": key.jwks(), "fhir_servers": ["http://127.0.0.1:9/fhir"]}]}))
-    return _client(tmp, CDS_CLIENTS_FILE=str(clients), CDS_PUBLIC_BASE_URL=PUBLIC_BASE_URL)
+    return in_process_client(tmp, CDS_CLIENTS_FILE=str(clients), CDS_PUBLIC_BASE_URL=PUBLIC_BASE_URL)
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> FlaskClient:
     """CDS_AUTH=off without CDS_DEV_FHIR_SERVERS: loopback FHIR servers only."""
-    return _client(tmp_path_factory.mktemp("ssrf-auth-off"), CDS_AUTH="off")
+    return in_process_client(tmp_path_factory.mktemp("ssrf-auth-off"), CDS_AUTH="off")
 
 
 def _post(client: FlaskClient, body: dict, authorization: str | None = None):
@@ -90,7 +79,7 @@ def _post(client: FlaskClient, body: dict, authorization: str | None = None):
 
 
 @pytest.mark.parametrize("url", INTERNAL_URLS)
-def test_internal_address_is_refused_for_an_authenticated_client(authenticated, key, tripwire, url):
+def test_internal_address_is_refused_for_an_authenticatedin_process_client(authenticated, key, tripwire, url):
     token = key.sign(make_claims(f"{PUBLIC_BASE_URL}{SIGN_PATH}", ISS))
     response = _post(authenticated, fetching_body(url), f"Bearer {token}")
     assert response.status_code == 403 and "allow-list" in diagnostics(response)
@@ -106,7 +95,7 @@ def test_internal_address_is_refused_in_auth_off_demo_mode(demo, tripwire, url):
 
 def test_tripwire_sees_the_fetches_of_an_allowed_server(tmp_path: Path, tripwire: Tripwire):
     """Control: with the private address on the dev list the service does try it, and the tripwire catches that."""
-    client = _client(tmp_path, CDS_AUTH="off", CDS_DEV_FHIR_SERVERS=PRIVATE_FHIR_SERVER)
+    client = in_process_client(tmp_path, CDS_AUTH="off", CDS_DEV_FHIR_SERVERS=PRIVATE_FHIR_SERVER)
     response = _post(client, fetching_body(PRIVATE_FHIR_SERVER))
     assert response.status_code == 200
     assert_indeterminate_for_technical_reasons(response.get_json())
