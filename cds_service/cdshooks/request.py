@@ -45,7 +45,7 @@ def parse_json(body: bytes, max_depth: int) -> Any:
         raise BadRequest(f"JSON nested deeper than {max_depth} levels") from None
     except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
         raise BadRequest(f"body is not valid JSON ({exc.__class__.__name__}: {str(exc)[:80]})") from None
-    if _depth(data) > max_depth:
+    if _deeper_than(data, max_depth):
         raise BadRequest(f"JSON nested deeper than {max_depth} levels")
     if _SURROGATE_ESCAPE.search(text) and not _encodable(data):  # cheap test first: escapes are rare
         raise BadRequest("body contains an unpaired UTF-16 surrogate")
@@ -60,16 +60,13 @@ def _encodable(data: Any) -> bool:
         return False
 
 
-def _depth(value: Any) -> int:
-    """Nesting depth, iteratively (a hostile body must not exhaust the stack); only containers are visited."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        node, level = stack.pop()
-        if level > deepest:
-            deepest = level
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        stack.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
-    return deepest if isinstance(value, (dict, list)) else 0
+def _deeper_than(node: Any, limit: int) -> bool:
+    """True when containers nest more than `limit` levels. The recursion stops at the limit, so a hostile
+    body cannot exhaust the stack, and only containers are visited (this runs on every request)."""
+    if limit == 0:
+        return isinstance(node, (dict, list))
+    children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+    return any(isinstance(child, (dict, list)) and _deeper_than(child, limit - 1) for child in children)
 
 
 def parse_hook_request(data: Any, *, expected_hook: str, max_draft_orders: int) -> HookRequest:
