@@ -79,7 +79,8 @@ def invoke(service_id: str) -> Response:
         client = _authenticate(f"{svc.settings.base_url}/cds-services/{service_id}")
         data = parse_json(body, svc.settings.requests.max_json_depth)
         hook_request = parse_hook_request(data, expected_hook=service.hook,
-                                          max_draft_orders=svc.settings.requests.max_draft_orders)
+                                          max_draft_orders=svc.settings.requests.max_draft_orders,
+                                          max_prefetch_resources=svc.settings.fetch.max_resources)
         _check_fhir_server(hook_request.fhir_server)
         answer = svc.answer(service, hook_request, client)
         status = 200

@@ -69,7 +69,8 @@ def _deeper_than(node: Any, limit: int) -> bool:
     return any(isinstance(child, (dict, list)) and _deeper_than(child, limit - 1) for child in children)
 
 
-def parse_hook_request(data: Any, *, expected_hook: str, max_draft_orders: int) -> HookRequest:
+def parse_hook_request(data: Any, *, expected_hook: str, max_draft_orders: int,
+                       max_prefetch_resources: int = 5000) -> HookRequest:
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object")
     hook = data.get("hook")
@@ -97,6 +98,9 @@ def parse_hook_request(data: Any, *, expected_hook: str, max_draft_orders: int) 
             raise BadRequest("'fhirAuthorization.access_token' is required")
     if data.get("prefetch") is not None and not isinstance(data["prefetch"], dict):
         raise BadRequest("'prefetch' must be an object")
+    prefetched = sum(len(normalize_bundle_entries(v)) for v in (data.get("prefetch") or {}).values())
+    if prefetched > max_prefetch_resources:
+        raise BadRequest(f"more than {max_prefetch_resources} prefetched resources")
     orders: list[dict[str, Any]] = []
     if "draftOrders" in context:
         if not isinstance(context["draftOrders"], (dict, list)):

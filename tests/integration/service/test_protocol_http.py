@@ -303,3 +303,17 @@ def test_tolerates_what_real_clients_send(service):
     answer = response.json()
     assert [a["resource"]["id"] for a in answer["systemActions"]] == [order["id"]]   # DSTU2 orders ignored
     assert answer["systemActions"][0]["resource"]["bodySite"] == order["bodySite"]    # order sent back unchanged
+
+
+def test_400_too_many_prefetched_resources(tmp_path, fhir_server):
+    from tests.support.service_process import start_service
+
+    svc = start_service(tmp_path, fhir_servers=[fhir_server], extra_env={"CDS_MAX_PREFETCH_RESOURCES": "10"})
+    try:
+        body = hook_body(scenario("dx-first-lumbar-covered"), "order-sign")
+        conditions = body["prefetch"]["conditions"]
+        conditions["entry"] = conditions["entry"] * 11
+        response = svc.hook("facet-order-sign", body)
+        assert response.status_code == 400 and "prefetched resources" in outcome(response)
+    finally:
+        svc.stop()
