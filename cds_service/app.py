@@ -23,6 +23,7 @@ from .fhir_access.cache import RecordCache
 from .hooks import HookContext, answer_order_hook
 from .policy.library import PolicyLibrary
 from .security import ClientRegistry, FhirServerAllowlist, JwksProvider, ReplayStore, SqliteReplayStore, dev_allowlist
+from .security.replay import PostgresReplayStore
 from .settings import Settings
 from .store import Store
 
@@ -58,9 +59,11 @@ class Services:
 def build_services(settings: Settings, *, today: Callable[[], date] | None = None,
                    jwks: JwksProvider | None = None) -> Services:
     library = load_library(settings.revision_effective)
-    store = Store(settings.sqlite_path)
+    store = Store(settings.database)
     clients = ClientRegistry.from_file(settings.clients_file) if settings.clients_file else ClientRegistry()
-    replay: ReplayStore = SqliteReplayStore(settings.sqlite_path)
+    # The replay store must be the deployment's shared database, so it follows CDS_DATABASE_URL too.
+    replay: ReplayStore = (PostgresReplayStore(settings.database.location) if settings.database.kind == "postgresql"
+                           else SqliteReplayStore(settings.database.sqlite_path))
     clock = today or (lambda: settings.policy_date or date.today())
     context = HookContext(settings=settings, library=library, store=store,
                           record_cache=RecordCache(ttl_s=settings.record_cache_ttl_s),

@@ -5,7 +5,10 @@ import os
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Mapping
+from typing import Literal, Mapping
+
+from psycopg import ProgrammingError as PostgresUrlError
+from psycopg.conninfo import conninfo_to_dict
 
 from .fhir_access.limits import FetchLimits
 
@@ -14,6 +17,59 @@ DEFAULT_POLICY_URL = "https://www.centene.com/content/dam/centene/policies/clini
 
 class SettingsError(ValueError):
     """A configuration value is unusable; the message names the variable."""
+
+
+DatabaseKind = Literal["sqlite", "postgresql"]
+
+
+@dataclass(frozen=True)
+class DatabaseUrl:
+    """CDS_DATABASE_URL, parsed: which backend, and where.
+
+    `location` is the SQLite file path, or the PostgreSQL URL itself (psycopg reads libpq URLs as they are).
+    It is kept out of repr: a PostgreSQL URL may carry a password.
+    """
+
+    kind: DatabaseKind
+    location: str = field(repr=False)
+
+    @property
+    def sqlite_path(self) -> Path:
+        if self.kind != "sqlite":
+            raise SettingsError(f"CDS_DATABASE_URL names a {self.kind} database, not a SQLite file")
+        return Path(self.location)
+
+    @classmethod
+    def parse(cls, url: str) -> DatabaseUrl:
+        scheme, separator, rest = url.partition("://")
+        if scheme == "sqlite" and separator:
+            return cls._sqlite(rest)
+        if scheme in ("postgresql", "postgres") and separator:
+            return cls._postgresql(url)
+        # Only the scheme is echoed: the rest of a URL may hold credentials.
+        shown = f"scheme {scheme!r}" if separator else "a value without a scheme"
+        raise SettingsError(f"CDS_DATABASE_URL must be sqlite:///path or postgresql://..., got {shown}")
+
+    @classmethod
+    def _sqlite(cls, rest: str) -> DatabaseUrl:
+        if not rest.startswith("/"):  # sqlite://host/... : there is no host for a file
+            raise SettingsError("CDS_DATABASE_URL: write sqlite:///relative/path or sqlite:////absolute/path")
+        path = rest[1:]
+        if path in ("", ":memory:"):  # every worker and thread must see the same data: it needs a file
+            raise SettingsError("CDS_DATABASE_URL: sqlite:/// needs a file path")
+        return cls("sqlite", path)
+
+    @classmethod
+    def _postgresql(cls, url: str) -> DatabaseUrl:
+        try:
+            conninfo_to_dict(url)  # libpq's own parser: a typo fails at start-up, not on first use
+        except PostgresUrlError as exc:
+            raise SettingsError(f"CDS_DATABASE_URL is not a usable PostgreSQL URL: {exc}") from None
+        return cls("postgresql", url)
+
+
+DEFAULT_DATABASE_URL = "sqlite:///var/facet-cds.sqlite3"  # a file under the working directory
+DEFAULT_DATABASE = DatabaseUrl.parse(DEFAULT_DATABASE_URL)
 
 
 @dataclass(frozen=True)
@@ -32,7 +88,7 @@ class Settings:
     auth_on: bool = True
     dev_fhir_servers: str | None = None
     policy_date: date | None = None
-    database_url: str = "sqlite:///var/facet-cds.sqlite3"
+    database: DatabaseUrl = DEFAULT_DATABASE
     plan_name: str = "Centene"
     policy_url: str = DEFAULT_POLICY_URL
     pa_needed: str = "auth-needed"
@@ -49,12 +105,6 @@ class Settings:
     @property
     def base_url(self) -> str:
         return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
-
-    @property
-    def sqlite_path(self) -> Path:
-        if not self.database_url.startswith("sqlite:///"):
-            raise SettingsError("CDS_DATABASE_URL: only sqlite:///path is supported by this build")
-        return Path(self.database_url[len("sqlite:///"):])
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
@@ -106,7 +156,7 @@ class Settings:
             auth_on=switch("CDS_AUTH", True),
             dev_fhir_servers=get("CDS_DEV_FHIR_SERVERS"),
             policy_date=iso_date("CDS_POLICY_DATE", get("CDS_POLICY_DATE")),
-            database_url=get("CDS_DATABASE_URL") or cls.database_url,
+            database=DatabaseUrl.parse(get("CDS_DATABASE_URL") or DEFAULT_DATABASE_URL),
             plan_name=get("CDS_PLAN_NAME") or cls.plan_name,
             policy_url=get("CDS_POLICY_URL") or DEFAULT_POLICY_URL,
             pa_needed=pa_needed,

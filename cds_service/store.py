@@ -1,7 +1,13 @@
 """The service's database: audit trail, coverage assertions, feedback, and the hash key.
 
-SQLite (stdlib) with WAL so several gunicorn workers share one file; a new connection per operation keeps
-it thread-safe. The JWT replay table lives in the same file (security.replay.SqliteReplayStore).
+Two backends, chosen by CDS_DATABASE_URL (contract §2): SQLite (stdlib, WAL, so the gunicorn workers of one
+host share a file) and PostgreSQL (psycopg 3, for workers on several hosts or a managed database). The JWT
+replay table lives in the same database (security.replay).
+
+One Store class, not one per backend: every statement below is SQL both databases accept (ON CONFLICT and
+RETURNING need SQLite >= 3.35; Python 3.11 ships 3.40+), so each is written once, with `?` placeholders.
+What differs — the placeholder, the auto-numbered key column, connecting and transactions — sits in the two
+small backend classes.
 """
 from __future__ import annotations
 
@@ -10,27 +16,32 @@ import hmac
 import json
 import secrets
 import sqlite3
-import threading
 import time
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Protocol
 
+import psycopg
+
+from .postgres_connections import PostgresConnections
+from .settings import DatabaseUrl
 from .sqlite_connections import ThreadLocalConnections
 
+# DOUBLE PRECISION, not REAL: REAL is 4 bytes in PostgreSQL, too coarse for epoch seconds (SQLite stores 8 either way).
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at REAL NOT NULL,
+    id {id_column},
+    at DOUBLE PRECISION NOT NULL,
     hook TEXT NOT NULL,
     hook_instance TEXT NOT NULL,
     service_id TEXT NOT NULL,
     client TEXT,
     patient_hash TEXT,
     status INTEGER NOT NULL,
-    duration_ms REAL NOT NULL,
+    duration_ms DOUBLE PRECISION NOT NULL,
     decisions TEXT NOT NULL,        -- JSON: per procedure decision, revision, criteria not met / needing documentation
     technical_problem TEXT,
     detail TEXT                     -- JSON: fetched/prefetched keys, skipped resources (types/ids only)
@@ -39,8 +50,8 @@ CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
 CREATE INDEX IF NOT EXISTS audit_patient ON audit(patient_hash);
 CREATE TABLE IF NOT EXISTS assertion (
     assertion_id TEXT PRIMARY KEY,
-    at REAL NOT NULL,
-    audit_id INTEGER,
+    at DOUBLE PRECISION NOT NULL,
+    audit_id BIGINT,
     hook_instance TEXT NOT NULL,
     patient_hash TEXT,
     order_ids TEXT NOT NULL,
@@ -49,8 +60,8 @@ CREATE TABLE IF NOT EXISTS assertion (
     criteria TEXT NOT NULL          -- JSON: the full per-criterion result, for DTR and disputes
 );
 CREATE TABLE IF NOT EXISTS feedback (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at REAL NOT NULL,
+    id {id_column},
+    at DOUBLE PRECISION NOT NULL,
     service_id TEXT NOT NULL,
     client TEXT,
     card TEXT NOT NULL,
@@ -61,6 +72,15 @@ CREATE TABLE IF NOT EXISTS feedback (
     UNIQUE(service_id, card, outcome, outcome_timestamp)
 );
 """
+
+_ASSERTION_COLUMNS = ("assertion_id", "at", "audit_id", "hook_instance", "patient_hash", "order_ids", "decision",
+                      "revision", "criteria")
+# A re-recorded assertion id replaces the earlier row (the behaviour of SQLite's former INSERT OR REPLACE).
+_UPSERT_ASSERTION = (
+    f"INSERT INTO assertion({', '.join(_ASSERTION_COLUMNS)}) VALUES ({', '.join('?' for _ in _ASSERTION_COLUMNS)})"
+    " ON CONFLICT (assertion_id) DO UPDATE SET "
+    + ", ".join(f"{column} = excluded.{column}" for column in _ASSERTION_COLUMNS[1:])
+)
 
 
 @dataclass(frozen=True)
@@ -77,85 +97,157 @@ class AuditEntry:
     detail: dict[str, Any] | None = None
 
 
-class Store:
-    def __init__(self, path: Path):
-        self.path = path
+class _Session:
+    """One connection, running statements written with `?` placeholders in its backend's own style."""
+
+    def __init__(self, connection: Any, placeholder: str) -> None:
+        self._connection = connection
+        self._placeholder = placeholder
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
+        """A DB-API cursor (sqlite3 and psycopg cursors share fetchone/fetchall/rowcount/description)."""
+        return self._connection.execute(statement.replace("?", self._placeholder), params)
+
+    def rows(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        cursor = self.execute(statement, params)
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+class _Backend(Protocol):
+    id_column: str  # DDL of an auto-numbered primary key
+    errors: tuple[type[Exception], ...]  # what "database unreachable" looks like
+
+    def session(self) -> AbstractContextManager[_Session]: ...
+    def transaction(self) -> AbstractContextManager[_Session]: ...
+    def create_schema(self, ddl: str) -> None: ...
+
+
+class _SqliteBackend:
+    id_column = "INTEGER PRIMARY KEY AUTOINCREMENT"
+    errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+
+    def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
         self._connections = ThreadLocalConnections(str(path))
-        with self._connect() as db:
-            db.executescript(SCHEMA)
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        yield self._connections.get()
+    def session(self) -> Iterator[_Session]:
+        yield _Session(self._connections.get(), "?")
+
+    @contextmanager
+    def transaction(self) -> Iterator[_Session]:
+        connection = self._connections.get()  # autocommit (isolation_level=None): the transaction is ours to open
+        connection.execute("BEGIN")
+        try:
+            yield _Session(connection, "?")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+    def create_schema(self, ddl: str) -> None:
+        self._connections.get().executescript(ddl)
+
+
+class _PostgresBackend:
+    id_column = "BIGSERIAL PRIMARY KEY"
+    errors: tuple[type[Exception], ...] = (psycopg.Error,)
+
+    def __init__(self, url: str) -> None:
+        self._connections = PostgresConnections(url)
+
+    @contextmanager
+    def session(self) -> Iterator[_Session]:
+        with self._connections.connection() as connection:
+            yield _Session(connection, "%s")
+
+    @contextmanager
+    def transaction(self) -> Iterator[_Session]:
+        with self._connections.connection() as connection, connection.transaction():
+            yield _Session(connection, "%s")
+
+    def create_schema(self, ddl: str) -> None:
+        self._connections.create_schema(ddl)
+
+
+def _backend(database: DatabaseUrl | Path) -> _Backend:
+    if isinstance(database, Path):
+        return _SqliteBackend(database)
+    if database.kind == "postgresql":
+        return _PostgresBackend(database.location)
+    return _SqliteBackend(database.sqlite_path)
+
+
+class Store:
+    def __init__(self, database: DatabaseUrl | Path) -> None:
+        """`database`: CDS_DATABASE_URL parsed, or the Path of a SQLite file (tools reading the service's file)."""
+        self._db = _backend(database)
+        self._db.create_schema(SCHEMA.format(id_column=self._db.id_column))
 
     def reachable(self) -> bool:
         try:
-            with self._connect() as db:
+            with self._db.session() as db:
                 db.execute("SELECT 1").fetchone()
             return True
-        except sqlite3.Error:
+        except self._db.errors:
             return False
 
     # -- the key for hashing patient ids: configured, else generated once and kept in the database
     def hash_key(self, configured: str | None) -> bytes:
         if configured:
             return configured.encode()
-        with self._lock, self._connect() as db:
-            db.execute("INSERT OR IGNORE INTO settings(name, value) VALUES ('hash_key', ?)", (secrets.token_hex(32),))
-            return db.execute("SELECT value FROM settings WHERE name='hash_key'").fetchone()[0].encode()
+        with self._db.session() as db:
+            # Workers starting together each propose a key; the first insert wins and all read it back.
+            db.execute("INSERT INTO settings(name, value) VALUES ('hash_key', ?) ON CONFLICT (name) DO NOTHING",
+                       (secrets.token_hex(32),))
+            return str(db.rows("SELECT value FROM settings WHERE name = 'hash_key'")[0]["value"]).encode()
 
     def record_audit(self, entry: AuditEntry, assertions: list[dict[str, Any]]) -> int:
-        with self._connect() as db, db:  # one transaction: the call and its assertions land together
-            db.execute("BEGIN")
-            cur = db.execute(
+        with self._db.transaction() as db:  # one transaction: the call and its assertions land together
+            audit_id = int(db.execute(
                 "INSERT INTO audit(at, hook, hook_instance, service_id, client, patient_hash, status, duration_ms,"
-                " decisions, technical_problem, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " decisions, technical_problem, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
                 (time.time(), entry.hook, entry.hook_instance, entry.service_id, entry.client, entry.patient_hash,
                  entry.status, entry.duration_ms, json.dumps(entry.decisions), entry.technical_problem,
                  json.dumps(entry.detail or {})),
-            )
-            audit_id = cur.lastrowid
+            ).fetchone()[0])
             for a in assertions:
                 db.execute(
-                    "INSERT OR REPLACE INTO assertion(assertion_id, at, audit_id, hook_instance, patient_hash, order_ids,"
-                    " decision, revision, criteria) VALUES (?,?,?,?,?,?,?,?,?)",
+                    _UPSERT_ASSERTION,
                     (a["assertion_id"], time.time(), audit_id, entry.hook_instance, entry.patient_hash,
                      json.dumps(a["order_ids"]), a["decision"], a.get("revision"), json.dumps(a["criteria"])),
                 )
-            return int(audit_id or 0)
+            return audit_id
 
     def record_feedback(self, service_id: str, client: str | None, item: dict[str, Any]) -> bool:
         """Stores one feedback item; False when the same item was stored before (idempotent)."""
-        with self._connect() as db:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO feedback(at, service_id, client, card, outcome, outcome_timestamp,"
-                " accepted_suggestions, override_reason) VALUES (?,?,?,?,?,?,?,?)",
+        with self._db.session() as db:
+            cursor = db.execute(
+                "INSERT INTO feedback(at, service_id, client, card, outcome, outcome_timestamp,"
+                " accepted_suggestions, override_reason) VALUES (?,?,?,?,?,?,?,?)"
+                " ON CONFLICT (service_id, card, outcome, outcome_timestamp) DO NOTHING",
                 (time.time(), service_id, client, item["card"], item["outcome"], item["outcomeTimestamp"],
                  json.dumps(item.get("acceptedSuggestions")) if item.get("acceptedSuggestions") else None,
                  json.dumps(item.get("overrideReason")) if item.get("overrideReason") else None),
             )
-            return cur.rowcount == 1
+            return cursor.rowcount == 1
 
     def recent_audit(self, limit: int = 50) -> list[dict[str, Any]]:
-        with self._connect() as db:
-            cursor = db.cursor()
-            cursor.row_factory = sqlite3.Row
-            rows = cursor.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-        return [dict(r) | {"decisions": json.loads(r["decisions"]), "detail": json.loads(r["detail"] or "{}")} for r in rows]
+        with self._db.session() as db:
+            rows = db.rows("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+        return [r | {"decisions": json.loads(r["decisions"]), "detail": json.loads(r["detail"] or "{}")} for r in rows]
 
     def assertion(self, assertion_id: str) -> dict[str, Any] | None:
-        with self._connect() as db:
-            cursor = db.cursor()
-            cursor.row_factory = sqlite3.Row
-            row = cursor.execute("SELECT * FROM assertion WHERE assertion_id=?", (assertion_id,)).fetchone()
-        if row is None:
+        with self._db.session() as db:
+            rows = db.rows("SELECT * FROM assertion WHERE assertion_id = ?", (assertion_id,))
+        if not rows:
             return None
-        return dict(row) | {"order_ids": json.loads(row["order_ids"]), "criteria": json.loads(row["criteria"])}
+        row = rows[0]
+        return row | {"order_ids": json.loads(row["order_ids"]), "criteria": json.loads(row["criteria"])}
 
     def feedback_count(self) -> int:
-        with self._connect() as db:
+        with self._db.session() as db:
             return int(db.execute("SELECT COUNT(*) FROM feedback").fetchone()[0])
 
 

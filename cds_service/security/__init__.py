@@ -20,7 +20,7 @@ from cds_service.security.jwks import (
     parse_jwks,
 )
 from cds_service.security.jwt_verify import ALLOWED_ALGORITHMS, AuthError, VerifiedClient, verify_client_jwt
-from cds_service.security.replay import InMemoryReplayStore, ReplayStore, SqliteReplayStore
+from cds_service.security.replay import InMemoryReplayStore, PostgresReplayStore, ReplayStore, SqliteReplayStore
 
 __all__ = [
     "ALLOWED_ALGORITHMS",
@@ -32,6 +32,7 @@ __all__ = [
     "JwksError",
     "JwksFetchError",
     "JwksProvider",
+    "PostgresReplayStore",
     "PublicJwk",
     "ReplayStore",
     "SqliteReplayStore",

@@ -1,19 +1,23 @@
 """Replay protection for client JWTs: each (iss, jti) is accepted once until the token has expired.
 
-The SQLite store is the one every worker of a deployment shares (contract.md §2); the in-memory store
-suits a single process and tests. Both take wall-clock epoch seconds, like the JWT `exp` claim.
+The SQLite or PostgreSQL store is the one every worker of a deployment shares (contract.md §2), in the
+database CDS_DATABASE_URL names; the in-memory store suits a single process and tests. All take wall-clock
+epoch seconds, like the JWT `exp` claim.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-
-from cds_service.sqlite_connections import ThreadLocalConnections
 import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
+
+import psycopg
+
+from cds_service.postgres_connections import PostgresConnections
+from cds_service.sqlite_connections import ThreadLocalConnections
 
 Clock = Callable[[], float]
 
@@ -52,11 +56,13 @@ class InMemoryReplayStore:
             return len(self._seen)
 
 
+# One schema for both databases. DOUBLE PRECISION, not REAL: PostgreSQL's REAL is 4 bytes, which rounds
+# epoch seconds to minutes (SQLite stores 8 bytes for either name).
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jwt_replay (
     iss TEXT NOT NULL,
     jti TEXT NOT NULL,
-    expires_at REAL NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (iss, jti)
 );
 CREATE INDEX IF NOT EXISTS jwt_replay_expires_at ON jwt_replay (expires_at);
@@ -130,3 +136,54 @@ class SqliteReplayStore:
         self._next_purge = now + self._purge_interval_s
 
 
+class PostgresReplayStore:
+    """A replay store in PostgreSQL, shared by every worker and host of a deployment.
+
+    One statement decides, so no explicit transaction is needed: the INSERT adds (iss, jti), or takes over an
+    expired row of that key (ON CONFLICT ... DO UPDATE ... WHERE expired), or changes nothing because a live
+    row exists. A concurrent INSERT of the same key waits for the first one to commit and then sees the
+    conflict, so of two racing workers exactly one writes a row — and only a written row means "fresh".
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock: Clock = time.time,
+        purge_interval_s: float = 60.0,
+        purge_batch: int = 1000,
+    ) -> None:
+        self._clock = clock
+        self._purge_interval_s = purge_interval_s
+        self._purge_batch = purge_batch
+        self._next_purge = 0.0
+        self._connections = PostgresConnections(url)
+        self._connections.create_schema(_SCHEMA)
+
+    def remember(self, iss: str, jti: str, expires_at: float) -> bool:
+        now = self._clock()
+        with self._connections.connection() as connection:
+            written = connection.execute(
+                "INSERT INTO jwt_replay (iss, jti, expires_at) VALUES (%s, %s, %s)"
+                " ON CONFLICT (iss, jti) DO UPDATE SET expires_at = excluded.expires_at"
+                " WHERE jwt_replay.expires_at <= %s",
+                (iss, jti, expires_at, now),
+            ).rowcount == 1
+            if now >= self._next_purge:  # racy across threads at worst means an extra purge
+                self._purge_expired(connection, now)
+        return written
+
+    def count(self) -> int:
+        """Rows currently stored, expired or not (for tests and metrics)."""
+        with self._connections.connection() as connection:
+            row = connection.execute("SELECT COUNT(*) FROM jwt_replay").fetchone()
+        return int(row[0]) if row else 0
+
+    def _purge_expired(self, connection: psycopg.Connection, now: float) -> None:
+        # Bounded batches keep one unlucky request from paying for a large backlog.
+        connection.execute(
+            "DELETE FROM jwt_replay WHERE (iss, jti) IN "
+            "(SELECT iss, jti FROM jwt_replay WHERE expires_at <= %s LIMIT %s)",
+            (now, self._purge_batch),
+        )
+        self._next_purge = now + self._purge_interval_s

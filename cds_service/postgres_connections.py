@@ -1,0 +1,67 @@
+"""A small pool of PostgreSQL connections for one process, shared by its threads.
+
+Not one connection per thread (as sqlite_connections does): the development server starts a thread per
+request, and each PostgreSQL connection is a server process that takes milliseconds to start. Not
+psycopg_pool: what the service needs fits here — take an idle connection or open one, hand it back if it
+is still usable. Idle connections are capped; busy ones are bounded by the worker's thread count.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from psycopg.pq import TransactionStatus
+
+# pg_advisory_xact_lock key held while creating tables; any constant the deployment does not use otherwise.
+SCHEMA_LOCK_KEY = 0x0FAC_E7CD5
+
+
+class PostgresConnections:
+    def __init__(self, url: str, *, max_idle: int = 4, connect_timeout_s: int = 5) -> None:
+        self._url = url
+        self._max_idle = max_idle
+        self._connect_timeout_s = connect_timeout_s
+        self._lock = threading.Lock()
+        self._idle: list[psycopg.Connection] = []
+        self._owner_pid = os.getpid()
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        """An autocommit connection for the block; `connection.transaction()` groups statements inside it."""
+        connection = self._take()
+        try:
+            yield connection
+        finally:
+            self._give_back(connection)
+
+    def create_schema(self, ddl: str) -> None:
+        """Runs idempotent DDL (CREATE ... IF NOT EXISTS), one worker at a time.
+
+        Workers starting together would otherwise race: concurrent CREATE TABLE IF NOT EXISTS can still fail
+        on PostgreSQL's catalog unique index.
+        """
+        with self.connection() as connection, connection.transaction():
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+            connection.execute(ddl)  # no parameters: psycopg sends it as one multi-statement query
+
+    def _take(self) -> psycopg.Connection:
+        with self._lock:
+            if self._owner_pid != os.getpid():
+                # Forked: those sockets belong to the parent. Drop them unclosed (psycopg does not close a
+                # connection from another process when it is garbage-collected).
+                self._idle, self._owner_pid = [], os.getpid()
+            if self._idle:
+                return self._idle.pop()
+        return psycopg.connect(self._url, autocommit=True, connect_timeout=self._connect_timeout_s)
+
+    def _give_back(self, connection: psycopg.Connection) -> None:
+        # A broken connection, or one left inside a transaction, must not be handed to the next caller.
+        reusable = not connection.closed and connection.info.transaction_status == TransactionStatus.IDLE
+        with self._lock:
+            if reusable and self._owner_pid == os.getpid() and len(self._idle) < self._max_idle:
+                self._idle.append(connection)
+                return
+        connection.close()

@@ -1,0 +1,95 @@
+"""The Store's contract, held by both backends: SQLite (the default) and a real PostgreSQL."""
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict
+
+from cds_service.settings import DatabaseUrl
+from cds_service.store import AuditEntry, Store
+
+OpenStore = Callable[[], Store]  # opens the test's database again, as another worker would
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> OpenStore:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'cds.sqlite3'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    return lambda: Store(DatabaseUrl.parse(url))
+
+
+def _entry(hook_instance: str = "hook-1") -> AuditEntry:
+    return AuditEntry(hook="order-sign", hook_instance=hook_instance, service_id="facet-order-sign",
+                      client="https://ehr.test.example", patient_hash="abc123", status=200, duration_ms=12.5,
+                      decisions=[{"decision": "not-covered", "notMet": ["I.A.1.d"]}],
+                      detail={"fetchedKeys": ["conditions"]})
+
+
+def _assertion(assertion_id: str, decision: str | None = "not-covered") -> dict:
+    return {"assertion_id": assertion_id, "order_ids": ["sr-1", "sr-2"], "decision": decision,
+            "revision": "2026-05", "criteria": [{"id": "I.A.1.d", "result": "not-met"}]}
+
+
+def _feedback(outcome_timestamp: str = "2026-11-20T10:00:00Z") -> dict:
+    return {"card": "card-1", "outcome": "overridden", "outcomeTimestamp": outcome_timestamp,
+            "overrideReason": {"reason": {"code": "patient-refused"}}}
+
+
+def test_an_audited_call_and_its_assertions_read_back(open_store: OpenStore) -> None:
+    store = open_store()
+    audit_id = store.record_audit(_entry(), [_assertion("a-1"), _assertion("a-2", "covered")])
+    (audited,) = store.recent_audit()
+    assert audited["id"] == audit_id
+    assert audited["hook_instance"] == "hook-1" and audited["duration_ms"] == 12.5
+    assert audited["decisions"] == [{"decision": "not-covered", "notMet": ["I.A.1.d"]}]
+    assert audited["detail"] == {"fetchedKeys": ["conditions"]}
+    found = store.assertion("a-2")
+    assert found is not None
+    assert found["audit_id"] == audit_id and found["decision"] == "covered"
+    assert found["order_ids"] == ["sr-1", "sr-2"]
+    assert found["criteria"] == [{"id": "I.A.1.d", "result": "not-met"}]
+    assert store.assertion("never-issued") is None
+
+
+def test_recent_audit_is_newest_first_and_limited(open_store: OpenStore) -> None:
+    store = open_store()
+    for index in range(3):
+        store.record_audit(_entry(f"hook-{index}"), [])
+    assert [row["hook_instance"] for row in store.recent_audit(limit=2)] == ["hook-2", "hook-1"]
+
+
+def test_a_call_is_audited_with_all_its_assertions_or_not_at_all(open_store: OpenStore) -> None:
+    store = open_store()
+    with pytest.raises((sqlite3.IntegrityError, psycopg.errors.NotNullViolation)):  # the 2nd assertion breaks NOT NULL
+        store.record_audit(_entry(), [_assertion("a-1"), _assertion("a-2", decision=None)])
+    assert store.recent_audit() == []
+    assert store.assertion("a-1") is None
+
+
+def test_feedback_is_stored_once(open_store: OpenStore) -> None:
+    store = open_store()
+    assert store.record_feedback("facet-order-sign", "client", _feedback()) is True
+    assert store.record_feedback("facet-order-sign", "client", _feedback()) is False  # a client's retry
+    assert store.record_feedback("facet-order-sign", "client", _feedback("2026-11-20T10:05:00Z")) is True
+    assert open_store().feedback_count() == 2
+
+
+def test_the_generated_hash_key_is_shared_and_kept(open_store: OpenStore) -> None:
+    first = open_store().hash_key(None)
+    assert len(first) == 64
+    assert open_store().hash_key(None) == first  # another worker, or a restart, hashes patients alike
+    assert open_store().hash_key("configured-key") == b"configured-key"
+
+
+def test_readiness_sees_a_postgresql_database_go_away(postgres_cluster, postgres_url: str) -> None:
+    store = Store(DatabaseUrl.parse(postgres_url))
+    assert store.reachable()
+    database = conninfo_to_dict(postgres_url)["dbname"]
+    postgres_cluster.drop_database(str(database))
+    assert not store.reachable()  # answered, not raised: /readyz turns it into 503
