@@ -7,7 +7,9 @@ Modules, one job each:
     queries  what each evidence key holds and the query for it (also the discovery `prefetch`)
     limits   time, page, size and count limits (`CDS_FHIR_TIMEOUT_S`, ...)
     client   `FhirClient`: one distrustful FHIR REST client (no redirects, bounded bodies and paging)
-    source   `gather_record`: prefetch first, parallel fetches under one deadline, patient filtering
+    source   `gather_record`: prefetch first, parallel fetches under one deadline
+    prefetch what the client prefetched, and which keys must be fetched instead
+    patient_filter  only the patient's own resources, whatever the server did with the search parameters
     cache    `RecordCache`: order-select's fetches reused by order-sign
 
 Errors (only these leave the package; FHIR server trouble is `GatheredRecord.technical_problem`):
@@ -17,9 +19,20 @@ Errors (only these leave the package; FHIR server trouble is `GatheredRecord.tec
       + HookRequestInvalid   no context.patientId: HTTP 400
 """
 from cds_service.fhir_access.cache import RecordCache
-from cds_service.fhir_access.client import FhirAccessError, FhirClient, FhirUnavailable, new_session, shared_session
+from cds_service.fhir_access.client import (
+    FhirAccessError,
+    FhirClient,
+    FhirUnavailable,
+    new_session,
+    shared_session,
+)
 from cds_service.fhir_access.limits import FetchLimits
-from cds_service.fhir_access.queries import EVIDENCE_QUERIES, PREFETCH_TEMPLATES, EvidenceQuery, render_template
+from cds_service.fhir_access.queries import (
+    EVIDENCE_QUERIES,
+    PREFETCH_TEMPLATES,
+    EvidenceQuery,
+    render_template,
+)
 from cds_service.fhir_access.source import (
     DroppedResource,
     GatheredRecord,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+
 # environment variable -> FetchLimits field
 ENV_VARIABLES = {
     "CDS_FHIR_TIMEOUT_S": "timeout_s",

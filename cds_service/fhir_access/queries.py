@@ -12,7 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from cds_service.conventions import FACET_CDS_CODES, LOINC, PAIN_SCORE_LOINC, PERCENT_RELIEF_CODE
+from cds_service.conventions import (
+    FACET_CDS_CODES,
+    LOINC,
+    PAIN_SCORE_LOINC,
+    PERCENT_RELIEF_CODE,
+)
 
 # Observations the policy reads: pain score 0-10, our percent-relief code, and the other pain
 # scales EHRs record (77565-0, 91146-1, 91147-9). SEKMET honours a comma OR list of tokens (tested in

@@ -29,12 +29,23 @@ import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 from cds_service.conventions import QUESTIONNAIRE_BASE
 from cds_service.fhir_access.client import FhirAccessError, FhirClient, FhirUnavailable
+from cds_service.fhir_access.json_values import as_list, as_mapping, as_text
 from cds_service.fhir_access.limits import FetchLimits
-from cds_service.fhir_access.queries import EVIDENCE_QUERIES, PATIENT_ELEMENT_BY_TYPE, EvidenceQuery, render_template
+from cds_service.fhir_access.patient_filter import (
+    DroppedResource,
+    keep_patients_own,
+    reference_of,
+)
+from cds_service.fhir_access.prefetch import read_prefetch
+from cds_service.fhir_access.queries import (
+    EVIDENCE_QUERIES,
+    EvidenceQuery,
+    render_template,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +75,6 @@ class HookRequestInvalid(FhirAccessError):
     """The hook request lacks what fetching needs (`context.patientId`) (HTTP 400)."""
 
 
-class DroppedResource(NamedTuple):
-    """A resource left out of the record, and why (a server that ignored `patient=` sends strangers)."""
-
-    resource_type: str
-    resource_id: str | None
-    reason: str
 
 
 @dataclass
@@ -115,18 +120,18 @@ def gather_record(
     """
     limits = limits or FetchLimits()
     deadline = time.monotonic() + (limits.timeout_s if deadline_s is None else deadline_s)
-    context = _mapping(hook_request.get("context"))
+    context = as_mapping(hook_request.get("context"))
     patient_id = context.get("patientId")
     if not isinstance(patient_id, str) or not patient_id:
         raise HookRequestInvalid("context.patientId is missing")
-    fhir_server = _text(hook_request.get("fhirServer"))
+    fhir_server = as_text(hook_request.get("fhirServer"))
 
     record = GatheredRecord(patient_id=patient_id, resources=[])
     by_key: dict[str, list[dict[str, Any]]] = {}
     missing: list[EvidenceQuery] = []
-    prefetch = _mapping(hook_request.get("prefetch"))
+    prefetch = as_mapping(hook_request.get("prefetch"))
     for query in EVIDENCE_QUERIES:
-        prefetched = _read_prefetch(query.key, prefetch, record.warnings)
+        prefetched = read_prefetch(query.key, prefetch, record.warnings)
         if prefetched is None:
             missing.append(query)
         else:
@@ -154,7 +159,7 @@ def gather_record(
     raw = [resource for query in EVIDENCE_QUERIES for resource in by_key.get(query.key, [])]
     if len(raw) > limits.max_resources:
         problems.append(f"more than {limits.max_resources} resources")
-    record.resources, record.dropped = _keep_patients_own(raw, patient_id, questionnaire_prefix)
+    record.resources, record.dropped = keep_patients_own(raw, patient_id, questionnaire_prefix)
     record.coverage = select_coverage(record.resources, _insurance_coverage_ids(context))
     record.technical_problem = "; ".join(problems) or None
     return record
@@ -198,53 +203,6 @@ def _fetch_missing(
     if cache is not None and fetch.resources_by_key:
         _store_in_cache(cache, cache_key, fetch.resources_by_key)
     return [f"{key}: {reason}" for key, reason in fetch.problems.items()]
-
-
-# -- prefetch ---------------------------------------------------------------------------------------
-
-
-def _read_prefetch(key: str, prefetch: Mapping[str, Any], warnings: list[str]) -> list[dict[str, Any]] | None:
-    """The resources the client prefetched under `key`, or None when the key must be fetched."""
-    if key not in prefetch:
-        return None
-    value = prefetch[key]
-    if value is None:
-        return []
-    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
-        warnings.append(f"{key}: prefetch is not a FHIR resource; fetched instead")
-        return None
-    if value["resourceType"] == "OperationOutcome":
-        warnings.append(f"{key}: prefetch failed (OperationOutcome); fetched instead")
-        return None
-    if value["resourceType"] != "Bundle":
-        return [value]
-    return _read_prefetched_bundle(key, value, warnings)
-
-
-def _read_prefetched_bundle(key: str, bundle: dict[str, Any], warnings: list[str]) -> list[dict[str, Any]] | None:
-    if any(isinstance(link, dict) and link.get("relation") == "next" for link in _list(bundle.get("link"))):
-        # following the client's next link is no cheaper than asking again, and stays on fhirServer
-        warnings.append(f"{key}: prefetch Bundle has more pages; fetched instead")
-        return None
-    resources = []
-    for entry in _list(bundle.get("entry")):
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        if not isinstance(resource, dict):
-            continue
-        if resource.get("resourceType") != "OperationOutcome":
-            resources.append(resource)
-        elif _is_failure(resource):
-            warnings.append(f"{key}: prefetch Bundle reports an error; fetched instead")
-            return None
-        else:
-            warnings.append(f"{key}: prefetch Bundle carries a server note")
-    return resources
-
-
-def _is_failure(outcome: Mapping[str, Any]) -> bool:
-    return any(
-        isinstance(issue, dict) and issue.get("severity") in ("error", "fatal") for issue in _list(outcome.get("issue"))
-    )
 
 
 # -- cache ------------------------------------------------------------------------------------------
@@ -361,94 +319,20 @@ def shared_executor() -> ThreadPoolExecutor:
         return _executor
 
 
-# -- whose resources --------------------------------------------------------------------------------
-
-
-def _keep_patients_own(
-    resources: Iterable[Any], patient_id: str, questionnaire_prefix: str
-) -> tuple[list[dict[str, Any]], list[DroppedResource]]:
-    """The patient's own resources, each (type, id) once, and the ones left out with the reason."""
-    kept: list[dict[str, Any]] = []
-    dropped: list[DroppedResource] = []
-    seen: set[tuple[str, str]] = set()
-    for resource in resources:
-        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
-            dropped.append(DroppedResource("?", None, "not a FHIR resource"))
-            continue
-        resource_type, resource_id = resource["resourceType"], _text(resource.get("id"))
-        reason = _why_not_the_patients(resource, patient_id, questionnaire_prefix)
-        if reason is not None:
-            dropped.append(DroppedResource(resource_type, resource_id, reason))
-            continue
-        if resource_id is not None:
-            if (resource_type, resource_id) in seen:
-                continue  # the same resource from two keys (e.g. prefetch and an _include)
-            seen.add((resource_type, resource_id))
-        kept.append(resource)
-    return kept, dropped
-
-
-def _why_not_the_patients(resource: dict[str, Any], patient_id: str, questionnaire_prefix: str) -> str | None:
-    """None when the resource belongs to the patient, else why it does not."""
-    resource_type = resource["resourceType"]
-    if resource_type == "Patient":
-        return None if resource.get("id") == patient_id else "another Patient"
-    element = PATIENT_ELEMENT_BY_TYPE.get(resource_type)
-    candidates = (element,) if element else ("subject", "patient")
-    references = [_reference(resource.get(name)) for name in candidates]
-    reference = next((value for value in references if value is not None), None)
-    if reference is None:
-        return f"no {'/'.join(candidates)} reference"
-    if not _refers_to_patient(reference, patient_id):
-        return f"{'/'.join(candidates)} is another patient"
-    if resource_type == "QuestionnaireResponse":
-        questionnaire = _text(resource.get("questionnaire")) or ""
-        if not questionnaire.startswith(questionnaire_prefix):
-            return "not the policy's Questionnaire"
-    return None
-
-
-def _refers_to_patient(reference: str, patient_id: str) -> bool:
-    """`Patient/{id}`, an absolute `.../Patient/{id}`, or either with `/_history/{version}`."""
-    reference = reference.split("/_history/", 1)[0]
-    if reference == f"Patient/{patient_id}":
-        return True
-    return "://" in reference and reference.endswith(f"/Patient/{patient_id}")
-
-
-def _reference(value: Any) -> str | None:
-    return _text(value.get("reference")) if isinstance(value, dict) else None
-
-
-# -- request parts ----------------------------------------------------------------------------------
-
-
 def _bearer_token(hook_request: Mapping[str, Any]) -> str | None:
-    authorization = _mapping(hook_request.get("fhirAuthorization"))
-    return _text(authorization.get("access_token"))
+    authorization = as_mapping(hook_request.get("fhirAuthorization"))
+    return as_text(authorization.get("access_token"))
 
 
 def _insurance_coverage_ids(context: Mapping[str, Any]) -> list[str]:
     """Coverage ids named by the draft orders' `ServiceRequest.insurance` (`Coverage/{id}` references)."""
     ids = []
-    for entry in _list(_mapping(context.get("draftOrders")).get("entry")):
-        order = _mapping(entry.get("resource") if isinstance(entry, dict) else None)
+    for entry in as_list(as_mapping(context.get("draftOrders")).get("entry")):
+        order = as_mapping(entry.get("resource") if isinstance(entry, dict) else None)
         if order.get("resourceType") != "ServiceRequest":
             continue
-        for insurance in _list(order.get("insurance")):
-            reference = _reference(insurance) or ""
+        for insurance in as_list(order.get("insurance")):
+            reference = reference_of(insurance) or ""
             if reference.startswith("Coverage/"):
                 ids.append(reference.removeprefix("Coverage/"))
     return ids
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
