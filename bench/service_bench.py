@@ -24,7 +24,7 @@ import requests
 from cds_service.cdshooks.discovery import ORDER_SIGN
 from cds_service.fhir_access.client import SEARCH_PAGE_SIZE
 from cds_service.fhir_access.queries import EVIDENCE_QUERIES, render_template
-from cds_service.fhir_server import FhirServer, free_loopback_port, start_fhir_server
+from cds_service.fhir_server import FhirServer, free_loopback_port, start_fhir_server, stop_process
 
 from .app_factory import FLOOR_PATH
 from .records import DATE_OF_SERVICE, BenchRecord
@@ -177,12 +177,7 @@ def _gunicorn(directory: Path, fhir: FhirServer, key: ClientKey) -> Iterator[str
         _wait_healthy(base_url, process, log_path)
         yield base_url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop_process(process)
 
 
 def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:

@@ -6,7 +6,15 @@ from datetime import date, timedelta
 from typing import Any
 
 from cds_service.conventions import (
-    CPT, DIAGNOSTIC_INTENT, FACET_CDS_CODES, ICD10CM, LOINC, PAIN_SCORE_LOINC, PERCENT_RELIEF_CODE, RXNORM, SNOMED,
+    CPT,
+    DIAGNOSTIC_INTENT,
+    FACET_CDS_CODES,
+    ICD10CM,
+    LOINC,
+    PAIN_SCORE_LOINC,
+    PERCENT_RELIEF_CODE,
+    RXNORM,
+    SNOMED,
     THERAPEUTIC_INTENT,
 )
 from cds_service.evaluation.dates import add_months

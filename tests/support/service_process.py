@@ -14,6 +14,7 @@ from typing import Any
 
 import requests
 
+from cds_service.fhir_server import stop_process
 from tests.unit.security.jwt_factory import KeyPair, make_claims
 
 EHR_ISS = "https://ehr.test.example"  # a made-up issuer; nothing is ever fetched from it
@@ -55,12 +56,7 @@ class ServiceProcess:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process)
 
 
 def start_service(tmp: Path, *, fhir_servers: list[str] | None = None, clients: list[dict[str, Any]] | None = None,

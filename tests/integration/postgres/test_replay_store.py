@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import multiprocessing
-import threading
 from concurrent.futures import ProcessPoolExecutor
 
 from cds_service.security.replay import PostgresReplayStore
+from tests.support.races import race_on_one_jti
 
 NOW = 1_763_600_000.0  # a real epoch time: at this size a 4-byte float would round expiries to minutes
 
@@ -62,19 +62,7 @@ def test_expired_rows_are_purged_at_most_once_a_minute(postgres_url: str) -> Non
 
 def test_threads_racing_on_a_jti_accept_it_once(postgres_url: str) -> None:
     store = PostgresReplayStore(postgres_url, clock=FakeClock())
-    start = threading.Barrier(16)
-    results: list[bool] = []
-
-    def attempt() -> None:
-        start.wait()
-        results.append(store.remember("iss", "raced", NOW + 300))
-
-    threads = [threading.Thread(target=attempt) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(results) == [False] * 15 + [True]
+    assert sorted(race_on_one_jti(store, NOW + 300)) == [False] * 15 + [True]
 
 
 def _remember_in_another_process(url: str, jti: str) -> bool:

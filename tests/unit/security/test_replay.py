@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
-import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from cds_service.security import InMemoryReplayStore, ReplayStore, SqliteReplayStore
+from tests.support.races import race_on_one_jti
 
 
 class FakeClock:
@@ -61,19 +61,7 @@ def test_expired_entry_may_be_used_again(make_store: StoreFactory) -> None:
 def test_concurrent_threads_accept_a_jti_once(make_store: StoreFactory) -> None:
     clock = FakeClock()
     store = make_store(clock)
-    start = threading.Barrier(16)
-    results: list[bool] = []
-
-    def attempt() -> None:
-        start.wait()
-        results.append(store.remember("iss", "raced", clock.now + 300))
-
-    threads = [threading.Thread(target=attempt) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(results) == [False] * 15 + [True]
+    assert sorted(race_on_one_jti(store, clock.now + 300)) == [False] * 15 + [True]
 
 
 def test_in_memory_store_sweeps_expired_entries() -> None:
