@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from cds_service.engine import default_library, evaluate
+from cds_service.usecases.engine import default_library, evaluate
 from cds_service.fhir_access.normalize import clear_cache, normalize_resources
 
 from .records import DATE_OF_SERVICE, BenchRecord

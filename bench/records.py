@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from cds_service.demo import Scenario, fixtures_directory
+from cds_service.dev.demo import Scenario, fixtures_directory
 from cds_service.fhir_access.queries import EVIDENCE_QUERIES
 
 DATE_OF_SERVICE = date(2026, 11, 20)

@@ -24,7 +24,7 @@ import requests
 from cds_service.cdshooks.discovery import ORDER_SIGN
 from cds_service.fhir_access.client import SEARCH_PAGE_SIZE
 from cds_service.fhir_access.queries import EVIDENCE_QUERIES, render_template
-from cds_service.fhir_server import FhirServer, free_loopback_port, start_fhir_server, stop_process
+from cds_service.dev.fhir_server import FhirServer, free_loopback_port, start_fhir_server, stop_process
 
 from .app_factory import FLOOR_PATH
 from .records import DATE_OF_SERVICE, BenchRecord

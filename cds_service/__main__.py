@@ -26,10 +26,10 @@ def _iso_date(value: str) -> date:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .engine import default_library, evaluate
-    from .evaluation.results import SkippedResource
-    from .fhir_access.normalize import normalize_bundle_entries, normalize_resources
-    from .report import evaluation_to_json, evaluation_to_text
+    from cds_service.usecases.engine import default_library, evaluate
+    from cds_service.evaluation.results import SkippedResource
+    from cds_service.fhir_access.normalize import normalize_bundle_entries, normalize_resources
+    from cds_service.usecases.report import evaluation_to_json, evaluation_to_text
 
     record_json, order_json = _read_json(args.record), _read_json(args.order)
     if not isinstance(record_json, dict) or record_json.get("resourceType") != "Bundle":
@@ -52,13 +52,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .app import serve
+    from cds_service.app import serve
 
     return serve(host=args.host, port=args.port)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import main as demo_main
+    from cds_service.dev.demo import main as demo_main
 
     return demo_main()
 

@@ -13,19 +13,19 @@ from typing import Any, Callable
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from .api.errors import ApiError, operation_outcome
-from .api.admin import admin
-from .api.routes import bp
-from .cdshooks.discovery import ORDER_SELECT, ORDER_SIGN, PATIENT_VIEW, ServiceDefinition
-from .cdshooks.request import HookRequest
-from .engine import load_library
-from .fhir_access.cache import RecordCache
-from .hooks import HookContext, answer_order_hook
-from .policy.library import PolicyLibrary
-from .security import ClientRegistry, FhirServerAllowlist, JwksProvider, ReplayStore, SqliteReplayStore, dev_allowlist
-from .security.replay import PostgresReplayStore
-from .settings import Settings
-from .store import Store
+from cds_service.api.errors import ApiError, operation_outcome
+from cds_service.api.admin import admin
+from cds_service.api.routes import bp
+from cds_service.cdshooks.discovery import ORDER_SELECT, ORDER_SIGN, PATIENT_VIEW, ServiceDefinition
+from cds_service.cdshooks.request import HookRequest
+from cds_service.usecases.engine import load_library
+from cds_service.fhir_access.cache import RecordCache
+from cds_service.usecases.order_hooks import HookContext, answer_order_hook
+from cds_service.policy.library import PolicyLibrary
+from cds_service.security import ClientRegistry, FhirServerAllowlist, JwksProvider, ReplayStore, SqliteReplayStore, dev_allowlist
+from cds_service.security.replay import PostgresReplayStore
+from cds_service.settings import Settings
+from cds_service.storage.store import Store
 
 log = logging.getLogger("cds_service")
 AUTH_OFF_BANNER = "CDS_AUTH=off — requests are NOT authenticated. Local demos only; never expose this service."
@@ -50,7 +50,7 @@ class Services:
 
     def answer(self, service: ServiceDefinition, hook_request: HookRequest, client: str | None) -> dict[str, Any]:
         if service.hook == "patient-view":
-            from .readiness import answer_patient_view
+            from cds_service.usecases.patient_view import answer_patient_view
 
             return answer_patient_view(self.hook_context, hook_request, service_id=service.id, client=client)
         return answer_order_hook(self.hook_context, hook_request, service_id=service.id, client=client)

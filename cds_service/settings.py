@@ -10,7 +10,7 @@ from typing import Literal, Mapping
 from psycopg import ProgrammingError as PostgresUrlError
 from psycopg.conninfo import conninfo_to_dict
 
-from .fhir_access.limits import FetchLimits
+from cds_service.fhir_access.limits import FetchLimits
 
 DEFAULT_POLICY_URL = "https://www.centene.com/content/dam/centene/policies/clinical-policies/CP.MP.171.pdf"
 

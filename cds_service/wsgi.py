@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import logging
 
-from .app import create_app
-from .settings import Settings
+from cds_service.app import create_app
+from cds_service.settings import Settings
 
 log = logging.getLogger("cds_service")
 

@@ -9,7 +9,7 @@ Each scenario is one small function that tells a patient's story with builder ca
 (``s.condition(...)``, ``s.pt_course(...)``, ``s.block(...)``, ``s.draft_order(...)``) and then
 states what the engine must answer (``s.expect(...)``). Dates are computed from a fixed date of
 service, so the output is deterministic. Expected results follow
-cds_service/policy_data/CRITERIA.md literally.
+cds_service/policy/data/cp-mp-171/CRITERIA.md literally.
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from html import escape
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, request, session
 
-from .errors import ApiError
+from cds_service.api.errors import ApiError
 
 admin = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -7,13 +7,13 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from .. import metrics
-from ..cdshooks.discovery import discovery_document
-from ..cdshooks.questionnaire import questionnaire_for
-from ..cdshooks.request import BadRequest, parse_hook_request, parse_json
-from ..fhir_access.source import HookRequestInvalid, PrefetchUnavailable
-from ..security import AuthError, fhir_server_allowed, verify_client_jwt
-from .errors import ApiError
+from cds_service.observability import metrics
+from cds_service.cdshooks.discovery import discovery_document
+from cds_service.cdshooks.questionnaire import questionnaire_for
+from cds_service.cdshooks.request import BadRequest, parse_hook_request, parse_json
+from cds_service.fhir_access.source import HookRequestInvalid, PrefetchUnavailable
+from cds_service.security import AuthError, fhir_server_allowed, verify_client_jwt
+from cds_service.api.errors import ApiError
 
 bp = Blueprint("cds", __name__)
 log = logging.getLogger("cds_service.api")

@@ -28,7 +28,7 @@ from cds_service.cdshooks.presentation import (
     revision_name,
     summary_for,
 )
-from cds_service.conventions import CARD_TYPE_SYSTEM, CPT, FACET_CDS_CODES
+from cds_service.policy.conventions import CARD_TYPE_SYSTEM, CPT, FACET_CDS_CODES
 from cds_service.evaluation.results import CriterionResult, Decision, ProcedureDetermination
 
 # Criterion ids (contract §4), both revisions' numbering.

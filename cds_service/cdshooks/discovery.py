@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..fhir_access.queries import PREFETCH_TEMPLATES
+from cds_service.fhir_access.queries import PREFETCH_TEMPLATES
 
 
 @dataclass(frozen=True)

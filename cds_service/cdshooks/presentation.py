@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from cds_service.conventions import ATC, CPT, ICD10CM, LOINC, RXNORM, SNOMED
+from cds_service.policy.conventions import ATC, CPT, ICD10CM, LOINC, RXNORM, SNOMED
 from cds_service.evaluation.results import (
     CriterionResult,
     Decision,

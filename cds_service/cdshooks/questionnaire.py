@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..policy.model import Revision
+from cds_service.policy.model import Revision
 
 
 def questionnaire_for(revision: Revision) -> dict[str, Any]:

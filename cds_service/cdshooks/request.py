@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from ..fhir_access.normalize import normalize_bundle_entries
+from cds_service.fhir_access.normalize import normalize_bundle_entries
 
 REQUIRED_CONTEXT = {
     "order-select": ("userId", "patientId", "selections", "draftOrders"),

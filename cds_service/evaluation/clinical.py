@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Iterable, Mapping, Sequence
 
-from ..conventions import (
+from cds_service.policy.conventions import (
     ATC,
     FACET_CDS_CODES,
     LOINC,
@@ -19,10 +19,10 @@ from ..conventions import (
     PRE_PROCEDURE_MARKER,
     RXNORM,
 )
-from ..policy.valuesets import ValueSets
-from .dates import parse_date
-from .procedures import INJECTION_FAMILIES, facet_code_of, stated_intent
-from .record import (
+from cds_service.policy.valuesets import ValueSets
+from cds_service.evaluation.dates import parse_date
+from cds_service.evaluation.procedures import INJECTION_FAMILIES, facet_code_of, stated_intent
+from cds_service.evaluation.record import (
     PatientRecord,
     Resource,
     as_list,
@@ -38,7 +38,7 @@ from .record import (
     reference_id,
     status_code,
 )
-from .results import Evidence
+from cds_service.evaluation.results import Evidence
 
 INTERFERENCE_LOINC = frozenset({"77565-0", "91146-1", "91147-9"})
 SPINAL_PAIN_VALUESETS = (

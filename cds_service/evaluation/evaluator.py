@@ -7,14 +7,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Iterable, Mapping, Sequence
 
-from ..policy.library import PolicyLibrary
-from ..policy.model import Criterion
-from . import clinical
-from .checks import CHECKS, CheckContext, Outcome
-from .dates import months_before
-from .procedures import OrderedProcedure, body_site_region, group_orders, level_names, stated_intent
-from .record import PatientRecord
-from .results import CriterionResult, Decision, Evaluation, Evidence, ProcedureDetermination, SkippedResource, Status
+from cds_service.policy.library import PolicyLibrary
+from cds_service.policy.model import Criterion
+from cds_service.evaluation import clinical
+from cds_service.evaluation.checks import CHECKS, CheckContext, Outcome
+from cds_service.evaluation.dates import months_before
+from cds_service.evaluation.procedures import OrderedProcedure, body_site_region, group_orders, level_names, stated_intent
+from cds_service.evaluation.record import PatientRecord
+from cds_service.evaluation.results import CriterionResult, Decision, Evaluation, Evidence, ProcedureDetermination, SkippedResource, Status
 
 ATTESTATION_LOOKBACK_MONTHS = 12
 KIND_WORDS = {
@@ -52,7 +52,7 @@ def _region(proc: OrderedProcedure, record: PatientRecord, library: PolicyLibrar
 
 
 def _kind(proc: OrderedProcedure, priors: Sequence[clinical.PriorProcedure]) -> str:
-    """The order kind (policy_data/CRITERIA.md "Order kinds"); unstated intent is inferred from history."""
+    """The order kind (policy/data/cp-mp-171/CRITERIA.md "Order kinds"); unstated intent is inferred from history."""
     if proc.code.family == "pulsed-rf" or (proc.is_rf and "pulsed" in proc.text):
         return "pulsed-rf"
     if proc.is_rf:

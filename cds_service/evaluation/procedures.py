@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Iterable, Mapping
 
-from ..conventions import CERVICAL_SPINE_STRUCTURE, CPT, DIAGNOSTIC_INTENT, LUMBAR_SPINE_STRUCTURE, SNOMED, THERAPEUTIC_INTENT, THORACIC_SPINE_STRUCTURE
-from .dates import parse_date
-from .record import as_list, codings, concept_text
+from cds_service.policy.conventions import CERVICAL_SPINE_STRUCTURE, CPT, DIAGNOSTIC_INTENT, LUMBAR_SPINE_STRUCTURE, SNOMED, THERAPEUTIC_INTENT, THORACIC_SPINE_STRUCTURE
+from cds_service.evaluation.dates import parse_date
+from cds_service.evaluation.record import as_list, codings, concept_text
 
 Resource = Mapping[str, Any]
 

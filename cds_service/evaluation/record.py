@@ -5,7 +5,7 @@ from collections import defaultdict
 from datetime import date
 from typing import Any, Iterable, Iterator, Mapping
 
-from .dates import parse_date, parse_instant
+from cds_service.evaluation.dates import parse_date, parse_instant
 
 Resource = Mapping[str, Any]
 

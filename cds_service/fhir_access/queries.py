@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from cds_service.conventions import (
+from cds_service.policy.conventions import (
     FACET_CDS_CODES,
     LOINC,
     PAIN_SCORE_LOINC,

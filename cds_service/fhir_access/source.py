@@ -31,7 +31,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from cds_service.conventions import QUESTIONNAIRE_BASE
+from cds_service.policy.conventions import QUESTIONNAIRE_BASE
 from cds_service.fhir_access.client import FhirAccessError, FhirClient, FhirUnavailable
 from cds_service.fhir_access.json_values import as_list, as_mapping, as_text
 from cds_service.fhir_access.limits import FetchLimits

@@ -6,11 +6,11 @@ from datetime import date
 from pathlib import Path
 from typing import Mapping
 
-from .loader import PolicyDataError, load_revision, load_valuesets
-from .model import Revision
-from .valuesets import ValueSets
+from cds_service.policy.loader import PolicyDataError, load_revision, load_valuesets
+from cds_service.policy.model import Revision
+from cds_service.policy.valuesets import ValueSets
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "policy_data"
+DATA_DIR = Path(__file__).resolve().parent / "data" / "cp-mp-171"
 
 
 @dataclass(frozen=True)

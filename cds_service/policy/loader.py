@@ -12,8 +12,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from .model import ORDER_KINDS, Criterion, Revision
-from .valuesets import ValueSetError, ValueSets
+from cds_service.policy.model import ORDER_KINDS, Criterion, Revision
+from cds_service.policy.valuesets import ValueSetError, ValueSets
 
 REVISION_KEYS = frozenset({"policy", "title", "revision", "label", "effective", "provenance", "source", "criterion"})
 CRITERION_KEYS = frozenset({"id", "title", "text", "check", "applies_to", "attestable", "params"})

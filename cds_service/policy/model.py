@@ -6,9 +6,9 @@ from datetime import date
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from ..conventions import QUESTIONNAIRE_BASE
+from cds_service.policy.conventions import QUESTIONNAIRE_BASE
 
-# Order kinds a criterion can apply to (see policy_data/CRITERIA.md "Order kinds").
+# Order kinds a criterion can apply to (see policy/data/cp-mp-171/CRITERIA.md "Order kinds").
 ORDER_KINDS = frozenset(
     {
         "diagnostic-block",

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from ..conventions import ATC, CPT, FACET_CDS_CODES, ICD10CM, LOINC, RXNORM, SNOMED, UCUM
+from cds_service.policy.conventions import ATC, CPT, FACET_CDS_CODES, ICD10CM, LOINC, RXNORM, SNOMED, UCUM
 
 HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 

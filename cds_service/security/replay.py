@@ -16,8 +16,8 @@ from typing import Protocol
 
 import psycopg
 
-from cds_service.postgres_connections import PostgresConnections
-from cds_service.sqlite_connections import ThreadLocalConnections
+from cds_service.storage.postgres_connections import PostgresConnections
+from cds_service.storage.sqlite_connections import ThreadLocalConnections
 
 Clock = Callable[[], float]
 

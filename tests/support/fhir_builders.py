@@ -5,7 +5,7 @@ import itertools
 from datetime import date, timedelta
 from typing import Any
 
-from cds_service.conventions import (
+from cds_service.policy.conventions import (
     CPT,
     DIAGNOSTIC_INTENT,
     FACET_CDS_CODES,

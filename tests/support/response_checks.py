@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterator
 
 from cds_service.cdshooks.coverage_info import check_coverage_information
-from cds_service.conventions import COVERAGE_INFORMATION_URL
+from cds_service.policy.conventions import COVERAGE_INFORMATION_URL
 
 INDICATORS = {"info", "warning", "critical"}
 SELECTION_BEHAVIORS = {"at-most-one", "any"}

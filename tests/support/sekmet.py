@@ -16,7 +16,7 @@ from typing import Any
 
 import requests
 
-from cds_service.fhir_server import start_fhir_server
+from cds_service.dev.fhir_server import start_fhir_server
 
 FHIR_JSON = "application/fhir+json"
 

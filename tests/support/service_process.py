@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 
-from cds_service.fhir_server import stop_process
+from cds_service.dev.fhir_server import stop_process
 from tests.unit.security.jwt_factory import KeyPair, make_claims
 
 EHR_ISS = "https://ehr.test.example"  # a made-up issuer; nothing is ever fetched from it

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.fhir_server import put_transaction
+from cds_service.dev.fhir_server import put_transaction
 from tests.conftest import FHIR_TOKEN
 from tests.integration.patient_view.stack import extra_patients, sandbox_stack  # noqa: F401 - a fixture
 from tests.support.sekmet import load_bundle

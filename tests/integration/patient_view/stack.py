@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from cds_service.fhir_server import FhirServer, start_fhir_server
+from cds_service.dev.fhir_server import FhirServer, start_fhir_server
 from tests.support.scenarios import all_scenarios, record_resources
 from tests.support.service_process import ServiceProcess, start_service
 from tests.unit.security.jwt_factory import KeyPair

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from cds_service.store import Store
+from cds_service.storage.store import Store
 from tests.conftest import FHIR_TOKEN
 from tests.integration.patient_view.stack import (
     NO_SPINE_PATIENT,

@@ -10,7 +10,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from cds_service.settings import DatabaseUrl
-from cds_service.store import AuditEntry, Store
+from cds_service.storage.store import AuditEntry, Store
 
 OpenStore = Callable[[], Store]  # opens the test's database again, as another worker would
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from cds_service.conventions import COVERAGE_INFORMATION_URL
+from cds_service.policy.conventions import COVERAGE_INFORMATION_URL
 from tests.integration.service.hook_bodies import hook_body
 from tests.support.scenarios import scenario
 from tests.support.service_process import ServiceProcess, start_service

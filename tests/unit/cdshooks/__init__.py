@@ -5,7 +5,7 @@ import itertools
 from collections.abc import Callable, Mapping
 
 from cds_service.cdshooks.presentation import CardSettings
-from cds_service.conventions import CPT
+from cds_service.policy.conventions import CPT
 from cds_service.evaluation.results import CriterionResult, Decision, Evidence, ProcedureDetermination, Status
 
 CRITERIA_2026 = (

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from cds_service.engine import default_library
+from cds_service.usecases.engine import default_library
 from cds_service.evaluation.evaluator import evaluate
 from cds_service.evaluation.results import ProcedureDetermination
 

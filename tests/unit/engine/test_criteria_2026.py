@@ -9,7 +9,7 @@ from tests.support.fhir_builders import (
     DOS, attestation, block_with_relief, condition, coverage, days_ago, documented_first_block, interference,
     months_ago, nsaid_request, nsaid_statement, order, pain_score, patient, percent_relief, procedure, pt_sessions,
 )
-from cds_service.engine import default_library
+from cds_service.usecases.engine import default_library
 from cds_service.evaluation.evaluator import evaluate
 from tests.unit.engine.helpers import determine, result, results
 

@@ -1,12 +1,12 @@
 """Every synthetic scenario of fhir_fixtures/ gives the decision and criterion results it was written for.
 
-The expectations were written from policy_data/CRITERIA.md independently of the engine code.
+The expectations were written from policy/data/cp-mp-171/CRITERIA.md independently of the engine code.
 """
 from __future__ import annotations
 
 import pytest
 
-from cds_service.engine import default_library
+from cds_service.usecases.engine import default_library
 from cds_service.evaluation.evaluator import evaluate
 from cds_service.fhir_access.normalize import normalize_resources
 from tests.support.fhir_builders import DOS

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.engine import default_library, load_library
+from cds_service.usecases.engine import default_library, load_library
 from cds_service.evaluation.checks import CHECK_PARAMS
 from cds_service.policy.library import DATA_DIR, PolicyLibrary
 from cds_service.policy.loader import PolicyDataError
@@ -80,11 +80,11 @@ def _copy_data(tmp_path: Path) -> Path:
 )
 def test_malformed_revision_data_fails_loudly_at_start_up(tmp_path, mutate, message):
     data = _copy_data(tmp_path)
-    f = data / "cp-mp-171-2026-05.toml"
+    f = data / "2026-05-01.toml"
     f.write_text(mutate(f.read_text(encoding="utf-8")), encoding="utf-8")
     with pytest.raises(PolicyDataError) as err:
         PolicyLibrary.load(CHECK_PARAMS, directory=data)
-    assert "cp-mp-171-2026-05.toml" in str(err.value)
+    assert "2026-05-01.toml" in str(err.value)
     assert message in str(err.value)
 
 

@@ -5,9 +5,9 @@ from datetime import date
 from functools import lru_cache
 from typing import Mapping
 
-from .evaluation.checks import CHECK_PARAMS
-from .evaluation.evaluator import evaluate
-from .policy.library import PolicyLibrary
+from cds_service.evaluation.checks import CHECK_PARAMS
+from cds_service.evaluation.evaluator import evaluate
+from cds_service.policy.library import PolicyLibrary
 
 __all__ = ["evaluate", "load_library"]
 

@@ -1,6 +1,6 @@
 """The patient-view readiness card: one card, one line per intervention and region, decision first.
 
-Pure presentation of determinations the engine made on hypothetical orders (readiness_orders.py).
+Pure presentation of determinations the engine made on hypothetical orders (usecases/hypothetical_orders.py).
 Wording, criteria table and evidence citations are shared with the order-sign card (presentation.py).
 
 Indicator: always `info`. Nothing has been ordered yet, so there is nothing to warn about; patient-view
@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from .cdshooks.presentation import (
+from cds_service.cdshooks.presentation import (
     POLICY_TITLE,
     CardSettings,
     criteria_table,
@@ -22,8 +22,8 @@ from .cdshooks.presentation import (
     procedure_noun,
     revision_name,
 )
-from .conventions import CARD_TYPE_SYSTEM
-from .evaluation.results import CriterionResult, Decision, ProcedureDetermination, Status
+from cds_service.policy.conventions import CARD_TYPE_SYSTEM
+from cds_service.evaluation.results import CriterionResult, Decision, ProcedureDetermination, Status
 
 SUMMARY_VERDICTS = {
     Decision.COVERED: "ready",

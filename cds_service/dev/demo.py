@@ -25,15 +25,15 @@ from urllib.parse import quote
 
 from werkzeug.serving import make_server
 
-from .app import create_app
-from .cdshooks.discovery import ORDER_SIGN
-from .fhir_server import (
+from cds_service.app import create_app
+from cds_service.cdshooks.discovery import ORDER_SIGN
+from cds_service.dev.fhir_server import (
     FhirServer,
     FhirServerError,
     free_loopback_port,
     start_fhir_server,
 )
-from .settings import Settings, SettingsError
+from cds_service.settings import Settings, SettingsError
 
 FIXTURES_DATE = "2026-11-20"  # the date of service of (almost) every fixture scenario
 PREFERRED_SERVICE_PORTS = (8095, 8097, 8098)

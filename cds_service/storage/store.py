@@ -25,9 +25,9 @@ from typing import Any, Protocol
 
 import psycopg
 
-from .postgres_connections import PostgresConnections
-from .settings import DatabaseUrl
-from .sqlite_connections import ThreadLocalConnections
+from cds_service.storage.postgres_connections import PostgresConnections
+from cds_service.settings import DatabaseUrl
+from cds_service.storage.sqlite_connections import ThreadLocalConnections
 
 # DOUBLE PRECISION, not REAL: REAL is 4 bytes in PostgreSQL, too coarse for epoch seconds (SQLite stores 8 either way).
 SCHEMA = """

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .evaluation.results import Evaluation, ProcedureDetermination
+from cds_service.evaluation.results import Evaluation, ProcedureDetermination
 
 DECISION_WORDS = {
     "covered": "COVERED — meets the policy",

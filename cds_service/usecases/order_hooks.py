@@ -11,21 +11,21 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Callable
 
-from . import metrics
-from .cdshooks.cards import build_cards
-from .cdshooks.coverage_info import AssertionRecord, build_system_actions
-from .cdshooks.presentation import CardSettings
-from .cdshooks.request import HookRequest
-from .evaluation.evaluator import evaluate
-from .evaluation.results import Evaluation, SkippedResource
-from .fhir_access.cache import RecordCache
-from .fhir_access.normalize import normalize_resources
-from .fhir_access.source import gather_record
-from .policy.library import PolicyLibrary
-from .settings import Settings
-from .store import AuditEntry, Store, patient_hash
+from cds_service.observability import metrics
+from cds_service.cdshooks.cards import build_cards
+from cds_service.cdshooks.coverage_info import AssertionRecord, build_system_actions
+from cds_service.cdshooks.presentation import CardSettings
+from cds_service.cdshooks.request import HookRequest
+from cds_service.evaluation.evaluator import evaluate
+from cds_service.evaluation.results import Evaluation, SkippedResource
+from cds_service.fhir_access.cache import RecordCache
+from cds_service.fhir_access.normalize import normalize_resources
+from cds_service.fhir_access.source import gather_record
+from cds_service.policy.library import PolicyLibrary
+from cds_service.settings import Settings
+from cds_service.storage.store import AuditEntry, Store, patient_hash
 
-log = logging.getLogger("cds_service.hooks")
+log = logging.getLogger("cds_service.usecases.order_hooks")
 TECHNICAL = "the service could not evaluate this order"
 
 

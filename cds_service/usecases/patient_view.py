@@ -1,8 +1,8 @@
 """patient-view: "is this patient ready for a facet block, RF neurotomy or therapeutic injection?".
 
 Gathers the record as the order hooks do, and only for a patient with an active spinal pain diagnosis
-asks the engine about hypothetical orders dated today (readiness_orders.py), answering with one card
-(readiness_card.py). Never systemActions: nothing has been ordered. FHIR failures become a plain
+asks the engine about hypothetical orders dated today (usecases/hypothetical_orders.py), answering with one card
+(cdshooks/readiness_card.py). Never systemActions: nothing has been ordered. FHIR failures become a plain
 "could not be checked" card, never error text or a 5xx.
 """
 from __future__ import annotations
@@ -13,16 +13,16 @@ import uuid
 from datetime import date
 from typing import Any
 
-from .cdshooks.request import HookRequest
-from .evaluation.evaluator import evaluate
-from .evaluation.record import PatientRecord
-from .fhir_access.normalize import normalize_resources
-from .fhir_access.source import gather_record
-from .hooks import HookContext, audit_call
-from .readiness_card import Readiness, readiness_card, unavailable_card
-from .readiness_orders import has_spinal_pain, hypothetical_orders
+from cds_service.cdshooks.request import HookRequest
+from cds_service.evaluation.evaluator import evaluate
+from cds_service.evaluation.record import PatientRecord
+from cds_service.fhir_access.normalize import normalize_resources
+from cds_service.fhir_access.source import gather_record
+from cds_service.usecases.order_hooks import HookContext, audit_call
+from cds_service.cdshooks.readiness_card import Readiness, readiness_card, unavailable_card
+from cds_service.usecases.hypothetical_orders import has_spinal_pain, hypothetical_orders
 
-log = logging.getLogger("cds_service.readiness")
+log = logging.getLogger("cds_service.usecases.patient_view")
 
 
 def answer_patient_view(ctx: HookContext, request: HookRequest, *, service_id: str,
