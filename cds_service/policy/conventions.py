@@ -31,3 +31,19 @@ COVERAGE_INFORMATION_URL = "http://hl7.org/fhir/us/davinci-crd/StructureDefiniti
 CARD_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"
 CRD_TEMP_CODES = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"
 CRD_COVERAGE_DETAIL = "http://terminology.hl7.org/CodeSystem/crd-coverage-detail"
+
+# Code systems as EHRs also send them: by HL7 OID (contract §4 "Codes"). Read as the URL everywhere.
+CODE_SYSTEM_OIDS = {
+    "urn:oid:2.16.840.1.113883.6.90": ICD10CM,
+    "urn:oid:2.16.840.1.113883.6.12": CPT,
+    "urn:oid:2.16.840.1.113883.6.96": SNOMED,
+    "urn:oid:2.16.840.1.113883.6.88": RXNORM,
+    "urn:oid:2.16.840.1.113883.6.1": LOINC,
+}
+
+
+def canonical_system(system: str | None) -> str | None:
+    """The code system URL for `system`, whether it came as the URL or as its OID."""
+    if system is None:
+        return None
+    return CODE_SYSTEM_OIDS.get(system.strip(), system.strip())
