@@ -272,17 +272,27 @@ class OrderedProcedure:
         named = level_names(self.body_sites())
         if named:
             return len(named)
-        count = 1
-        for addon, order in zip(self.add_on_codes, self.add_ons):
-            if addon.role == "add-one":
-                count += 1
-            elif addon.role == "add-three-plus":
-                return None
-            elif addon.role == "add-quantity":
-                quantity = order.get("quantityQuantity")
-                value = quantity.get("value") if isinstance(quantity, Mapping) else None
-                count += int(value) if isinstance(value, (int, float)) and value > 0 else 1
-        return count
+        pairs = list(zip(self.add_on_codes, self.add_ons))
+        if self.other_sides and pairs and all(order_side(o) for _, o in pairs):
+            # A bilateral procedure's add-ons are per side: the levels are those of the larger side.
+            per_side = [_count_from_codes([(c, o) for c, o in pairs if order_side(o) in (side, BOTH)]) for side in (LEFT, RIGHT)]
+            return None if None in per_side else max(c for c in per_side if c is not None)
+        return _count_from_codes(pairs)
+
+
+def _count_from_codes(pairs: list[tuple[FacetCode, Resource]]) -> int | None:
+    """Primary 1, 64491/64494 +1, 64492/64495 "3 or more" (None), 64634/64636 + quantity (contract §4)."""
+    count = 1
+    for addon, order in pairs:
+        if addon.role == "add-one":
+            count += 1
+        elif addon.role == "add-three-plus":
+            return None
+        elif addon.role == "add-quantity":
+            quantity = order.get("quantityQuantity")
+            value = quantity.get("value") if isinstance(quantity, Mapping) else None
+            count += int(value) if isinstance(value, (int, float)) and value > 0 else 1
+    return count
 
 
 def _same_visit(a: Resource, b: Resource, today: date | None = None) -> bool:

@@ -207,3 +207,16 @@ def test_conventional_rf_saying_not_pulsed_is_not_pulsed_rf(revision, kw):
     assert d.kind == "rf-initial"
     d = determine(base(), order("64635", text="pulsed RF neurotomy L4-L5"), **kw)
     assert d.kind == "pulsed-rf"
+
+
+def test_bilateral_add_ons_without_bodySite_count_per_side():
+    from cds_service.evaluation.procedures import group_orders
+
+    def m(code, modifier, **kw):
+        o = _modifier(code, modifier, levels=(), **kw)
+        return o
+
+    orders = [m("64635", "LT"), m("64635", "RT"), m("64636", "LT", quantity=1), m("64636", "RT", quantity=1)]
+    procedures, _ = group_orders(orders, DOS)
+    assert len(procedures) == 1
+    assert procedures[0].level_count() == 2  # L4-5 and L5-S1 on both sides: two joints, not four
