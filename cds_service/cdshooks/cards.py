@@ -29,7 +29,7 @@ from cds_service.cdshooks.presentation import (
     summary_for,
 )
 from cds_service.policy.conventions import CARD_TYPE_SYSTEM, CPT, FACET_CDS_CODES
-from cds_service.evaluation.procedures import site_levels
+from cds_service.evaluation.procedures import order_side, site_levels
 from cds_service.evaluation.results import CriterionResult, Decision, ProcedureDetermination
 
 # Criterion ids (contract §4), both revisions' numbering.
@@ -407,6 +407,16 @@ def _reduce_units(
 def _allowed_add_on_units(orders: Iterable[dict]) -> dict[str, int]:
     """RF add-on order id -> the units that make primary + add-ons = 3, where fewer than ordered."""
     orders = list(orders)
+    sides = [order_side(o) for o in orders]
+    if sum(1 for o in orders if _cpt_code(o) in RF_PRIMARY) > 1 and all(sides):
+        allowed: dict[str, int] = {}  # a bilateral procedure: three joints per side
+        for side in ("left", "right"):
+            allowed.update(_allowed_units_one_side([o for o, s in zip(orders, sides) if s in (side, "bilateral")]))
+        return allowed
+    return _allowed_units_one_side(orders)
+
+
+def _allowed_units_one_side(orders: list[dict]) -> dict[str, int]:
     remaining = MAX_LEVELS - sum(1 for o in orders if _cpt_code(o) in RF_PRIMARY)
     if remaining == MAX_LEVELS:
         return {}  # no RF primary in the procedure: add-on units mean nothing on their own

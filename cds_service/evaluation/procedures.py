@@ -299,12 +299,16 @@ def _same_visit(a: Resource, b: Resource, today: date | None = None) -> bool:
     return (order_date(a) or today) == (order_date(b) or today)
 
 
+def _same_region(a: Resource, b: Resource) -> bool:
+    ra, rb = body_site_region(a.get("bodySite")), body_site_region(b.get("bodySite"))
+    return not (ra and rb and ra != rb)
+
+
 def _sides_of_one(a: Resource, fa: FacetCode, b: Resource, fb: FacetCode, today: date | None) -> bool:
     """Same code, region and date, differing only in side: the two halves of one bilateral procedure."""
     if fa.code != fb.code or not _same_visit(a, b, today):
         return False
-    ra, rb = body_site_region(a.get("bodySite")), body_site_region(b.get("bodySite"))
-    if ra and rb and ra != rb:
+    if not _same_region(a, b):
         return False
     sa, sb = order_side(a), order_side(b)
     return sa is not None and sb is not None and (sa != sb or BOTH in (sa, sb))
@@ -345,7 +349,8 @@ def group_orders(draft_orders: Iterable[Resource], today: date | None = None) ->
     procedures: list[OrderedProcedure] = []
     unclaimed = list(add_ons)
     for order, fc, sides in groups:
-        mine = [(o, c) for o, c in unclaimed if c.family == fc.family and c.zone == fc.zone and _same_visit(o, order, today)]
+        mine = [(o, c) for o, c in unclaimed if c.family == fc.family and c.zone == fc.zone and _same_visit(o, order, today)
+                and _same_region(o, order)]
         unclaimed = [pair for pair in unclaimed if pair not in mine]
         procedures.append(OrderedProcedure(order, tuple(o for o, _ in mine), fc, tuple(c for _, c in mine), (), tuple(sides)))
     # An add-on without its primary is still a facet procedure the payer must answer for.

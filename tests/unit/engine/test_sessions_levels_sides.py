@@ -220,3 +220,25 @@ def test_bilateral_add_ons_without_bodySite_count_per_side():
     procedures, _ = group_orders(orders, DOS)
     assert len(procedures) == 1
     assert procedures[0].level_count() == 2  # L4-5 and L5-S1 on both sides: two joints, not four
+
+
+def test_rf_units_suggestion_is_per_side_for_a_bilateral_procedure():
+    from cds_service.cdshooks.cards import _allowed_add_on_units
+
+    left, right = _modifier("64635", "LT", levels=()), _modifier("64635", "RT", levels=())
+    add_left, add_right = _modifier("64636", "LT", levels=(), quantity=3), _modifier("64636", "RT", levels=(), quantity=3)
+    assert _allowed_add_on_units([left, right, add_left, add_right]) == {add_left["id"]: 2, add_right["id"]: 2}
+    assert _allowed_add_on_units([left, _modifier("64636", "LT", levels=(), quantity=3)]) != {}
+
+
+def test_add_on_joins_the_primary_of_its_own_region_and_day():
+    from cds_service.evaluation.procedures import group_orders
+
+    thoracic, cervical = order("64490", levels=("T4-T5",)), order("64490", levels=("C5-C6",))
+    add_on = order("64491", levels=("C6-C7",))
+    later_add_on = order("64491", levels=("C6-C7",), day=DOS + timedelta(days=1))
+    procedures, _ = group_orders([thoracic, cervical, add_on, later_add_on], DOS)
+    by_primary = {p.primary["id"]: p for p in procedures}
+    assert by_primary[cervical["id"]].add_ons == (add_on,)
+    assert by_primary[thoracic["id"]].add_ons == ()
+    assert later_add_on["id"] in by_primary  # another day: not part of today's procedure
