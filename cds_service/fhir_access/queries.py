@@ -57,11 +57,18 @@ EVIDENCE_QUERIES: tuple[EvidenceQuery, ...] = (
     EvidenceQuery("coverage", "Coverage", "Coverage?patient={{context.patientId}}&status=active", "beneficiary"),
     EvidenceQuery("conditions", "Condition", "Condition?patient={{context.patientId}}", "subject"),
     EvidenceQuery("procedures", "Procedure", "Procedure?patient={{context.patientId}}", "subject"),
+    # `_include` brings the Medication a `medicationReference` names (contract §4: read like an inline code)
     EvidenceQuery(
-        "medicationStatements", "MedicationStatement", "MedicationStatement?patient={{context.patientId}}", "subject"
+        "medicationStatements",
+        "MedicationStatement",
+        "MedicationStatement?patient={{context.patientId}}&_include=MedicationStatement:medication",
+        "subject",
     ),
     EvidenceQuery(
-        "medicationRequests", "MedicationRequest", "MedicationRequest?patient={{context.patientId}}", "subject"
+        "medicationRequests",
+        "MedicationRequest",
+        "MedicationRequest?patient={{context.patientId}}&_include=MedicationRequest:medication",
+        "subject",
     ),
     EvidenceQuery("allergies", "AllergyIntolerance", "AllergyIntolerance?patient={{context.patientId}}", "patient"),
     EvidenceQuery(

@@ -1,4 +1,4 @@
-"""OID-coded and eGFR Observations over real HTTP: the record fetched from SEKMET decides like the same record
+"""OID-coded and eGFR Observations, and a referenced Medication (`_include`), over real HTTP: the record fetched from SEKMET decides like the same record
 prefetched (contract §4 "Codes"; the fetch's `code=` OR list must not drop what the engine reads)."""
 from __future__ import annotations
 
@@ -47,8 +47,16 @@ def egfr(oid: str, loinc: str, value: float, system: str = "http://loinc.org") -
 def _record() -> tuple[dict, ...]:
     """Blocks and pain scores all OID-coded, an OID eGFR below 30 and a URL eGFR (98979-8, CKD-EPI 2021)."""
     blocks = block_with_relief(months_ago(3), 10, 1) + block_with_relief(months_ago(2), 10, 2)
+    medication = {"resourceType": "Medication", "id": "med-naproxen",
+                  "code": {"coding": [{"system": OID["http://www.nlm.nih.gov/research/umls/rxnorm"], "code": "7258"}]}}
+    request = {"resourceType": "MedicationRequest", "id": "mr-naproxen", "status": "completed", "intent": "order",
+               "subject": subject(), "authoredOn": months_ago(6).isoformat(),
+               "medicationReference": {"reference": "Medication/med-naproxen"},
+               "dispenseRequest": {"expectedSupplyDuration": {"value": 30, "unit": "days",
+                                                              "system": "http://unitsofmeasure.org", "code": "d"}}}
     return (patient(), coverage(), condition("M47.816", months_ago(8)), *to_oid(blocks),
-            egfr("egfr-oid", "62238-1", 25, system=OID["http://loinc.org"]), egfr("egfr-2021", "98979-8", 70))
+            egfr("egfr-oid", "62238-1", 25, system=OID["http://loinc.org"]), egfr("egfr-2021", "98979-8", 70),
+            medication, request)
 
 
 def record() -> list[dict]:
@@ -74,17 +82,20 @@ def prefetch() -> dict:
     out: dict[str, Any] = {key: None for key in PREFETCH_TEMPLATES}
     for query in EVIDENCE_QUERIES:
         found = by_type.get(query.resource_type, [])
+        if query.resource_type == "MedicationRequest":  # what a client honouring the template's _include sends
+            found = found + by_type["Medication"]
         out[query.key] = found[0] if query.is_read else {
             "resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in found]}
     return out
 
 
 def decide(hook_request: dict, session) -> tuple[set[str], dict[str, str]]:
+    """The Observation and Medication ids in the record, and every criterion's status for an RF and a block."""
     gathered = gather_record(hook_request, client_factory=lambda url, token: FhirClient(url, token, session),
                              deadline_s=5)
     assert gathered.technical_problem is None
     resources = normalize_resources(gathered.resources).resources
-    observations = {r["id"] for r in resources if r["resourceType"] == "Observation"}
+    observations = {r["id"] for r in resources if r["resourceType"] in ("Observation", "Medication")}
     criteria = {}
     for o in (order("64635"), order()):
         d = evaluate(default_library(), resources, [o], today=DOS).determinations[0]
@@ -100,7 +111,7 @@ def test_oid_coded_and_egfr_observations_are_fetched_and_decide_like_prefetched(
         fetched_obs, fetched = decide(base, session)
         prefetched_obs, prefetched = decide({**base, "prefetch": prefetch()}, session)
 
-    expected_obs = {r["id"] for r in record() if r["resourceType"] == "Observation"}
+    expected_obs = {r["id"] for r in record() if r["resourceType"] in ("Observation", "Medication")}
     assert fetched_obs == prefetched_obs == expected_obs
     assert fetched == prefetched
     assert fetched["64635 I.B.1.b"] == "met"  # OID pain scores partOf OID-coded blocks
