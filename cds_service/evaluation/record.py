@@ -42,7 +42,7 @@ def codings(concept: Any) -> list[Mapping[str, Any]]:
 def _canonical(coding: dict[str, Any]) -> dict[str, Any]:
     """The coding with its system as the URL; the same dict (no copy) when it already is one."""
     system = coding.get("system")
-    if isinstance(system, str) and system.startswith("urn:oid:"):
+    if isinstance(system, str) and "urn:oid:" in system:  # cheap test first: this runs for every coding read
         url = CODE_SYSTEM_OIDS.get(system.strip())
         if url is not None:
             return {**coding, "system": url}
