@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from cds_service.evaluation.evaluator import evaluate
 from cds_service.fhir_access import gather_record
 from cds_service.fhir_access.bundle_links import FULL_URL_KEY, link_full_urls
@@ -103,3 +106,31 @@ def test_link_full_urls_rewrites_only_references_to_known_entries():
     assert linked[0] == {"resourceType": "Procedure", "id": "p1"}
     assert linked[1]["partOf"] == [{"reference": "Procedure/p1"}, {"reference": "urn:uuid:zzzz"}]
     assert link_full_urls(linked) == linked  # nothing to do without fullUrls
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["Procedure", "Medication", "Observation"]), st.booleans(),
+                          st.lists(st.integers(0, 9), max_size=3)), min_size=1, max_size=8))
+def test_every_reference_to_an_entry_names_that_entry_and_nothing_else_changes(entries):
+    """Entry n has fullUrl urn:uuid:…n (with or without an id) and refers to entries by their uuids."""
+    url = "urn:uuid:6f1c2a4e-0000-4000-8000-{:012d}".format
+    resources = []
+    for n, (rtype, has_id, targets) in enumerate(entries):
+        r = {"resourceType": rtype, FULL_URL_KEY: url(n), "partOf": [{"reference": url(t)} for t in targets]}
+        if has_id:
+            r["id"] = f"r{n}"
+        resources.append(r)
+    original = copy.deepcopy(resources)
+
+    linked = link_full_urls(resources)
+
+    assert resources == original
+    refs = {f"{r['resourceType']}/{r['id']}" for r in linked}
+    assert len(refs) == len(linked)  # every entry has an id now
+    for n, r in enumerate(linked):
+        assert FULL_URL_KEY not in r
+        for ref, t in zip(r["partOf"], entries[n][2]):
+            if t < len(entries):
+                assert ref["reference"] == f"{linked[t]['resourceType']}/{linked[t]['id']}"
+            else:
+                assert ref["reference"] == url(t)  # not an entry of the Bundle: left as sent
