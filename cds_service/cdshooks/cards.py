@@ -28,8 +28,8 @@ from cds_service.cdshooks.presentation import (
     revision_name,
     summary_for,
 )
-from cds_service.policy.conventions import CARD_TYPE_SYSTEM, CPT, FACET_CDS_CODES
 from cds_service.evaluation.procedures import order_side, site_levels
+from cds_service.policy.conventions import CARD_TYPE_SYSTEM, CPT, FACET_CDS_CODES, canonical_system
 from cds_service.evaluation.results import CriterionResult, Decision, ProcedureDetermination
 
 # Criterion ids (contract §4), both revisions' numbering.
@@ -446,7 +446,7 @@ def _failed_ids(determination: ProcedureDetermination, ids: Iterable[str]) -> tu
 
 
 def _is_cpt(coding: Mapping) -> bool:
-    system = coding.get("system")
+    system = canonical_system(coding.get("system"))  # CPT may come as its OID (contract §4 "Codes")
     return system == CPT or (not system and bool(_CPT_SHAPE.match(str(coding.get("code", "")))))
 
 

@@ -35,7 +35,6 @@ from cds_service.evaluation.record import (
     numeric_value,
     performed_date,
     performed_instant,
-    reference_id,
     status_code,
 )
 from cds_service.evaluation.results import Evidence
@@ -359,10 +358,9 @@ def _medication_concept(resource: Resource, record: PatientRecord) -> Any:
     if resource.get("medicationCodeableConcept"):
         return resource["medicationCodeableConcept"]
     ref = resource.get("medicationReference")
-    med_id = reference_id(ref, "Medication")
-    medication = record.get(f"Medication/{med_id}") if med_id else None
-    if medication:
-        return medication.get("code")
+    medication = record.resolve(ref, resource)  # `#id` contained, `Medication/id`, absolute or Bundle urn:uuid
+    if medication and medication.get("resourceType") == "Medication" and medication.get("code"):
+        return medication["code"]
     return {"text": ref.get("display")} if isinstance(ref, Mapping) else None
 
 

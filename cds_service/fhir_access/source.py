@@ -40,6 +40,7 @@ from cds_service.fhir_access.patient_filter import (
     keep_patients_own,
     reference_of,
 )
+from cds_service.fhir_access.bundle_links import link_full_urls
 from cds_service.fhir_access.prefetch import read_prefetch
 from cds_service.fhir_access.queries import (
     EVIDENCE_QUERIES,
@@ -156,7 +157,7 @@ def gather_record(
             cache_key=(issuer, fhir_server, patient_id),
         )
 
-    raw = [resource for query in EVIDENCE_QUERIES for resource in by_key.get(query.key, [])]
+    raw = link_full_urls([resource for query in EVIDENCE_QUERIES for resource in by_key.get(query.key, [])])
     if len(raw) > limits.max_resources:
         problems.append(f"more than {limits.max_resources} resources")
     record.resources, record.dropped = keep_patients_own(raw, patient_id, questionnaire_prefix)
