@@ -1,8 +1,8 @@
 """Public signing keys of trusted CDS clients: parsing JWK Sets, fetching and caching them.
 
 Keys are looked up by (iss, kid): first in the client's inline `jwks`, then in the JWK Set served at its
-configured `jwks_url`. A `jku` header is never fetched as such; the verifier only accepts it when it equals
-that configured URL. Fetches are bounded (timeout, size, no redirects) and rate-limited, so a flood of
+configured `jwks_url`. A `jku` header is never fetched as such: the remote set is consulted only when the
+token's `jku` is absent or equals that configured URL (otherwise only the pinned inline keys can verify). Fetches are bounded (timeout, size, no redirects) and rate-limited, so a flood of
 tokens with random `kid`s cannot turn the service into a client hammering the JWKS host.
 """
 
@@ -212,10 +212,13 @@ class JwksProvider:
         self._remote: dict[tuple[str, str], _RemoteKeySet] = {}
         self._remote_lock = threading.Lock()
 
-    def key_for(self, client: TrustedClient, kid: str) -> PublicJwk | None:
-        """The client's key with this `kid`, or None when it has none (after at most one fetch)."""
+    def key_for(self, client: TrustedClient, kid: str, *, may_fetch: bool = True) -> PublicJwk | None:
+        """The client's key with this `kid`, or None when it has none (after at most one fetch).
+
+        `may_fetch=False` (a token whose `jku` is not the configured `jwks_url`): inline keys only.
+        """
         inline = client.inline_keys.get(kid)
-        if inline is not None or client.jwks_url is None:
+        if inline is not None or client.jwks_url is None or not may_fetch:
             return inline
         remote = self._remote_set(client.iss, client.jwks_url)
         # One fetch at a time per URL: concurrent callers wait for it instead of fetching in parallel.

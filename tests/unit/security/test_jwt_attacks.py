@@ -205,6 +205,36 @@ def test_sandbox_shaped_token_with_configured_jku_is_accepted(harness: Harness, 
     assert harness.verify(bearer(token)).client.iss == REMOTE_ISS
 
 
+def test_inline_keys_verify_whatever_jku_says_and_nothing_is_fetched(harness: Harness, es_key: KeyPair) -> None:
+    # As the CDS Hooks sandbox signs: a jku naming its public JWKS, beside the kid of a key pinned inline.
+    attacker_url = harness.server.url("/attacker-jwks.json")
+    token = es_key.sign(make_claims(AUD, INLINE_ISS), headers={"jku": attacker_url})
+    assert harness.verify(bearer(token)).client.iss == INLINE_ISS
+    assert harness.server.hits == []
+
+
+def test_foreign_jku_never_fetches_the_configured_jwks_url_either(jwks_server: JwksServer, es_key: KeyPair) -> None:
+    # A client with both inline keys and a jwks_url: a token whose jku is elsewhere may use the pinned keys
+    # only, so an unknown kid does not make the service fetch anything.
+    jwks_server.serve_json(KeyPair.generate("ES384").jwks())
+    registry = ClientRegistry.from_document(
+        {"clients": [{"iss": INLINE_ISS, "jwks": es_key.jwks(), "jwks_url": jwks_server.url()}]}
+    )
+    provider = JwksProvider(fetch=partial(fetch_jwks_document, timeout_s=2.0))
+    stranger = KeyPair.generate("ES384")
+    token = stranger.sign(make_claims(AUD, INLINE_ISS), headers={"jku": "https://elsewhere.example/jwks.json"})
+    with pytest.raises(AuthError, match="no key with kid"):
+        verify_client_jwt(bearer(token), expected_aud=AUD, registry=registry, jwks=provider,
+                          replay=InMemoryReplayStore())
+    assert jwks_server.hits == []
+    # The same client's own key still verifies with that foreign jku, and with the configured one.
+    for jku in ("https://elsewhere.example/jwks.json", jwks_server.url()):
+        ok = es_key.sign(make_claims(AUD, INLINE_ISS), headers={"jku": jku})
+        verify_client_jwt(bearer(ok), expected_aud=AUD, registry=registry, jwks=provider,
+                          replay=InMemoryReplayStore())
+    assert jwks_server.hits == []
+
+
 def test_key_rotation_triggers_exactly_one_refetch(harness: Harness, remote_key: KeyPair) -> None:
     harness.verify(bearer(remote_key.sign(make_claims(AUD, REMOTE_ISS))))
     assert harness.server.fetches() == 1
@@ -298,9 +328,9 @@ def _tampered(party: Party) -> str:
     return bearer(f"{header}.{forged}.{signature}")
 
 
-def _signed_by_stranger(party: Party) -> str:
+def _signed_by_stranger(party: Party, **headers: object) -> str:
     stranger = KeyPair.generate("ES384", kid=party.key.kid)  # right kid, wrong key
-    return bearer(stranger.sign(make_claims(AUD, party.iss)))
+    return bearer(stranger.sign(make_claims(AUD, party.iss), headers=headers))
 
 
 def _duplicate_alg_member(party: Party) -> str:
@@ -337,7 +367,8 @@ ATTACKS = [
     Case("typ-not-jwt", lambda p: _with_header(p, typ="at+jwt"), "typ"),
     Case("crit-header", lambda p: _with_header(p, crit=["exp"], exp=1), "crit"),
     Case("crit-empty", lambda p: _with_header(p, crit=[]), "crit"),
-    Case("jku-elsewhere", lambda p: _with_header(p, jku=p.attacker_jwks_url), "jku"),
+    Case("jku-elsewhere-signed-by-attacker", lambda p: _signed_by_stranger(p, jku=p.attacker_jwks_url),
+         "signature|jku"),
     Case("duplicate-header-member", _duplicate_alg_member, "header is not"),
     Case("expired", lambda p: _with_claims(p, iat=_ago(700), exp=_ago(400)), "expired"),
     Case("iat-far-future", lambda p: _with_claims(p, iat=_ago(-3600), exp=_ago(-3900)), "iat in the future"),
@@ -392,7 +423,9 @@ def test_attack_is_refused(harness: Harness, es_key: KeyPair, remote_key: KeyPai
     with pytest.raises(AuthError) as refused:
         harness.verify(case.attack(party))
 
-    assert case.reason in refused.value.reason
+    # A "|" separates the inline client's reason from the remote one's.
+    inline_reason, _, remote_reason = case.reason.partition("|")
+    assert (remote_reason if client == "remote" and remote_reason else inline_reason) in refused.value.reason
     assert harness.server.fetches() == (case.remote_fetches if client == "remote" else 0)
     assert harness.server.fetches("/attacker-jwks.json") == 0
     assert len(harness.replay) == 0  # nothing is remembered for a refused token
