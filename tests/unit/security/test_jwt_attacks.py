@@ -46,6 +46,7 @@ class _Route:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
     delay_s: float = 0.0
+    drip_s: float = 0.0  # > 0: send the body one byte at a time, this long apart
 
 
 class JwksServer:
@@ -54,6 +55,7 @@ class JwksServer:
     def __init__(self) -> None:
         self.routes: dict[str, _Route] = {}
         self.hits: list[str] = []
+        self.closing = threading.Event()  # ends dripping answers when the server closes
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -67,7 +69,14 @@ class JwksServer:
                 self.send_header("Content-Length", str(len(route.body)))
                 self.end_headers()
                 try:
-                    self.wfile.write(route.body)
+                    if route.drip_s:
+                        for index in range(len(route.body)):
+                            if server.closing.wait(route.drip_s):
+                                return
+                            self.wfile.write(route.body[index:index + 1])
+                            self.wfile.flush()
+                    else:
+                        self.wfile.write(route.body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (size limit or timeout), as intended
 
@@ -91,6 +100,7 @@ class JwksServer:
         return self.hits.count(path)
 
     def close(self) -> None:
+        self.closing.set()
         self._httpd.shutdown()
         self._httpd.server_close()
 
@@ -487,6 +497,33 @@ def test_fetcher_times_out(jwks_server: JwksServer) -> None:
     with pytest.raises(JwksFetchError):
         fetch_jwks_document(jwks_server.url(), timeout_s=0.2)
     assert time.monotonic() - started < 0.9
+
+
+def test_fetcher_ends_at_an_absolute_deadline_however_the_bytes_drip(jwks_server: JwksServer,
+                                                                      remote_key: KeyPair) -> None:
+    # A valid JWKS, one byte every 0.15 s: each read comes well within any read timeout, and the whole
+    # document would arrive after half a minute. The fetch must give up at its deadline instead of returning it.
+    document = json.dumps(remote_key.jwks()).encode()
+    assert len(document) * 0.15 > 20
+    jwks_server.routes[JWKS_PATH] = _Route(body=document, drip_s=0.15)
+
+    with pytest.raises(JwksFetchError, match="deadline"):
+        fetch_jwks_document(jwks_server.url(), timeout_s=1.0)
+
+
+def test_known_kid_is_not_held_up_by_a_refetch_in_progress(harness: Harness, remote_key: KeyPair) -> None:
+    harness.verify(bearer(remote_key.sign(make_claims(AUD, REMOTE_ISS))))  # keys cached
+    remote = next(iter(harness.jwks._remote.values()))
+    verified: list[str] = []
+    token = bearer(remote_key.sign(make_claims(AUD, REMOTE_ISS)))
+    worker = threading.Thread(target=lambda: verified.append(harness.verify(token).client.iss), daemon=True)
+    with remote.lock:  # as if another token's unknown kid were being refetched right now
+        worker.start()
+        worker.join(timeout=10)  # a generous bound, only so that a regression fails instead of hanging
+        finished_while_locked = not worker.is_alive()
+    worker.join()
+    assert finished_while_locked and verified == [REMOTE_ISS]
+    assert harness.server.fetches() == 1
 
 
 def test_unusable_remote_jwks_refuses_tokens_without_refetch_storm(harness: Harness, remote_key: KeyPair) -> None:
