@@ -13,11 +13,11 @@ Deadlines are `time.monotonic()` instants, so one budget can be shared by many c
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
-import re
 from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
