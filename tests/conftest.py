@@ -5,7 +5,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.support.scenarios import all_scenarios
+from tests.support.scenarios import all_scenarios, rw_scenarios
 from tests.support.sekmet import load_bundle, start_sekmet
 from tests.support.service_process import ServiceProcess, free_port, start_service
 
@@ -31,7 +31,7 @@ def fhir_server(tmp_path_factory) -> Iterator[str]:
     """SEKMET (a real FHIR R4 server) on a free loopback port, bearer-protected, loaded with every scenario."""
     base_url, stop = start_sekmet(tmp_path_factory.mktemp("sekmet"), token=FHIR_TOKEN)
     try:
-        for scenario in all_scenarios():
+        for scenario in all_scenarios() + rw_scenarios():
             load_bundle(base_url, FHIR_TOKEN, _transaction(scenario))
         yield base_url
     finally:
