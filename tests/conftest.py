@@ -15,13 +15,14 @@ FHIR_TOKEN = "test-token"
 def _transaction(scenario: dict) -> dict:
     """The scenario's record and draft orders as PUTs; deliberately malformed resources are left out."""
     skip = set(scenario.get("malformedResourceIds", []))
-    resources = [e["resource"] for e in scenario["record"].get("entry", []) + scenario["draftOrders"].get("entry", [])]
+    entries = scenario["record"].get("entry", []) + scenario["draftOrders"].get("entry", [])
     return {
         "resourceType": "Bundle",
         "type": "transaction",
-        "entry": [
-            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
-            for r in resources if r.get("id") not in skip
+        "entry": [  # a urn:uuid fullUrl is kept so the server resolves references to it, as a real load would
+            {**({"fullUrl": e["fullUrl"]} if "fullUrl" in e else {}), "resource": e["resource"],
+             "request": {"method": "PUT", "url": f"{e['resource']['resourceType']}/{e['resource']['id']}"}}
+            for e in entries if e["resource"].get("id") not in skip
         ],
     }
 

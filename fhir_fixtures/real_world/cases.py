@@ -32,7 +32,8 @@ def case(fn: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
 
 
 def scenario(rec: Record, sid: str, purpose: str, clause: str, trap: str, expected: list[dict[str, Any]],
-             by_order: dict[str, str] | None = None, prefetch_only: str | None = None) -> dict[str, Any]:
+             by_order: dict[str, str] | None = None, prefetch_only: str | None = None,
+             settled: str | None = None) -> dict[str, Any]:
     record, orders = rec.bundles()
     out: dict[str, Any] = {"id": sid, "purpose": purpose, "clause": clause, "trap": trap, "patientId": rec.patient_id,
                            "realWorld": True, "record": record, "draftOrders": orders, "expected": expected}
@@ -40,6 +41,8 @@ def scenario(rec: Record, sid: str, purpose: str, clause: str, trap: str, expect
         out["expectedByOrder"] = by_order
     if prefetch_only:
         out["prefetchOnly"] = prefetch_only
+    if settled:
+        out["settled"] = settled
     return out
 
 
@@ -58,6 +61,9 @@ def base(prefix: str, *, pain: bool = True, pt: bool = True, nsaid: bool = True,
         r.pt_course(WEEKLY_PT)
     if nsaid:
         r.med_statement("7258", "naproxen", period=("2026-07-20", "2026-08-31"))
+    # settled (all 05/26): I.A.1.b "failed to respond" needs evidence of failure after the therapy, which the
+    # first draft left out; a pain score after the courses is what a chart would show.
+    r.pain_score(7, "2026-10-30T15:00:00-05:00")
     r.attest(list(attest if attest is not None else ("I.A.1.a", "I.A.1.c", "I.A.1.f")), authored="2026-11-18T14:00:00-05:00")
     return r
 
@@ -69,6 +75,7 @@ def base_2019(prefix: str, *, pt_dates: list[str] | None = None, **kw: Any) -> R
     r.pt_course(pt_dates or ["2022-10-03", "2022-10-10", "2022-10-17", "2022-10-24", "2022-10-31", "2022-11-07",
                               "2022-11-14", "2022-11-21"])
     r.med_statement("7258", "naproxen", period=("2022-11-28", "2023-01-09"))
+    r.pain_score(7, "2023-02-06T15:00:00-05:00")  # settled: evidence the conservative therapy failed (2019 I.A.3)
     r.attest(["I.A.2", "I.A.3.c", "I.A.3bis"], authored="2023-03-09T10:00:00-05:00", revision="2019")
     return r
 
@@ -85,6 +92,7 @@ def rw01() -> dict[str, Any]:
     r.condition("M47816", SPONDY[1], system=ICD10_OID, onset={"onsetDateTime": "2025-09-20"}, recorded="2025-09-22")
     r.pt_course(WEEKLY_PT, system=CPT_OID)
     r.med_statement("7258", "naproxen", period=("2026-07-20", "2026-08-31"), system=RXNORM_OID)
+    r.pain_score(7, "2026-10-30T15:00:00-05:00", system=LOINC_OID)
     r.attest(["I.A.1.a", "I.A.1.c", "I.A.1.f"], authored="2026-11-18T14:00:00-05:00")
     first_block(r)
     return scenario(r, "rw-01-oid-systems-undotted-icd-first-block", "Epic-style record: ICD-10 M47816 via urn:oid, PT CPT via OID, naproxen RxNorm via OID; first lumbar block",
@@ -252,7 +260,8 @@ def rw16() -> dict[str, Any]:
     r.order(*L_BLOCK2, DOS)
     return scenario(r, "rw-16-prior-two-level-block-primary-plus-addon", "One prior two-level block recorded as 64493 + 64494 Procedures the same day (88% relief); second block ordered 36 days later",
                     "05/26 I.A.1 'up to two', I.A.1.e same levels >= 2 weeks apart and >= 80%; contract §4: a block is a session", "wrong-denial",
-                    exp("covered", {"I.A.1": "met", "I.A.1.e": "met", "I.A.1 Note": "met"}))
+                    exp("covered", {"I.A.1": "met", "I.A.1.e": "met", "I.A.1 Note": "not-applicable"}),
+                    settled="settled: I expected the Note \"met\"; contract §4 makes a not-medically-necessary clause \"not applicable\" unless the order falls in its category (relief below the threshold), so it is not-applicable here")
 
 
 @case
@@ -455,10 +464,9 @@ def rw34() -> dict[str, Any]:
     b2 = r.block(*L_BLOCK, "2026-10-06", sites=["L4-L5"])
     assert b1 and b2
     r.order(*L_RF, DOS, intent=None, sites=["L4-L5"])
-    return scenario(r, "rw-34-urn-uuid-relief-references", "Initial lumbar RF; every reference in the record (partOf of the relief scores) is a urn:uuid fullUrl",
+    return scenario(r, "rw-34-urn-uuid-relief-references", "Initial lumbar RF; the relief scores reference their blocks by urn:uuid fullUrl (prefetched as sent; SEKMET rewrites them on load, so fetched reads Procedure/id)",
                     "05/26 I.B.1.b; contract §4 Codes: references resolve via urn:uuid full URLs of a Bundle", "wrong-denial",
-                    exp("covered", {"I.B.1.b": "met"}),
-                    prefetch_only="urn:uuid references resolve only within the Bundle that carries the fullUrls; a FHIR server rewrites them")
+                    exp("covered", {"I.B.1.b": "met"}))
 
 
 @case
@@ -496,8 +504,9 @@ def rw38() -> dict[str, Any]:
     r.block(*L_BLOCK, "2023-02-17", before=8, after=2, sites=["L4-L5"])
     r.order(*L_BLOCK, DOS_2019, sites=["L4-L5"])
     return scenario(r, "rw-38-2019-second-block-after-75-percent", "2019 text: second block 24 days after a first with exactly 75% relief",
-                    "2019 I.A Note: < 75% relief -> second block not medically necessary (75% is not < 75%); I.A.1 2 weeks apart", "wrong-denial",
-                    exp("covered", {"I.A Note": "met", "I.A.1": "met"}, revision="2019"))
+                    "2019 I.A Note: < 75% relief -> second block not medically necessary (75% is not < 75%, so it does not apply); I.A.1 2 weeks apart", "wrong-denial",
+                    exp("covered", {"I.A Note": "not-applicable", "I.A.1": "met"}, revision="2019"),
+                    settled="settled: I expected the Note \"met\"; contract §4 makes a not-medically-necessary clause \"not applicable\" unless the order falls in its category (relief below the threshold), so it is not-applicable here")
 
 
 @case
