@@ -155,11 +155,14 @@ class Record:
         for d in dates:
             self.procedure(code, display, system=system, when=d)
 
-    def med_statement(self, rxcui: str, display: str, *, period: tuple[str, str | None] | None = None,
-                      when: str | None = None, status: str = "completed", system: str = RXNORM_URL) -> dict[str, Any]:
+    def med_statement(self, rxcui: str | None, display: str, *, period: tuple[str, str | None] | None = None,
+                      when: str | None = None, status: str = "completed", system: str = RXNORM_URL,
+                      dosage_text: str | None = None) -> dict[str, Any]:
+        med = cc(coding(system, rxcui, display), text=display) if rxcui else {"text": display}
         r: dict[str, Any] = {"resourceType": "MedicationStatement", "id": self._id("medstmt"), "meta": us_core("medication"),
-                             "status": status, "medicationCodeableConcept": cc(coding(system, rxcui, display), text=display),
-                             "subject": self.subject}
+                             "status": status, "medicationCodeableConcept": med, "subject": self.subject}
+        if dosage_text:
+            r["dosage"] = [{"text": dosage_text, "route": cc(coding(SNOMED_URL, "26643006", "Oral route"), text="Oral")}]
         if period:
             r["effectivePeriod"] = {"start": period[0]} | ({"end": period[1]} if period[1] else {})
         if when:

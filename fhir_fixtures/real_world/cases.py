@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from fhir_fixtures.real_world.builders import (CPT_OID, ICD10_OID, LOINC_OID, RXNORM_OID, SNOMED_URL, THERAPEUTIC,
+from fhir_fixtures.real_world.builders import (CPT_OID, ICD10_OID, LOINC_OID, RXNORM_OID, SNOMED_OID, SNOMED_URL, THERAPEUTIC,
                                                Record, cc, coding)
 
 DOS = "2026-11-20"
@@ -516,6 +516,102 @@ def rw39() -> dict[str, Any]:
     return scenario(r, "rw-39-2019-therapeutic-injection", "2019 text: a therapeutic lumbar facet injection",
                     "2019 V therapeutic facet joint injections are not medically necessary", "wrong-approval",
                     exp("not-covered", {"V": "not-met"}, revision="2019"))
+
+
+# ------------------------------------------------------------------------------------------ second batch
+@case
+def rw40() -> dict[str, Any]:
+    r = base("rw40", attest=("I.A.1.a", "I.A.1.f"))
+    r.condition("M54.16", "Radiculopathy, lumbar region", onset={"onsetDateTime": "2026-10-01"}, verification="provisional",
+                category="encounter-diagnosis")
+    first_block(r)
+    return scenario(r, "rw-40-radiculopathy-provisional", "Lumbar radiculopathy entered as a provisional encounter diagnosis; no I.A.1.c attestation",
+                    "05/26 I.A.1.c not associated with radiculopathy; contract §4: a provisional exclusion is documentation", "wrong-denial",
+                    exp("conditional", {"I.A.1.c": "needs-documentation"}))
+
+
+@case
+def rw41() -> dict[str, Any]:
+    r = base("rw41", pain=False, vendor="cerner")
+    r.condition(*SPONDY, onset={"onsetPeriod": {"start": "2025-04-01"}}, recorded="2026-11-10")
+    first_block(r)
+    return scenario(r, "rw-41-onset-period-cerner", "Cerner-style problem with onsetPeriod.start 2025-04-01, recorded 2026-11-10; ADL attested",
+                    "05/26 I.A.1.a; contract §4: onsetPeriod.start is onset, recordedDate is not", "wrong-denial",
+                    exp("covered", {"I.A.1.a": "met"}))
+
+
+@case
+def rw42() -> dict[str, Any]:
+    r = base("rw42", nsaid=False)
+    r.med_statement("7258", "naproxen", period=("2026-08-01", "2026-08-12"))
+    r.med_request("7258", "naproxen 500 MG Oral Tablet", authored="2026-08-01", supply_days=12, quantity=24, per_day=2)
+    first_block(r)
+    return scenario(r, "rw-42-nsaid-one-course-recorded-twice", "One 12-day naproxen course recorded as a MedicationStatement and as its 12-day MedicationRequest",
+                    "05/26 I.A.1.b.ii >= three weeks; contract §4: union of intervals, a course recorded twice counts once", "wrong-approval",
+                    exp("not-covered", {"I.A.1.b.ii": "not-met"}))
+
+
+@case
+def rw43() -> dict[str, Any]:
+    r = base("rw43", nsaid=False)
+    r.med_statement("7258", "naproxen", period=("2026-03-01", "2026-03-12"))
+    r.med_statement("5640", "ibuprofen", period=("2026-08-01", "2026-08-12"))
+    first_block(r)
+    return scenario(r, "rw-43-nsaid-two-separate-courses", "Two separate 12-day NSAID courses (naproxen in March, ibuprofen in August): 24 days in the year",
+                    "05/26 I.A.1.b.ii NSAIDs >= three weeks within the past year; contract §4: NSAID days = union of intervals", "wrong-denial",
+                    exp("covered", {"I.A.1.b.ii": "met"}))
+
+
+@case
+def rw44() -> dict[str, Any]:
+    r = base("rw44", pain=False)
+    r.condition(*CERV_SPONDY, onset={"onsetDateTime": "2025-06-01"})
+    r.order(*C_BLOCK, DOS, sites=["C5-C6"])
+    return scenario(r, "rw-44-first-cervical-block", "First cervical diagnostic block 64490 at C5-C6, neck pain since 2025-06",
+                    "05/26 I.A.1 lumbar and cervical regions; contract §4 Region: bodySite names a C level", "wrong-denial",
+                    exp("covered", {"I.A.1": "met", "I.C": "not-applicable"}))
+
+
+@case
+def rw45() -> dict[str, Any]:
+    r = base("rw45")
+    r.condition("94602001", "Secondary malignant neoplasm of vertebral column", system=SNOMED_OID,
+                onset={"onsetDateTime": "2026-09-15"})
+    first_block(r)
+    return scenario(r, "rw-45-spinal-metastasis-snomed-oid", "Active confirmed spinal metastasis coded in SNOMED CT under its OID; findings attested anyway",
+                    "05/26 I.A.1.c no other obvious cause (e.g., tumor); contract §4 Codes (SNOMED OID)", "wrong-approval",
+                    exp("not-covered", {"I.A.1.c": "not-met"}))
+
+
+@case
+def rw46() -> dict[str, Any]:
+    r = base("rw46", attest=())
+    r.condition("M47.814", "Spondylosis without myelopathy or radiculopathy, thoracic region", onset={"onsetDateTime": "2025-05-01"})
+    r.order("64633", "Destruction paravertebral facet joint nerve, cervical/thoracic; single joint", DOS, intent=None,
+            sites=["T10-T11"])
+    return scenario(r, "rw-46-thoracic-rf-t-level-text", "Conventional RF 64633 with bodySite text 'T10-T11'",
+                    "05/26 I.E thoracic conventional RF neurotomy is not medically necessary; contract §4 Region (text names a T level)", "wrong-approval",
+                    exp("not-covered", {"I.E": "not-met"}))
+
+
+@case
+def rw47() -> dict[str, Any]:
+    r = base("rw47")
+    r.order("0216T", "Inj paravertebral facet joint w/ ultrasound guidance, lumbar/sacral; single level", DOS, sites=["L4-L5"])
+    return scenario(r, "rw-47-ultrasound-guided-lumbar-block", "Lumbar facet block ordered with the ultrasound-guided code 0216T",
+                    "05/26 CPT Table 2 (codes that do not support coverage); I.A fluoroscopy or CT guidance", "wrong-approval",
+                    exp("not-covered", {"Table 2": "not-met"}))
+
+
+@case
+def rw48() -> dict[str, Any]:
+    r = base("rw48", nsaid=False)
+    r.med_statement(None, "Diclofenac sodium 75 MG Delayed Release Oral Tablet", period=("2026-07-01", "2026-08-11"),
+                    dosage_text="1 tablet by mouth twice daily with food")
+    first_block(r)
+    return scenario(r, "rw-48-nsaid-text-only-oral-delayed-release", "Uncoded MedicationStatement 'Diclofenac sodium 75 MG Delayed Release Oral Tablet', oral route, 42 days",
+                    "05/26 I.A.1.b.ii; contract §4: display text as last resort, dose form and route decide topical vs oral", "wrong-denial",
+                    exp("covered", {"I.A.1.b.ii": "met"}))
 
 
 def build_all() -> list[dict[str, Any]]:

@@ -43,6 +43,8 @@ ENGINE_DISAGREES: dict[str, str] = {
     "rw-29-egfr-low-now@fetched": "fetched mode never reads eGFR: the Observation query (fhir_access/queries.py) has no eGFR LOINC codes, so prefetched and fetched disagree",
     "rw-31-rf-prior-blocks-cpt-oid": "prior blocks coded under the CPT OID ignored: '0 diagnostic blocks in this region' (wrong denial)",
     "rw-33-epidural-ordered-for-another-day": "an epidural draft dated 2026-12-15 counted as the same visit: I not met",
+    "rw-40-radiculopathy-provisional": "a provisional radiculopathy counted as an established exclusion: I.A.1.c not met instead of needs documentation",
+    "rw-45-spinal-metastasis-snomed-oid": "an active spinal metastasis coded SNOMED CT 94602001 under the SNOMED OID is not seen as an exclusion: covered (wrong approval)",
     "rw-34-urn-uuid-relief-references@prefetched": "urn:uuid partOf references of relief scores not resolved against the Bundle fullUrls: 'relief not recorded'",
 }
 
