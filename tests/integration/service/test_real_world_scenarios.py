@@ -69,9 +69,8 @@ def criteria_from_card(detail: str, ids: set[str]) -> dict[str, str]:
 
 def _with_full_urls(body: dict[str, Any], scenario: dict[str, Any]) -> dict[str, Any]:
     """Prefetch searchsets that keep each entry's fullUrl, as a real EHR's do (needed for urn:uuid references)."""
-    full = {id(e["resource"]): e["fullUrl"] for e in scenario["record"]["entry"] if "fullUrl" in e}
     by_key = {(e["resource"]["resourceType"], e["resource"]["id"]): e["fullUrl"] for e in scenario["record"]["entry"] if "fullUrl" in e}
-    if not full:
+    if not by_key:
         return body
     body = copy.deepcopy(body)
     for value in body.get("prefetch", {}).values():
