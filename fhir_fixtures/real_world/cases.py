@@ -614,5 +614,53 @@ def rw48() -> dict[str, Any]:
                     exp("covered", {"I.A.1.b.ii": "met"}))
 
 
+@case
+def rw49() -> dict[str, Any]:
+    r = base("rw49", attest=())
+    rf = r.procedure(*L_RF, when="2026-04-01T09:00:00-05:00", body_sites=[{"text": "L4-L5"}])
+    r.pain_score(8, "2026-04-01T08:30:00-05:00", part_of=rf, phase="pre-procedure")
+    for day, score in (("2026-05-01", 3), ("2026-07-01", 3), ("2026-10-05", 2)):
+        r.pain_score(score, f"{day}T10:00:00-05:00", part_of=rf, phase="post-procedure")
+    r.attest(["I.B.2.b"], authored="2026-11-18T14:00:00-05:00")
+    r.order(*L_RF, DOS, intent=None, sites=["L4-L5"])
+    return scenario(r, "rw-49-repeat-rf-sustained-six-months", "Repeat lumbar RF 7.5 months after the last; NRS 8 -> 3, 3, 2 through 2026-10-05 (>= 6 months); functional improvement attested",
+                    "05/26 I.B.2.a >= 6 months elapsed, I.B.2.b >= 50% relief for >= 6 months with functional improvement", "wrong-denial",
+                    exp("covered", {"I.B.2.a": "met", "I.B.2.b": "met", "I.B.1.b": "not-applicable"}))
+
+
+@case
+def rw50() -> dict[str, Any]:
+    r = base("rw50")
+    r.condition("S32.010A", "Wedge compression fracture of first lumbar vertebra, initial encounter",
+                onset={"onsetDateTime": "2026-10-28"}, verification="entered-in-error", category="encounter-diagnosis")
+    first_block(r)
+    return scenario(r, "rw-50-fracture-entered-in-error", "An L1 fracture diagnosis entered in error (verificationStatus entered-in-error); findings attested",
+                    "05/26 I.A.1.c; contract §4: entered-in-error never counts as an exclusion", "wrong-denial",
+                    exp("covered", {"I.A.1.c": "met"}))
+
+
+@case
+def rw51() -> dict[str, Any]:
+    r = base("rw51", pain=False, attest=())
+    r.condition(*CERV_SPONDY, onset={"onsetDateTime": "2025-06-01"})
+    r.block(*C_BLOCK, "2026-09-08", sites=["C4-C5"])
+    r.block(*C_BLOCK, "2026-10-06", before=7, after=1, sites=["C4-C5"])
+    r.order("64633", "Destruction paravertebral facet joint nerve, cervical/thoracic; single joint", DOS, intent=None,
+            sites=["C4-C5 facet joint (C4 and C5 medial branches), right"])
+    return scenario(r, "rw-51-cervical-rf-one-joint-two-nerves", "Initial cervical RF 64633 at the C4-C5 joint, text naming its two medial-branch nerves",
+                    "05/26 I.B.1.c no more than three levels; contract §4 Levels: a joint is one level even when its two nerves are named", "wrong-denial",
+                    exp("covered", {"I.B.1.b": "met", "I.B.1.c": "met", "I.E": "not-applicable"}))
+
+
+@case
+def rw52() -> dict[str, Any]:
+    r = base("rw52", nsaid=False)
+    r.condition("N184", "Chronic kidney disease, stage 4 (severe)", system=ICD10_OID, onset={"onsetDateTime": "2024-02-01"})
+    first_block(r)
+    return scenario(r, "rw-52-ckd4-icd-oid-contraindication", "No NSAID course; active CKD stage 4 coded N184 under the ICD-10-CM OID",
+                    "05/26 I.A.1.b.ii 'or NSAIDs contraindicated'; mapping contra-ckd-stage-4-5; contract §4 Codes", "wrong-denial",
+                    exp("covered", {"I.A.1.b.ii": "met"}))
+
+
 def build_all() -> list[dict[str, Any]]:
     return [fn() for fn in CASES]

@@ -45,6 +45,7 @@ ENGINE_DISAGREES: dict[str, str] = {
     "rw-33-epidural-ordered-for-another-day": "an epidural draft dated 2026-12-15 counted as the same visit: I not met",
     "rw-40-radiculopathy-provisional": "a provisional radiculopathy counted as an established exclusion: I.A.1.c not met instead of needs documentation",
     "rw-45-spinal-metastasis-snomed-oid": "an active spinal metastasis coded SNOMED CT 94602001 under the SNOMED OID is not seen as an exclusion: covered (wrong approval)",
+    "rw-52-ckd4-icd-oid-contraindication": "CKD stage 4 coded N184 under the ICD-10-CM OID not recognised as an NSAID contraindication: needs documentation instead of met",
     "rw-34-urn-uuid-relief-references@prefetched": "urn:uuid partOf references of relief scores not resolved against the Bundle fullUrls: 'relief not recorded'",
 }
 
