@@ -5,7 +5,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.support.scenarios import all_scenarios
+from tests.support.scenarios import all_scenarios, rw_scenarios
 from tests.support.sekmet import load_bundle, start_sekmet
 from tests.support.service_process import ServiceProcess, free_port, start_service
 
@@ -15,13 +15,14 @@ FHIR_TOKEN = "test-token"
 def _transaction(scenario: dict) -> dict:
     """The scenario's record and draft orders as PUTs; deliberately malformed resources are left out."""
     skip = set(scenario.get("malformedResourceIds", []))
-    resources = [e["resource"] for e in scenario["record"].get("entry", []) + scenario["draftOrders"].get("entry", [])]
+    entries = scenario["record"].get("entry", []) + scenario["draftOrders"].get("entry", [])
     return {
         "resourceType": "Bundle",
         "type": "transaction",
-        "entry": [
-            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
-            for r in resources if r.get("id") not in skip
+        "entry": [  # a urn:uuid fullUrl is kept so the server resolves references to it, as a real load would
+            {**({"fullUrl": e["fullUrl"]} if "fullUrl" in e else {}), "resource": e["resource"],
+             "request": {"method": "PUT", "url": f"{e['resource']['resourceType']}/{e['resource']['id']}"}}
+            for e in entries if e["resource"].get("id") not in skip
         ],
     }
 
@@ -31,7 +32,7 @@ def fhir_server(tmp_path_factory) -> Iterator[str]:
     """SEKMET (a real FHIR R4 server) on a free loopback port, bearer-protected, loaded with every scenario."""
     base_url, stop = start_sekmet(tmp_path_factory.mktemp("sekmet"), token=FHIR_TOKEN)
     try:
-        for scenario in all_scenarios():
+        for scenario in all_scenarios() + rw_scenarios():
             load_bundle(base_url, FHIR_TOKEN, _transaction(scenario))
         yield base_url
     finally:
