@@ -24,7 +24,7 @@ REFUTED = frozenset({"refuted", "entered-in-error"})
 RECURRED = frozenset({"recurrence", "relapse"})
 
 _MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m} | {
-    m.lower(): i for i, m in enumerate(calendar.month_abbr) if m}
+    m.lower(): i for i, m in enumerate(calendar.month_abbr) if m} | {"sept": 9}
 _UNIT_DAYS = {"day": 1, "days": 1, "d": 1, "week": 7, "weeks": 7, "wk": 7, "wks": 7}
 _UNIT_MONTHS = {"month": 1, "months": 1, "mo": 1, "mos": 1, "year": 12, "years": 12, "yr": 12, "yrs": 12, "y": 12}
 _RELATIVE = re.compile(r"\b(?:(?:for|x|×|past|last)\s+)?(\d{1,3})\s*(days?|d|weeks?|wks?|wk|months?|mos?|years?|yrs?|yr|y)\b(\s+ago)?", re.I)
@@ -85,6 +85,10 @@ def _age_interval(age: Any, birth: date | None) -> tuple[date, date] | None:
 def _string_interval(text: str, recorded: date | None) -> tuple[date, date] | None:
     """onsetString stating a date ('2025-09', 'since March 2025') or an interval relative to `recordedDate`
     ('6 months ago', 'for 2 years'). Anything else (e.g. 'childhood', 'after a fall') is no onset."""
+    m = _MONTH_YEAR.search(text)
+    if m and m.group(1).lower() in _MONTHS:
+        y, mo = int(m.group(2)), _MONTHS[m.group(1).lower()]
+        return date(y, mo, 1), _last_day(y, mo)
     m = _ISO.search(text)
     if m and 1900 <= int(m.group(1)) <= 2100:
         y, mo, d = int(m.group(1)), m.group(2), m.group(3)
@@ -97,10 +101,6 @@ def _string_interval(text: str, recorded: date | None) -> tuple[date, date] | No
         except ValueError:
             return None
         return date(y, 1, 1), date(y, 12, 31)
-    m = _MONTH_YEAR.search(text)
-    if m and m.group(1).lower() in _MONTHS:
-        y, mo = int(m.group(2)), _MONTHS[m.group(1).lower()]
-        return date(y, mo, 1), _last_day(y, mo)
     m = _RELATIVE.search(text)
     if m and recorded is not None:
         n, unit = int(m.group(1)), m.group(2).lower()
