@@ -59,7 +59,7 @@ def test_therapeutic_injection_is_not_medically_necessary_in_2019():
     assert result("I.D.3", records, order(intent="therapeutic")) == MET
 
 
-@pytest.mark.parametrize("code", ["M51.26", "M54.16", "M51.370", "M46.1"])  # M51.360: see test_valueset_review.py
+@pytest.mark.parametrize("code", ["M51.26", "M54.16", "M51.360", "M46.1"])
 def test_2019_exclusions_disc_radiculitis_discogenic_sacroiliac(code):
     assert result("I.A.3bis", base() + [condition(code, months_ago(2))], order(), **R2019) == NOT_MET
 

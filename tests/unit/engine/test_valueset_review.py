@@ -14,11 +14,12 @@ def base():
     return [patient(), coverage(), condition("M47.816", months_ago(8))]
 
 
-# 2019 I.A.3bis: the 2019 coding table lists M51.36 as a code that SUPPORTS coverage; it is not "discogenic pain".
+# 2019 I.A.3bis: the 2019 coding table lists M51.36 as a code that SUPPORTS coverage; only a code that states
+# discogenic pain in words (FY2025 children .360/.362, lumbosacral .370/.372) is the text's "discogenic pain".
 @pytest.mark.parametrize("code, expected", [
-    ("M51.36", DOC), ("M51.360", DOC), ("M51.369", DOC),  # the 2019 supporting table (M51.36 and its children)
-    ("M50.322", DOC), ("M51.379", DOC),                    # disc degeneration without stated discogenic pain
-    ("M51.370", NOT_MET), ("M51.372", NOT_MET),            # "with discogenic back pain": the text's example
+    ("M51.36", DOC), ("M51.361", DOC), ("M51.369", DOC),  # the 2019 supporting table's code and its non-discogenic children
+    ("M50.322", DOC), ("M51.379", DOC), ("M51.35", DOC),  # disc degeneration without stated discogenic pain
+    ("M51.360", NOT_MET), ("M51.372", NOT_MET),            # "with discogenic back pain": the text's example
     ("M47.26", NOT_MET), ("M47.22", NOT_MET),              # spondylosis with radiculopathy: radiculitis (was missing in 2019)
 ])
 def test_2019_exclusions_against_the_2019_text(code, expected):
