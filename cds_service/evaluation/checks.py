@@ -293,12 +293,18 @@ def attestation_only(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     return Outcome(DOC, "needs the clinician's attestation")
 
 
+SITE_NOT_STATED = "excl-site-not-stated"
+
+
 @check("facet_syndrome_findings", "exclusion_valuesets", "radiculopathy_valuesets", "synovial_cyst_exception")
 def facet_syndrome_findings(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     """Exclusions count when established and active on the date; a provisional/differential one is a question."""
     names = p["exclusion_valuesets"]
     exclusions = clinical.active_conditions_in(ctx.record, ctx.valuesets, names, ctx.dos)
     unconfirmed = clinical.active_conditions_in(ctx.record, ctx.valuesets, names, ctx.dos, unconfirmed=True)
+    # Bone/marrow neoplasms with no site (C79.51, C90.0, …) raise the question of the spine; they do not settle it.
+    site_unstated = [c for c in exclusions if ctx.valuesets.matching((SITE_NOT_STATED,), codings(c.get("code")))]
+    exclusions = [c for c in exclusions if c not in site_unstated]
     if p.get("synovial_cyst_exception") and p["radiculopathy_valuesets"]:
         radiculopathy = p["radiculopathy_valuesets"]
         radic = {id(c) for flag in (False, True)
@@ -315,6 +321,10 @@ def facet_syndrome_findings(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
         c = exclusions[0]
         return Outcome(NOT_MET, f"active {_dx_words(c).lower()} suggests another cause",
                        tuple(evidence_of(x, day=condition_onset(x)) for x in exclusions))
+    if site_unstated and not unconfirmed:
+        c = site_unstated[0]
+        return Outcome(DOC, f"{_dx_words(c).lower()} is recorded without a site: document whether the spine is involved "
+                       "(imaging report or a site-specific diagnosis)", tuple(evidence_of(x, day=condition_onset(x)) for x in site_unstated))
     if unconfirmed:
         c = unconfirmed[0]
         status = clinical.status_code(c.get("verificationStatus")) or "unconfirmed"
@@ -465,4 +475,9 @@ def not_rf_candidate(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     device = clinical.implanted_electrical_device(ctx.record, ctx.valuesets)
     if device:
         return Outcome(MET, "not an RF candidate (implanted electrical device)", (device,))
+    unconfirmed = clinical.active_conditions_in(ctx.record, ctx.valuesets, p["valuesets"], ctx.dos, unconfirmed=True)
+    if unconfirmed:
+        c = unconfirmed[0]
+        return Outcome(DOC, f"{_dx_words(c).lower()} is {clinical.status_code(c.get('verificationStatus'))}, not established: "
+                       "confirm it, or document another reason the patient is not an RF candidate", (evidence_of(c, day=condition_onset(c)),))
     return Outcome(DOC, "why the patient is not an RF candidate needs documentation")

@@ -37,3 +37,15 @@ def test_2019_exclusions_against_the_2019_text(code, expected):
 def test_not_an_rf_candidate_only_for_what_the_text_names(code, expected):
     records = base() + block_with_relief(months_ago(4), 10, 1) + block_with_relief(months_ago(3), 10, 1) + [condition(code, months_ago(20))]
     assert result("I.D.3", records, order(intent="therapeutic")) == expected
+
+
+# 05/26 I.A.1.c "tumor": a neoplasm of bone or marrow with no site is a question about the spine, not an answer.
+@pytest.mark.parametrize("code, expected", [("C41.2", NOT_MET), ("C79.51", DOC), ("C90.00", DOC), ("D48.0", DOC)])
+def test_tumour_without_a_site_is_documentation(code, expected):
+    assert result("I.A.1.c", base() + [condition(code, months_ago(2))], order()) == expected
+
+
+def test_site_unstated_tumour_reason_says_what_to_document():
+    from tests.unit.engine.test_episodes_and_status import reason
+    text = reason("I.A.1.c", base() + [condition("C79.51", months_ago(2), display="Secondary malignant neoplasm of bone")], order())
+    assert "without a site" in text and "spine" in text
