@@ -205,3 +205,34 @@ def test_egfr_in_force_at_the_date_of_service(shape, labs, expected):
 def test_onset_interval(fields, birth, expected):
     o = episodes.onset_of({"resourceType": "Condition", **fields}, birth)
     assert (o.earliest, o.latest) == expected
+
+
+# ----------------------------------------------------------------- properties of the onset interval and the verdict
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_days = st.dates(min_value=date(1990, 1, 1), max_value=date(2030, 12, 31))
+
+
+@settings(max_examples=200, deadline=None)
+@given(day=_days, precision=st.sampled_from([4, 7, 10]), cutoff=_days)
+def test_verdict_never_overstates_a_coarse_onset(day, precision, cutoff):
+    """Whatever the precision, 'met' means every day the onset could be is on or before the cutoff, and
+    'not met' means every such day is after it; the true day is always inside the interval."""
+    o = episodes.onset_of({"resourceType": "Condition", "onsetDateTime": day.isoformat()[:precision]})
+    assert o.earliest is not None and o.latest is not None and o.earliest <= o.latest
+    assert o.earliest <= day or precision == 10
+    if precision == 4:
+        assert (o.earliest, o.latest) == (date(day.year, 1, 1), date(day.year, 12, 31))
+    verdict = episodes.duration_verdict([o], cutoff)
+    assert verdict == ("met" if o.latest <= cutoff else "not met" if o.earliest > cutoff else "documentation")
+
+
+@settings(max_examples=100, deadline=None)
+@given(onsets=st.lists(st.tuples(_days, st.booleans()), min_size=1, max_size=4), cutoff=_days)
+def test_an_undated_diagnosis_never_yields_not_met(onsets, cutoff):
+    """Adding a diagnosis with no onset can turn 'not met' into documentation, never into 'met'."""
+    dated = [episodes.Onset(d, d, "onsetDateTime") for d, _ in onsets]
+    with_undated = dated + [episodes.Onset(None, None, "no onset")]
+    before, after = episodes.duration_verdict(dated, cutoff), episodes.duration_verdict(with_undated, cutoff)
+    assert after != "not met"
+    assert (after == "met") == (before == "met")
