@@ -236,3 +236,14 @@ def test_an_undated_diagnosis_never_yields_not_met(onsets, cutoff):
     before, after = episodes.duration_verdict(dated, cutoff), episodes.duration_verdict(with_undated, cutoff)
     assert after != "not met"
     assert (after == "met") == (before == "met")
+
+
+@pytest.mark.parametrize("build, expected", [
+    (lambda c: c, MET),                                            # established heart failure: NSAIDs contraindicated
+    (lambda c: with_verification(c, "provisional"), DOC),          # a provisional one establishes nothing
+    (lambda c: {**c, "abatementDateTime": days_ago(40).isoformat()}, DOC),  # ended before the date of service
+])
+def test_contraindicating_condition_status_and_time(build, expected):
+    records = [patient(), condition("M47.816", months_ago(8)), build(condition("I50.22", months_ago(14)))]
+    assert result("I.A.1.b.ii", records, order()) == expected
+    assert result("I.A.3.b", records, order(), **R2019) == expected
