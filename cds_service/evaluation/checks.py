@@ -169,7 +169,7 @@ def pain_duration(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     if not conditions:
         ended = clinical.ended_spinal_pain_conditions(ctx.record, ctx.valuesets, ctx.dos)
         if ended:
-            c = ended[-1]
+            c = max(ended, key=lambda x: episodes.abatement_of(x, birth) or date.min)  # the most recent episode
             when = episodes.abatement_of(c, birth)
             return Outcome(DOC, f"{_dx_words(c)} is recorded as ended{f' on {when}' if when else ''} and no current back or neck "
                            "pain diagnosis is recorded: record the current episode with its onset on a Condition",

@@ -421,6 +421,9 @@ def nsaid_contraindication(record: PatientRecord, valuesets: ValueSets, matcher:
             continue
         if status_code(allergy.get("clinicalStatus")) in ("inactive", "resolved"):
             continue
+        known = parse_date(allergy.get("onsetDateTime")) or parse_date(allergy.get("recordedDate"))
+        if known is not None and known > on:  # nothing dated after the date of service counts
+            continue
         if matcher.match(allergy.get("code")) or re.search(r"nsaid|non-?steroidal", concept_text(allergy.get("code"))):
             return evidence_of(allergy, day=parse_date(allergy.get("recordedDate")), note="NSAID allergy/intolerance")
     for condition in active_conditions_in(record, valuesets, NSAID_CONTRA_VALUESETS, on):

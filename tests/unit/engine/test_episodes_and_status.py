@@ -247,3 +247,11 @@ def test_contraindicating_condition_status_and_time(build, expected):
     records = [patient(), condition("M47.816", months_ago(8)), build(condition("I50.22", months_ago(14)))]
     assert result("I.A.1.b.ii", records, order()) == expected
     assert result("I.A.3.b", records, order(), **R2019) == expected
+
+
+@pytest.mark.parametrize("recorded, expected", [(days_ago(200), MET), (DOS + timedelta(days=5), DOC)])
+def test_nsaid_allergy_counts_only_when_known_by_the_date_of_service(recorded, expected):
+    allergy = {"resourceType": "AllergyIntolerance", "id": "alg-1", "recordedDate": recorded.isoformat(),
+               "clinicalStatus": {"coding": [{"code": "active"}]}, "code": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "5640", "display": "ibuprofen"}]}}
+    records = [patient(), condition("M47.816", months_ago(8)), allergy]
+    assert result("I.A.1.b.ii", records, order()) == expected
