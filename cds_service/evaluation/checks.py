@@ -171,16 +171,19 @@ def pain_duration(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
         if ended:
             c = max(ended, key=lambda x: episodes.abatement_of(x, birth) or date.min)  # the most recent episode
             when = episodes.abatement_of(c, birth)
-            return Outcome(DOC, f"{_dx_words(c)} is recorded as ended{f' on {when}' if when else ''} and no current back or neck "
+            ended_on = f" on {when}" if when else ""
+            return Outcome(DOC, f"{_dx_words(c)} is recorded as ended{ended_on} and no current back or neck "
                            "pain diagnosis is recorded: record the current episode with its onset on a Condition",
-                           tuple(evidence_of(x, day=episodes.abatement_of(x, birth), note="episode ended") for x in ended))
+                           tuple(evidence_of(x, day=episodes.abatement_of(x, birth), note="episode ended")
+                                 for x in ended))
         return Outcome(DOC, "no back or neck pain diagnosis in the record: record it on a Condition with its onset")
     onsets = [(episodes.onset_of(c, birth), c) for c in conditions]
     verdict = episodes.duration_verdict([o for o, _ in onsets], cutoff)
     dated = sorted(((o, c) for o, c in onsets if o.earliest), key=lambda oc: oc[0].earliest or date.min)
     if verdict == "not met":
         o, c = dated[0]
-        return Outcome(NOT_MET, f"{_dx_words(c)} began {o.text}, less than {p['min_months']} months before the procedure",
+        return Outcome(NOT_MET,
+                       f"{_dx_words(c)} began {o.text}, less than {p['min_months']} months before the procedure",
                        tuple(evidence_of(x, day=ox.earliest, note=f"onset {ox.text}") for ox, x in dated))
     if verdict == "documentation":
         undated = [c for o, c in onsets if o.latest is None]
@@ -198,15 +201,18 @@ def pain_duration(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
         return Outcome(DOC, f"{_dx_words(c)} began {o.text}; cannot tell whether that is {p['min_months']} months "
                        f"before the procedure: record the onset date", ev)
     o, c = next((o, c) for o, c in onsets if o.latest is not None and o.latest <= cutoff)
-    since = o.earliest.isoformat() if o.earliest == o.latest else f"{o.text}"
+    since = o.text  # a day, or the span a coarse onset allows
     ev = (evidence_of(c, day=o.earliest, note=f"onset {o.text}"),)
     if not p.get("requires_adl"):
         return Outcome(MET, f"{_dx_words(c)} since {since}", ev)
     scores = clinical.interference_scores(ctx.record, months_before(ctx.dos, p["lookback_months"]), ctx.dos)
     positive = [o for o in scores if (numeric_value(o) or 0) > 0]
     if positive:
-        return Outcome(MET, f"{_dx_words(c)} since {since}, interfering with daily activities", ev + (evidence_of(positive[-1], day=effective_date(positive[-1])),))
-    return Outcome(DOC, f"{_dx_words(c)} since {since}; interference with daily activities is not recorded (record a pain-interference score)", ev)
+        last = positive[-1]
+        return Outcome(MET, f"{_dx_words(c)} since {since}, interfering with daily activities",
+                       ev + (evidence_of(last, day=effective_date(last)),))
+    return Outcome(DOC, f"{_dx_words(c)} since {since}; interference with daily activities is not recorded "
+                   "(record a pain-interference score)", ev)
 
 
 def _last_conservative_day(ctx: CheckContext, p: Mapping[str, Any], start: date) -> date | None:
@@ -308,9 +314,11 @@ def facet_syndrome_findings(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     if p.get("synovial_cyst_exception") and p["radiculopathy_valuesets"]:
         radiculopathy = p["radiculopathy_valuesets"]
         radic = {id(c) for flag in (False, True)
-                 for c in clinical.active_conditions_in(ctx.record, ctx.valuesets, radiculopathy, ctx.dos, unconfirmed=flag)}
+                 for c in clinical.active_conditions_in(ctx.record, ctx.valuesets, radiculopathy, ctx.dos,
+                                                        unconfirmed=flag)}
         cyst = clinical.active_conditions_in(ctx.record, ctx.valuesets, ("dx-facet-synovial-cyst",), ctx.dos)
-        cyst_q = clinical.active_conditions_in(ctx.record, ctx.valuesets, ("dx-facet-synovial-cyst",), ctx.dos, unconfirmed=True)
+        cyst_q = clinical.active_conditions_in(ctx.record, ctx.valuesets, ("dx-facet-synovial-cyst",), ctx.dos,
+                                               unconfirmed=True)
         if cyst:  # radiculopathy caused by a facet synovial cyst is allowed
             exclusions = [c for c in exclusions if id(c) not in radic]
             unconfirmed = [c for c in unconfirmed if id(c) not in radic]
@@ -323,12 +331,14 @@ def facet_syndrome_findings(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
                        tuple(evidence_of(x, day=condition_onset(x)) for x in exclusions))
     if site_unstated and not unconfirmed:
         c = site_unstated[0]
-        return Outcome(DOC, f"{_dx_words(c).lower()} is recorded without a site: document whether the spine is involved "
+        return Outcome(DOC, f"{_dx_words(c).lower()} is recorded without a site: document whether the spine is "
+                       "involved "
                        "(imaging report or a site-specific diagnosis)", tuple(evidence_of(x, day=condition_onset(x)) for x in site_unstated))
     if unconfirmed:
         c = unconfirmed[0]
         status = clinical.status_code(c.get("verificationStatus")) or "unconfirmed"
-        return Outcome(DOC, f"{_dx_words(c).lower()} is {status}, not established: confirm or refute it on the Condition "
+        return Outcome(DOC, f"{_dx_words(c).lower()} is {status}, not established: confirm or refute it on the "
+                       "Condition "
                        "(verificationStatus) before facet syndrome can be accepted",
                        tuple(evidence_of(x, day=condition_onset(x), note=clinical.status_code(x.get("verificationStatus"))) for x in unconfirmed))
     return Outcome(DOC, "no exclusion diagnosis; facet syndrome findings and imaging need the clinician's attestation")
@@ -478,6 +488,7 @@ def not_rf_candidate(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     unconfirmed = clinical.active_conditions_in(ctx.record, ctx.valuesets, p["valuesets"], ctx.dos, unconfirmed=True)
     if unconfirmed:
         c = unconfirmed[0]
-        return Outcome(DOC, f"{_dx_words(c).lower()} is {clinical.status_code(c.get('verificationStatus'))}, not established: "
+        status = clinical.status_code(c.get("verificationStatus"))
+        return Outcome(DOC, f"{_dx_words(c).lower()} is {status}, not established: "
                        "confirm it, or document another reason the patient is not an RF candidate", (evidence_of(c, day=condition_onset(c)),))
     return Outcome(DOC, "why the patient is not an RF candidate needs documentation")

@@ -278,7 +278,8 @@ def active_conditions_in(record: PatientRecord, valuesets: ValueSets, names: Ite
     want = "unconfirmed" if unconfirmed else "established"
     return [
         c for c in record.of_type("Condition")
-        if condition_is_active(c, on) and episodes.verification(c) == want and valuesets.matching(names, codings(c.get("code")))
+        if condition_is_active(c, on) and episodes.verification(c) == want
+        and valuesets.matching(names, codings(c.get("code")))
     ]
 
 
@@ -287,7 +288,8 @@ def spinal_pain_conditions(record: PatientRecord, valuesets: ValueSets, on: date
     birth = episodes.birth_date(record)
     return [
         c for c in record.of_type("Condition")
-        if episodes.in_current_episode(c, on, birth) and valuesets.matching(SPINAL_PAIN_VALUESETS, codings(c.get("code")))
+        if episodes.in_current_episode(c, on, birth)
+        and valuesets.matching(SPINAL_PAIN_VALUESETS, codings(c.get("code")))
     ]
 
 
@@ -467,7 +469,8 @@ def nsaid_contraindication(record: PatientRecord, valuesets: ValueSets, matcher:
     return None
 
 
-def latest_result(record: PatientRecord, valuesets: ValueSets, valueset: str, on: date) -> tuple[Resource, float, bool] | None:
+def latest_result(record: PatientRecord, valuesets: ValueSets, valueset: str,
+                  on: date) -> tuple[Resource, float, bool] | None:
     """The result in force at the date: the latest usable numeric result dated on or before it (not any past one).
     Returns (observation, value, value-is-an-upper-bound) — a '<15' result is an upper bound."""
     best: tuple[tuple[date, float], Resource] | None = None

@@ -6,13 +6,15 @@ possible onset is old enough and *not met* only when even the earliest possible 
 between, or with no onset at all (a `recordedDate` is when it was written down, not when it began), the
 duration is documentation.
 """
+
 from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from cds_service.evaluation.dates import add_months, parse_date
 from cds_service.evaluation.record import INACTIVE_CLINICAL, PatientRecord, Resource, status_code
@@ -23,11 +25,17 @@ REFUTED = frozenset({"refuted", "entered-in-error"})
 # An active-again condition whose onset[x] is the first episode's: the current episode's start is unknown.
 RECURRED = frozenset({"recurrence", "relapse"})
 
-_MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m} | {
-    m.lower(): i for i, m in enumerate(calendar.month_abbr) if m} | {"sept": 9}
+_MONTHS = (
+    {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
+    | {m.lower(): i for i, m in enumerate(calendar.month_abbr) if m}
+    | {"sept": 9}
+)
 _UNIT_DAYS = {"day": 1, "days": 1, "d": 1, "week": 7, "weeks": 7, "wk": 7, "wks": 7}
 _UNIT_MONTHS = {"month": 1, "months": 1, "mo": 1, "mos": 1, "year": 12, "years": 12, "yr": 12, "yrs": 12, "y": 12}
-_RELATIVE = re.compile(r"\b(?:(?:for|x|×|past|last)\s+)?(\d{1,3})\s*(days?|d|weeks?|wks?|wk|months?|mos?|years?|yrs?|yr|y)\b(\s+ago)?", re.I)
+_RELATIVE = re.compile(
+    r"\b(?:(?:for|x|×|past|last)\s+)?(\d{1,3})\s*(days?|d|weeks?|wks?|wk|months?|mos?|years?|yrs?|yr|y)\b(\s+ago)?",
+    re.I,
+)
 _ISO = re.compile(r"\b(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?\b")
 _MONTH_YEAR = re.compile(r"\b([a-z]{3,9})\.?\s+(\d{4})\b", re.I)
 
@@ -87,20 +95,20 @@ def _string_interval(text: str, recorded: date | None) -> tuple[date, date] | No
     ('6 months ago', 'for 2 years'). Anything else (e.g. 'childhood', 'after a fall') is no onset."""
     m = _MONTH_YEAR.search(text)
     if m and m.group(1).lower() in _MONTHS:
-        y, mo = int(m.group(2)), _MONTHS[m.group(1).lower()]
-        return date(y, mo, 1), _last_day(y, mo)
+        y, month = int(m.group(2)), _MONTHS[m.group(1).lower()]
+        return date(y, month, 1), _last_day(y, month)
     m = _ISO.search(text)
     if m and 1900 <= int(m.group(1)) <= 2100:
-        y, mo, d = int(m.group(1)), m.group(2), m.group(3)
+        year, mo, d = int(m.group(1)), m.group(2), m.group(3)
         try:
             if d:
-                day = date(y, int(mo), int(d))
+                day = date(year, int(mo), int(d))
                 return day, day
             if mo:
-                return date(y, int(mo), 1), _last_day(y, int(mo))
+                return date(year, int(mo), 1), _last_day(year, int(mo))
         except ValueError:
             return None
-        return date(y, 1, 1), date(y, 12, 31)
+        return date(year, 1, 1), date(year, 12, 31)
     m = _RELATIVE.search(text)
     if m and recorded is not None:
         n, unit = int(m.group(1)), m.group(2).lower()
@@ -126,8 +134,10 @@ def onset_of(condition: Resource, birth: date | None = None) -> Onset:
     source = "no onset"
     if (interval := date_interval(condition.get("onsetDateTime"))) is not None:
         source = "onsetDateTime"
-    elif isinstance(period := condition.get("onsetPeriod"), Mapping) and (
-            interval := date_interval(period.get("start"))) is not None:
+    elif (
+        isinstance(period := condition.get("onsetPeriod"), Mapping)
+        and (interval := date_interval(period.get("start"))) is not None
+    ):
         source = "onsetPeriod"
     elif (interval := _age_interval(condition.get("onsetAge"), birth)) is not None:
         source = "onsetAge"
@@ -145,7 +155,8 @@ def onset_of(condition: Resource, birth: date | None = None) -> Onset:
 
 
 def abatement_of(condition: Resource, birth: date | None = None) -> date | None:
-    """The day the condition ended, if stated: abatementDateTime, abatementPeriod (end, else start), abatementAge/String."""
+    """The day the condition ended, if stated: abatementDateTime, abatementPeriod (end, else start),
+    abatementAge, abatementString."""
     if (iv := date_interval(condition.get("abatementDateTime"))) is not None:
         return iv[0]
     period = condition.get("abatementPeriod")

@@ -1,5 +1,6 @@
 """Pain onset and episodes, diagnosis status and time (issue 8; contract §4 "Pain duration and exclusions",
 "Conservative therapy" contraindication). One table per real-world shape; both revisions where they differ."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -8,7 +9,16 @@ import pytest
 
 from cds_service.evaluation import episodes
 from tests.support.fhir_builders import (
-    DOS, LOINC, block_with_relief, condition, coverage, days_ago, interference, months_ago, order, patient,
+    DOS,
+    LOINC,
+    block_with_relief,
+    condition,
+    coverage,
+    days_ago,
+    interference,
+    months_ago,
+    order,
+    patient,
 )
 from tests.unit.engine.helpers import determine, result
 
@@ -37,19 +47,42 @@ def reason(criterion: str, records, order_, **kw) -> str:
     return next(c.reason for c in determine(records, order_, **kw).criteria if c.criterion_id == criterion)
 
 
-# ----------------------------------------------------------------- onset[x] shapes (05/26 I.B.1.a, 2019 II.A.1: ≥ 3 months)
+# ------------------------------------------------- onset[x] shapes (05/26 I.B.1.a, 2019 II.A.1: ≥ 3 months)
 RF = lambda: order("64635")  # noqa: E731  (the RF pain criterion has no ADL part: the onset alone decides)
 ONSET_SHAPES = [
     ("onsetDateTime 8 months ago", lambda: [patient(), pain(months_ago(8))], MET),
     ("onsetDateTime 2 months ago", lambda: [patient(), pain(months_ago(2))], NOT_MET),
-    ("onsetPeriod.start 8 months ago", lambda: [patient(), pain(None, onsetPeriod={"start": months_ago(8).isoformat()})], MET),
-    ("onsetAge 40 (born 1980; 46 now)", lambda: [born("1980-01-15"), pain(None, onsetAge={"value": 40, "unit": "years", "system": "http://unitsofmeasure.org", "code": "a"})], MET),
-    ("onsetAge 46: this year of age, could be < 3 months", lambda: [born("1980-01-15"), pain(None, onsetAge={"value": 46, "code": "a"})], DOC),
+    (
+        "onsetPeriod.start 8 months ago",
+        lambda: [patient(), pain(None, onsetPeriod={"start": months_ago(8).isoformat()})],
+        MET,
+    ),
+    (
+        "onsetAge 40 (born 1980; 46 now)",
+        lambda: [
+            born("1980-01-15"),
+            pain(None, onsetAge={"value": 40, "unit": "years", "system": "http://unitsofmeasure.org", "code": "a"}),
+        ],
+        MET,
+    ),
+    (
+        "onsetAge 46: this year of age, could be < 3 months",
+        lambda: [born("1980-01-15"), pain(None, onsetAge={"value": 46, "code": "a"})],
+        DOC,
+    ),
     ("onsetAge without a birth date", lambda: [patient(), pain(None, onsetAge={"value": 40, "code": "a"})], DOC),
     ("onsetString ISO month", lambda: [patient(), pain(None, onsetString="2025-09")], MET),
     ("onsetString 'since March 2025'", lambda: [patient(), pain(None, onsetString="since March 2025")], MET),
-    ("onsetString '6 months ago' from recordedDate", lambda: [patient(), pain(None, onsetString="6 months ago", recordedDate=days_ago(10).isoformat())], MET),
-    ("onsetString '3 weeks ago' from recordedDate", lambda: [patient(), pain(None, onsetString="3 weeks ago", recordedDate=days_ago(10).isoformat())], NOT_MET),
+    (
+        "onsetString '6 months ago' from recordedDate",
+        lambda: [patient(), pain(None, onsetString="6 months ago", recordedDate=days_ago(10).isoformat())],
+        MET,
+    ),
+    (
+        "onsetString '3 weeks ago' from recordedDate",
+        lambda: [patient(), pain(None, onsetString="3 weeks ago", recordedDate=days_ago(10).isoformat())],
+        NOT_MET,
+    ),
     ("onsetString with no date", lambda: [patient(), pain(None, onsetString="after lifting boxes")], DOC),
     ("recordedDate only, long ago", lambda: [patient(), pain(None, recordedDate=months_ago(9).isoformat())], DOC),
     ("recordedDate only, recent", lambda: [patient(), pain(None, recordedDate=days_ago(5).isoformat())], DOC),
@@ -78,23 +111,63 @@ def test_met_reason_names_the_diagnosis_in_clinical_words():
 
 # ----------------------------------------------------------------- episodes
 EPISODES = [
-    ("old episode abated years ago + new 6-week diagnosis",
-     lambda: [patient(), pain(months_ago(60), abatementDateTime=months_ago(36).isoformat(), clinicalStatus=_status("resolved")),
-              condition("M47.816", days_ago(42))], NOT_MET),
-    ("old episode resolved (no date) + new 6-week diagnosis",
-     lambda: [patient(), pain(months_ago(60), clinicalStatus=_status("resolved")), condition("M47.816", days_ago(42))], NOT_MET),
-    ("old episode in remission + new 6-week diagnosis",
-     lambda: [patient(), pain(months_ago(60), clinicalStatus=_status("remission")), condition("M47.816", days_ago(42))], NOT_MET),
-    ("abatement after the date of service: still the current episode",
-     lambda: [patient(), pain(months_ago(8), abatementDateTime=(DOS + timedelta(days=30)).isoformat())], MET),
-    ("two ongoing diagnoses: the earlier one carries the episode",
-     lambda: [patient(), pain(months_ago(8)), condition("M47.816", days_ago(42))], MET),
-    ("ongoing recent dx + undated ongoing dx: could be older",
-     lambda: [patient(), condition("M47.816", days_ago(42)), pain(None, recordedDate=months_ago(1).isoformat())], DOC),
-    ("recurrence: onset[x] is the first episode's",
-     lambda: [patient(), pain(months_ago(40), clinicalStatus=_status("recurrence"))], DOC),
-    ("only an ended episode", lambda: [patient(), pain(months_ago(60), abatementDateTime=months_ago(30).isoformat())], DOC),
-    ("refuted diagnosis does not start an episode", lambda: [patient(), with_verification(pain(months_ago(8)), "refuted")], DOC),
+    (
+        "old episode abated years ago + new 6-week diagnosis",
+        lambda: [
+            patient(),
+            pain(months_ago(60), abatementDateTime=months_ago(36).isoformat(), clinicalStatus=_status("resolved")),
+            condition("M47.816", days_ago(42)),
+        ],
+        NOT_MET,
+    ),
+    (
+        "old episode resolved (no date) + new 6-week diagnosis",
+        lambda: [
+            patient(),
+            pain(months_ago(60), clinicalStatus=_status("resolved")),
+            condition("M47.816", days_ago(42)),
+        ],
+        NOT_MET,
+    ),
+    (
+        "old episode in remission + new 6-week diagnosis",
+        lambda: [
+            patient(),
+            pain(months_ago(60), clinicalStatus=_status("remission")),
+            condition("M47.816", days_ago(42)),
+        ],
+        NOT_MET,
+    ),
+    (
+        "abatement after the date of service: still the current episode",
+        lambda: [patient(), pain(months_ago(8), abatementDateTime=(DOS + timedelta(days=30)).isoformat())],
+        MET,
+    ),
+    (
+        "two ongoing diagnoses: the earlier one carries the episode",
+        lambda: [patient(), pain(months_ago(8)), condition("M47.816", days_ago(42))],
+        MET,
+    ),
+    (
+        "ongoing recent dx + undated ongoing dx: could be older",
+        lambda: [patient(), condition("M47.816", days_ago(42)), pain(None, recordedDate=months_ago(1).isoformat())],
+        DOC,
+    ),
+    (
+        "recurrence: onset[x] is the first episode's",
+        lambda: [patient(), pain(months_ago(40), clinicalStatus=_status("recurrence"))],
+        DOC,
+    ),
+    (
+        "only an ended episode",
+        lambda: [patient(), pain(months_ago(60), abatementDateTime=months_ago(30).isoformat())],
+        DOC,
+    ),
+    (
+        "refuted diagnosis does not start an episode",
+        lambda: [patient(), with_verification(pain(months_ago(8)), "refuted")],
+        DOC,
+    ),
 ]
 
 
@@ -115,13 +188,17 @@ def test_ended_episode_reason_is_true():
 
 
 def test_adl_criterion_uses_the_same_episode():
-    old = [patient(), pain(months_ago(60), abatementDateTime=months_ago(36).isoformat()), condition("M47.816", days_ago(42)),
-           interference(5, days_ago(10))]
+    old = [
+        patient(),
+        pain(months_ago(60), abatementDateTime=months_ago(36).isoformat()),
+        condition("M47.816", days_ago(42)),
+        interference(5, days_ago(10)),
+    ]
     assert result("I.A.1.a", old, order()) == NOT_MET
     assert result("I.A.2", old, order(), **R2019) == NOT_MET
 
 
-# ----------------------------------------------------------------- exclusions by status and time (05/26 I.A.1.c, 2019 I.A.3bis)
+# ------------------------------------------------- exclusions by status and time (05/26 I.A.1.c, 2019 I.A.3bis)
 EXCLUSIONS = [
     # shape, code (05/26 family), 2019 code, build, expected (both revisions)
     ("established, active", "S32.010A", "M54.16", lambda c: c, NOT_MET),
@@ -133,8 +210,20 @@ EXCLUSIONS = [
     ("refuted", "M54.16", "M54.16", lambda c: with_verification(c, "refuted"), DOC),
     ("entered-in-error", "M54.16", "M54.16", lambda c: with_verification(c, "entered-in-error"), DOC),
     ("resolved", "S32.010A", "M54.16", lambda c: {**c, "clinicalStatus": _status("resolved")}, DOC),
-    ("abated before the date of service", "M46.26", "M51.26", lambda c: {**c, "abatementDateTime": days_ago(30).isoformat()}, DOC),
-    ("begins after the date of service", "M54.16", "M54.16", lambda c: {**c, "onsetDateTime": (DOS + timedelta(days=3)).isoformat()}, DOC),
+    (
+        "abated before the date of service",
+        "M46.26",
+        "M51.26",
+        lambda c: {**c, "abatementDateTime": days_ago(30).isoformat()},
+        DOC,
+    ),
+    (
+        "begins after the date of service",
+        "M54.16",
+        "M54.16",
+        lambda c: {**c, "onsetDateTime": (DOS + timedelta(days=3)).isoformat()},
+        DOC,
+    ),
 ]
 
 
@@ -153,32 +242,57 @@ def test_provisional_exclusion_reason_says_what_to_do():
 
 def test_provisional_synovial_cyst_does_not_excuse_radiculopathy():
     base = [patient(), condition("M47.816", months_ago(8)), condition("M54.16", months_ago(2))]
-    assert result("I.A.1.c", base + [condition("M71.38", months_ago(2))], order()) == DOC  # excused; findings need attestation
-    assert result("I.A.1.c", base + [with_verification(condition("M71.38", months_ago(2)), "provisional")], order()) == DOC
+    assert (
+        result("I.A.1.c", base + [condition("M71.38", months_ago(2))], order()) == DOC
+    )  # excused; findings need attestation
+    assert (
+        result("I.A.1.c", base + [with_verification(condition("M71.38", months_ago(2)), "provisional")], order()) == DOC
+    )
     assert result("I.A.1.c", base, order()) == NOT_MET
 
 
 def test_provisional_pseudarthrosis_is_not_a_reason_against_rf():
     records = [patient(), *block_with_relief(months_ago(4), 10, 1), *block_with_relief(months_ago(3), 10, 1)]
     assert result("I.D.3", records + [condition("M96.0", months_ago(20))], order(intent="therapeutic")) == MET
-    assert result("I.D.3", records + [with_verification(condition("M96.0", months_ago(20)), "provisional")], order(intent="therapeutic")) == DOC
+    assert (
+        result(
+            "I.D.3",
+            records + [with_verification(condition("M96.0", months_ago(20)), "provisional")],
+            order(intent="therapeutic"),
+        )
+        == DOC
+    )
 
 
-# ----------------------------------------------------------------- lab in force at the date of service (NSAID contraindication)
+# ------------------------------------------------- lab in force at the date of service (NSAID contraindication)
 def egfr(value: float, day: date, *, comparator: str | None = None, status: str = "final") -> dict:
     q = {"value": value, "unit": "mL/min/{1.73_m2}", "system": "http://unitsofmeasure.org", "code": "mL/min/{1.73_m2}"}
     if comparator:
         q["comparator"] = comparator
-    return {"resourceType": "Observation", "id": f"egfr-{day}-{value}", "status": status,
-            "code": {"coding": [{"system": LOINC, "code": "98979-8"}]}, "effectiveDateTime": day.isoformat(), "valueQuantity": q}
+    return {
+        "resourceType": "Observation",
+        "id": f"egfr-{day}-{value}",
+        "status": status,
+        "code": {"coding": [{"system": LOINC, "code": "98979-8"}]},
+        "effectiveDateTime": day.isoformat(),
+        "valueQuantity": q,
+    }
 
 
 EGFR = [
     ("latest low", lambda: [egfr(60, months_ago(10)), egfr(22, days_ago(20))], MET),
     ("low in the past, normal now", lambda: [egfr(22, months_ago(10)), egfr(75, days_ago(20))], DOC),
-    ("only a low result after the date of service", lambda: [egfr(75, days_ago(20)), egfr(22, DOS + timedelta(days=2))], DOC),
+    (
+        "only a low result after the date of service",
+        lambda: [egfr(75, days_ago(20)), egfr(22, DOS + timedelta(days=2))],
+        DOC,
+    ),
     ("latest '<15' (comparator)", lambda: [egfr(70, months_ago(10)), egfr(15, days_ago(3), comparator="<")], MET),
-    ("latest low but entered-in-error", lambda: [egfr(75, months_ago(3)), egfr(22, days_ago(3), status="entered-in-error")], DOC),
+    (
+        "latest low but entered-in-error",
+        lambda: [egfr(75, months_ago(3)), egfr(22, days_ago(3), status="entered-in-error")],
+        DOC,
+    ),
     ("exactly 30 is not < 30", lambda: [egfr(30, days_ago(3))], DOC),
 ]
 
@@ -191,24 +305,32 @@ def test_egfr_in_force_at_the_date_of_service(shape, labs, expected):
 
 
 # ----------------------------------------------------------------- the onset interval itself
-@pytest.mark.parametrize("fields, birth, expected", [
-    ({"onsetDateTime": "2025"}, None, (date(2025, 1, 1), date(2025, 12, 31))),
-    ({"onsetDateTime": "2025-02"}, None, (date(2025, 2, 1), date(2025, 2, 28))),
-    ({"onsetDateTime": "2025-02-03T10:00:00-05:00"}, None, (date(2025, 2, 3), date(2025, 2, 3))),
-    ({"onsetAge": {"value": 45, "code": "a"}}, date(1980, 3, 31), (date(2025, 3, 31), date(2026, 3, 30))),
-    ({"onsetRange": {"low": {"value": 40, "code": "a"}, "high": {"value": 42, "code": "a"}}}, date(1980, 1, 1), (date(2020, 1, 1), date(2022, 12, 31))),
-    ({"onsetString": "Sept 2025"}, None, (date(2025, 9, 1), date(2025, 9, 30))),
-    ({"onsetString": "for 2 years", "recordedDate": "2026-01-10"}, None, (date(2024, 1, 10), date(2024, 1, 10))),
-    ({"onsetString": "for 2 years"}, None, (None, None)),  # relative with nothing to anchor it
-    ({"recordedDate": "2026-01-10"}, None, (None, None)),
-])
+@pytest.mark.parametrize(
+    "fields, birth, expected",
+    [
+        ({"onsetDateTime": "2025"}, None, (date(2025, 1, 1), date(2025, 12, 31))),
+        ({"onsetDateTime": "2025-02"}, None, (date(2025, 2, 1), date(2025, 2, 28))),
+        ({"onsetDateTime": "2025-02-03T10:00:00-05:00"}, None, (date(2025, 2, 3), date(2025, 2, 3))),
+        ({"onsetAge": {"value": 45, "code": "a"}}, date(1980, 3, 31), (date(2025, 3, 31), date(2026, 3, 30))),
+        (
+            {"onsetRange": {"low": {"value": 40, "code": "a"}, "high": {"value": 42, "code": "a"}}},
+            date(1980, 1, 1),
+            (date(2020, 1, 1), date(2022, 12, 31)),
+        ),
+        ({"onsetString": "Sept 2025"}, None, (date(2025, 9, 1), date(2025, 9, 30))),
+        ({"onsetString": "for 2 years", "recordedDate": "2026-01-10"}, None, (date(2024, 1, 10), date(2024, 1, 10))),
+        ({"onsetString": "for 2 years"}, None, (None, None)),  # relative with nothing to anchor it
+        ({"recordedDate": "2026-01-10"}, None, (None, None)),
+    ],
+)
 def test_onset_interval(fields, birth, expected):
     o = episodes.onset_of({"resourceType": "Condition", **fields}, birth)
     assert (o.earliest, o.latest) == expected
 
 
 # ----------------------------------------------------------------- properties of the onset interval and the verdict
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 _days = st.dates(min_value=date(1990, 1, 1), max_value=date(2030, 12, 31))
 
@@ -238,11 +360,14 @@ def test_an_undated_diagnosis_never_yields_not_met(onsets, cutoff):
     assert (after == "met") == (before == "met")
 
 
-@pytest.mark.parametrize("build, expected", [
-    (lambda c: c, MET),                                            # established heart failure: NSAIDs contraindicated
-    (lambda c: with_verification(c, "provisional"), DOC),          # a provisional one establishes nothing
-    (lambda c: {**c, "abatementDateTime": days_ago(40).isoformat()}, DOC),  # ended before the date of service
-])
+@pytest.mark.parametrize(
+    "build, expected",
+    [
+        (lambda c: c, MET),  # established heart failure: NSAIDs contraindicated
+        (lambda c: with_verification(c, "provisional"), DOC),  # a provisional one establishes nothing
+        (lambda c: {**c, "abatementDateTime": days_ago(40).isoformat()}, DOC),  # ended before the date of service
+    ],
+)
 def test_contraindicating_condition_status_and_time(build, expected):
     records = [patient(), condition("M47.816", months_ago(8)), build(condition("I50.22", months_ago(14)))]
     assert result("I.A.1.b.ii", records, order()) == expected
@@ -251,7 +376,16 @@ def test_contraindicating_condition_status_and_time(build, expected):
 
 @pytest.mark.parametrize("recorded, expected", [(days_ago(200), MET), (DOS + timedelta(days=5), DOC)])
 def test_nsaid_allergy_counts_only_when_known_by_the_date_of_service(recorded, expected):
-    allergy = {"resourceType": "AllergyIntolerance", "id": "alg-1", "recordedDate": recorded.isoformat(),
-               "clinicalStatus": {"coding": [{"code": "active"}]}, "code": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "5640", "display": "ibuprofen"}]}}
+    allergy = {
+        "resourceType": "AllergyIntolerance",
+        "id": "alg-1",
+        "recordedDate": recorded.isoformat(),
+        "clinicalStatus": {"coding": [{"code": "active"}]},
+        "code": {
+            "coding": [
+                {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "5640", "display": "ibuprofen"}
+            ]
+        },
+    }
     records = [patient(), condition("M47.816", months_ago(8)), allergy]
     assert result("I.A.1.b.ii", records, order()) == expected
