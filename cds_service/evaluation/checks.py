@@ -10,7 +10,7 @@ from datetime import date
 from typing import Any, Callable, Mapping
 
 from cds_service.policy.valuesets import ValueSets
-from cds_service.evaluation import clinical
+from cds_service.evaluation import clinical, episodes
 from cds_service.evaluation.clinical import NsaidMatcher, PriorProcedure, evidence_of
 from cds_service.evaluation.dates import add_months, months_before
 from cds_service.evaluation.procedures import OTHER_INTERVENTIONAL, OrderedProcedure, cpt_codes, facet_code_of, level_names
@@ -152,23 +152,67 @@ def not_medically_necessary(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
 
 # ---------------------------------------------------------------- pain and conservative therapy
 
+def _dx_words(condition: Mapping[str, Any]) -> str:
+    """A diagnosis in clinical words: its text or display, else its code."""
+    code = condition.get("code")
+    text = code.get("text") if isinstance(code, Mapping) else None
+    display = next((str(c.get("display")) for c in codings(code) if c.get("display")), None)
+    return str(text or display or clinical.coded(condition) or "the diagnosis")
+
+
 @check("pain_duration", "min_months", "requires_adl", "lookback_months")
 def pain_duration(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
+    """Duration of the current episode (contract §4): onset[x], never recordedDate; an ended episode is history."""
+    birth = episodes.birth_date(ctx.record)
     conditions = clinical.spinal_pain_conditions(ctx.record, ctx.valuesets, ctx.dos)
-    dated = sorted(((d, c) for c in conditions if (d := condition_onset(c))), key=lambda pair: pair[0])
-    if not dated:
-        return Outcome(DOC, "no dated back or neck pain diagnosis in the record")
-    onset, condition = dated[0]
-    ev = (evidence_of(condition, day=onset, note="onset"),)
-    if onset > months_before(ctx.dos, p["min_months"]):
-        return Outcome(NOT_MET, f"pain began {onset}, less than {p['min_months']} months before the procedure", ev)
+    cutoff = months_before(ctx.dos, p["min_months"])
+    if not conditions:
+        ended = clinical.ended_spinal_pain_conditions(ctx.record, ctx.valuesets, ctx.dos)
+        if ended:
+            c = max(ended, key=lambda x: episodes.abatement_of(x, birth) or date.min)  # the most recent episode
+            when = episodes.abatement_of(c, birth)
+            ended_on = f" on {when}" if when else ""
+            return Outcome(DOC, f"{_dx_words(c)} is recorded as ended{ended_on} and no current back or neck "
+                           "pain diagnosis is recorded: record the current episode with its onset on a Condition",
+                           tuple(evidence_of(x, day=episodes.abatement_of(x, birth), note="episode ended")
+                                 for x in ended))
+        return Outcome(DOC, "no back or neck pain diagnosis in the record: record it on a Condition with its onset")
+    onsets = [(episodes.onset_of(c, birth), c) for c in conditions]
+    verdict = episodes.duration_verdict([o for o, _ in onsets], cutoff)
+    dated = sorted(((o, c) for o, c in onsets if o.earliest), key=lambda oc: oc[0].earliest or date.min)
+    if verdict == "not met":
+        o, c = dated[0]
+        return Outcome(NOT_MET,
+                       f"{_dx_words(c)} began {o.text}, less than {p['min_months']} months before the procedure",
+                       tuple(evidence_of(x, day=ox.earliest, note=f"onset {ox.text}") for ox, x in dated))
+    if verdict == "documentation":
+        undated = [c for o, c in onsets if o.latest is None]
+        ev = tuple(evidence_of(c, day=o.earliest, note=f"onset {o.text} ({o.source})") for o, c in onsets)
+        if undated:
+            c = undated[0]
+            o = episodes.onset_of(c, birth)
+            recorded = clinical.parse_date(c.get("recordedDate"))
+            if o.earliest:  # a recurrence: onset[x] is the first episode's
+                why = f"{_dx_words(c)} recurred; the onset of the current episode is not recorded"
+            else:
+                why = f"{_dx_words(c)} {f'recorded {recorded} ' if recorded else ''}with no onset date"
+            return Outcome(DOC, f"{why}: record onset[x] on the Condition to show {p['min_months']} months of pain", ev)
+        o, c = dated[0]
+        return Outcome(DOC, f"{_dx_words(c)} began {o.text}; cannot tell whether that is {p['min_months']} months "
+                       f"before the procedure: record the onset date", ev)
+    o, c = next((o, c) for o, c in onsets if o.latest is not None and o.latest <= cutoff)
+    since = o.text  # a day, or the span a coarse onset allows
+    ev = (evidence_of(c, day=o.earliest, note=f"onset {o.text}"),)
     if not p.get("requires_adl"):
-        return Outcome(MET, f"back or neck pain since {onset}", ev)
+        return Outcome(MET, f"{_dx_words(c)} since {since}", ev)
     scores = clinical.interference_scores(ctx.record, months_before(ctx.dos, p["lookback_months"]), ctx.dos)
     positive = [o for o in scores if (numeric_value(o) or 0) > 0]
     if positive:
-        return Outcome(MET, f"pain since {onset}, interfering with daily activities", ev + (evidence_of(positive[-1], day=effective_date(positive[-1])),))
-    return Outcome(DOC, f"pain since {onset}; interference with daily activities is not recorded", ev)
+        last = positive[-1]
+        return Outcome(MET, f"{_dx_words(c)} since {since}, interfering with daily activities",
+                       ev + (evidence_of(last, day=effective_date(last)),))
+    return Outcome(DOC, f"{_dx_words(c)} since {since}; interference with daily activities is not recorded "
+                   "(record a pain-interference score)", ev)
 
 
 def _last_conservative_day(ctx: CheckContext, p: Mapping[str, Any], start: date) -> date | None:
@@ -255,16 +299,48 @@ def attestation_only(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     return Outcome(DOC, "needs the clinician's attestation")
 
 
+SITE_NOT_STATED = "excl-site-not-stated"
+
+
 @check("facet_syndrome_findings", "exclusion_valuesets", "radiculopathy_valuesets", "synovial_cyst_exception")
 def facet_syndrome_findings(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
-    exclusions = clinical.active_conditions_in(ctx.record, ctx.valuesets, p["exclusion_valuesets"], ctx.dos)
-    if p.get("synovial_cyst_exception") and clinical.active_conditions_in(ctx.record, ctx.valuesets, ("dx-facet-synovial-cyst",), ctx.dos):
-        radic = set(id(c) for c in clinical.active_conditions_in(ctx.record, ctx.valuesets, p["radiculopathy_valuesets"], ctx.dos))
-        exclusions = [c for c in exclusions if id(c) not in radic]  # radiculopathy from a synovial cyst is allowed
+    """Exclusions count when established and active on the date; a provisional/differential one is a question."""
+    names = p["exclusion_valuesets"]
+    exclusions = clinical.active_conditions_in(ctx.record, ctx.valuesets, names, ctx.dos)
+    unconfirmed = clinical.active_conditions_in(ctx.record, ctx.valuesets, names, ctx.dos, unconfirmed=True)
+    # Bone/marrow neoplasms with no site (C79.51, C90.0, …) raise the question of the spine; they do not settle it.
+    site_unstated = [c for c in exclusions if ctx.valuesets.matching((SITE_NOT_STATED,), codings(c.get("code")))]
+    exclusions = [c for c in exclusions if c not in site_unstated]
+    if p.get("synovial_cyst_exception") and p["radiculopathy_valuesets"]:
+        radiculopathy = p["radiculopathy_valuesets"]
+        radic = {id(c) for flag in (False, True)
+                 for c in clinical.active_conditions_in(ctx.record, ctx.valuesets, radiculopathy, ctx.dos,
+                                                        unconfirmed=flag)}
+        cyst = clinical.active_conditions_in(ctx.record, ctx.valuesets, ("dx-facet-synovial-cyst",), ctx.dos)
+        cyst_q = clinical.active_conditions_in(ctx.record, ctx.valuesets, ("dx-facet-synovial-cyst",), ctx.dos,
+                                               unconfirmed=True)
+        if cyst:  # radiculopathy caused by a facet synovial cyst is allowed
+            exclusions = [c for c in exclusions if id(c) not in radic]
+            unconfirmed = [c for c in unconfirmed if id(c) not in radic]
+        elif cyst_q:  # the excuse is itself unconfirmed: the radiculopathy becomes a question
+            unconfirmed += [c for c in exclusions if id(c) in radic]
+            exclusions = [c for c in exclusions if id(c) not in radic]
     if exclusions:
         c = exclusions[0]
-        display = next((str(x.get("display")) for x in codings(c.get("code")) if x.get("display")), "an exclusion diagnosis")
-        return Outcome(NOT_MET, f"active {display.lower()} suggests another cause", tuple(evidence_of(x, day=condition_onset(x)) for x in exclusions))
+        return Outcome(NOT_MET, f"active {_dx_words(c).lower()} suggests another cause",
+                       tuple(evidence_of(x, day=condition_onset(x)) for x in exclusions))
+    if site_unstated and not unconfirmed:
+        c = site_unstated[0]
+        return Outcome(DOC, f"{_dx_words(c).lower()} is recorded without a site: document whether the spine is "
+                       "involved "
+                       "(imaging report or a site-specific diagnosis)", tuple(evidence_of(x, day=condition_onset(x)) for x in site_unstated))
+    if unconfirmed:
+        c = unconfirmed[0]
+        status = clinical.status_code(c.get("verificationStatus")) or "unconfirmed"
+        return Outcome(DOC, f"{_dx_words(c).lower()} is {status}, not established: confirm or refute it on the "
+                       "Condition "
+                       "(verificationStatus) before facet syndrome can be accepted",
+                       tuple(evidence_of(x, day=condition_onset(x), note=clinical.status_code(x.get("verificationStatus"))) for x in unconfirmed))
     return Outcome(DOC, "no exclusion diagnosis; facet syndrome findings and imaging need the clinician's attestation")
 
 
@@ -409,4 +485,10 @@ def not_rf_candidate(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     device = clinical.implanted_electrical_device(ctx.record, ctx.valuesets)
     if device:
         return Outcome(MET, "not an RF candidate (implanted electrical device)", (device,))
+    unconfirmed = clinical.active_conditions_in(ctx.record, ctx.valuesets, p["valuesets"], ctx.dos, unconfirmed=True)
+    if unconfirmed:
+        c = unconfirmed[0]
+        status = clinical.status_code(c.get("verificationStatus"))
+        return Outcome(DOC, f"{_dx_words(c).lower()} is {status}, not established: "
+                       "confirm it, or document another reason the patient is not an RF candidate", (evidence_of(c, day=condition_onset(c)),))
     return Outcome(DOC, "why the patient is not an RF candidate needs documentation")

@@ -20,6 +20,7 @@ from cds_service.policy.conventions import (
     RXNORM,
 )
 from cds_service.policy.valuesets import ValueSets
+from cds_service.evaluation import episodes
 from cds_service.evaluation.dates import parse_date
 from cds_service.evaluation.procedures import INJECTION_FAMILIES, body_site_region, facet_code_of, stated_intent
 from cds_service.evaluation.record import (
@@ -268,25 +269,38 @@ def interference_scores(record: PatientRecord, start: date, end: date) -> list[R
 
 # ---------------------------------------------------------------- conditions
 
-def active_conditions_in(record: PatientRecord, valuesets: ValueSets, names: Iterable[str], on: date) -> list[Resource]:
+def active_conditions_in(record: PatientRecord, valuesets: ValueSets, names: Iterable[str], on: date, *,
+                         unconfirmed: bool = False) -> list[Resource]:
+    """Conditions of the sets active on the date and established; with `unconfirmed`, those provisional,
+    differential or unconfirmed instead (they raise a question, they establish nothing)."""
     names = tuple(names)
+    want = "unconfirmed" if unconfirmed else "established"
     return [
         c for c in record.of_type("Condition")
-        if condition_is_active(c, on) and valuesets.matching(names, codings(c.get("code")))
+        if condition_is_active(c, on) and episodes.verification(c) == want
+        and valuesets.matching(names, codings(c.get("code")))
     ]
 
 
 def spinal_pain_conditions(record: PatientRecord, valuesets: ValueSets, on: date) -> list[Resource]:
-    out = []
-    for c in record.of_type("Condition"):
-        if status_code(c.get("verificationStatus")) in ("refuted", "entered-in-error"):
-            continue
-        onset = condition_onset(c)
-        if onset is not None and onset > on:
-            continue
-        if valuesets.matching(SPINAL_PAIN_VALUESETS, codings(c.get("code"))):
-            out.append(c)
-    return out
+    """Spinal-pain diagnoses of the current episode: ongoing on the date (an episode that ended is history)."""
+    birth = episodes.birth_date(record)
+    return [
+        c for c in record.of_type("Condition")
+        if episodes.in_current_episode(c, on, birth)
+        and valuesets.matching(SPINAL_PAIN_VALUESETS, codings(c.get("code")))
+    ]
+
+
+def ended_spinal_pain_conditions(record: PatientRecord, valuesets: ValueSets, on: date) -> list[Resource]:
+    """Spinal-pain diagnoses whose episode ended before the date (for a true reason when no current one exists)."""
+    birth = episodes.birth_date(record)
+    return [
+        c for c in record.of_type("Condition")
+        if episodes.verification(c) != "refuted" and not episodes.in_current_episode(c, on, birth)
+        and (episodes.onset_of(c, birth).earliest or date.min) <= on
+        and valuesets.matching(SPINAL_PAIN_VALUESETS, codings(c.get("code")))
+    ]
 
 
 def diagnosis_regions(record: PatientRecord, valuesets: ValueSets, on: date) -> set[str]:
@@ -438,17 +452,41 @@ def nsaid_contraindication(record: PatientRecord, valuesets: ValueSets, matcher:
             continue
         if status_code(allergy.get("clinicalStatus")) in ("inactive", "resolved"):
             continue
+        known = parse_date(allergy.get("onsetDateTime")) or parse_date(allergy.get("recordedDate"))
+        if known is not None and known > on:  # nothing dated after the date of service counts
+            continue
         if matcher.match(allergy.get("code")) or re.search(r"nsaid|non-?steroidal", concept_text(allergy.get("code"))):
             return evidence_of(allergy, day=parse_date(allergy.get("recordedDate")), note="NSAID allergy/intolerance")
     for condition in active_conditions_in(record, valuesets, NSAID_CONTRA_VALUESETS, on):
         return evidence_of(condition, day=condition_onset(condition), note="NSAID contraindication")
-    for obs in record.of_type("Observation"):
-        value = numeric_value(obs)
-        if value is not None and value < 30 and valuesets.matching(("lab-egfr-loinc",), codings(obs.get("code"))):
-            day = effective_date(obs)
-            if day and day <= on:
-                return evidence_of(obs, day=day, note=f"eGFR {value:g} (< 30)")
+    egfr = latest_result(record, valuesets, "lab-egfr-loinc", on)
+    if egfr is not None:
+        obs, value, below = egfr
+        if value < 30 or (below and value <= 30):
+            return evidence_of(obs, day=effective_date(obs), note=f"latest eGFR {'<' if below else ''}{value:g} (< 30)")
     return None
+
+
+def latest_result(record: PatientRecord, valuesets: ValueSets, valueset: str,
+                  on: date) -> tuple[Resource, float, bool] | None:
+    """The result in force at the date: the latest usable numeric result dated on or before it (not any past one).
+    Returns (observation, value, value-is-an-upper-bound) — a '<15' result is an upper bound."""
+    best: tuple[tuple[date, float], Resource] | None = None
+    for obs in record.of_type("Observation"):
+        if not _usable(obs) or obs.get("status") in ("registered", "preliminary") or numeric_value(obs) is None:
+            continue
+        day = effective_date(obs)
+        if day is None or day > on or not valuesets.matching((valueset,), codings(obs.get("code"))):
+            continue
+        key = _sort_key(obs)
+        if best is None or key > best[0]:
+            best = (key, obs)
+    if best is None:
+        return None
+    obs = best[1]
+    quantity = obs.get("valueQuantity")
+    below = isinstance(quantity, Mapping) and quantity.get("comparator") in ("<", "<=")
+    return obs, float(numeric_value(obs) or 0.0), below
 
 
 # ---------------------------------------------------------------- devices
