@@ -14,11 +14,12 @@ class ApiError(Exception):
         self.diagnostics = diagnostics
 
 
-def operation_outcome(status: int, diagnostics: str) -> Response:
+def operation_outcome(status: int, diagnostics: str, headers: dict[str, str] | None = None) -> Response:
     body = {
         "resourceType": "OperationOutcome",
         "issue": [{"severity": "error", "code": ISSUE_CODES.get(status, "processing"), "diagnostics": diagnostics}],
     }
     response = jsonify(body)
     response.status_code = status
+    response.headers.update(headers or {})
     return response

@@ -70,6 +70,7 @@ def answer_order_hook(ctx: HookContext, request: HookRequest, *, service_id: str
                              executor=ctx.fetch_executor)
     normalized = normalize_resources(gathered.resources)
     skipped = [SkippedResource(s.resource_type or "?", s.resource_id, s.problem) for s in normalized.skipped]
+    skipped += [SkippedResource(kind, None, problem) for kind, problem in request.skipped_ids]  # bad ids, never echoed
     evaluation = _evaluate_safely(ctx, request, normalized.resources, gathered.technical_problem, skipped)
 
     determinations = list(evaluation.determinations)

@@ -1,0 +1,105 @@
+"""The boundary as a newcomer meets it (issue 9) and the input that reaches logs and storage (issue 10), over HTTP."""
+from __future__ import annotations
+
+import pytest
+import requests
+
+from tests.integration.service.hook_bodies import hook_body
+from tests.support.scenarios import scenario
+
+SIGN = "/cds-services/facet-order-sign"
+
+
+def outcome(response: requests.Response) -> str:
+    body = response.json()
+    assert body["resourceType"] == "OperationOutcome"
+    return str(body["issue"][0]["diagnostics"])
+
+
+def signed_body() -> dict:
+    return hook_body(scenario("dx-first-lumbar-covered"), "order-sign")
+
+
+# ---------------------------------------------------------------- 405 on a hook URL
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+@pytest.mark.parametrize("path", [SIGN, f"{SIGN}/feedback"])
+def test_other_methods_on_a_hook_url_are_405_with_allow(service, method, path):
+    response = requests.request(method, f"{service.base_url}{path}", timeout=10)
+    assert response.status_code == 405
+    assert "POST" in response.headers["Allow"] and "GET" not in response.headers["Allow"]
+    assert "POST" in outcome(response) and method in outcome(response)
+
+
+def test_post_on_discovery_is_405_naming_get(service):
+    response = requests.post(f"{service.base_url}/cds-services", timeout=10)
+    assert response.status_code == 405 and "GET" in response.headers["Allow"]
+    assert response.json()["issue"][0]["code"] == "not-supported"
+
+
+# ---------------------------------------------------------------- 412 says its cause once
+def test_412_names_its_cause_once(service):
+    body = signed_body()
+    del body["prefetch"]["conditions"]
+    message = outcome(service.hook("facet-order-sign", body))
+    assert "conditions" in message
+    assert message.lower().count("fhirserver") == 1 and message.lower().count("prefetch") == 1
+
+
+# ---------------------------------------------------------------- input that reaches logs and storage
+@pytest.mark.parametrize("value", ["not-a-uuid", "x" * 5000, "2b6a4c1e-7d0f-4a53-9f1e-0c2d7f1c9a11\r\nFORGED"])
+def test_hook_instance_must_be_a_uuid(service, value):
+    body = signed_body()
+    body["hookInstance"] = value
+    response = service.hook("facet-order-sign", body)
+    assert response.status_code == 400 and "hookInstance" in outcome(response)
+    assert "FORGED" not in service.log()
+
+
+@pytest.mark.parametrize("value", ["bad id", "p1\r\nINFO forged line", "a" * 65, "p\x001", "p/../1"])
+def test_patient_id_must_be_a_fhir_id(service, value):
+    body = signed_body()
+    body["context"]["patientId"] = value
+    response = service.hook("facet-order-sign", body)
+    assert response.status_code == 400 and "patientId" in outcome(response)
+    assert "forged line" not in service.log()
+
+
+@pytest.mark.parametrize("where", ["userId", "note", "prefetch-key"])
+def test_nul_anywhere_is_400_not_500(service, where):
+    body = signed_body()
+    if where == "userId":
+        body["context"]["userId"] = "Practitioner/dr\x00x"
+    elif where == "note":
+        body["context"]["draftOrders"]["entry"][0]["resource"]["note"] = [{"text": "left\x00side"}]
+    else:
+        body["prefetch"]["bad\x00key"] = None
+    response = service.hook("facet-order-sign", body)
+    assert response.status_code == 400, response.text
+    assert outcome(response)
+
+
+def test_control_characters_in_user_id_are_400(service):
+    body = signed_body()
+    body["context"]["userId"] = "Practitioner/dr\r\nINFO forged"
+    response = service.hook("facet-order-sign", body)
+    assert response.status_code == 400 and "userId" in outcome(response)
+
+
+def test_a_draft_order_with_a_bad_id_is_400(service):
+    body = signed_body()
+    body["context"]["draftOrders"]["entry"][0]["resource"]["id"] = "order one"
+    response = service.hook("facet-order-sign", body)
+    assert response.status_code == 400 and "order id" in outcome(response)
+
+
+def test_a_prefetched_resource_with_a_bad_id_is_skipped_not_refused(service):
+    body = signed_body()
+    conditions = body["prefetch"]["conditions"]["entry"]
+    conditions.append({"resource": {**conditions[0]["resource"], "id": "cond\r\nFORGED 1"}})
+    response = service.hook("facet-order-sign", body)
+    assert response.status_code == 200
+    assert "FORGED" not in service.log()
+    # the clean copy of the same Condition still counts: the decision is as without the bad one
+    decisions = [c["summary"] for c in response.json()["cards"]]
+    plain = service.hook("facet-order-sign", signed_body()).json()
+    assert decisions == [c["summary"] for c in plain["cards"]]
