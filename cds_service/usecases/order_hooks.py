@@ -16,6 +16,7 @@ from cds_service.cdshooks.cards import build_cards
 from cds_service.cdshooks.coverage_info import AssertionRecord, build_system_actions
 from cds_service.cdshooks.presentation import CardSettings
 from cds_service.cdshooks.request import HookRequest
+from cds_service.cdshooks.unknown_patient import OUTCOME as UNKNOWN_PATIENT, patient_not_found_card
 from cds_service.evaluation.evaluator import evaluate
 from cds_service.evaluation.results import Evaluation, SkippedResource
 from cds_service.fhir_access.cache import RecordCache
@@ -77,6 +78,14 @@ def answer_order_hook(ctx: HookContext, request: HookRequest, *, service_id: str
     if request.hook == "order-select" and request.selections:
         chosen = {s.split("/")[-1] for s in request.selections}
         determinations = [d for d in determinations if chosen & set(d.order_ids)] or determinations
+
+    if gathered.patient_not_found and determinations:  # nothing was read: no criteria, no system action
+        about = [f"ServiceRequest/{i}" for d in determinations for i in d.order_ids]
+        card = patient_not_found_card(policy_id=ctx.library.revisions[0].policy, settings=ctx.card_settings,
+                                      new_uuid=_new_uuid, about=about)
+        audit_call(ctx, request, service_id=service_id, client=client, started=started, determinations=[],
+                   gathered=gathered, normalized=normalized, outcome=UNKNOWN_PATIENT)
+        return {"cards": [card], **({"systemActions": []} if request.hook == "order-sign" else {})}
 
     orders_by_id = {str(o.get("id")): o for o in request.draft_orders if o.get("id")}
     actions, assertions = build_system_actions(

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import requests
 
+from tests.conftest import FHIR_TOKEN
 from tests.integration.service.hook_bodies import hook_body
 from tests.support.scenarios import scenario
 
@@ -103,3 +104,30 @@ def test_a_prefetched_resource_with_a_bad_id_is_skipped_not_refused(service):
     decisions = [c["summary"] for c in response.json()["cards"]]
     plain = service.hook("facet-order-sign", signed_body()).json()
     assert decisions == [c["summary"] for c in plain["cards"]]
+
+
+# ---------------------------------------------------------------- a patient the FHIR server does not know
+@pytest.mark.parametrize("hook", ["order-sign", "order-select"])
+def test_unknown_patient_is_answered_as_not_found_without_criteria(service, fhir_server, hook):
+    body = hook_body(scenario("dx-first-lumbar-covered"), hook, fhir_server=fhir_server, token=FHIR_TOKEN,
+                     prefetch=False)
+    body["context"]["patientId"] = "nobody-on-this-server"
+    response = service.hook(f"facet-{hook}", body)
+    assert response.status_code == 200  # contract §5: FHIR trouble is an answer, never an error
+    cards = response.json()["cards"]
+    assert len(cards) == 1
+    card = cards[0]
+    text = f"{card['summary']} {card['detail']}".lower()
+    assert "does not know this patient" in card["summary"] and "not found" in text
+    assert "try again" not in text and "later" not in text
+    # no criterion is listed: nothing of the record was read, so nothing reads as checked
+    assert "| criterion" not in text and "needs documentation" not in text and "| met" not in text
+    assert card["extension"]["davinci-crd.associated-resource"]
+    assert response.json().get("systemActions", []) == []
+
+
+def test_a_known_patient_with_the_same_orders_is_still_decided(service, fhir_server):
+    body = hook_body(scenario("dx-first-lumbar-covered"), "order-sign", fhir_server=fhir_server, token=FHIR_TOKEN,
+                     prefetch=False)
+    cards = service.hook("facet-order-sign", body).json()["cards"]
+    assert "does not know" not in " ".join(c["summary"] for c in cards) and len(cards) > 1
