@@ -131,3 +131,22 @@ def test_a_known_patient_with_the_same_orders_is_still_decided(service, fhir_ser
                      prefetch=False)
     cards = service.hook("facet-order-sign", body).json()["cards"]
     assert "does not know" not in " ".join(c["summary"] for c in cards) and len(cards) > 1
+
+
+# ---------------------------------------------------------------- log files are plain text
+def test_the_service_log_file_has_no_colour_codes(service):
+    service.get("/no-such-page")  # a 404: the line Werkzeug colours yellow
+    service.hook("facet-order-sign", b"{not json")
+    log = service.log()
+    assert "/no-such-page" in log
+    assert "\x1b" not in log
+
+
+def test_a_log_record_is_one_line_whatever_its_message():
+    import logging
+
+    from cds_service.observability.plain_logs import FORMAT, PlainFormatter
+
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "value=%s", ("x\r\n2026-01-01 INFO forged",), None)
+    line = PlainFormatter(FORMAT).format(record)
+    assert "\n" not in line and "\r" not in line and "x\\r\\n2026-01-01" in line
