@@ -176,7 +176,8 @@ def audit_call(ctx: HookContext, request: HookRequest, *, service_id: str, clien
         "prefetchedKeys": gathered.prefetched_keys,
         "fetchedKeys": gathered.fetched_keys,
         "cachedKeys": gathered.cached_keys,
-        "skippedResources": [f"{s.resource_type}/{s.resource_id or '?'}" for s in skipped],
+        "skippedResources": [f"{s.resource_type}/{s.resource_id or '?'}" for s in skipped]
+        + [f"{kind}/? ({problem})" for kind, problem in request.skipped_ids],  # bad ids: named, never echoed
         "droppedResources": [f"{d[0]}/{d[1]}" for d in gathered.dropped],
         "outOfScopeOrders": list(out_of_scope),
         **({"outcome": outcome} if outcome else {}),

@@ -150,3 +150,18 @@ def test_a_log_record_is_one_line_whatever_its_message():
     record = logging.LogRecord("t", logging.INFO, __file__, 1, "value=%s", ("x\r\n2026-01-01 INFO forged",), None)
     line = PlainFormatter(FORMAT).format(record)
     assert "\n" not in line and "\r" not in line and "x\\r\\n2026-01-01" in line
+
+
+def test_a_prefetched_resource_with_a_bad_id_is_named_in_the_audit(service):
+    import json
+    import sqlite3
+
+    body = signed_body()
+    conditions = body["prefetch"]["conditions"]["entry"]
+    conditions.append({"resource": {**conditions[0]["resource"], "id": "cond\r\nFORGED 2"}})
+    assert service.hook("facet-order-sign", body).status_code == 200
+    db = sqlite3.connect(service.log_path.parent / "cds.sqlite3")
+    (detail,) = db.execute("SELECT detail FROM audit WHERE hook_instance = ?", (body["hookInstance"],)).fetchone()
+    skipped = json.loads(detail)["skippedResources"]
+    assert any(s.startswith("Condition/? (prefetch 'conditions' entry") for s in skipped), skipped
+    assert "FORGED" not in detail
