@@ -4,7 +4,8 @@ from __future__ import annotations
 from flask import Response, jsonify
 
 ISSUE_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
-               412: "incomplete", 413: "too-long", 500: "exception"}
+               412: "incomplete", 413: "too-long", 431: "too-long",
+               500: "exception"}
 
 
 class ApiError(Exception):

@@ -18,6 +18,9 @@ from cds_service.api.errors import ApiError, operation_outcome
 
 bp = Blueprint("cds", __name__)
 log = logging.getLogger("cds_service.api")
+# Below every front server's own limit (gunicorn: 8190 bytes a field, 100 fields), so that oversized headers
+# that get through are refused here with an OperationOutcome rather than logged or stored.
+MAX_HEADER_BYTES = 16 * 1024
 
 
 def _svc():
@@ -60,6 +63,13 @@ def _check_fhir_server(fhir_server: str | None) -> None:
     if not allowed:
         metrics.AUTH_FAILURES.labels("403").inc()
         raise ApiError(403, "fhirServer is not on this client's allow-list")
+
+
+@bp.before_app_request
+def refuse_oversized_headers() -> None:
+    size = sum(len(name) + len(value) + 4 for name, value in request.headers.items())
+    if size > MAX_HEADER_BYTES:
+        raise ApiError(431, f"request headers over {MAX_HEADER_BYTES} bytes")
 
 
 @bp.app_errorhandler(MethodNotAllowed)

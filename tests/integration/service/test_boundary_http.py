@@ -165,3 +165,12 @@ def test_a_prefetched_resource_with_a_bad_id_is_named_in_the_audit(service):
     skipped = json.loads(detail)["skippedResources"]
     assert any(s.startswith("Condition/? (prefetch 'conditions' entry") for s in skipped), skipped
     assert "FORGED" not in detail
+
+
+@pytest.mark.parametrize("path", [SIGN, "/cds-services"])
+def test_oversized_headers_get_an_operation_outcome(service, path):
+    headers = {f"X-Padding-{i}": "p" * 5000 for i in range(5)}  # each under any server's per-field limit
+    response = service.session.post(f"{service.base_url}{path}", data=b"{}", headers=headers, timeout=10)
+    assert response.status_code == 431
+    assert "headers" in outcome(response)
+    assert service.hook("facet-order-sign", signed_body()).status_code == 200  # the service is unharmed
