@@ -15,8 +15,8 @@ OUTCOME = "patient not found on the FHIR server"
 
 def patient_not_found_card(*, policy_id: str, settings: CardSettings, new_uuid: Callable[[], str],
                            about: Sequence[str] = ()) -> dict:
-    detail = (f"The EHR's FHIR server has no record of the patient this order is for (it answered *not found* "
-              f"when the Patient in the hook's `context.patientId` was read). Nothing of the patient's record "
+    detail = (f"The EHR's FHIR server has no record of this patient (it answered *not found* when the "
+              f"Patient in the hook's `context.patientId` was read). Nothing of the patient's record "
               f"was read, so no {policy_id} criterion was checked and no coverage decision was made.\n\n"
               "Check that the chart's patient exists on the FHIR server this EHR sends to the service "
               "(`fhirServer`) under the same id.")

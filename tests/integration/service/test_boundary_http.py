@@ -174,3 +174,15 @@ def test_oversized_headers_get_an_operation_outcome(service, path):
     assert response.status_code == 431
     assert "headers" in outcome(response)
     assert service.hook("facet-order-sign", signed_body()).status_code == 200  # the service is unharmed
+
+
+def test_unknown_patient_on_patient_view_is_not_try_again(service, fhir_server):
+    body = hook_body(scenario("dx-first-lumbar-covered"), "patient-view", fhir_server=fhir_server, token=FHIR_TOKEN,
+                     prefetch=False)
+    del body["context"]["draftOrders"]
+    body["context"]["patientId"] = "nobody-on-this-server"
+    response = service.hook("facet-patient-view", body)
+    assert response.status_code == 200
+    (card,) = response.json()["cards"]
+    assert "does not know this patient" in card["summary"]
+    assert "try again" not in card["detail"].lower() and "systemActions" not in response.json()
