@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -31,7 +32,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from cds_service.fhir_access.normalize import normalize_bundle_entries, normalize_resources
     from cds_service.usecases.report import evaluation_to_json, evaluation_to_text
 
-    record_json, order_json = _read_json(args.record), _read_json(args.order)
+    record_json = _read_json(args.record)
+    if args.order is None:  # one fixture file, as fhir_fixtures/scenarios/*.json ship them
+        if not isinstance(record_json, dict) or "record" not in record_json or "draftOrders" not in record_json:
+            print(f"{args.record}: expected a file with 'record' and 'draftOrders' (a scenario of fhir_fixtures/), "
+                  "or give RECORD.json ORDER.json", file=sys.stderr)
+            return 2
+        args.order = f"{args.record} (draftOrders)"
+        record_json, order_json = record_json["record"], record_json["draftOrders"]
+        args.record = f"{args.record} (record)"
+    else:
+        order_json = _read_json(args.order)
     if not isinstance(record_json, dict) or record_json.get("resourceType") != "Bundle":
         print(f"{args.record}: expected a FHIR Bundle of the patient's resources", file=sys.stderr)
         return 2
@@ -68,8 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     ev = sub.add_parser("evaluate", help="evaluate one order offline against the policy")
-    ev.add_argument("record", help="FHIR Bundle (any type) of the patient's resources")
-    ev.add_argument("order", help="a ServiceRequest, or a Bundle of the draft orders of one session")
+    ev.add_argument("record", help="FHIR Bundle (any type) of the patient's resources, or one fixture file "
+                                   "holding 'record' and 'draftOrders' (as fhir_fixtures/scenarios/*.json)")
+    ev.add_argument("order", nargs="?", help="a ServiceRequest, or a Bundle of the draft orders of one session")
     ev.add_argument("--date", type=_iso_date, help="today's date, used when the order has no date of service")
     ev.add_argument("--revision", help="what-if: evaluate against this revision id instead of the one in force")
     ev.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -90,6 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         return args.func(args)
+    except BrokenPipeError:  # `evaluate ... | head`: the reader left; no traceback for that
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the interpreter's final flush stays quiet
+        return 0
     except SystemExit as exc:  # argparse and _read_json: unusable input is exit 2 with a one-line reason
         if isinstance(exc.code, str):
             print(exc.code, file=sys.stderr)

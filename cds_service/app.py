@@ -26,6 +26,7 @@ from cds_service.security import ClientRegistry, FhirServerAllowlist, JwksProvid
 from cds_service.security.replay import PostgresReplayStore
 from cds_service.settings import Settings
 from cds_service.storage.store import Store
+from cds_service.observability import plain_logs
 
 log = logging.getLogger("cds_service")
 AUTH_OFF_BANNER = "CDS_AUTH=off — requests are NOT authenticated. Local demos only; never expose this service."
@@ -134,7 +135,7 @@ def _install_error_handlers(app: Flask) -> None:
 
 def serve(host: str, port: int) -> int:
     """Development server (one process, threaded). Production: gunicorn, see deploy/."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    plain_logs.configure()  # no colour codes in log files, one record per line
     try:
         settings = Settings.from_env(host=host, port=port)
         app = create_app(settings)

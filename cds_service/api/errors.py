@@ -4,7 +4,8 @@ from __future__ import annotations
 from flask import Response, jsonify
 
 ISSUE_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
-               412: "incomplete", 413: "too-long", 500: "exception"}
+               412: "incomplete", 413: "too-long", 431: "too-long",
+               500: "exception"}
 
 
 class ApiError(Exception):
@@ -14,11 +15,12 @@ class ApiError(Exception):
         self.diagnostics = diagnostics
 
 
-def operation_outcome(status: int, diagnostics: str) -> Response:
+def operation_outcome(status: int, diagnostics: str, headers: dict[str, str] | None = None) -> Response:
     body = {
         "resourceType": "OperationOutcome",
         "issue": [{"severity": "error", "code": ISSUE_CODES.get(status, "processing"), "diagnostics": diagnostics}],
     }
     response = jsonify(body)
     response.status_code = status
+    response.headers.update(headers or {})
     return response

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
+from werkzeug.exceptions import MethodNotAllowed
 
 from cds_service.observability import metrics
 from cds_service.cdshooks.discovery import discovery_document
@@ -13,10 +14,13 @@ from cds_service.cdshooks.questionnaire import questionnaire_for
 from cds_service.cdshooks.request import BadRequest, parse_hook_request, parse_json
 from cds_service.fhir_access.source import HookRequestInvalid, PrefetchUnavailable
 from cds_service.security import AuthError, fhir_server_allowed, verify_client_jwt
-from cds_service.api.errors import ApiError
+from cds_service.api.errors import ApiError, operation_outcome
 
 bp = Blueprint("cds", __name__)
 log = logging.getLogger("cds_service.api")
+# Below every front server's own limit (gunicorn: 8190 bytes a field, 100 fields), so that oversized headers
+# that get through are refused here with an OperationOutcome rather than logged or stored.
+MAX_HEADER_BYTES = 16 * 1024
 
 
 def _svc():
@@ -61,6 +65,21 @@ def _check_fhir_server(fhir_server: str | None) -> None:
         raise ApiError(403, "fhirServer is not on this client's allow-list")
 
 
+@bp.before_app_request
+def refuse_oversized_headers() -> None:
+    size = sum(len(name) + len(value) + 4 for name, value in request.headers.items())
+    if size > MAX_HEADER_BYTES:
+        raise ApiError(431, f"request headers over {MAX_HEADER_BYTES} bytes")
+
+
+@bp.app_errorhandler(MethodNotAllowed)
+def method_not_allowed(exc: MethodNotAllowed) -> Response:
+    """A GET on a hook URL (a newcomer's first try) is a 405 that names the methods it takes (RFC 9110 `Allow`)."""
+    allowed = sorted(set(exc.valid_methods or ()) - {"HEAD", "OPTIONS"})
+    diagnostics = f"{request.method} is not supported here; this URL takes {' or '.join(allowed)}"
+    return operation_outcome(405, diagnostics, {"Allow": ", ".join([*allowed, "OPTIONS"])})
+
+
 @bp.get("/cds-services")
 def discovery() -> Response:
     return jsonify(discovery_document(_svc().services))
@@ -90,7 +109,7 @@ def invoke(service_id: str) -> Response:
         raise ApiError(400, str(exc)) from None
     except PrefetchUnavailable as exc:
         status = 412
-        raise ApiError(412, f"prefetch missing and no fhirServer to fetch from: {exc}") from None
+        raise ApiError(412, str(exc)) from None  # the exception names the cause and the keys, once
     except ApiError as exc:
         status = exc.status
         raise

@@ -28,9 +28,17 @@ class HookRequest:
     fhir_server: str | None
     draft_orders: tuple[dict[str, Any], ...]
     selections: tuple[str, ...]
+    # prefetched resources dropped for a bad id: (resource type, where and why), named in the answer
+    skipped_ids: tuple[tuple[str, str], ...] = ()
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+# What reaches logs and the audit is bounded and clean, checked here once (issue 10): a UUID per CDS Hooks,
+# the FHIR id grammar (R4 `id`), and no control characters (CR/LF would forge log lines; PostgreSQL refuses NUL).
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_MAX_IDENTIFIER = 1024  # userId, selections: references, far longer than any real one
 
 
 def _refuse_constant(name: str) -> Any:
@@ -80,6 +88,8 @@ def parse_hook_request(data: Any, *, expected_hook: str, max_draft_orders: int,
         raise BadRequest(f"this service answers '{expected_hook}', not '{hook}'")
     if not isinstance(data.get("hookInstance"), str) or not data["hookInstance"]:
         raise BadRequest("'hookInstance' is required")
+    if not _UUID.fullmatch(data["hookInstance"]):
+        raise BadRequest("'hookInstance' must be a UUID (CDS Hooks 2.0)")
     context = data.get("context")
     if not isinstance(context, dict):
         raise BadRequest("'context' is required and must be an object")
@@ -88,9 +98,15 @@ def parse_hook_request(data: Any, *, expected_hook: str, max_draft_orders: int,
         raise BadRequest(f"context is missing {', '.join(missing)}")
     if not isinstance(context["patientId"], str):
         raise BadRequest("context.patientId must be a string")
+    if not FHIR_ID.fullmatch(context["patientId"]):
+        raise BadRequest("context.patientId is not a FHIR id (1-64 of A-Z a-z 0-9 - .)")
+    _check_identifier("context.userId", context.get("userId"))
     fhir_server = data.get("fhirServer")
     if fhir_server is not None and (not isinstance(fhir_server, str) or not fhir_server):
         raise BadRequest("'fhirServer' must be a URL string")
+    # fhirServer is not checked here: anything not exactly on the client's allow-list is a 403 (contract §5)
+    if _has_nul(data):
+        raise BadRequest("the body contains a NUL character (\\u0000)")
     if data.get("fhirAuthorization") is not None:
         if fhir_server is None:
             raise BadRequest("'fhirAuthorization' requires 'fhirServer'")
@@ -110,11 +126,18 @@ def parse_hook_request(data: Any, *, expected_hook: str, max_draft_orders: int,
             raise BadRequest(f"more than {max_draft_orders} draft orders")
         if any(not isinstance(o.get("id", ""), str) for o in orders):
             raise BadRequest("context.draftOrders: an order id must be a string")
+        if any("id" in o and not FHIR_ID.fullmatch(o["id"]) for o in orders):
+            raise BadRequest("context.draftOrders: an order id is not a FHIR id (1-64 of A-Z a-z 0-9 - .)")
     selections = context.get("selections") or []
     if isinstance(selections, str):
         selections = [selections]  # clients send singletons where arrays belong
     if not isinstance(selections, list):
         raise BadRequest("context.selections must be an array of 'Type/id' strings")
+    for selection in selections:
+        _check_identifier("context.selections", selection)
+    prefetch, skipped = _without_bad_ids(data.get("prefetch"))
+    if skipped:
+        data = {**data, "prefetch": prefetch}
     return HookRequest(
         raw=data,
         hook=hook,
@@ -123,4 +146,57 @@ def parse_hook_request(data: Any, *, expected_hook: str, max_draft_orders: int,
         fhir_server=fhir_server.rstrip("/") if isinstance(fhir_server, str) else None,
         draft_orders=tuple(orders),
         selections=tuple(str(s) for s in selections if isinstance(s, str)),
+        skipped_ids=tuple(skipped),
     )
+
+
+def _check_identifier(name: str, value: Any) -> None:
+    if isinstance(value, str) and (len(value) > _MAX_IDENTIFIER or _CONTROL.search(value)):
+        raise BadRequest(f"{name} is longer than {_MAX_IDENTIFIER} characters or holds control characters")
+
+
+def _has_nul(node: Any) -> bool:
+    """NUL anywhere (a key or a value): no text column can store it, and no FHIR string may hold it."""
+    if isinstance(node, str):
+        return "\x00" in node
+    if isinstance(node, dict):
+        return any("\x00" in key or _has_nul(value) for key, value in node.items())
+    if isinstance(node, list):
+        return any(_has_nul(item) for item in node)
+    return False
+
+
+def _bad_id(resource: Any) -> bool:
+    return isinstance(resource, dict) and "id" in resource and not (
+        isinstance(resource["id"], str) and FHIR_ID.fullmatch(resource["id"]))
+
+
+def _safe(name: Any) -> str:
+    """A client-sent name fit for logs: as sent when it is id-shaped, else '?'."""
+    return name if isinstance(name, str) and FHIR_ID.fullmatch(name) else "?"
+
+
+def _without_bad_ids(prefetch: Any) -> tuple[Any, list[str]]:
+    """Prefetched resources whose id breaks the FHIR id grammar are skipped (a bad resource is skipped and
+    named, not the call refused); the names say type and position, never the offending id itself."""
+    if not isinstance(prefetch, dict):
+        return prefetch, []
+    skipped: list[tuple[str, str]] = []
+    cleaned: dict[str, Any] = {}
+    for key, value in prefetch.items():
+        if _bad_id(value):
+            skipped.append((_safe(value.get("resourceType")), f"prefetch '{_safe(key)}': id is not a FHIR id"))
+            cleaned[key] = None  # prefetched as "the client has none": do not fetch what the EHR sent wrongly
+        elif isinstance(value, dict) and isinstance(value.get("entry"), list):
+            entries = []
+            for i, entry in enumerate(value["entry"]):
+                resource = entry.get("resource") if isinstance(entry, dict) else None
+                if _bad_id(resource):
+                    where = f"prefetch '{_safe(key)}' entry {i}: id is not a FHIR id"
+                    skipped.append((_safe(resource.get("resourceType")), where))
+                else:
+                    entries.append(entry)
+            cleaned[key] = {**value, "entry": entries}
+        else:
+            cleaned[key] = value
+    return cleaned, skipped

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shlex
 import signal
@@ -34,6 +33,7 @@ from cds_service.dev.fhir_server import (
     start_fhir_server,
 )
 from cds_service.settings import Settings, SettingsError
+from cds_service.observability import plain_logs
 
 FIXTURES_DATE = "2026-11-20"  # the date of service of (almost) every fixture scenario
 PREFERRED_SERVICE_PORTS = (8095, 8097, 8098)
@@ -197,7 +197,7 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 
 
 def main(var_dir: Path = Path("var/demo")) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    plain_logs.configure()  # no colour codes in log files, one record per line
     environ = os.environ
     try:
         service_port = _port(environ, "CDS_DEMO_PORT", PREFERRED_SERVICE_PORTS)

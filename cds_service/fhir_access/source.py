@@ -79,6 +79,9 @@ class HookRequestInvalid(FhirAccessError):
 
 
 
+_PATIENT_KEY = next(query.key for query in EVIDENCE_QUERIES if query.is_read and query.resource_type == "Patient")
+
+
 @dataclass
 class GatheredRecord:
     """The patient's raw FHIR resources for one hook call, and how they were had (for the audit)."""
@@ -88,6 +91,7 @@ class GatheredRecord:
     dropped: list[DroppedResource] = field(default_factory=list)
     coverage: dict[str, Any] | None = None  # the Coverage the decision is about, when one is known
     technical_problem: str | None = None  # set when a needed key could not be had: answer indeterminate
+    patient_not_found: bool = False  # the Patient read was a 404/410: the server does not know this patient
     prefetched_keys: list[str] = field(default_factory=list)
     fetched_keys: list[str] = field(default_factory=list)
     cached_keys: list[str] = field(default_factory=list)
@@ -206,6 +210,9 @@ def _fetch_missing(
     record.warnings.extend(fetch.warnings)
     if cache is not None and fetch.resources_by_key:
         _store_in_cache(cache, cache_key, fetch.resources_by_key)
+    # FhirClient words an HTTP refusal "<what>: HTTP <status>"; a gone or unknown Patient is not a retryable fault
+    patient_problem = next((reason for key, reason in fetch.problems.items() if key == _PATIENT_KEY), "")
+    record.patient_not_found = patient_problem.endswith((": HTTP 404", ": HTTP 410"))
     return [f"{key}: {reason}" for key, reason in fetch.problems.items()]
 
 

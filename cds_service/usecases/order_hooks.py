@@ -16,6 +16,7 @@ from cds_service.cdshooks.cards import build_cards
 from cds_service.cdshooks.coverage_info import AssertionRecord, build_system_actions
 from cds_service.cdshooks.presentation import CardSettings
 from cds_service.cdshooks.request import HookRequest
+from cds_service.cdshooks.unknown_patient import OUTCOME as UNKNOWN_PATIENT, patient_not_found_card
 from cds_service.evaluation.evaluator import evaluate
 from cds_service.evaluation.results import Evaluation, SkippedResource
 from cds_service.fhir_access.cache import RecordCache
@@ -70,12 +71,21 @@ def answer_order_hook(ctx: HookContext, request: HookRequest, *, service_id: str
                              executor=ctx.fetch_executor)
     normalized = normalize_resources(gathered.resources)
     skipped = [SkippedResource(s.resource_type or "?", s.resource_id, s.problem) for s in normalized.skipped]
+    skipped += [SkippedResource(kind, None, problem) for kind, problem in request.skipped_ids]  # bad ids, never echoed
     evaluation = _evaluate_safely(ctx, request, normalized.resources, gathered.technical_problem, skipped)
 
     determinations = list(evaluation.determinations)
     if request.hook == "order-select" and request.selections:
         chosen = {s.split("/")[-1] for s in request.selections}
         determinations = [d for d in determinations if chosen & set(d.order_ids)] or determinations
+
+    if gathered.patient_not_found and determinations:  # nothing was read: no criteria, no system action
+        about = [f"ServiceRequest/{i}" for d in determinations for i in d.order_ids]
+        card = patient_not_found_card(policy_id=ctx.library.revisions[0].policy, settings=ctx.card_settings,
+                                      new_uuid=_new_uuid, about=about)
+        audit_call(ctx, request, service_id=service_id, client=client, started=started, determinations=[],
+                   gathered=gathered, normalized=normalized, outcome=UNKNOWN_PATIENT)
+        return {"cards": [card], **({"systemActions": []} if request.hook == "order-sign" else {})}
 
     orders_by_id = {str(o.get("id")): o for o in request.draft_orders if o.get("id")}
     actions, assertions = build_system_actions(
@@ -166,7 +176,8 @@ def audit_call(ctx: HookContext, request: HookRequest, *, service_id: str, clien
         "prefetchedKeys": gathered.prefetched_keys,
         "fetchedKeys": gathered.fetched_keys,
         "cachedKeys": gathered.cached_keys,
-        "skippedResources": [f"{s.resource_type}/{s.resource_id or '?'}" for s in skipped],
+        "skippedResources": [f"{s.resource_type}/{s.resource_id or '?'}" for s in skipped]
+        + [f"{kind}/? ({problem})" for kind, problem in request.skipped_ids],  # bad ids: named, never echoed
         "droppedResources": [f"{d[0]}/{d[1]}" for d in gathered.dropped],
         "outOfScopeOrders": list(out_of_scope),
         **({"outcome": outcome} if outcome else {}),

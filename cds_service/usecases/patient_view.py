@@ -19,6 +19,7 @@ from cds_service.evaluation.record import PatientRecord
 from cds_service.fhir_access.normalize import normalize_resources
 from cds_service.fhir_access.source import gather_record
 from cds_service.usecases.order_hooks import HookContext, audit_call
+from cds_service.cdshooks.unknown_patient import OUTCOME as UNKNOWN_PATIENT, patient_not_found_card
 from cds_service.cdshooks.readiness_card import Readiness, readiness_card, unavailable_card
 from cds_service.usecases.hypothetical_orders import has_spinal_pain, hypothetical_orders
 
@@ -31,6 +32,11 @@ def answer_patient_view(ctx: HookContext, request: HookRequest, *, service_id: s
     gathered = gather_record(request.raw, limits=ctx.settings.fetch, cache=ctx.record_cache, issuer=client,
                              executor=ctx.fetch_executor)
     policy_id = ctx.library.revisions[0].policy
+    if gathered.patient_not_found:  # not a passing fault: "reopen the chart to try again" would mislead
+        card = patient_not_found_card(policy_id=policy_id, settings=ctx.card_settings, new_uuid=_new_uuid)
+        audit_call(ctx, request, service_id=service_id, client=client, started=started, determinations=[],
+                   gathered=gathered, outcome=UNKNOWN_PATIENT)
+        return {"cards": [card]}
     if gathered.technical_problem:
         card = unavailable_card(policy_id=policy_id, settings=ctx.card_settings, new_uuid=_new_uuid)
         audit_call(ctx, request, service_id=service_id, client=client, started=started, determinations=[],

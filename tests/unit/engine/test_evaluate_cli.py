@@ -83,3 +83,21 @@ def test_wrong_resource_types_exit_2(tmp_path):
 def test_unknown_revision_exits_2(files):
     done = run(*files("dx-four-levels"), "--revision", "1999")
     assert done.returncode == 2 and "unknown revision" in done.stderr
+
+
+def test_one_fixture_file_holds_record_and_orders():
+    """A newcomer's first try: the scenario file as fhir_fixtures/ ships it, alone."""
+    path = REPO / "fhir_fixtures" / "scenarios" / "dx-four-levels.json"
+    done = run(str(path), "--json")
+    assert done.returncode == 0, done.stderr
+    expected = json.loads(path.read_text())["expected"][0]
+    procedure = json.loads(done.stdout)["procedures"][0]
+    assert (procedure["revision"], procedure["decision"]) == (expected["revision"], expected["decision"])
+
+
+def test_one_file_without_record_and_orders_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": []}))
+    done = run(str(path))
+    assert done.returncode == 2 and "'record' and 'draftOrders'" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
