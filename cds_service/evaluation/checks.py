@@ -225,7 +225,7 @@ def therapy_trial(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
         ev = (evidence_of(head[0], day=first, note=head[1]),
               evidence_of(sessions[-1].resource, day=performed_date(sessions[-1].resource), note=f"last treatment (to {last})"))
         if span >= p["min_days"]:
-            return Outcome(MET, f"therapy {first} to {last} ({span} days, {len(sessions)} treatment records)", ev)
+            return Outcome(MET, f"therapy {first} to {last} ({span} days, {len(sessions)} treatment record{'s' if len(sessions) > 1 else ''})", ev)
     if p.get("allow_intolerance"):
         stopped = clinical.therapy_not_tolerated(ctx.record, ctx.valuesets, names, start, ctx.dos)
         if stopped:
@@ -237,8 +237,8 @@ def therapy_trial(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     # A programme with no recorded length could make up the rest: only documentation can settle it.
     programmes = clinical.open_programmes(ctx.record, ctx.valuesets, names, start, ctx.dos)
     if programmes:
-        what = "; ".join(f"{_therapy_name(r)} from {day}: {missing}" for day, r, missing in programmes[:3])
-        done = f" (treatment dated {span} days so far)" if sessions else ""
+        what = "; ".join(f"{_therapy_name(ctx, r)} from {day}: {missing}" for day, r, missing in programmes[:3])
+        done = f" (treatment dated {span} days so far)" if span else ""
         return Outcome(DOC, f"{what}{done}; record its duration (start and end dates) to show {p['min_days']} days",
                        ev + tuple(evidence_of(r, day=day) for day, r, _ in programmes[:3]))
     if sessions:
@@ -247,9 +247,11 @@ def therapy_trial(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
                         "(an evaluation alone is not treatment); record the treatment dates")
 
 
-def _therapy_name(resource: Mapping[str, Any]) -> str:
-    text = clinical.concept_text(resource.get("code") if resource.get("resourceType") != "CarePlan" else resource.get("category"))
-    return text[:50] or "home exercise programme"
+def _therapy_name(ctx: CheckContext, resource: Mapping[str, Any]) -> str:
+    concept = resource.get("code") if resource.get("resourceType") != "CarePlan" else resource.get("category")
+    text = clinical.concept_text(concept)[:50]
+    hep = ctx.valuesets.matching((clinical.HEP_VALUESET,), codings(concept)) or resource.get("resourceType") == "CarePlan"
+    return text or ("home exercise programme" if hep else "physical therapy")
 
 
 @check("nsaid_trial", "min_days", "lookback_months")
@@ -267,8 +269,9 @@ def nsaid_trial(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
         dated = f" ({exposure.days} days dated)" if exposure.days else ""
         return Outcome(DOC, f"{what}{dated}; record the end date or days' supply to show {need} days", exposure.evidence)
     if exposure.open:  # dated starts leave no room for the rest, even if every open course ran to today
-        return Outcome(NOT_MET, f"at most {exposure.most_days} days of NSAIDs possible in the past {months} months "
-                                f"(dated starts); {need} needed", exposure.evidence)
+        c = exposure.open[0]
+        return Outcome(NOT_MET, f"{c.name} from {c.start} ({c.missing}): even so, at most {exposure.most_days} days of NSAIDs "
+                                f"are possible in the past {months} months; {need} needed", exposure.evidence)
     if exposure.days:
         return Outcome(NOT_MET, f"{exposure.days} days of NSAIDs in the past {months} months; {need} needed", exposure.evidence)
     return Outcome(DOC, f"no NSAID use recorded in the past {months} months; record the NSAID, its dates, or why NSAIDs are contraindicated")
