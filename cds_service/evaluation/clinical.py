@@ -510,6 +510,10 @@ def _course_of(resource: Resource, on: date) -> tuple[date, tuple[date, date] | 
             return start, bounds, None, None
         if stated:
             return start, (start, start + timedelta(days=stated - 1)), None, None
+        asserted = parse_date(resource.get("dateAsserted"))
+        if resource.get("status") == "active" and asserted and asserted > start:
+            # Still taking it when asserted: dated through that day; how long after is open.
+            return start, (start, asserted), (start, on), "no end date recorded"
         return start, None, None, "no end date or days' supply recorded"
     if kind == "MedicationDispense":
         start = parse_date(resource.get("whenHandedOver")) or parse_date(resource.get("whenPrepared"))
