@@ -284,6 +284,7 @@ EVALUATION_CPT = frozenset({str(c) for c in range(97161, 97173)} | {"97750"})
 # SNOMED referrals to physiotherapy are orders, not treatment.
 REFERRAL_SNOMED = frozenset({"306170007", "306171006", "306172004"})
 HEP_VALUESET = "ct-home-exercise-program"
+EVALUATION_OPENS_DAYS = 14  # an evaluation this close before the first treatment starts the plan of care
 
 
 @dataclass(frozen=True)
@@ -321,14 +322,15 @@ def therapy_sessions(record: PatientRecord, valuesets: ValueSets, names: Sequenc
 
 
 def evaluation_before(record: PatientRecord, valuesets: ValueSets, names: Sequence[str], start: date, first: date) -> tuple[date, Resource] | None:
-    """The earliest completed PT evaluation in [start, first]: it opens the plan of care (mapping §5.1: a start
-    date only), so it may start a trial that treatment follows, but never extends one or stands alone."""
+    """The earliest completed PT evaluation in the 14 days before the first treatment: it opens the plan of care
+    (mapping §5.1: a start date only), so it may start a trial that treatment follows, but never extends one,
+    stands alone, or reaches back from a much later course."""
     found = []
     for proc in record.of_type("Procedure"):
         if proc.get("status") != "completed" or _is_treatment(proc, valuesets, names):
             continue
         day = performed_date(proc)
-        if day and start <= day <= first and any(
+        if day and max(start, first - timedelta(days=EVALUATION_OPENS_DAYS)) <= day <= first and any(
                 str(c.get("code")) in EVALUATION_CPT and valuesets.matching(names, [c]) for c in codings(proc.get("code"))):
             found.append((day, proc))
     return min(found, key=lambda t: t[0]) if found else None

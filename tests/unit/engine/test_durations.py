@@ -164,6 +164,8 @@ P = months_ago(5)
                  NOT_MET, NOT_MET, id="re-evaluation-does-not-extend"),
     pytest.param(lambda: [pt("97161", P), pt("97110", P + timedelta(days=1)), pt("97110", P + timedelta(days=29))],
                  MET, NOT_MET, id="evaluation-opens-the-plan-then-treatment"),
+    pytest.param(lambda: [pt("97161", P), pt("97110", P + timedelta(days=20)), pt("97110", P + timedelta(days=40))],
+                 NOT_MET, NOT_MET, id="evaluation-weeks-before-treatment-does-not-open"),
     pytest.param(lambda: [pt("310882002", P, system=SCT)], DOC, DOC, id="prescribed-programme-no-duration"),
     pytest.param(lambda: [pt("97110", P), pt("97110", P + timedelta(days=7)), pt("229065009", P + timedelta(days=7), system=SCT)],
                  DOC, DOC, id="short-pt-plus-prescribed-programme"),
