@@ -12,8 +12,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from cds_service.evaluation import durations
+from cds_service.evaluation.clinical import NsaidMatcher, nsaid_exposure
+from cds_service.evaluation.record import PatientRecord
+from cds_service.usecases.engine import default_library
 from tests.support.fhir_builders import (
-    condition, coverage, days_ago, months_ago, nsaid_statement, order, patient, procedure,
+    DOS, condition, coverage, days_ago, months_ago, nsaid_statement, order, patient, procedure,
 )
 from tests.unit.engine.helpers import determine
 
@@ -219,3 +222,41 @@ def test_supply_is_quantity_over_daily_dose(quantity, dose, frequency, period):
     assert (durations.supply_from_quantity({"value": quantity + 10, "unit": "tab"}, dosage) or 0) >= (got or 0)
     assert durations.supply_from_quantity({"value": quantity, "unit": "mg"}, dosage) is None
 
+
+
+# A record-level property: however the courses are ordered or repeated, the NSAID days are the same and
+# equal the union of what each course states (MedicationStatement periods and MedicationRequest supplies).
+_course = st.tuples(st.integers(0, 400), st.integers(1, 60), st.booleans())
+
+
+def _resource(offset: int, length: int, as_request: bool) -> dict[str, Any]:
+    start = DOS - timedelta(days=offset)
+    if as_request:
+        return request(start, dispense={"expectedSupplyDuration": {"value": length, "code": "d"}})
+    return statement(start, end=start + timedelta(days=length - 1), status="completed")
+
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_course, max_size=6), st.randoms(use_true_random=False))
+def test_nsaid_days_from_records_are_order_free_and_count_repeats_once(courses, rnd):
+    matcher = NsaidMatcher(default_library().valuesets)
+    lo, hi = months_ago(12), DOS
+    resources = [_resource(*c) for c in courses]
+    shuffled = resources + [dict(r, id=f"{r['id']}-again") for r in resources]
+    rnd.shuffle(shuffled)
+    a = nsaid_exposure(PatientRecord(resources), matcher, lo, hi)
+    b = nsaid_exposure(PatientRecord(shuffled), matcher, lo, hi)
+    starts = [(DOS - timedelta(days=o), DOS - timedelta(days=o) + timedelta(days=n - 1)) for o, n, _ in courses]
+    assert a.days == b.days == brute(starts, lo, hi)
+    assert a.open == () and a.most_days == a.days
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 90), st.sampled_from([("days", 1), ("d", 1), ("weeks", 7), ("wk", 7)]), st.sampled_from(["for", "x", "×"]))
+def test_stated_duration_in_text_or_bounds(n, unit, word):
+    name, factor = unit
+    assert durations.stated_duration([{"text": f"take 1 tablet twice daily {word} {n} {name}"}]) == (n * factor, None)
+    ucum = {"days": "d", "weeks": "wk"}.get(name, name)
+    bounds = [{"timing": {"repeat": {"boundsDuration": {"value": n, "code": ucum}}}}]
+    assert durations.stated_duration(bounds) == (n * factor, None)
