@@ -551,7 +551,7 @@ def nsaid_courses(record: PatientRecord, matcher: NsaidMatcher, start: date, end
     courses = []
     kinds = ("MedicationStatement", "MedicationRequest", "MedicationDispense")
     for resource in [r for k in kinds for r in record.of_type(k)]:
-        if resource.get("status") in EXCLUDED_MED_STATUS or resource.get("status") in ("declined", "preparation"):
+        if resource.get("status") in EXCLUDED_MED_STATUS or resource.get("status") in ("declined", "preparation", "intended"):
             continue
         if resource.get("resourceType") == "MedicationRequest" and resource.get("intent") in ("proposal", "plan"):
             continue

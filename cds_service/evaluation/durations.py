@@ -23,7 +23,9 @@ _UNIT_DAYS: dict[str, float] = {
 # Timing.code abbreviations (HL7 TimingAbbreviation) → administrations per day.
 _TIMING_CODES = {"QD": 1, "QOD": 0.5, "BID": 2, "TID": 3, "QID": 4, "AM": 1, "PM": 1, "Q4H": 6, "Q6H": 4, "Q8H": 3, "Q12H": 2}
 # "for 30 days", "x 2 weeks", "× 10 d", "for a total of 14 days"
-_STATED = re.compile(r"(?:\bfor(?:\s+a\s+total\s+of)?|\bx|×)\s*(\d+(?:\.\d+)?)\s*(days?|d|weeks?|wks?|months?)\b", re.I)
+# ("for up to 10 days" is a ceiling, not a course: it does not match.)
+_STATED = re.compile(
+    r"(?:\bfor(?:\s+a\s+total\s+of|\s+the\s+next)?|\bx|×)\s*(\d+(?:\.\d+)?)\s*(days?|d|weeks?|wks?|months?)\b", re.I)
 
 
 def unit_days(unit: Any) -> float | None:
