@@ -78,6 +78,14 @@ YEAR_VALIDITY = {"validityPeriod": {"start": S.isoformat(), "end": (S + timedelt
                  id="expected-supply-2-weeks-too-short"),
     pytest.param(lambda: [request(S, dispense={"quantity": {"value": 90, "unit": "tablet"}}, dosage=tid())], MET, "30 days",
                  id="quantity-over-daily-dose"),
+    pytest.param(lambda: [request(S, dispense={"quantity": {"value": 90, "unit": "tablet"}}, dosage=[
+        {"timing": {"repeat": {"frequency": 1, "period": 8, "periodUnit": "h"}}, "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tab"}}]}])],
+                 MET, "30 days", id="quantity-over-q8h-dose"),
+    pytest.param(lambda: [request(S, dispense={"quantity": {"value": 60, "unit": "tablet"}}, dosage=[
+        {"timing": {"code": {"coding": [{"code": "BID"}]}}, "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet"}}]}])],
+                 MET, "30 days", id="quantity-over-bid-timing-code"),
+    pytest.param(lambda: [request(S, dispense={"quantity": {"value": 60, "unit": "tablet"}}, dosage=tid(800, "mg"))], DOC,
+                 "no end date or days' supply", id="tablets-over-mg-dose-is-underivable"),
     pytest.param(lambda: [request(S, dispense={"quantity": {"value": 30, "unit": "tablet"}}, dosage=tid())], NOT_MET, "10 days",
                  id="quantity-over-daily-dose-short"),
     pytest.param(lambda: [request(S, dispense={"quantity": {"value": 90, "unit": "tablet"}, **YEAR_VALIDITY})], DOC,
@@ -266,3 +274,15 @@ def test_stated_duration_in_text_or_bounds(n, unit, word):
     ucum = {"days": "d", "weeks": "wk"}.get(name, name)
     bounds = [{"timing": {"repeat": {"boundsDuration": {"value": n, "code": ucum}}}}]
     assert durations.stated_duration(bounds) == (n * factor, None)
+
+
+@pytest.mark.parametrize("form, expected", [("Topical Gel", DOC), ("Oral Tablet", MET), (None, MET)])
+def test_contained_medication_dose_form_decides(form, expected):
+    med: dict[str, Any] = {"resourceType": "Medication", "id": "med1", "code": {"text": "diclofenac sodium"}}
+    if form:
+        med["form"] = {"text": form}
+    s = statement(S, end=S + timedelta(days=29), status="completed")
+    s.pop("medicationCodeableConcept")
+    s["medicationReference"] = {"reference": "#med1"}
+    s["contained"] = [med]
+    assert outcome(NSAID["2026-05"], [s], "2026-05")[0] == expected
