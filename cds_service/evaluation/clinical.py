@@ -318,6 +318,10 @@ def therapy_sessions(record: PatientRecord, valuesets: ValueSets, names: Sequenc
         if first is None or last is None or last < start or first > end:
             continue
         out.append(TherapySpan(max(first, start), min(last, end), proc))
+    # A home-exercise programme prescribed for a stated period spans that period (to the date of service).
+    for res, first, last in prescribed_programmes(record, valuesets):
+        if last is not None and last >= start and first <= end:
+            out.append(TherapySpan(max(first, start), min(last, end), res))
     return sorted(out, key=lambda s: (s.first, s.last))
 
 
@@ -334,6 +338,26 @@ def evaluation_before(record: PatientRecord, valuesets: ValueSets, names: Sequen
                 str(c.get("code")) in EVALUATION_CPT and valuesets.matching(names, [c]) for c in codings(proc.get("code"))):
             found.append((day, proc))
     return min(found, key=lambda t: t[0]) if found else None
+
+
+def prescribed_programmes(record: PatientRecord, valuesets: ValueSets) -> list[tuple[Resource, date, date | None]]:
+    """Active/completed home-exercise ServiceRequests and CarePlans: (resource, start, end of the prescribed period)."""
+    out = []
+    for kind, field in (("ServiceRequest", "code"), ("CarePlan", "category")):
+        for res in record.of_type(kind):
+            if res.get("status") not in ("active", "completed"):
+                continue
+            concepts = [res.get(field)] if kind == "ServiceRequest" else as_list(res.get(field)) + [
+                (a.get("detail") or {}).get("code") for a in as_list(res.get("activity")) if isinstance(a, Mapping)]
+            if not any(valuesets.matching((HEP_VALUESET,), codings(c)) for c in concepts):
+                continue
+            period = res.get("occurrencePeriod") or res.get("period")
+            period = period if isinstance(period, Mapping) else {}
+            day = parse_date(period.get("start")) or parse_date(res.get("authoredOn") or res.get("created"))
+            if day:
+                period_end = parse_date(period.get("end"))
+                out.append((res, day, period_end if period_end and period_end >= day else None))
+    return out
 
 
 def open_programmes(record: PatientRecord, valuesets: ValueSets, names: Sequence[str], start: date, end: date) -> list[tuple[date, Resource, str]]:
@@ -356,18 +380,9 @@ def open_programmes(record: PatientRecord, valuesets: ValueSets, names: Sequence
             out.append((day, proc, "in progress; no end date recorded"))
         elif single_hep:
             out.append((day, proc, "prescribed; how long it was followed is not recorded"))
-    for kind, field in (("ServiceRequest", "code"), ("CarePlan", "category")):
-        for res in record.of_type(kind):
-            if res.get("status") not in ("active", "completed"):
-                continue
-            concepts = [res.get(field)] if kind == "ServiceRequest" else as_list(res.get(field)) + [
-                (a.get("detail") or {}).get("code") for a in as_list(res.get("activity")) if isinstance(a, Mapping)]
-            if not any(valuesets.matching((HEP_VALUESET,), codings(c)) for c in concepts):
-                continue
-            day = parse_date(res.get("authoredOn") or res.get("created")) or parse_date(
-                ((res.get("occurrencePeriod") or res.get("period") or {}) if isinstance(res.get("occurrencePeriod") or res.get("period"), Mapping) else {}).get("start"))
-            if day and start <= day <= end:
-                out.append((day, res, "prescribed; how long it was followed is not recorded"))
+    for res, day, period_end in prescribed_programmes(record, valuesets):
+        if period_end is None and start <= day <= end:
+            out.append((day, res, "prescribed; how long it was followed is not recorded"))
     return sorted(out, key=lambda t: t[0])
 
 

@@ -171,6 +171,13 @@ def pt(code: str, day: date, *, system: str = "http://www.ama-assn.org/go/cpt", 
 P = months_ago(5)
 
 
+def hep_order(start: date, end: date | None) -> dict[str, Any]:
+    return {"resourceType": "ServiceRequest", "id": f"sr-hep-{end}", "status": "active", "intent": "order",
+            "subject": {"reference": "Patient/pt-test"}, "authoredOn": start.isoformat(),
+            "code": {"coding": [{"system": SCT, "code": "310882002", "display": "Exercise on prescription"}]},
+            "occurrencePeriod": {"start": start.isoformat(), **({"end": end.isoformat()} if end else {})}}
+
+
 @pytest.mark.parametrize("records, expected_2026, expected_2019", [
     pytest.param(lambda: [pt("229065009", P, system=SCT, end=P + timedelta(days=45))], MET, MET, id="hep-period-45-days"),
     pytest.param(lambda: [pt("229065009", P, system=SCT, end=P + timedelta(days=30))], MET, NOT_MET, id="hep-period-30-days"),
@@ -187,6 +194,9 @@ P = months_ago(5)
     pytest.param(lambda: [pt("97110", P), pt("97110", P + timedelta(days=7)), pt("229065009", P + timedelta(days=7), system=SCT)],
                  DOC, DOC, id="short-pt-plus-prescribed-programme"),
     pytest.param(lambda: [pt("97110", days_ago(50), status="in-progress")], DOC, DOC, id="in-progress-no-end"),
+    pytest.param(lambda: [hep_order(P, P + timedelta(days=42))], MET, MET, id="hep-prescribed-for-6-weeks"),
+    pytest.param(lambda: [hep_order(P, None)], DOC, DOC, id="hep-prescribed-no-period-end"),
+    pytest.param(lambda: [hep_order(P, P + timedelta(days=14))], NOT_MET, NOT_MET, id="hep-prescribed-for-2-weeks"),
 ])
 def test_pt_shapes(records, expected_2026, expected_2019):
     status_2026, reason_2026 = outcome(PT["2026-05"], records(), "2026-05")
