@@ -585,6 +585,8 @@ def nsaid_courses(record: PatientRecord, matcher: NsaidMatcher, start: date, end
             continue
         if known is None and missing is None:
             continue  # a dated course wholly outside the look-back
+        if known is None and first < start and resource.get("status") != "active":
+            continue  # an undated-end course begun before the look-back and not active: no sign it reached into it
         name = _name(concept)
         span = f"{known[0]} to {known[1]}" if known else f"from {first}"
         note = span + (", text-matched" if how == "text-matched" else "") + (f"; {missing}" if missing else "")

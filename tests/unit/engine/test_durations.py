@@ -132,6 +132,12 @@ def test_nsaid_course_shapes(revision, records, expected, reason_has):
     assert "only 1 days" not in reason and " 1 days" not in reason
 
 
+@pytest.mark.parametrize("status, expected", [("completed", "no NSAID use recorded"), ("active", "no end date or days' supply")])
+def test_open_course_begun_before_the_look_back_counts_only_while_active(status, expected):
+    old = statement(months_ago(30), status=status)
+    assert expected in outcome(NSAID["2026-05"], [old], "2026-05")[1]
+
+
 def test_look_back_differs_between_revisions():
     start = months_ago(18)  # inside 2019's 24 months, outside 05/26's 12
     records = [statement(start, end=start + timedelta(days=29), status="completed")]
