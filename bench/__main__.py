@@ -9,7 +9,7 @@ import logging
 import sys
 import time
 
-from . import engine_bench, report, service_bench
+from . import cold, engine_bench, report, service_bench
 from .records import demo_record, synthetic_record
 
 
@@ -17,9 +17,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=200, help="timed order-sign calls per case (default 200)")
     parser.add_argument("--engine-only", action="store_true", help="skip the HTTP benchmark (no servers started)")
+    parser.add_argument("--cold-only", action="store_true", help="only the cold-record benchmark (issue 12)")
+    parser.add_argument("--cold-patients", type=int, default=40, help="fresh patients per record size (default 40)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     started = time.monotonic()
+    if args.cold_only:
+        print(cold.table(cold.run(patients=args.cold_patients)), flush=True)
+        return 0
     records = [demo_record(), synthetic_record()]
 
     engine_rows = engine_bench.run(records)
@@ -28,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.engine_only:
         service_rows, setup = service_bench.run(records, calls=max(1, min(args.calls, 1000)))
         print(report.service_table(service_rows, setup) + "\n", flush=True)
+        cold_rows = cold.run(patients=args.cold_patients)
+        print(cold.table(cold_rows) + "\n", flush=True)
     path = report.write_json(engine_rows, service_rows, setup, time.monotonic() - started)
     print(f"written {path} in {time.monotonic() - started:.0f} s")
     return 0

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from cds_service.usecases.engine import default_library, evaluate
 from cds_service.fhir_access.normalize import clear_cache, normalize_resources
+from cds_service.usecases.engine import default_library, evaluate
 
 from .records import DATE_OF_SERVICE, BenchRecord
 from .stats import Timing, time_calls

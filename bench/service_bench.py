@@ -22,9 +22,9 @@ from typing import Any
 import requests
 
 from cds_service.cdshooks.discovery import ORDER_SIGN
+from cds_service.dev.fhir_server import FhirServer, free_loopback_port, start_fhir_server, stop_process
 from cds_service.fhir_access.client import SEARCH_PAGE_SIZE
 from cds_service.fhir_access.queries import EVIDENCE_QUERIES, render_template
-from cds_service.dev.fhir_server import FhirServer, free_loopback_port, start_fhir_server, stop_process
 
 from .app_factory import FLOOR_PATH
 from .records import DATE_OF_SERVICE, BenchRecord
@@ -96,7 +96,7 @@ def run(records: list[BenchRecord], calls: int = 200) -> tuple[list[ServiceRow],
         with start_fhir_server(directory / "fhir", bearer_token=FHIR_TOKEN, log_requests=False) as fhir:
             for record in records:
                 fhir.put_resources(record.resources)
-            with _gunicorn(directory, fhir, key) as base_url, requests.Session() as session:
+            with bench_gunicorn(directory, fhir, key) as base_url, requests.Session() as session:
                 rows = [_measure(session, base_url, fhir, key, Case(record, prefetched), calls)
                         for record in records for prefetched in (True, False)]
     setup = {"server": "gunicorn -w 1 (gthread, deploy/gunicorn.conf.py)", "auth": "CDS_AUTH=on, ES384",
@@ -157,7 +157,8 @@ def _decisions(answers: list[requests.Response]) -> str:
 
 
 @contextmanager
-def _gunicorn(directory: Path, fhir: FhirServer, key: ClientKey) -> Iterator[str]:
+def bench_gunicorn(directory: Path, fhir: FhirServer, key: ClientKey,
+                   extra_env: dict[str, str] | None = None) -> Iterator[str]:
     """The product app plus the floor route, one gunicorn worker on a free loopback port."""
     port = free_loopback_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -166,7 +167,8 @@ def _gunicorn(directory: Path, fhir: FhirServer, key: ClientKey) -> Iterator[str
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("CDS_", "GUNICORN_", "PROMETHEUS_"))}
     env = {**inherited, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "1",
            "CDS_AUTH": "on", "CDS_CLIENTS_FILE": str(clients_file), "CDS_PUBLIC_BASE_URL": base_url,
-           "CDS_DATABASE_URL": f"sqlite:///{directory / 'cds.sqlite3'}", "CDS_POLICY_DATE": DATE_OF_SERVICE.isoformat()}
+           "CDS_DATABASE_URL": f"sqlite:///{directory / 'cds.sqlite3'}", "CDS_POLICY_DATE": DATE_OF_SERVICE.isoformat(),
+           **(extra_env or {})}
     command = [sys.executable, "-m", "gunicorn", "-c", str(REPO / "deploy" / "gunicorn.conf.py"),
                "bench.app_factory:create_bench_app()"]
     log_path = directory / "gunicorn.log"

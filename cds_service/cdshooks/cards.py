@@ -28,7 +28,8 @@ from cds_service.cdshooks.presentation import (
     revision_name,
     summary_for,
 )
-from cds_service.policy.conventions import CARD_TYPE_SYSTEM, CPT, FACET_CDS_CODES
+from cds_service.evaluation.procedures import order_side, site_levels
+from cds_service.policy.conventions import CARD_TYPE_SYSTEM, CPT, FACET_CDS_CODES, canonical_system
 from cds_service.evaluation.results import CriterionResult, Decision, ProcedureDetermination
 
 # Criterion ids (contract §4), both revisions' numbering.
@@ -70,7 +71,6 @@ OVERRIDE_REASONS = (
 )
 
 _CPT_SHAPE = re.compile(r"^\d{4}[0-9A-Z]$")
-_LEVEL = re.compile(r"\b([CTLS])\s?(\d{1,2})\s*[-–/]\s*([CTLS])?\s?(\d{1,2})\b", re.IGNORECASE)
 
 
 def build_cards(
@@ -372,13 +372,20 @@ def _keep_levels(
     order: dict, keep: tuple[str, ...], revision: str, criterion_ids: tuple[str, ...]
 ) -> tuple[dict, _Change] | None:
     sites = order.get("bodySite", [])
-    named = [_level_named(site) for site in sites]
-    kept = [site for site, level in zip(sites, named) if level is None or level in keep]
-    if len(kept) == len(sites) or not any(level in keep for level in named):
+    kept, dropped_levels = [], []
+    for site in sites:
+        named = site_levels(site)
+        mine = [level for level in named if level in keep]
+        dropped_levels += [level for level in named if level not in keep]
+        if len(mine) == len(named):
+            kept.append(copy.deepcopy(site))
+        elif mine:  # one text named several levels: keep the site, naming only the kept ones
+            kept.append({"text": ", ".join(mine)})
+    if not dropped_levels or not kept or all(not site_levels(site) for site in kept):
         return None  # nothing beyond the first three here, or only deleting the order would help
-    dropped = ", ".join(dict.fromkeys(level for level in named if level and level not in keep))
+    dropped = ", ".join(dict.fromkeys(dropped_levels))
     updated = copy.deepcopy(order)
-    updated["bodySite"] = copy.deepcopy(kept)
+    updated["bodySite"] = kept
     explanation = (f"{revision} covers no more than {MAX_LEVELS} spinal levels per session "
                    f"({', '.join(criterion_ids)}); this keeps the first three as ordered and drops {dropped}.")
     return updated, _Change(f"treat {', '.join(keep)} only", explanation, "body sites", criterion_ids)
@@ -400,6 +407,16 @@ def _reduce_units(
 def _allowed_add_on_units(orders: Iterable[dict]) -> dict[str, int]:
     """RF add-on order id -> the units that make primary + add-ons = 3, where fewer than ordered."""
     orders = list(orders)
+    sides = [order_side(o) for o in orders]
+    if sum(1 for o in orders if _cpt_code(o) in RF_PRIMARY) > 1 and all(sides):
+        allowed: dict[str, int] = {}  # a bilateral procedure: three joints per side
+        for side in ("left", "right"):
+            allowed.update(_allowed_units_one_side([o for o, s in zip(orders, sides) if s in (side, "bilateral")]))
+        return allowed
+    return _allowed_units_one_side(orders)
+
+
+def _allowed_units_one_side(orders: list[dict]) -> dict[str, int]:
     remaining = MAX_LEVELS - sum(1 for o in orders if _cpt_code(o) in RF_PRIMARY)
     if remaining == MAX_LEVELS:
         return {}  # no RF primary in the procedure: add-on units mean nothing on their own
@@ -418,22 +435,9 @@ def _allowed_add_on_units(orders: Iterable[dict]) -> dict[str, int]:
 
 
 def _first_levels(levels: Iterable[str]) -> tuple[str, ...]:
-    distinct = tuple(dict.fromkeys(n for n in (_normalise_level(level) for level in levels) if n))
+    """The first three of the levels the engine counted (one parser: evaluation.procedures.level_names)."""
+    distinct = tuple(dict.fromkeys(levels))
     return distinct[:MAX_LEVELS] if len(distinct) > MAX_LEVELS else ()
-
-
-def _level_named(body_site: Mapping) -> str | None:
-    texts = [body_site.get("text"), *(c.get("display") for c in body_site.get("coding", []))]
-    return next((level for level in map(_normalise_level, filter(None, texts)) if level), None)
-
-
-def _normalise_level(text: str) -> str | None:
-    """One spelling per level: "L4-5", "L4/L5" and "left L4–L5 facet" all give "L4-L5"."""
-    match = _LEVEL.search(text)
-    if not match:
-        return None
-    upper, upper_number, lower, lower_number = match.groups()
-    return f"{upper.upper()}{upper_number}-{(lower or upper).upper()}{lower_number}"
 
 
 def _failed_ids(determination: ProcedureDetermination, ids: Iterable[str]) -> tuple[str, ...]:
@@ -442,7 +446,7 @@ def _failed_ids(determination: ProcedureDetermination, ids: Iterable[str]) -> tu
 
 
 def _is_cpt(coding: Mapping) -> bool:
-    system = coding.get("system")
+    system = canonical_system(coding.get("system"))  # CPT may come as its OID (contract §4 "Codes")
     return system == CPT or (not system and bool(_CPT_SHAPE.match(str(coding.get("code", "")))))
 
 

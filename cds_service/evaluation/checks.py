@@ -14,7 +14,7 @@ from cds_service.evaluation import clinical, durations
 from cds_service.evaluation.clinical import NsaidMatcher, PriorProcedure, evidence_of
 from cds_service.evaluation.dates import add_months, months_before
 from cds_service.evaluation.procedures import OTHER_INTERVENTIONAL, OrderedProcedure, cpt_codes, facet_code_of, level_names
-from cds_service.evaluation.record import PatientRecord, codings, condition_onset, effective_date, numeric_value, performed_date, reference_id
+from cds_service.evaluation.record import PatientRecord, as_list, codings, condition_onset, effective_date, numeric_value, performed_date, reference_id
 from cds_service.evaluation.results import Evidence, Status
 
 MET, NOT_MET, DOC, NA = Status.MET, Status.NOT_MET, Status.DOCUMENTATION, Status.NOT_APPLICABLE
@@ -280,7 +280,7 @@ def nsaid_trial(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
 @check("attestation_only", "rf_order_counts")
 def attestation_only(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     if p.get("rf_order_counts"):
-        for sr in ctx.record.of_type("ServiceRequest") + list(ctx.procedure.others_in_session):
+        for sr in ctx.record.of_type("ServiceRequest") + list(ctx.procedure.others_in_session + ctx.procedure.later_orders):
             fc = facet_code_of(sr)
             if fc and fc.family == "rf" and sr.get("status") in ("draft", "active", None):
                 return Outcome(MET, "an RF neurotomy order exists", (evidence_of(sr),))
@@ -324,7 +324,7 @@ def second_block(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     ev = (first.evidence,) + (relief.evidence if relief else ())
     if relief is not None and relief.percent < p["min_relief_percent"]:
         return Outcome(NOT_MET, f"first block gave {_relief_text(relief)} relief; {p['min_relief_percent']}% needed", ev)
-    prior_levels = tuple(level_names(first.resource.get("bodySite")))
+    prior_levels = tuple(level_names([s for m in first.members or (first.resource,) for s in as_list(m.get("bodySite"))]))
     if prior_levels and ctx.levels and set(prior_levels) != set(ctx.levels):
         return Outcome(NOT_MET, f"levels {', '.join(ctx.levels)} differ from the first block ({', '.join(prior_levels)})", ev)
     if relief is None:

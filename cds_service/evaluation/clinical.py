@@ -22,7 +22,7 @@ from cds_service.policy.conventions import (
 from cds_service.policy.valuesets import ValueSets
 from cds_service.evaluation import durations
 from cds_service.evaluation.dates import parse_date
-from cds_service.evaluation.procedures import INJECTION_FAMILIES, facet_code_of, stated_intent
+from cds_service.evaluation.procedures import INJECTION_FAMILIES, body_site_region, facet_code_of, stated_intent
 from cds_service.evaluation.record import (
     PatientRecord,
     Resource,
@@ -36,7 +36,6 @@ from cds_service.evaluation.record import (
     numeric_value,
     performed_date,
     performed_instant,
-    reference_id,
     status_code,
 )
 from cds_service.evaluation.results import Evidence
@@ -93,15 +92,30 @@ class PriorProcedure:
     family: str  # injection | ultrasound-injection | rf | pulsed-rf
     zone: str
     intent: str  # diagnostic | therapeutic (absent = diagnostic)
+    members: tuple[Resource, ...] = ()  # every Procedure of the session (add-ons, other side)
 
     @property
     def evidence(self) -> Evidence:
         return evidence_of(self.resource, day=self.day)
 
 
+def _prior_zone(proc: Resource, zone: str) -> str:
+    """The code's zone, narrowed to cervical or thoracic when the Procedure's bodySite says which."""
+    stated = body_site_region(proc.get("bodySite"))
+    if zone == "cervical-thoracic" and stated in ("cervical", "thoracic"):
+        return stated
+    if zone == "any" and stated:
+        return stated
+    return zone
+
+
 def prior_facet_procedures(record: PatientRecord, before: date) -> list[PriorProcedure]:
-    """Completed facet Procedures dated before the date of service, oldest first."""
-    out = []
+    """Completed facet sessions dated before the date of service, oldest first.
+
+    A block is a session (contract §4 "Prior blocks and RF"): every facet Procedure of the same family and
+    region on the same day — primary and add-on recorded separately, or left and right — is one.
+    """
+    sessions: dict[tuple[date, str, str], list[tuple[Resource, Any]]] = {}
     for proc in record.of_type("Procedure"):
         if proc.get("status") != "completed":
             continue
@@ -109,12 +123,28 @@ def prior_facet_procedures(record: PatientRecord, before: date) -> list[PriorPro
         day = performed_date(proc)
         if fc is None or day is None or day >= before:
             continue
-        out.append(PriorProcedure(proc, day, fc.family, fc.zone, stated_intent(proc) or "diagnostic"))
+        sessions.setdefault((day, fc.family, _prior_zone(proc, fc.zone)), []).append((proc, fc))
+    out = []
+    for (day, family, zone), members in sessions.items():
+        # The Procedure the relief scores point at stands for the session; else its primary code.
+        linked = [p for p, _ in members if record.part_of(str(p.get("id") or ""))]
+        primary = [p for p, fc in members if fc.role == "primary"]
+        resource = (linked or primary or [members[0][0]])[0]
+        intents = [i for p, _ in members if (i := stated_intent(p))]
+        intent = stated_intent(resource) or (intents[0] if intents else "diagnostic")
+        out.append(PriorProcedure(resource, day, family, zone, intent, tuple(p for p, _ in members)))
     return sorted(out, key=lambda p: p.day)
 
 
+_NARROWER = {"cervical-thoracic": {"cervical", "thoracic"}, "cervical-or-thoracic": {"cervical", "thoracic"}}
+
+
 def same_zone(prior: PriorProcedure, zone: str) -> bool:
-    return prior.zone == zone or "any" in (prior.zone, zone)
+    """Regions never mix; a cervical/thoracic code without a stated region matches either of the two."""
+    a, b = prior.zone, zone
+    if a == b or "any" in (a, b):
+        return True
+    return b in _NARROWER.get(a, set()) or a in _NARROWER.get(b, set()) or (a in _NARROWER and b in _NARROWER)
 
 
 def last_rf(priors: Sequence[PriorProcedure], zone: str) -> PriorProcedure | None:
@@ -447,26 +477,18 @@ class NsaidMatcher:
 
 
 def _medication_resource(resource: Resource, record: PatientRecord) -> Resource | None:
-    ref = resource.get("medicationReference")
-    if not isinstance(ref, Mapping):
-        return None
-    target = str(ref.get("reference") or "")
-    if target.startswith("#"):
-        for c in as_list(resource.get("contained")):
-            if isinstance(c, Mapping) and c.get("id") == target[1:]:
-                return c
-        return None
-    med_id = reference_id(ref, "Medication")
-    return record.get(f"Medication/{med_id}") if med_id else None
+    """The Medication a medicationReference names (contained `#id`, `Medication/id`, Bundle urn:uuid)."""
+    medication = record.resolve(resource.get("medicationReference"), resource)
+    return medication if medication and medication.get("resourceType") == "Medication" else None
 
 
 def _medication_concept(resource: Resource, record: PatientRecord) -> Any:
     if resource.get("medicationCodeableConcept"):
         return resource["medicationCodeableConcept"]
-    medication = _medication_resource(resource, record)
-    if medication:
-        return medication.get("code")
     ref = resource.get("medicationReference")
+    medication = _medication_resource(resource, record)
+    if medication and medication.get("code"):
+        return medication["code"]
     return {"text": ref.get("display")} if isinstance(ref, Mapping) else None
 
 

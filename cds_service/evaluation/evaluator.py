@@ -12,7 +12,7 @@ from cds_service.policy.model import Criterion
 from cds_service.evaluation import clinical
 from cds_service.evaluation.checks import CHECKS, CheckContext, Outcome
 from cds_service.evaluation.dates import months_before
-from cds_service.evaluation.procedures import OrderedProcedure, body_site_region, group_orders, level_names, stated_intent
+from cds_service.evaluation.procedures import OrderedProcedure, body_site_region, group_orders, level_names, names_pulsed_rf, stated_intent
 from cds_service.evaluation.record import PatientRecord
 from cds_service.evaluation.results import CriterionResult, Decision, Evaluation, Evidence, ProcedureDetermination, SkippedResource, Status
 
@@ -51,18 +51,23 @@ def _region(proc: OrderedProcedure, record: PatientRecord, library: PolicyLibrar
     return dx.pop() if len(dx) == 1 else "cervical-or-thoracic"
 
 
-def _kind(proc: OrderedProcedure, priors: Sequence[clinical.PriorProcedure]) -> str:
+def _zone(proc: OrderedProcedure, region: str) -> str:
+    """The code's zone, narrowed to the region when it is known: blocks of another region never count."""
+    return region if proc.code.zone == "cervical-thoracic" and region in ("cervical", "thoracic") else proc.code.zone
+
+
+def _kind(proc: OrderedProcedure, priors: Sequence[clinical.PriorProcedure], zone: str) -> str:
     """The order kind (policy/data/cp-mp-171/CRITERIA.md "Order kinds"); unstated intent is inferred from history."""
-    if proc.code.family == "pulsed-rf" or (proc.is_rf and "pulsed" in proc.text):
+    if proc.code.family == "pulsed-rf" or (proc.is_rf and names_pulsed_rf(proc.text)):
         return "pulsed-rf"
     if proc.is_rf:
-        return "rf-repeat" if clinical.last_rf(priors, proc.code.zone) else "rf-initial"
+        return "rf-repeat" if clinical.last_rf(priors, zone) else "rf-initial"
     intent = stated_intent(proc.primary)
     if intent == "therapeutic":
         return "therapeutic-injection"
     if intent == "diagnostic":
         return "diagnostic-block"
-    done = clinical.diagnostic_blocks_since_last_rf(priors, proc.code.zone)
+    done = clinical.diagnostic_blocks_since_last_rf(priors, zone)
     return "diagnostic-block" if len(done) < 2 else "injection-intent-unknown"
 
 
@@ -94,8 +99,9 @@ def evaluate_procedure(
     dos = proc.date_of_service(today)
     revision = library.get(revision_id) if revision_id else library.revision_for(dos)
     priors = tuple(clinical.prior_facet_procedures(record, dos))
-    kind = _kind(proc, priors)
     region = _region(proc, record, library, dos)
+    zone = _zone(proc, region)
+    kind = _kind(proc, priors, zone)
     level_count, levels = proc.level_count(), tuple(level_names(proc.body_sites()))
     base = ProcedureDetermination(
         policy_id=library.revisions[0].policy,
@@ -116,7 +122,7 @@ def evaluate_procedure(
 
     ctx = CheckContext(
         record=record, valuesets=library.valuesets, nsaids=clinical.NsaidMatcher(library.valuesets), procedure=proc,
-        kind=kind, region=region, zone=proc.code.zone, dos=dos, priors=priors,
+        kind=kind, region=region, zone=zone, dos=dos, priors=priors,
         level_count=level_count, levels=levels,
     )
     answers = clinical.attestations(record, revision.questionnaire_canonical, months_before(dos, ATTESTATION_LOOKBACK_MONTHS))
@@ -147,7 +153,7 @@ def evaluate(
 ) -> Evaluation:
     """Every in-scope procedure of the draft orders, decided against the revision in force on its date."""
     record = PatientRecord(resources)
-    procedures, out_of_scope = group_orders(draft_orders)
+    procedures, out_of_scope = group_orders(draft_orders, today)
     determinations = tuple(
         evaluate_procedure(library, record, proc, today=today, revision_id=revision_id, technical_problem=technical_problem)
         for proc in procedures

@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any, Iterable, Iterator, Mapping
 
 from cds_service.evaluation.dates import parse_date, parse_instant
+from cds_service.policy.conventions import CODE_SYSTEM_OIDS
 
 Resource = Mapping[str, Any]
 
@@ -20,18 +21,32 @@ def as_list(value: Any) -> list[Any]:
 
 
 def codings(concept: Any) -> list[Mapping[str, Any]]:
-    """Every coding of a CodeableConcept (or a list of them), tolerating singletons and junk."""
+    """Every coding of a CodeableConcept (or a list of them), tolerating singletons and junk.
+
+    Every criterion reads codes through here, so a system sent as its HL7 OID (contract §4 "Codes") is
+    given back as the URL the value sets use: one place, and no criterion can miss an OID-coded fact.
+    """
     # JSON objects are dicts: `isinstance(x, dict)` is several times cheaper than an ABC check on this hot path.
     if isinstance(concept, dict):
         coding = concept.get("coding")
         if isinstance(coding, list):
-            return [c for c in coding if isinstance(c, dict)]
-        return [coding] if isinstance(coding, dict) else []
+            return [_canonical(c) for c in coding if isinstance(c, dict)]
+        return [_canonical(coding)] if isinstance(coding, dict) else []
     out = []
     for cc in as_list(concept):
         if isinstance(cc, dict):
-            out.extend(c for c in as_list(cc.get("coding")) if isinstance(c, dict))
+            out.extend(_canonical(c) for c in as_list(cc.get("coding")) if isinstance(c, dict))
     return out
+
+
+def _canonical(coding: dict[str, Any]) -> dict[str, Any]:
+    """The coding with its system as the URL; the same dict (no copy) when it already is one."""
+    system = coding.get("system")
+    if isinstance(system, str) and "urn:oid:" in system:  # cheap test first: this runs for every coding read
+        url = CODE_SYSTEM_OIDS.get(system.strip())
+        if url is not None:
+            return {**coding, "system": url}
+    return coding
 
 
 def concept_text(concept: Any) -> str:
@@ -162,9 +177,11 @@ class PatientRecord:
             index: dict[str, list[Resource]] = defaultdict(list)
             for o in self.of_type("Observation"):
                 for ref in as_list(o.get("partOf")):
-                    target = reference_id(ref, "Procedure")
-                    if target:
-                        index[target].append(o)
+                    target = self.resolve(ref, o)
+                    if target is not None and target.get("resourceType") == "Procedure" and target.get("id"):
+                        index[str(target["id"])].append(o)
+                    elif (target_id := reference_id(ref, "Procedure")) is not None:
+                        index[target_id].append(o)  # a Procedure not in the record: still the link it names
             self._part_of = index
         return self._part_of.get(procedure_id, [])
 
@@ -172,6 +189,27 @@ class PatientRecord:
         if self._by_ref is None:
             self._by_ref = {f"{t}/{r['id']}": r for t, rs in self._by_type.items() for r in rs if r.get("id")}
         return self._by_ref.get(reference)
+
+    def resolve(self, reference: Any, source: Resource | None = None) -> Resource | None:
+        """The resource a Reference names, within the record (contract §4 "Codes").
+
+        `#id` is a resource contained in `source`; `Type/id` and absolute `.../Type/id[/_history/v]` are
+        record resources. `urn:uuid:` full URLs of a prefetched Bundle were rewritten to `Type/id` when
+        the record was gathered (fhir_access/bundle_links.py). None when the target is not in the record.
+        """
+        if isinstance(reference, Mapping):
+            reference = reference.get("reference")
+        if not isinstance(reference, str) or not reference.strip():
+            return None
+        reference = reference.strip()
+        if reference.startswith("#"):
+            wanted = reference[1:]
+            contained = source.get("contained") if isinstance(source, Mapping) else None
+            return next((r for r in as_list(contained) if isinstance(r, dict) and r.get("id") == wanted), None)
+        parts = reference.split("/_history/", 1)[0].rstrip("/").split("/")
+        if len(parts) >= 2:
+            return self.get(f"{parts[-2]}/{parts[-1]}")
+        return None
 
     def __iter__(self) -> Iterator[Resource]:
         for resources in self._by_type.values():

@@ -1,15 +1,24 @@
 """A small per-process cache of fetched FHIR data, so order-sign can reuse what order-select fetched.
 
-Contract §4: keyed by iss + fhirServer + patient, short TTL. `gather_record` decides what goes in
+Contract §4: keyed by iss + fhirServer + patient + a hash of the FHIR access token (data fetched with one
+token is never served to a call made with another, or with none), short TTL. `gather_record` decides what goes in
 (never QuestionnaireResponses: those are always read fresh); this module only stores and expires.
 """
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
+
+
+def token_fingerprint(access_token: str | None) -> str | None:
+    """A digest of the FHIR access token for the cache key: the key is kept in memory, never the token."""
+    if access_token is None:
+        return None
+    return hashlib.sha256(access_token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class RecordCache:

@@ -13,11 +13,12 @@ Deadlines are `time.monotonic()` instants, so one budget can be shared by many c
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
 import urllib3
@@ -28,6 +29,7 @@ from cds_service.fhir_access.limits import FetchLimits
 FHIR_JSON = "application/fhir+json"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _CHUNK_BYTES = 64 * 1024
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
 SEARCH_PAGE_SIZE = 200  # servers may cap it lower; paging links are followed either way
@@ -93,7 +95,9 @@ class FhirClient:
         location = _origin_and_path(self.base_url)
         if location is None:
             raise FhirUnavailable("fhirServer is not an absolute http(s) URL")
-        self._origin, self._base_path = location
+        self._origin, base_path = location
+        # None (a base we cannot normalise) means no `next` link is ever followed
+        self._base_segments = _normalised_segments(base_path)
         self._headers = {"Accept": FHIR_JSON}
         if bearer_token:
             self._headers["Authorization"] = f"Bearer {bearer_token}"
@@ -163,13 +167,15 @@ class FhirClient:
         return None
 
     def _is_on_this_server(self, url: str) -> bool:
+        """Same origin, and the path, read as a server would (decoded, dots resolved), under the base path."""
         location = _origin_and_path(url)
-        if location is None:
+        if location is None or self._base_segments is None:
             return False
         origin, path = location
-        if origin != self._origin or ".." in path.split("/"):
+        segments = _normalised_segments(path)
+        if origin != self._origin or segments is None:
             return False
-        return path == self._base_path or path.startswith(f"{self._base_path}/")
+        return segments[: len(self._base_segments)] == self._base_segments
 
     def _get_json(self, url: str, deadline: float, *, what: str) -> dict[str, Any]:
         remaining = deadline - time.monotonic()
@@ -227,6 +233,28 @@ def _origin_and_path(url: str) -> tuple[tuple[str, str, int], str] | None:
         return None
     origin = (parts.scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[parts.scheme])
     return origin, parts.path.rstrip("/")
+
+
+def _normalised_segments(path: str) -> tuple[str, ...] | None:
+    """The path's segments after percent-decoding, or None when a server could read it another way.
+
+    Refused (fail closed): dot segments in any spelling (`..`, `%2e%2e`, `.%2E`, `..;x`), empty segments
+    (`//`), backslashes, control characters, and escapes left after one decoding (`%252e`: double-encoded).
+    """
+    try:
+        decoded = unquote(path, errors="strict")
+    except UnicodeDecodeError:  # escapes that are not UTF-8: nobody can say what the server makes of them
+        return None
+    if _PERCENT_ESCAPE.search(decoded) or "\\" in decoded:
+        return None
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in decoded):
+        return None
+    segments = decoded.split("/")[1:]  # the path of a URL with a host is empty or starts with "/"
+    if segments and segments[-1] == "":
+        segments.pop()  # ".../fhir/" is the same base as ".../fhir"
+    if any(segment.split(";", 1)[0] in ("", ".", "..") for segment in segments):
+        return None
+    return tuple(segments)
 
 
 def _describe_transport_error(error: Exception) -> str:

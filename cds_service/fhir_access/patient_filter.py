@@ -46,6 +46,8 @@ def _why_not_the_patients(resource: dict[str, Any], patient_id: str, questionnai
     resource_type = resource["resourceType"]
     if resource_type == "Patient":
         return None if resource.get("id") == patient_id else "another Patient"
+    if resource_type == "Medication":
+        return None  # a product, not about a patient: kept so a medicationReference to it resolves
     element = PATIENT_ELEMENT_BY_TYPE.get(resource_type)
     candidates = (element,) if element else ("subject", "patient")
     references = [reference_of(resource.get(name)) for name in candidates]

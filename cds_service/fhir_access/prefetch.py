@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from cds_service.fhir_access.bundle_links import FULL_URL_KEY
 from cds_service.fhir_access.json_values import as_list
 
 
@@ -39,7 +40,9 @@ def _read_prefetched_bundle(key: str, bundle: dict[str, Any], warnings: list[str
         if not isinstance(resource, dict):
             continue
         if resource.get("resourceType") != "OperationOutcome":
-            resources.append(resource)
+            full_url = entry.get("fullUrl")
+            # kept for `urn:uuid:` references between entries; bundle_links resolves and removes it
+            resources.append({**resource, FULL_URL_KEY: full_url} if isinstance(full_url, str) and full_url else resource)
         elif _is_failure(resource):
             warnings.append(f"{key}: prefetch Bundle reports an error; fetched instead")
             return None

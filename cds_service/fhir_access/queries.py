@@ -13,23 +13,27 @@ from typing import Any
 from urllib.parse import quote
 
 from cds_service.policy.conventions import (
+    CODE_SYSTEM_OIDS,
     FACET_CDS_CODES,
     LOINC,
     PAIN_SCORE_LOINC,
     PERCENT_RELIEF_CODE,
 )
 
-# Observations the policy reads: pain score 0-10, our percent-relief code, and the other pain
-# scales EHRs record (77565-0, 91146-1, 91147-9). SEKMET honours a comma OR list of tokens (tested in
-# tests/integration/fhir_access); a server that ignores `code` only sends more Observations.
+# Observations the policy reads: pain score 0-10, our percent-relief code, the other pain scales EHRs
+# record (77565-0, 91146-1, 91147-9) and eGFR (value set `lab-egfr-loinc`, the NSAID contraindication;
+# tests/unit keep this list and that value set equal). Each LOINC code is asked for by the URL and by the
+# OID (contract §4 "Codes"), so a fetched record holds what the same record prefetched would. SEKMET
+# honours a comma OR list of tokens (tested in tests/integration/fhir_access); a server that ignores
+# `code` only sends more Observations.
+OBSERVATION_LOINC_CODES: tuple[str, ...] = (
+    PAIN_SCORE_LOINC, "77565-0", "91146-1", "91147-9",
+    "98979-8", "62238-1", "77147-7", "48642-3", "48643-1", "69405-9", "50210-4", "98980-6",  # eGFR
+)
+_LOINC_OID = next(oid for oid, url in CODE_SYSTEM_OIDS.items() if url == LOINC)
 _OBSERVATION_CODES = ",".join(
-    [
-        f"{LOINC}|{PAIN_SCORE_LOINC}",
-        f"{FACET_CDS_CODES}|{PERCENT_RELIEF_CODE}",
-        f"{LOINC}|77565-0",
-        f"{LOINC}|91146-1",
-        f"{LOINC}|91147-9",
-    ]
+    [f"{FACET_CDS_CODES}|{PERCENT_RELIEF_CODE}"]
+    + [f"{system}|{code}" for code in OBSERVATION_LOINC_CODES for system in (LOINC, _LOINC_OID)]
 )
 
 
@@ -53,11 +57,18 @@ EVIDENCE_QUERIES: tuple[EvidenceQuery, ...] = (
     EvidenceQuery("coverage", "Coverage", "Coverage?patient={{context.patientId}}&status=active", "beneficiary"),
     EvidenceQuery("conditions", "Condition", "Condition?patient={{context.patientId}}", "subject"),
     EvidenceQuery("procedures", "Procedure", "Procedure?patient={{context.patientId}}", "subject"),
+    # `_include` brings the Medication a `medicationReference` names (contract §4: read like an inline code)
     EvidenceQuery(
-        "medicationStatements", "MedicationStatement", "MedicationStatement?patient={{context.patientId}}", "subject"
+        "medicationStatements",
+        "MedicationStatement",
+        "MedicationStatement?patient={{context.patientId}}&_include=MedicationStatement:medication",
+        "subject",
     ),
     EvidenceQuery(
-        "medicationRequests", "MedicationRequest", "MedicationRequest?patient={{context.patientId}}", "subject"
+        "medicationRequests",
+        "MedicationRequest",
+        "MedicationRequest?patient={{context.patientId}}&_include=MedicationRequest:medication",
+        "subject",
     ),
     EvidenceQuery("allergies", "AllergyIntolerance", "AllergyIntolerance?patient={{context.patientId}}", "patient"),
     EvidenceQuery(

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from cds_service.policy.conventions import QUESTIONNAIRE_BASE
 from cds_service.fhir_access.client import FhirAccessError, FhirClient, FhirUnavailable
+from cds_service.fhir_access.cache import token_fingerprint
 from cds_service.fhir_access.json_values import as_list, as_mapping, as_text
 from cds_service.fhir_access.limits import FetchLimits
 from cds_service.fhir_access.patient_filter import (
@@ -40,6 +41,7 @@ from cds_service.fhir_access.patient_filter import (
     keep_patients_own,
     reference_of,
 )
+from cds_service.fhir_access.bundle_links import link_full_urls
 from cds_service.fhir_access.prefetch import read_prefetch
 from cds_service.fhir_access.queries import (
     EVIDENCE_QUERIES,
@@ -112,7 +114,7 @@ def gather_record(
     :param client_factory: builds the client for (fhirServer, token); default: `FhirClient` on the shared session.
     :param deadline_s: the budget of every FHIR request of this call together; default `limits.timeout_s`.
     :param executor: runs the fetches in parallel; default: a process-wide pool.
-    :param cache: reuse of fetched keys across calls, keyed by (issuer, fhirServer, patientId).
+    :param cache: reuse of fetched keys across calls, keyed by (issuer, fhirServer, patientId, token digest).
     :param issuer: the authenticated client's `iss` (part of the cache key).
     :param questionnaire_prefix: QuestionnaireResponses whose `questionnaire` does not start with it are dropped.
     :raise HookRequestInvalid: no `context.patientId`.
@@ -142,21 +144,23 @@ def gather_record(
     if missing:
         if fhir_server is None:
             raise PrefetchUnavailable([query.key for query in missing])
+        bearer_token = _bearer_token(hook_request)
         problems = _fetch_missing(
             missing,
             by_key,
             record,
             context=context,
             fhir_server=fhir_server,
-            bearer_token=_bearer_token(hook_request),
+            bearer_token=bearer_token,
             client_factory=client_factory or _default_client_factory(limits),
             deadline=deadline,
             executor=executor or shared_executor(),
             cache=cache,
-            cache_key=(issuer, fhir_server, patient_id),
+            # the token's digest too: another token (or none) may not see what this one could
+            cache_key=(issuer, fhir_server, patient_id, token_fingerprint(bearer_token)),
         )
 
-    raw = [resource for query in EVIDENCE_QUERIES for resource in by_key.get(query.key, [])]
+    raw = link_full_urls([resource for query in EVIDENCE_QUERIES for resource in by_key.get(query.key, [])])
     if len(raw) > limits.max_resources:
         problems.append(f"more than {limits.max_resources} resources")
     record.resources, record.dropped = keep_patients_own(raw, patient_id, questionnaire_prefix)

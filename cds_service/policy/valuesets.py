@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from cds_service.policy.conventions import ATC, CPT, FACET_CDS_CODES, ICD10CM, LOINC, RXNORM, SNOMED, UCUM
+from cds_service.policy.conventions import ATC, CPT, FACET_CDS_CODES, ICD10CM, LOINC, RXNORM, SNOMED, UCUM, canonical_system
 
 HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 
@@ -107,6 +107,8 @@ class ValueSets:
     def contains(self, name: str, system: str | None, code: str | None) -> bool:
         if not system or not code:
             return False
+        system = canonical_system(system)  # an OID-coded fact matches like the URL (contract §4 "Codes")
+        code = code.strip()
         key = _normalise_icd(code) if system == ICD10CM else code
         if (system, key) in self._exact[name]:
             return True

@@ -1,8 +1,8 @@
 """Public signing keys of trusted CDS clients: parsing JWK Sets, fetching and caching them.
 
 Keys are looked up by (iss, kid): first in the client's inline `jwks`, then in the JWK Set served at its
-configured `jwks_url`. A `jku` header is never fetched as such; the verifier only accepts it when it equals
-that configured URL. Fetches are bounded (timeout, size, no redirects) and rate-limited, so a flood of
+configured `jwks_url`. A `jku` header is never fetched as such: the remote set is consulted only when the
+token's `jku` is absent or equals that configured URL (otherwise only the pinned inline keys can verify). Fetches are bounded (timeout, size, no redirects) and rate-limited, so a flood of
 tokens with random `kid`s cannot turn the service into a client hammering the JWKS host.
 """
 
@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import http.client
 import json
 import re
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-import requests
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 if TYPE_CHECKING:
@@ -153,28 +156,64 @@ def _base64url_int(member: Mapping[str, Any], name: str) -> int:
 def fetch_jwks_document(
     url: str, *, timeout_s: float = DEFAULT_FETCH_TIMEOUT_S, max_bytes: int = MAX_JWKS_BYTES
 ) -> Any:
-    """GET a JWKS URL with `requests`: no redirects, bounded time and size, JSON body."""
+    """GET a JWKS URL: no redirects, no proxies, bounded size, JSON body, all within `timeout_s` in total.
+
+    A socket timeout restarts on every read, so a host dripping one byte per second could hold a fetch (and
+    every token waiting for it) for ever; a watchdog shuts the socket at the absolute deadline instead.
+    """
+    deadline = time.monotonic() + timeout_s
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise JwksFetchError(f"{url} is not an http(s) URL")
     try:
-        with requests.get(
-            url,
-            timeout=timeout_s,
-            allow_redirects=False,  # a redirect could point anywhere, including internal hosts
-            stream=True,
-            headers={"Accept": "application/json, application/jwk-set+json"},
-        ) as response:
-            if response.status_code != 200:
-                raise JwksFetchError(f"{url} answered HTTP {response.status_code}")
-            body = bytearray()
-            for chunk in response.iter_content(chunk_size=8192):
-                body += chunk
-                if len(body) > max_bytes:
-                    raise JwksFetchError(f"{url} sent more than {max_bytes} bytes")
-    except requests.RequestException as problem:
+        port = parts.port or (443 if parts.scheme == "https" else 80)  # explicit, or "::1" reads as port 1
+    except ValueError:
+        raise JwksFetchError(f"{url} has an invalid port") from None
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        connection = http.client.HTTPSConnection(
+            parts.hostname, port, timeout=timeout_s, context=ssl.create_default_context()
+        )
+    else:
+        connection = http.client.HTTPConnection(parts.hostname, port, timeout=timeout_s)
+    watchdog = threading.Timer(timeout_s, _shut, args=(connection,))
+    watchdog.daemon = True
+    try:
+        connection.connect()  # bounded by the socket timeout
+        watchdog.start()
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection.request("GET", path, headers={"Accept": "application/json, application/jwk-set+json"})
+        response = connection.getresponse()  # redirects are not followed: they could point anywhere
+        if response.status != 200:
+            raise JwksFetchError(f"{url} answered HTTP {response.status}")
+        body = bytearray()
+        while chunk := response.read1(8192):
+            body += chunk
+            if len(body) > max_bytes:
+                raise JwksFetchError(f"{url} sent more than {max_bytes} bytes")
+            if time.monotonic() > deadline:
+                raise JwksFetchError(f"{url}: deadline of {timeout_s:g} s passed")
+    except (OSError, http.client.HTTPException) as problem:
+        if time.monotonic() >= deadline:
+            raise JwksFetchError(f"{url}: deadline of {timeout_s:g} s passed") from None
         raise JwksFetchError(f"{url}: {type(problem).__name__}") from None
+    finally:
+        watchdog.cancel()
+        connection.close()
     try:
         return json.loads(body)
     except ValueError:
         raise JwksFetchError(f"{url} did not send JSON") from None
+
+
+def _shut(connection: http.client.HTTPConnection) -> None:
+    """Unblock a read in progress on `connection` (called by the deadline watchdog)."""
+    sock = connection.sock
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed
 
 
 @dataclass
@@ -212,12 +251,18 @@ class JwksProvider:
         self._remote: dict[tuple[str, str], _RemoteKeySet] = {}
         self._remote_lock = threading.Lock()
 
-    def key_for(self, client: TrustedClient, kid: str) -> PublicJwk | None:
-        """The client's key with this `kid`, or None when it has none (after at most one fetch)."""
+    def key_for(self, client: TrustedClient, kid: str, *, may_fetch: bool = True) -> PublicJwk | None:
+        """The client's key with this `kid`, or None when it has none (after at most one fetch).
+
+        `may_fetch=False` (a token whose `jku` is not the configured `jwks_url`): inline keys only.
+        """
         inline = client.inline_keys.get(kid)
-        if inline is not None or client.jwks_url is None:
+        if inline is not None or client.jwks_url is None or not may_fetch:
             return inline
         remote = self._remote_set(client.iss, client.jwks_url)
+        known = remote.keys.get(kid)
+        if known is not None and not self._is_stale(remote, self._clock()):
+            return known  # no lock: a refetch for someone's unknown kid does not hold up known-kid tokens
         # One fetch at a time per URL: concurrent callers wait for it instead of fetching in parallel.
         with remote.lock:
             now = self._clock()

@@ -8,7 +8,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.integration.patient_view.stack import SERVICE_ID, TEST_CLIENT_ISS
+import requests
+
+from tests.integration.patient_view.stack import SANDBOX_JWKS_URL, SERVICE_ID, TEST_CLIENT_ISS
 from tests.support.service_process import start_service
 from tests.support.response_checks import check_cds_response
 from tests.support.scenarios import scenario
@@ -23,8 +25,12 @@ def _run_client(chromium, page_origin: str, service, fhir_base: str) -> tuple[st
     """Open the test page as a CDS client against `service`; returns (status line, response text)."""
     discovery = f"{service.base_url}/cds-services"
 
-    def token(aud: str) -> str:  # ES384, aud = the exact URL called, as the sandbox signs
-        return service.key.sign(make_claims(aud, TEST_CLIENT_ISS, jti=str(uuid.uuid4())))
+    def token(aud: str) -> str:
+        # As the sandbox signs (sandbox.md §7): header alg ES384, typ, kid and a jku naming its public JWKS;
+        # claims iss, aud = the exact URL called, iat, exp = iat + 300, jti. The client entry pins the key
+        # inline (shaped like deploy/clients.example.json), so the jku must be ignored, never fetched.
+        claims = make_claims(aud, TEST_CLIENT_ISS, jti=str(uuid.uuid4()), lifetime_s=300)
+        return service.key.sign(claims, headers={"jku": SANDBOX_JWKS_URL})
 
     query = urlencode({"discovery": discovery, "discoveryToken": token(discovery),
                        "hookToken": token(f"{discovery}/{SERVICE_ID}"), "fhirServer": fhir_base, "patientId": PATIENT})
@@ -38,6 +44,12 @@ def _run_client(chromium, page_origin: str, service, fhir_base: str) -> tuple[st
 
 
 def test_the_card_json_arrives_in_the_page(chromium, page_origin, sandbox_stack):
+    clients = json.loads((sandbox_stack.service.log_path.parent / "clients.json").read_text())["clients"]
+    entry = next(c for c in clients if c["iss"] == TEST_CLIENT_ISS)
+    assert "jwks" in entry and "jwks_url" not in entry  # inline keys only, like the shipped example entry
+    # CDS_AUTH=on: the same call without a JWT is refused, so the 200 below is the signed token's doing.
+    unsigned = requests.post(f"{sandbox_stack.service.base_url}/cds-services/{SERVICE_ID}", json={}, timeout=10)
+    assert unsigned.status_code == 401
     status, text = _run_client(chromium, page_origin, sandbox_stack.service, sandbox_stack.fhir_base)
     assert status == "done HTTP 200", status
     answer = json.loads(text)

@@ -108,6 +108,23 @@ def test_next_link_to_another_host_is_refused_before_any_connection(fhir, sessio
         "http://127.0.0.1:{port}/fhirx/Condition",  # a longer sibling of the base path
         "http://127.0.0.1:{port}/fhir/../admin",  # climbing out
         "http://user@127.0.0.1:{port}/fhir/Condition",  # user info
+        # escapes read as a server reads them (percent-decoded, dots resolved), in every spelling
+        "http://127.0.0.1:{port}/fhir/%2e%2e/admin/Condition",
+        "http://127.0.0.1:{port}/fhir/%2E%2e/admin/Condition",  # mixed-case hex
+        "http://127.0.0.1:{port}/fhir/.%2e/admin/Condition",
+        "http://127.0.0.1:{port}/fhir/%2E./admin/Condition",
+        "http://127.0.0.1:{port}/fhir%2f..%2fadmin/Condition",  # encoded slashes
+        "http://127.0.0.1:{port}/fhir%2F%2E%2E%2Fadmin/Condition",
+        "http://127.0.0.1:{port}/fhir/%252e%252e/admin/Condition",  # double-encoded
+        "http://127.0.0.1:{port}/fhir/..;/admin/Condition",  # path parameter after the dots
+        "http://127.0.0.1:{port}/fhir/..%5cadmin/Condition",  # encoded backslash
+        "http://127.0.0.1:{port}/fhir//admin/Condition",  # double slash
+        "http://127.0.0.1:{port}//fhir/Condition",
+        "http://127.0.0.1:{port}/fhir/./Condition",
+        "http://127.0.0.1:{port}/fhir/%ff%fe/Condition",  # escapes that are not UTF-8
+        "%2e%2e/admin/Condition",  # relative, resolved against the base
+        ".%2E/admin/Condition",
+        "%2e%2e%2fadmin/Condition",
     ],
 )
 def test_next_links_must_stay_under_the_base_url(fhir, session, next_url):
@@ -116,7 +133,29 @@ def test_next_links_must_stay_under_the_base_url(fhir, session, next_url):
     with pytest.raises(FhirUnavailable, match="outside fhirServer"):
         client_for(fhir, session).search("Condition", soon())
 
+    # nothing was asked of the server after the first page, so the token never went with the link
     assert len(fhir.requests) == 1
+
+
+def test_escaped_next_link_is_not_followed_to_another_tenant_on_the_same_server(session):
+    # Two tenants behind one origin: paging from tenant-a must never reach tenant-b with tenant-a's token.
+    with StubFhirServer(base_path="/tenant-a/fhir") as fhir:
+        fhir.inject("Condition", Fault.next_link(f"http://127.0.0.1:{fhir.port}/tenant-a/fhir/%2E%2e/%2e./tenant-b/fhir/Condition"))
+
+        with pytest.raises(FhirUnavailable, match="outside fhirServer"):
+            client_for(fhir, session).search("Condition", soon())
+
+        assert [request.path for request in fhir.requests] == ["/tenant-a/fhir/Condition"]
+
+
+def test_next_link_with_escapes_only_in_its_query_is_followed(fhir, session):
+    fhir.inject("Condition", Fault.next_link("Observation?page=2&cursor=%2e%2e%2Fadmin"))
+    fhir.add({"resourceType": "Observation", "id": "o1", "subject": {"reference": "Patient/pat-a"}})
+
+    resources = client_for(fhir, session).search("Condition", soon())
+
+    assert [r["id"] for r in resources] == ["page-1", "o1"]
+    assert fhir.requests[-1].headers["Authorization"] == f"Bearer {TOKEN}"
 
 
 def test_a_relative_next_link_is_followed_on_the_same_server(fhir, session):

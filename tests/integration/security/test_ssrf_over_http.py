@@ -139,3 +139,17 @@ def test_allowed_server_cannot_send_us_or_the_token_elsewhere(service, clean_all
         fetched = clean_allowed.requests[seen:]
         assert fetched and {r.headers.get("Authorization") for r in fetched} == {f"Bearer {FHIR_TOKEN}"}
     assert FHIR_TOKEN not in service.log() and FHIR_TOKEN not in json.dumps(response.json())
+
+
+@pytest.mark.parametrize("escape", ["%2e%2e/admin/Condition", ".%2E/admin/Condition", "%2E%2e%2fadmin/Condition"])
+def test_escaped_next_link_cannot_leave_the_allowed_path_on_the_same_origin(service, clean_allowed, escape):
+    # Percent-encoded dot segments look like a path under the base, but a server resolves them above it.
+    clean_allowed.inject("", Fault.next_link(f"{clean_allowed.base_url}/{escape}"))
+    seen = len(clean_allowed.requests)
+    response = service.hook("facet-order-sign", fetching_body(clean_allowed.base_url))
+    assert response.status_code == 200
+    assert_indeterminate_for_technical_reasons(response.json())
+    fetched = clean_allowed.requests[seen:]
+    # only plain searches under the base: no dot segments (requests decodes %2e but does not resolve them)
+    assert fetched and all(r.path.startswith(f"{clean_allowed.base_path}/") and "%" not in r.path
+                           and not {".", ".."} & set(r.path.split("/")) for r in fetched)

@@ -245,6 +245,16 @@ def test_ultrasound_codes_get_one_card_per_order_swapping_to_the_fluoroscopic_co
         ["ServiceRequest/sr-1"], ["ServiceRequest/sr-2"]]
 
 
+def test_an_ultrasound_order_coded_with_the_cpt_oid_gets_the_same_swap():
+    orders = copy.deepcopy(ULTRASOUND_ORDERS)
+    for order in orders.values():
+        order["code"]["coding"][0]["system"] = "urn:oid:2.16.840.1.113883.6.12"  # contract §4 "Codes"
+
+    cards = alternatives(sign_cards(ULTRASOUND, orders=orders))
+
+    assert [only_update(card)["code"]["coding"][0]["code"] for card in cards] == ["64493", "64494"]
+
+
 def test_code_swap_changes_the_cpt_coding_and_nothing_else():
     cards = alternatives(sign_cards(ULTRASOUND, orders=ULTRASOUND_ORDERS))
     original = ULTRASOUND_ORDERS["sr-2"]

@@ -62,15 +62,25 @@ def test_render_template_returns_none_when_a_token_cannot_be_filled(template, co
     assert render_template(template, context) is None
 
 
-def test_observation_template_asks_for_every_pain_code_in_one_or_list():
+def test_observation_template_asks_for_every_pain_and_egfr_code_by_url_and_by_oid():
     observations = PREFETCH_TEMPLATES["observations"]
 
     codes = observations.split("&code=", 1)[1].split(",")
 
-    assert codes == [
-        "http://loinc.org|72514-3",
-        "https://facet-cds.example.org/fhir/CodeSystem/facet-cds|post-block-pain-relief-percent",
-        "http://loinc.org|77565-0",
-        "http://loinc.org|91146-1",
-        "http://loinc.org|91147-9",
-    ]
+    assert codes[0] == "https://facet-cds.example.org/fhir/CodeSystem/facet-cds|post-block-pain-relief-percent"
+    for code in ("72514-3", "77565-0", "91146-1", "91147-9", "98979-8", "62238-1"):
+        assert f"http://loinc.org|{code}" in codes
+        assert f"urn:oid:2.16.840.1.113883.6.1|{code}" in codes
+
+
+def test_observation_template_covers_every_loinc_code_the_engine_reads_observations_by():
+    """A code the engine reads but the fetch leaves out would make fetched and prefetched records differ."""
+    from cds_service.evaluation.clinical import INTERFERENCE_LOINC, PAIN_SCORE_CODES
+    from cds_service.policy.library import DATA_DIR
+    from cds_service.policy.loader import load_valuesets
+
+    egfr = {e.code for e in load_valuesets(DATA_DIR / "valuesets.json").entries("lab-egfr-loinc")}
+    codes = set(PREFETCH_TEMPLATES["observations"].split("&code=", 1)[1].split(","))
+
+    for code in egfr | PAIN_SCORE_CODES | INTERFERENCE_LOINC:
+        assert {f"http://loinc.org|{code}", f"urn:oid:2.16.840.1.113883.6.1|{code}"} <= codes

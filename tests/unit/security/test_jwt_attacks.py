@@ -46,6 +46,7 @@ class _Route:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
     delay_s: float = 0.0
+    drip_s: float = 0.0  # > 0: send the body one byte at a time, this long apart
 
 
 class JwksServer:
@@ -54,6 +55,7 @@ class JwksServer:
     def __init__(self) -> None:
         self.routes: dict[str, _Route] = {}
         self.hits: list[str] = []
+        self.closing = threading.Event()  # ends dripping answers when the server closes
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -67,7 +69,14 @@ class JwksServer:
                 self.send_header("Content-Length", str(len(route.body)))
                 self.end_headers()
                 try:
-                    self.wfile.write(route.body)
+                    if route.drip_s:
+                        for index in range(len(route.body)):
+                            if server.closing.wait(route.drip_s):
+                                return
+                            self.wfile.write(route.body[index:index + 1])
+                            self.wfile.flush()
+                    else:
+                        self.wfile.write(route.body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (size limit or timeout), as intended
 
@@ -91,6 +100,7 @@ class JwksServer:
         return self.hits.count(path)
 
     def close(self) -> None:
+        self.closing.set()
         self._httpd.shutdown()
         self._httpd.server_close()
 
@@ -205,6 +215,36 @@ def test_sandbox_shaped_token_with_configured_jku_is_accepted(harness: Harness, 
     assert harness.verify(bearer(token)).client.iss == REMOTE_ISS
 
 
+def test_inline_keys_verify_whatever_jku_says_and_nothing_is_fetched(harness: Harness, es_key: KeyPair) -> None:
+    # As the CDS Hooks sandbox signs: a jku naming its public JWKS, beside the kid of a key pinned inline.
+    attacker_url = harness.server.url("/attacker-jwks.json")
+    token = es_key.sign(make_claims(AUD, INLINE_ISS), headers={"jku": attacker_url})
+    assert harness.verify(bearer(token)).client.iss == INLINE_ISS
+    assert harness.server.hits == []
+
+
+def test_foreign_jku_never_fetches_the_configured_jwks_url_either(jwks_server: JwksServer, es_key: KeyPair) -> None:
+    # A client with both inline keys and a jwks_url: a token whose jku is elsewhere may use the pinned keys
+    # only, so an unknown kid does not make the service fetch anything.
+    jwks_server.serve_json(KeyPair.generate("ES384").jwks())
+    registry = ClientRegistry.from_document(
+        {"clients": [{"iss": INLINE_ISS, "jwks": es_key.jwks(), "jwks_url": jwks_server.url()}]}
+    )
+    provider = JwksProvider(fetch=partial(fetch_jwks_document, timeout_s=2.0))
+    stranger = KeyPair.generate("ES384")
+    token = stranger.sign(make_claims(AUD, INLINE_ISS), headers={"jku": "https://elsewhere.example/jwks.json"})
+    with pytest.raises(AuthError, match="no key with kid"):
+        verify_client_jwt(bearer(token), expected_aud=AUD, registry=registry, jwks=provider,
+                          replay=InMemoryReplayStore())
+    assert jwks_server.hits == []
+    # The same client's own key still verifies with that foreign jku, and with the configured one.
+    for jku in ("https://elsewhere.example/jwks.json", jwks_server.url()):
+        ok = es_key.sign(make_claims(AUD, INLINE_ISS), headers={"jku": jku})
+        verify_client_jwt(bearer(ok), expected_aud=AUD, registry=registry, jwks=provider,
+                          replay=InMemoryReplayStore())
+    assert jwks_server.hits == []
+
+
 def test_key_rotation_triggers_exactly_one_refetch(harness: Harness, remote_key: KeyPair) -> None:
     harness.verify(bearer(remote_key.sign(make_claims(AUD, REMOTE_ISS))))
     assert harness.server.fetches() == 1
@@ -298,9 +338,9 @@ def _tampered(party: Party) -> str:
     return bearer(f"{header}.{forged}.{signature}")
 
 
-def _signed_by_stranger(party: Party) -> str:
+def _signed_by_stranger(party: Party, **headers: object) -> str:
     stranger = KeyPair.generate("ES384", kid=party.key.kid)  # right kid, wrong key
-    return bearer(stranger.sign(make_claims(AUD, party.iss)))
+    return bearer(stranger.sign(make_claims(AUD, party.iss), headers=headers))
 
 
 def _duplicate_alg_member(party: Party) -> str:
@@ -337,7 +377,8 @@ ATTACKS = [
     Case("typ-not-jwt", lambda p: _with_header(p, typ="at+jwt"), "typ"),
     Case("crit-header", lambda p: _with_header(p, crit=["exp"], exp=1), "crit"),
     Case("crit-empty", lambda p: _with_header(p, crit=[]), "crit"),
-    Case("jku-elsewhere", lambda p: _with_header(p, jku=p.attacker_jwks_url), "jku"),
+    Case("jku-elsewhere-signed-by-attacker", lambda p: _signed_by_stranger(p, jku=p.attacker_jwks_url),
+         "signature|jku"),
     Case("duplicate-header-member", _duplicate_alg_member, "header is not"),
     Case("expired", lambda p: _with_claims(p, iat=_ago(700), exp=_ago(400)), "expired"),
     Case("iat-far-future", lambda p: _with_claims(p, iat=_ago(-3600), exp=_ago(-3900)), "iat in the future"),
@@ -392,7 +433,9 @@ def test_attack_is_refused(harness: Harness, es_key: KeyPair, remote_key: KeyPai
     with pytest.raises(AuthError) as refused:
         harness.verify(case.attack(party))
 
-    assert case.reason in refused.value.reason
+    # A "|" separates the inline client's reason from the remote one's.
+    inline_reason, _, remote_reason = case.reason.partition("|")
+    assert (remote_reason if client == "remote" and remote_reason else inline_reason) in refused.value.reason
     assert harness.server.fetches() == (case.remote_fetches if client == "remote" else 0)
     assert harness.server.fetches("/attacker-jwks.json") == 0
     assert len(harness.replay) == 0  # nothing is remembered for a refused token
@@ -454,6 +497,33 @@ def test_fetcher_times_out(jwks_server: JwksServer) -> None:
     with pytest.raises(JwksFetchError):
         fetch_jwks_document(jwks_server.url(), timeout_s=0.2)
     assert time.monotonic() - started < 0.9
+
+
+def test_fetcher_ends_at_an_absolute_deadline_however_the_bytes_drip(jwks_server: JwksServer,
+                                                                      remote_key: KeyPair) -> None:
+    # A valid JWKS, one byte every 0.15 s: each read comes well within any read timeout, and the whole
+    # document would arrive after half a minute. The fetch must give up at its deadline instead of returning it.
+    document = json.dumps(remote_key.jwks()).encode()
+    assert len(document) * 0.15 > 20
+    jwks_server.routes[JWKS_PATH] = _Route(body=document, drip_s=0.15)
+
+    with pytest.raises(JwksFetchError, match="deadline"):
+        fetch_jwks_document(jwks_server.url(), timeout_s=1.0)
+
+
+def test_known_kid_is_not_held_up_by_a_refetch_in_progress(harness: Harness, remote_key: KeyPair) -> None:
+    harness.verify(bearer(remote_key.sign(make_claims(AUD, REMOTE_ISS))))  # keys cached
+    remote = next(iter(harness.jwks._remote.values()))
+    verified: list[str] = []
+    token = bearer(remote_key.sign(make_claims(AUD, REMOTE_ISS)))
+    worker = threading.Thread(target=lambda: verified.append(harness.verify(token).client.iss), daemon=True)
+    with remote.lock:  # as if another token's unknown kid were being refetched right now
+        worker.start()
+        worker.join(timeout=10)  # a generous bound, only so that a regression fails instead of hanging
+        finished_while_locked = not worker.is_alive()
+    worker.join()
+    assert finished_while_locked and verified == [REMOTE_ISS]
+    assert harness.server.fetches() == 1
 
 
 def test_unusable_remote_jwks_refuses_tokens_without_refetch_storm(harness: Harness, remote_key: KeyPair) -> None:
