@@ -10,7 +10,7 @@ from datetime import date
 from typing import Any, Callable, Mapping
 
 from cds_service.policy.valuesets import ValueSets
-from cds_service.evaluation import clinical, episodes
+from cds_service.evaluation import clinical, durations, episodes
 from cds_service.evaluation.clinical import NsaidMatcher, PriorProcedure, evidence_of
 from cds_service.evaluation.dates import add_months, months_before
 from cds_service.evaluation.procedures import OTHER_INTERVENTIONAL, OrderedProcedure, cpt_codes, facet_code_of, level_names
@@ -216,10 +216,10 @@ def pain_duration(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
 
 
 def _last_conservative_day(ctx: CheckContext, p: Mapping[str, Any], start: date) -> date | None:
-    """The last day of PT/HEP or NSAID therapy in the look-back."""
+    """The last dated day of PT/HEP treatment or NSAID therapy in the look-back."""
     sessions = clinical.therapy_sessions(ctx.record, ctx.valuesets, p["therapy_valuesets"], start, ctx.dos)
     courses = clinical.nsaid_courses(ctx.record, ctx.nsaids, start, ctx.dos)
-    days = [d for d, _ in sessions] + [hi for _, hi, _ in courses]
+    days = [s.last for s in sessions] + [c.end or c.start for c in courses]
     return max(days) if days else None
 
 
@@ -257,23 +257,45 @@ def synovial_cyst_exception(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
 @check("therapy_trial", "min_days", "lookback_months", "allow_intolerance", "exception_criterion", "therapy_valuesets")
 def therapy_trial(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     start = months_before(ctx.dos, p["lookback_months"])
-    sessions = clinical.therapy_sessions(ctx.record, ctx.valuesets, p["therapy_valuesets"], start, ctx.dos)
+    names = p["therapy_valuesets"]
+    sessions = clinical.therapy_sessions(ctx.record, ctx.valuesets, names, start, ctx.dos)
+    span, ev = 0, ()
     if sessions:
-        span = (sessions[-1][0] - sessions[0][0]).days
-        ev = (evidence_of(sessions[0][1], day=sessions[0][0], note="first session"), evidence_of(sessions[-1][1], day=sessions[-1][0], note="last session"))
+        first, last = min(s.first for s in sessions), max(s.last for s in sessions)
+        opened = clinical.evaluation_before(ctx.record, ctx.valuesets, names, start, first)
+        head = (opened[1], "evaluation opening the plan of care") if opened else (sessions[0].resource, "first treatment")
+        first = opened[0] if opened else first
+        span = durations.span_days(first, last)
+        ev = (evidence_of(head[0], day=first, note=head[1]),
+              evidence_of(sessions[-1].resource, day=performed_date(sessions[-1].resource), note=f"last treatment (to {last})"))
         if span >= p["min_days"]:
-            return Outcome(MET, f"therapy {sessions[0][0]} to {sessions[-1][0]} ({span} days, {len(sessions)} sessions)", ev)
+            return Outcome(MET, f"therapy {first} to {last} ({span} days, {len(sessions)} treatment record{'s' if len(sessions) > 1 else ''})", ev)
     if p.get("allow_intolerance"):
-        stopped = clinical.therapy_not_tolerated(ctx.record, ctx.valuesets, p["therapy_valuesets"], start, ctx.dos)
+        stopped = clinical.therapy_not_tolerated(ctx.record, ctx.valuesets, names, start, ctx.dos)
         if stopped:
             return Outcome(MET, "physical therapy not tolerated (documented)", (evidence_of(stopped, day=performed_date(stopped)),))
     if p.get("exception_criterion"):
         exception = synovial_cyst(ctx, 4, p["lookback_months"])
         if exception.status is MET:
             return Outcome(MET, f"not required: {exception.reason} ({p['exception_criterion']})", exception.evidence)
+    # A programme with no recorded length could make up the rest: only documentation can settle it.
+    programmes = clinical.open_programmes(ctx.record, ctx.valuesets, names, start, ctx.dos)
+    if programmes:
+        what = "; ".join(f"{_therapy_name(ctx, r)} from {day}: {missing}" for day, r, missing in programmes[:3])
+        done = f" (treatment dated {span} days so far)" if span else ""
+        return Outcome(DOC, f"{what}{done}; record its duration (start and end dates) to show {p['min_days']} days",
+                       ev + tuple(evidence_of(r, day=day) for day, r, _ in programmes[:3]))
     if sessions:
-        return Outcome(NOT_MET, f"therapy lasted {span} days ({sessions[0][0]} to {sessions[-1][0]}); {p['min_days']} needed", ev)
-    return Outcome(DOC, f"no physical therapy or home exercise recorded in the past {p['lookback_months']} months")
+        return Outcome(NOT_MET, f"therapy lasted {span} days ({first} to {last}); {p['min_days']} needed", ev)
+    return Outcome(DOC, f"no physical therapy or home exercise treatment recorded in the past {p['lookback_months']} months "
+                        "(an evaluation alone is not treatment); record the treatment dates")
+
+
+def _therapy_name(ctx: CheckContext, resource: Mapping[str, Any]) -> str:
+    concept = resource.get("code") if resource.get("resourceType") != "CarePlan" else resource.get("category")
+    text = clinical.concept_text(concept)[:50]
+    hep = ctx.valuesets.matching((clinical.HEP_VALUESET,), codings(concept)) or resource.get("resourceType") == "CarePlan"
+    return text or ("home exercise programme" if hep else "physical therapy")
 
 
 @check("nsaid_trial", "min_days", "lookback_months")
@@ -281,12 +303,22 @@ def nsaid_trial(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     contra = clinical.nsaid_contraindication(ctx.record, ctx.valuesets, ctx.nsaids, ctx.dos)
     if contra:
         return Outcome(MET, "NSAIDs contraindicated or not tolerated", (contra,))
-    exposure = clinical.nsaid_exposure(ctx.record, ctx.nsaids, months_before(ctx.dos, p["lookback_months"]), ctx.dos)
-    if exposure.days >= p["min_days"]:
-        return Outcome(MET, f"{exposure.days} days of NSAIDs in the past {p['lookback_months']} months", exposure.evidence)
+    months, need = p["lookback_months"], p["min_days"]
+    exposure = clinical.nsaid_exposure(ctx.record, ctx.nsaids, months_before(ctx.dos, months), ctx.dos)
+    if exposure.days >= need:
+        return Outcome(MET, f"{exposure.days} days of NSAIDs in the past {months} months", exposure.evidence)
+    if exposure.open and exposure.most_days >= need:
+        # Never "only 1 days": a course whose length is unknown is documentation, named with what is missing.
+        what = "; ".join(f"{c.name} from {c.start}: {c.missing}" for c in exposure.open[:3])
+        dated = f" ({exposure.days} days dated)" if exposure.days else ""
+        return Outcome(DOC, f"{what}{dated}; record the end date or days' supply to show {need} days", exposure.evidence)
+    if exposure.open:  # dated starts leave no room for the rest, even if every open course ran to today
+        c = exposure.open[0]
+        return Outcome(NOT_MET, f"{c.name} from {c.start} ({c.missing}): even so, at most {exposure.most_days} days of NSAIDs "
+                                f"are possible in the past {months} months; {need} needed", exposure.evidence)
     if exposure.days:
-        return Outcome(NOT_MET, f"only {exposure.days} days of NSAIDs in the past {p['lookback_months']} months; {p['min_days']} needed", exposure.evidence)
-    return Outcome(DOC, f"no NSAID use recorded in the past {p['lookback_months']} months")
+        return Outcome(NOT_MET, f"{exposure.days} days of NSAIDs in the past {months} months; {need} needed", exposure.evidence)
+    return Outcome(DOC, f"no NSAID use recorded in the past {months} months; record the NSAID, its dates, or why NSAIDs are contraindicated")
 
 
 @check("attestation_only", "rf_order_counts")

@@ -20,7 +20,7 @@ from cds_service.policy.conventions import (
     RXNORM,
 )
 from cds_service.policy.valuesets import ValueSets
-from cds_service.evaluation import episodes
+from cds_service.evaluation import durations, episodes
 from cds_service.evaluation.dates import parse_date
 from cds_service.evaluation.procedures import INJECTION_FAMILIES, body_site_region, facet_code_of, stated_intent
 from cds_service.evaluation.record import (
@@ -64,8 +64,6 @@ NSAID_NAMES = re.compile(
     r"relafen|feldene|daypro|clinoril|dolobid|ansaid|nalfon|arthrotec|duexis|vimovo|nsaid|nonsteroidal)\b",
     re.I,
 )
-# Not an NSAID trial: topical products (policy is silent; we count systemic use only) and low-dose aspirin.
-NOT_A_TRIAL = re.compile(r"topical|gel\b|patch|cream|ophthalmic|\b81\s*mg", re.I)
 EXCLUDED_MED_STATUS = {"entered-in-error", "not-taken", "cancelled", "draft"}
 
 
@@ -323,15 +321,112 @@ def diagnosis_regions(record: PatientRecord, valuesets: ValueSets, on: date) -> 
 
 # ---------------------------------------------------------------- conservative therapy
 
-def therapy_sessions(record: PatientRecord, valuesets: ValueSets, names: Sequence[str], start: date, end: date) -> list[tuple[date, Resource]]:
+# Evaluations, re-evaluations and tests are not treatment (contract §4): they neither start nor extend a trial.
+# PT 97161–97164, OT 97165–97168, athletic training 97169–97172, physical performance test 97750.
+EVALUATION_CPT = frozenset({str(c) for c in range(97161, 97173)} | {"97750"})
+# SNOMED referrals to physiotherapy are orders, not treatment.
+REFERRAL_SNOMED = frozenset({"306170007", "306171006", "306172004"})
+HEP_VALUESET = "ct-home-exercise-program"
+EVALUATION_OPENS_DAYS = 14  # an evaluation this close before the first treatment starts the plan of care
+
+
+@dataclass(frozen=True)
+class TherapySpan:
+    first: date
+    last: date
+    resource: Resource
+
+
+def _is_treatment(proc: Resource, valuesets: ValueSets, names: Sequence[str]) -> bool:
+    """A coding in the therapy sets that is not an evaluation/referral code."""
+    for c in codings(proc.get("code")):
+        code = str(c.get("code") or "")
+        if code in EVALUATION_CPT or code in REFERRAL_SNOMED:
+            continue
+        if valuesets.matching(names, [c]):
+            return True
+    return False
+
+
+def therapy_sessions(record: PatientRecord, valuesets: ValueSets, names: Sequence[str], start: date, end: date) -> list[TherapySpan]:
+    """Completed PT/HEP treatment Procedures in [start, end]; a performedPeriod spans its whole (clipped) period."""
     out = []
     for proc in record.of_type("Procedure"):
-        if proc.get("status") != "completed":
+        if proc.get("status") != "completed" or not _is_treatment(proc, valuesets, names):
+            continue
+        first = performed_date(proc)
+        period = proc.get("performedPeriod") if isinstance(proc.get("performedPeriod"), Mapping) else {}
+        last = parse_date(period.get("end")) if not proc.get("performedDateTime") else None
+        last = last if last and first and last >= first else first
+        if first is None or last is None or last < start or first > end:
+            continue
+        out.append(TherapySpan(max(first, start), min(last, end), proc))
+    # A home-exercise programme prescribed for a stated period spans that period (to the date of service).
+    for res, first, last in prescribed_programmes(record, valuesets):
+        if last is not None and last >= start and first <= end:
+            out.append(TherapySpan(max(first, start), min(last, end), res))
+    return sorted(out, key=lambda s: (s.first, s.last))
+
+
+def evaluation_before(record: PatientRecord, valuesets: ValueSets, names: Sequence[str], start: date, first: date) -> tuple[date, Resource] | None:
+    """The earliest completed PT evaluation in the 14 days before the first treatment: it opens the plan of care
+    (mapping §5.1: a start date only), so it may start a trial that treatment follows, but never extends one,
+    stands alone, or reaches back from a much later course."""
+    found = []
+    for proc in record.of_type("Procedure"):
+        if proc.get("status") != "completed" or _is_treatment(proc, valuesets, names):
             continue
         day = performed_date(proc)
-        if day and start <= day <= end and valuesets.matching(names, codings(proc.get("code"))):
-            out.append((day, proc))
-    return sorted(out, key=lambda pair: pair[0])
+        if day and max(start, first - timedelta(days=EVALUATION_OPENS_DAYS)) <= day <= first and any(
+                str(c.get("code")) in EVALUATION_CPT and valuesets.matching(names, [c]) for c in codings(proc.get("code"))):
+            found.append((day, proc))
+    return min(found, key=lambda t: t[0]) if found else None
+
+
+def prescribed_programmes(record: PatientRecord, valuesets: ValueSets) -> list[tuple[Resource, date, date | None]]:
+    """Active/completed home-exercise ServiceRequests and CarePlans: (resource, start, end of the prescribed period)."""
+    out = []
+    for kind, field in (("ServiceRequest", "code"), ("CarePlan", "category")):
+        for res in record.of_type(kind):
+            if res.get("status") not in ("active", "completed"):
+                continue
+            concepts = [res.get(field)] if kind == "ServiceRequest" else as_list(res.get(field)) + [
+                (a.get("detail") or {}).get("code") for a in as_list(res.get("activity")) if isinstance(a, Mapping)]
+            if not any(valuesets.matching((HEP_VALUESET,), codings(c)) for c in concepts):
+                continue
+            period = res.get("occurrencePeriod") or res.get("period")
+            period = period if isinstance(period, Mapping) else {}
+            day = parse_date(period.get("start")) or parse_date(res.get("authoredOn") or res.get("created"))
+            if day:
+                period_end = parse_date(period.get("end"))
+                out.append((res, day, period_end if period_end and period_end >= day else None))
+    return out
+
+
+def open_programmes(record: PatientRecord, valuesets: ValueSets, names: Sequence[str], start: date, end: date) -> list[tuple[date, Resource, str]]:
+    """Prescribed or ongoing programmes whose length is not recorded: (start, resource, what is missing).
+
+    A home-exercise Procedure dated once (a prescription, not a series of visits), an in-progress PT/HEP
+    Procedure, a period with no end, or an active/completed ServiceRequest/CarePlan for home exercise.
+    """
+    out = []
+    for proc in record.of_type("Procedure"):
+        if proc.get("status") not in ("completed", "in-progress") or not _is_treatment(proc, valuesets, names):
+            continue
+        day = performed_date(proc)
+        if day is None or not start <= day <= end:
+            continue
+        period = proc.get("performedPeriod") if isinstance(proc.get("performedPeriod"), Mapping) else None
+        open_period = period is not None and not parse_date(period.get("end"))
+        single_hep = period is None and valuesets.matching((HEP_VALUESET,), codings(proc.get("code")))
+        if proc.get("status") == "in-progress" or open_period:
+            out.append((day, proc, "in progress; no end date recorded"))
+        elif single_hep:
+            out.append((day, proc, "prescribed; how long it was followed is not recorded"))
+    for res, day, period_end in prescribed_programmes(record, valuesets):
+        if period_end is None and start <= day <= end:
+            out.append((day, res, "prescribed; how long it was followed is not recorded"))
+    return sorted(out, key=lambda t: t[0])
 
 
 def therapy_not_tolerated(record: PatientRecord, valuesets: ValueSets, names: Sequence[str], start: date, end: date) -> Resource | None:
@@ -346,6 +441,32 @@ def therapy_not_tolerated(record: PatientRecord, valuesets: ValueSets, names: Se
 
 # ---------------------------------------------------------------- NSAIDs
 
+# Topical vs systemic (contract §4: dose form and route decide). Coded route first, then the dose form, then
+# whole words of the product text; an oral dose-form word ("Liqui-Gels", "softgel", "gel capsule") wins over "gel".
+SYSTEMIC_ROUTES = frozenset({"26643006", "37161004", "78421000", "47625008", "46713006", "34206005", "37839007", "54471007"})
+LOCAL_ROUTES = frozenset({"6064005", "45890007", "448598008", "54485002", "10547007", "359540000"})
+ORAL_WORDS = re.compile(
+    r"\b(oral|orally|by mouth|po|tablets?|tabs?|caplets?|capsules?|caps?|softgels?|liqui-?gels?|gelcaps?|chewable|"
+    r"suspension|elixir|syrup|granules|powder for oral|injection|injectable|intravenous|intramuscular|suppository|rectal|nasal)\b",
+    re.I,
+)
+LOCAL_WORDS = re.compile(
+    r"\b(topical|topically|transdermal|cutaneous|gel|jelly|cream|ointment|lotion|patch|patches|plaster|ophthalmic|otic|"
+    r"eye drops?|foam)\b",
+    re.I,
+)
+LOW_DOSE_ASPIRIN = re.compile(r"\b81\s*mg\b", re.I)
+
+
+def systemic_from_text(text: str) -> bool | None:
+    """True for an oral/injected dose form, False for a local one, None when the words say neither."""
+    if ORAL_WORDS.search(text):
+        return True
+    if LOCAL_WORDS.search(text):
+        return False
+    return None
+
+
 class NsaidMatcher:
     """Is this medication concept an NSAID? Ingredient code, product→ingredient table, ATC M01A, then names."""
 
@@ -354,10 +475,10 @@ class NsaidMatcher:
         self._products = {e.code: e.attributes.get("ingredient", "") for e in valuesets.entries("med-nsaid-rxnorm-product-examples")}
         self._valuesets = valuesets
 
-    def match(self, concept: Any) -> str | None:
-        """'coded' / 'text-matched' when the concept is a (systemic, non-low-dose) NSAID, else None."""
+    def match(self, concept: Any, *, check_form: bool = True) -> str | None:
+        """'coded' / 'text-matched' when the concept is an NSAID (by default: systemic and not low-dose), else None."""
         text = concept_text(concept)
-        if NOT_A_TRIAL.search(text):
+        if check_form and (LOW_DOSE_ASPIRIN.search(text) or systemic_from_text(text) is False):
             return None
         for c in codings(concept):
             system, code = c.get("system"), str(c.get("code") or "")
@@ -368,82 +489,161 @@ class NsaidMatcher:
         return "text-matched" if NSAID_NAMES.search(text) else None
 
 
+def _medication_resource(resource: Resource, record: PatientRecord) -> Resource | None:
+    """The Medication a medicationReference names (contained `#id`, `Medication/id`, Bundle urn:uuid)."""
+    medication = record.resolve(resource.get("medicationReference"), resource)
+    return medication if medication and medication.get("resourceType") == "Medication" else None
+
+
 def _medication_concept(resource: Resource, record: PatientRecord) -> Any:
     if resource.get("medicationCodeableConcept"):
         return resource["medicationCodeableConcept"]
     ref = resource.get("medicationReference")
-    medication = record.resolve(ref, resource)  # `#id` contained, `Medication/id`, absolute or Bundle urn:uuid
-    if medication and medication.get("resourceType") == "Medication" and medication.get("code"):
+    medication = _medication_resource(resource, record)
+    if medication and medication.get("code"):
         return medication["code"]
     return {"text": ref.get("display")} if isinstance(ref, Mapping) else None
 
 
-def _duration_days(duration: Any) -> int | None:
-    if not isinstance(duration, Mapping) or not isinstance(duration.get("value"), (int, float)):
-        return None
-    unit = str(duration.get("code") or duration.get("unit") or "d").lower()
-    factor = {"d": 1, "day": 1, "days": 1, "wk": 7, "week": 7, "weeks": 7, "mo": 30, "month": 30, "months": 30}.get(unit)
-    return int(duration["value"] * factor) if factor else None
+def is_systemic(resource: Resource, record: PatientRecord, concept: Any) -> bool:
+    """Route codes decide, then the Medication's dose form, then the words of route/form/product text."""
+    dosages = [d for d in as_list(resource.get("dosage") or resource.get("dosageInstruction")) if isinstance(d, Mapping)]
+    for d in dosages:
+        for c in codings(d.get("route")):
+            if str(c.get("code")) in SYSTEMIC_ROUTES:
+                return True
+            if str(c.get("code")) in LOCAL_ROUTES:
+                return False
+    medication = _medication_resource(resource, record) or {}
+    words = " ".join([concept_text(d.get("route")) for d in dosages] + [concept_text(medication.get("form")), concept_text(concept)])
+    if LOW_DOSE_ASPIRIN.search(concept_text(concept)):
+        return False
+    return systemic_from_text(words) is not False
 
 
-def medication_interval(resource: Resource, on: date) -> tuple[date, date] | None:
-    """The days a MedicationStatement or MedicationRequest covers (inclusive), or None."""
-    if resource.get("resourceType") == "MedicationStatement":
-        period = resource.get("effectivePeriod")
-        if isinstance(period, Mapping) and parse_date(period.get("start")):
-            start = parse_date(period["start"])
-            end = parse_date(period.get("end")) or (on if resource.get("status") == "active" else start)
-            return (start, end) if start and end and end >= start else None
-        day = parse_date(resource.get("effectiveDateTime"))
-        return (day, day) if day else None
+@dataclass(frozen=True)
+class NsaidCourse:
+    name: str
+    start: date
+    interval: tuple[date, date] | None  # the days it certainly covers; None when its length cannot be derived
+    upper: tuple[date, date]  # the most it could cover (unknown end, unfilled refills)
+    missing: str | None  # what the record leaves open, in clinical words
+    evidence: Evidence
+
+    @property
+    def end(self) -> date | None:
+        return self.interval[1] if self.interval else None
+
+
+def _name(concept: Any) -> str:
+    if isinstance(concept, Mapping):
+        if concept.get("text"):
+            return str(concept["text"])[:60]
+        for c in codings(concept):
+            if c.get("display"):
+                return str(c["display"])[:60]
+    return "NSAID"
+
+
+def _course_of(resource: Resource, on: date) -> tuple[date, tuple[date, date] | None, tuple[date, date] | None, str | None] | None:
+    """(start, known interval, upper interval, what is missing) of a MedicationStatement/Request/Dispense."""
+    kind = resource.get("resourceType")
+    dosages = as_list(resource.get("dosage") or resource.get("dosageInstruction"))
+    stated, bounds = durations.stated_duration(dosages)
+    if kind == "MedicationStatement":
+        period = resource.get("effectivePeriod") if isinstance(resource.get("effectivePeriod"), Mapping) else {}
+        start = parse_date(period.get("start")) or parse_date(resource.get("effectiveDateTime")) or (bounds[0] if bounds else None)
+        if start is None:
+            return None
+        end = parse_date(period.get("end"))
+        if end and end >= start:
+            return start, (start, end), None, None
+        if bounds:
+            return start, bounds, None, None
+        if stated:
+            return start, (start, start + timedelta(days=stated - 1)), None, None
+        asserted = parse_date(resource.get("dateAsserted"))
+        if resource.get("status") == "active" and asserted and asserted > start:
+            # Still taking it when asserted: dated through that day; how long after is open.
+            return start, (start, asserted), (start, on), "no end date recorded"
+        return start, None, None, "no end date or days' supply recorded"
+    if kind == "MedicationDispense":
+        start = parse_date(resource.get("whenHandedOver")) or parse_date(resource.get("whenPrepared"))
+        supply = durations.duration_days(resource.get("daysSupply")) or durations.supply_from_quantity(resource.get("quantity"), dosages)
+        if start is None:
+            return None
+        if supply:
+            return start, (start, start + timedelta(days=supply - 1)), None, None
+        return start, None, None, "no days' supply recorded"
     dispense = resource.get("dispenseRequest") if isinstance(resource.get("dispenseRequest"), Mapping) else {}
     validity = dispense.get("validityPeriod") if isinstance(dispense.get("validityPeriod"), Mapping) else {}
-    start = parse_date(validity.get("start")) or parse_date(resource.get("authoredOn"))
+    # validityPeriod is when it may be filled, not a supply: only its start can place an undated order.
+    start = durations.bounds_start(dosages) or parse_date(resource.get("authoredOn")) or parse_date(validity.get("start"))
     if start is None:
         return None
-    supply = _duration_days(dispense.get("expectedSupplyDuration"))
+    supply = durations.duration_days(dispense.get("expectedSupplyDuration")) or durations.supply_from_quantity(dispense.get("quantity"), dosages)
     if supply:
-        return start, start + timedelta(days=supply - 1)
-    end = parse_date(validity.get("end"))
-    return (start, end) if end and end >= start else (start, start)
+        known = (start, start + timedelta(days=supply - 1))
+        repeats = dispense.get("numberOfRepeatsAllowed")
+        if isinstance(repeats, int) and not isinstance(repeats, bool) and repeats > 0:
+            upper = (start, start + timedelta(days=supply * (repeats + 1) - 1))
+            return start, known, upper, f"{repeats} refill(s) allowed; whether they were filled is not recorded"
+        return start, known, None, None
+    if bounds:
+        return start, bounds, None, None
+    if stated:
+        return start, (start, start + timedelta(days=stated - 1)), None, None
+    return start, None, None, "no end date or days' supply recorded"
+
+
+def nsaid_courses(record: PatientRecord, matcher: NsaidMatcher, start: date, end: date) -> list[NsaidCourse]:
+    """Systemic NSAID courses that may fall in [start, end] (intervals clipped), each with what it leaves open."""
+    courses = []
+    kinds = ("MedicationStatement", "MedicationRequest", "MedicationDispense")
+    for resource in [r for k in kinds for r in record.of_type(k)]:
+        if resource.get("status") in EXCLUDED_MED_STATUS or resource.get("status") in ("declined", "preparation", "intended"):
+            continue
+        if resource.get("resourceType") == "MedicationRequest" and resource.get("intent") in ("proposal", "plan"):
+            continue
+        concept = _medication_concept(resource, record)
+        how = matcher.match(concept, check_form=False)
+        if not how or not is_systemic(resource, record, concept):
+            continue
+        derived = _course_of(resource, end)
+        if derived is None:
+            continue
+        first, known, upper, missing = derived
+        upper = upper or known or (first, end)
+        known = durations.clip(known, start, end) if known else None
+        upper_clipped = durations.clip(upper, start, end)
+        if upper_clipped is None or first > end:
+            continue
+        if known is None and missing is None:
+            continue  # a dated course wholly outside the look-back
+        if known is None and first < start and resource.get("status") != "active":
+            continue  # an undated-end course begun before the look-back and not active: no sign it reached into it
+        name = _name(concept)
+        span = f"{known[0]} to {known[1]}" if known else f"from {first}"
+        note = span + (", text-matched" if how == "text-matched" else "") + (f"; {missing}" if missing else "")
+        courses.append(NsaidCourse(name, first, known, upper_clipped, missing,
+                                   evidence_of(resource, day=first, field="medicationCodeableConcept", note=note)))
+    return sorted(courses, key=lambda c: c.start)
 
 
 @dataclass(frozen=True)
 class NsaidExposure:
-    days: int
+    days: int  # the union of the dated intervals, clipped to the look-back
+    most_days: int  # what the days could be if every open course ran as long as it can
+    open: tuple[NsaidCourse, ...]  # courses whose length the record does not settle
     evidence: tuple[Evidence, ...]
-
-
-def nsaid_courses(record: PatientRecord, matcher: NsaidMatcher, start: date, end: date) -> list[tuple[date, date, Evidence]]:
-    """NSAID intervals from MedicationStatement/MedicationRequest, clipped to [start, end], with their evidence."""
-    courses = []
-    for resource in record.of_type("MedicationStatement") + record.of_type("MedicationRequest"):
-        if resource.get("status") in EXCLUDED_MED_STATUS:
-            continue
-        if resource.get("resourceType") == "MedicationRequest" and resource.get("intent") in ("proposal", "plan"):
-            continue
-        how = matcher.match(_medication_concept(resource, record))
-        interval = medication_interval(resource, end) if how else None
-        if not interval:
-            continue
-        lo, hi = max(interval[0], start), min(interval[1], end)
-        if lo <= hi:
-            courses.append((lo, hi, evidence_of(resource, day=interval[0], field="medicationCodeableConcept",
-                                               note=f"{interval[0]} to {interval[1]}" + (", text-matched" if how == "text-matched" else ""))))
-    return courses
 
 
 def nsaid_exposure(record: PatientRecord, matcher: NsaidMatcher, start: date, end: date) -> NsaidExposure:
     """Days of NSAID use: the union of intervals clipped to [start, end], so a course recorded twice counts once."""
     courses = nsaid_courses(record, matcher, start, end)
-    days, cursor = 0, None
-    for lo, hi, _ in sorted(courses, key=lambda c: (c[0], c[1])):
-        if cursor is not None and lo <= cursor:
-            lo = cursor + timedelta(days=1)
-        if lo <= hi:
-            days += (hi - lo).days + 1
-        cursor = hi if cursor is None else max(cursor, hi)
-    return NsaidExposure(days, tuple(e for _, _, e in courses))
+    days = durations.union_days([c.interval for c in courses if c.interval], start, end)
+    most = durations.union_days([c.upper for c in courses] + [c.interval for c in courses if c.interval], start, end)
+    return NsaidExposure(days, most, tuple(c for c in courses if c.missing), tuple(c.evidence for c in courses))
 
 
 def nsaid_contraindication(record: PatientRecord, valuesets: ValueSets, matcher: NsaidMatcher, on: date) -> Evidence | None:
