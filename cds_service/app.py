@@ -13,7 +13,7 @@ from typing import Any, Callable
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from cds_service.api.errors import ApiError, operation_outcome
+from cds_service.api.errors import ApiError, install_storage_errors, operation_outcome
 from cds_service.api.admin import admin
 from cds_service.api.routes import bp
 from cds_service.cdshooks.discovery import ORDER_SELECT, ORDER_SIGN, PATIENT_VIEW, ServiceDefinition
@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict")
     _install_cors(app, settings)
     _install_error_handlers(app)
+    install_storage_errors(app)
     if not settings.auth_on:
         log.warning(AUTH_OFF_BANNER)
     # Everything built so far lives as long as the process: keep it out of the garbage collector's scans,

@@ -14,6 +14,7 @@ from cds_service.cdshooks.request import BadRequest, parse_hook_request, parse_j
 from cds_service.fhir_access.source import HookRequestInvalid, PrefetchUnavailable
 from cds_service.security import AuthError, fhir_server_allowed, verify_client_jwt
 from cds_service.api.errors import ApiError
+from cds_service.storage.errors import DatabaseUnavailable
 
 bp = Blueprint("cds", __name__)
 log = logging.getLogger("cds_service.api")
@@ -93,6 +94,9 @@ def invoke(service_id: str) -> Response:
         raise ApiError(412, f"prefetch missing and no fhirServer to fetch from: {exc}") from None
     except ApiError as exc:
         status = exc.status
+        raise
+    except DatabaseUnavailable:
+        status = 503  # answered by api.errors
         raise
     finally:
         metrics.HOOK_CALLS.labels(service.hook, str(status)).inc()

@@ -4,6 +4,10 @@ Not one connection per thread (as sqlite_connections does): the development serv
 request, and each PostgreSQL connection is a server process that takes milliseconds to start. Not
 psycopg_pool: what the service needs fits here — take an idle connection or open one, hand it back if it
 is still usable. Idle connections are capped; busy ones are bounded by the worker's thread count.
+
+Surviving a database restart: an idle connection is checked (an empty query, one round trip, as psycopg_pool
+does) before it is handed out, so connections the restart killed are dropped, not used. A connection error
+while the database is down becomes DatabaseUnavailable, which the api layer answers with a 503.
 """
 from __future__ import annotations
 
@@ -14,6 +18,12 @@ from contextlib import contextmanager
 
 import psycopg
 from psycopg.pq import TransactionStatus
+
+from cds_service.storage.errors import DatabaseUnavailable, one_line
+
+# What a dead or unreachable server looks like (psycopg also files query cancellation and serialization
+# failures under OperationalError: retrying those later is the right advice too).
+CONNECTION_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError)
 
 # pg_advisory_xact_lock key held while creating tables; any constant the deployment does not use otherwise.
 SCHEMA_LOCK_KEY = 0x0FAC_E7CD5
@@ -34,6 +44,9 @@ class PostgresConnections:
         connection = self._take()
         try:
             yield connection
+        except CONNECTION_ERRORS as exc:
+            connection.close()  # whatever state it is in, it is not handed out again
+            raise DatabaseUnavailable(one_line(exc)) from None
         finally:
             self._give_back(connection)
 
@@ -48,14 +61,33 @@ class PostgresConnections:
             connection.execute(ddl)  # no parameters: psycopg sends it as one multi-statement query
 
     def _take(self) -> psycopg.Connection:
-        with self._lock:
-            if self._owner_pid != os.getpid():
-                # Forked: those sockets belong to the parent. Drop them unclosed (psycopg does not close a
-                # connection from another process when it is garbage-collected).
-                self._idle, self._owner_pid = [], os.getpid()
-            if self._idle:
-                return self._idle.pop()
-        return psycopg.connect(self._url, autocommit=True, connect_timeout=self._connect_timeout_s)
+        while True:
+            with self._lock:
+                if self._owner_pid != os.getpid():
+                    # Forked: those sockets belong to the parent. Drop them unclosed (psycopg does not close a
+                    # connection from another process when it is garbage-collected).
+                    self._idle, self._owner_pid = [], os.getpid()
+                if not self._idle:
+                    break
+                connection = self._idle.pop()
+            # Checked outside the lock (a round trip). After a restart every idle one fails and is closed.
+            if self._usable(connection):
+                return connection
+            connection.close()
+        try:
+            return psycopg.connect(self._url, autocommit=True, connect_timeout=self._connect_timeout_s)
+        except CONNECTION_ERRORS as exc:
+            raise DatabaseUnavailable(one_line(exc)) from None
+
+    @staticmethod
+    def _usable(connection: psycopg.Connection) -> bool:
+        if connection.closed:
+            return False
+        try:
+            connection.execute("")  # an empty query: what psycopg_pool's check_connection sends
+            return True
+        except CONNECTION_ERRORS:
+            return False
 
     def _give_back(self, connection: psycopg.Connection) -> None:
         # A broken connection, or one left inside a transaction, must not be handed to the next caller.

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import psycopg
 
+from cds_service.storage.errors import DatabaseUnavailable
 from cds_service.storage.postgres_connections import PostgresConnections
 from cds_service.settings import DatabaseUrl
 from cds_service.storage.sqlite_connections import ThreadLocalConnections
@@ -152,7 +153,7 @@ class _SqliteBackend:
 
 class _PostgresBackend:
     id_column = "BIGSERIAL PRIMARY KEY"
-    errors: tuple[type[Exception], ...] = (psycopg.Error,)
+    errors: tuple[type[Exception], ...] = (psycopg.Error, DatabaseUnavailable)
 
     def __init__(self, url: str) -> None:
         self._connections = PostgresConnections(url)
