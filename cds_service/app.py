@@ -4,7 +4,9 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
+import os
 import secrets
+import signal
 import sys
 from dataclasses import dataclass, field
 from datetime import date
@@ -22,6 +24,7 @@ from cds_service.usecases.engine import load_library
 from cds_service.fhir_access.cache import RecordCache
 from cds_service.usecases.order_hooks import HookContext, answer_order_hook
 from cds_service.policy.library import PolicyLibrary
+from cds_service.observability.lifecycle import drain_on_sigterm, drain_seconds
 from cds_service.security import ClientRegistry, FhirServerAllowlist, JwksProvider, ReplayStore, SqliteReplayStore, dev_allowlist
 from cds_service.security.replay import PostgresReplayStore
 from cds_service.settings import Settings
@@ -138,12 +141,15 @@ def serve(host: str, port: int) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         settings = Settings.from_env(host=host, port=port)
+        drain_s = drain_seconds()
         app = create_app(settings)
     except Exception as exc:  # configuration errors: one clear line, no stack trace
         print(f"cannot start: {exc}", file=sys.stderr)
         return 2
     if not settings.auth_on:
         print(f"\n  !!! {AUTH_OFF_BANNER}\n", file=sys.stderr)
+    if drain_s:  # the dev server stops on SIGINT (KeyboardInterrupt), sent to itself once drained
+        drain_on_sigterm(drain_s, lambda: os.kill(os.getpid(), signal.SIGINT))
     print(f"CDS Hooks discovery: {settings.base_url}/cds-services", flush=True)
     app.run(host=host, port=port, threaded=True, use_reloader=False)
     return 0

@@ -18,7 +18,9 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = "gthread"
 # Above the FHIR budget (CDS_FHIR_TIMEOUT_S, 3 s): a stuck worker is killed, a slow EHR is not.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
-graceful_timeout = 20
+# SIGTERM first drains for CDS_DRAIN_SECONDS (post_worker_init below); the grace period comes on top.
+_drain_s = float(os.environ.get("CDS_DRAIN_SECONDS", "0") or 0)
+graceful_timeout = 20 + int(_drain_s + 0.999)
 keepalive = 5
 if Path("/dev/shm").is_dir():
     worker_tmp_dir = "/dev/shm"  # heartbeat files off a possibly slow container overlay disk
@@ -53,6 +55,18 @@ def on_starting(server: Any) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for stale in directory.glob("*.db"):
         stale.unlink()
+
+
+def post_worker_init(worker: Any) -> None:
+    """With CDS_DRAIN_SECONDS, a worker's SIGTERM first drains (/readyz 503, calls still answered)."""
+    from cds_service.observability.lifecycle import drain_on_sigterm, drain_seconds
+
+    seconds = drain_seconds()
+    if seconds:
+        def stop() -> None:
+            worker.alive = False  # what gunicorn's own SIGTERM handler does: finish in-flight calls, exit
+
+        drain_on_sigterm(seconds, stop)
 
 
 def child_exit(server: Any, worker: Any) -> None:

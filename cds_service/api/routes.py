@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from cds_service.observability import metrics
+from cds_service.observability.lifecycle import DRAIN
 from cds_service.cdshooks.discovery import discovery_document
 from cds_service.cdshooks.questionnaire import questionnaire_for
 from cds_service.cdshooks.request import BadRequest, parse_hook_request, parse_json
@@ -180,8 +181,9 @@ def healthz() -> Response:
 def readyz() -> Response:
     svc = _svc()
     db_ok = svc.store.reachable()
+    ready = db_ok and not DRAIN.active  # draining on SIGTERM: still answering, but take me out of rotation
     body = {
-        "status": "ready" if db_ok else "not-ready",
+        "status": "draining" if DRAIN.active else "ready" if db_ok else "not-ready",
         "policy": [{"revision": r.revision, "label": r.label, "effective": r.effective.isoformat(),
                     "provenance": r.provenance, "criteria": len(r.criteria)} for r in svc.library.revisions],
         "database": "reachable" if db_ok else "unreachable",
@@ -191,7 +193,7 @@ def readyz() -> Response:
     if not svc.settings.auth_on:
         body["warning"] = "CDS_AUTH=off: requests are not authenticated. For local demos only."
     response = jsonify(body)
-    response.status_code = 200 if db_ok else 503
+    response.status_code = 200 if ready else 503
     return response
 
 
