@@ -24,6 +24,7 @@ from cds_service.usecases.engine import load_library
 from cds_service.fhir_access.cache import RecordCache
 from cds_service.usecases.order_hooks import HookContext, answer_order_hook
 from cds_service.policy.library import PolicyLibrary
+from cds_service.observability import logs, request_context
 from cds_service.observability.lifecycle import drain_on_sigterm, drain_seconds
 from cds_service.security import ClientRegistry, FhirServerAllowlist, JwksProvider, ReplayStore, SqliteReplayStore, dev_allowlist
 from cds_service.security.replay import PostgresReplayStore
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = Flask(__name__)
     app.url_map.merge_slashes = False  # its redirect (308, HTML) would bypass our OperationOutcome errors
     app.extensions["facet_cds"] = services
+    request_context.install(app)  # first: every later hook and log line of the call sees the id
     app.register_blueprint(bp)
     app.register_blueprint(admin)
     # Session cookies only carry the admin login; the key derives from the admin token so workers agree.
@@ -138,8 +140,8 @@ def _install_error_handlers(app: Flask) -> None:
 
 def serve(host: str, port: int) -> int:
     """Development server (one process, threaded). Production: gunicorn, see deploy/."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
+        logs.configure(logs.log_format(default="text"))
         settings = Settings.from_env(host=host, port=port)
         drain_s = drain_seconds()
         app = create_app(settings)
