@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from cds_service.observability.lifecycle import drain_seconds
 from cds_service.observability.logs import TEXT_FORMAT, log_format
 
 # Loopback unless told otherwise: the container image sets GUNICORN_BIND=0.0.0.0:8090.
@@ -21,7 +22,7 @@ worker_class = "gthread"
 # Above the FHIR budget (CDS_FHIR_TIMEOUT_S, 3 s): a stuck worker is killed, a slow EHR is not.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # SIGTERM first drains for CDS_DRAIN_SECONDS (post_worker_init below); the grace period comes on top.
-_drain_s = float(os.environ.get("CDS_DRAIN_SECONDS", "0") or 0)
+_drain_s = drain_seconds()
 graceful_timeout = 20 + int(_drain_s + 0.999)
 keepalive = 5
 if Path("/dev/shm").is_dir():
@@ -71,9 +72,9 @@ def on_starting(server: Any) -> None:
 
 def post_worker_init(worker: Any) -> None:
     """With CDS_DRAIN_SECONDS, a worker's SIGTERM first drains (/readyz 503, calls still answered)."""
-    from cds_service.observability.lifecycle import drain_on_sigterm, drain_seconds
+    from cds_service.observability.lifecycle import drain_on_sigterm
 
-    seconds = drain_seconds()
+    seconds = _drain_s
     if seconds:
         def stop() -> None:
             worker.alive = False  # what gunicorn's own SIGTERM handler does: finish in-flight calls, exit
