@@ -4,7 +4,9 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
+import os
 import secrets
+import signal
 import sys
 from dataclasses import dataclass, field
 from datetime import date
@@ -13,7 +15,7 @@ from typing import Any, Callable
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from cds_service.api.errors import ApiError, operation_outcome
+from cds_service.api.errors import ApiError, install_storage_errors, operation_outcome
 from cds_service.api.admin import admin
 from cds_service.api.routes import bp
 from cds_service.cdshooks.discovery import ORDER_SELECT, ORDER_SIGN, PATIENT_VIEW, ServiceDefinition
@@ -22,11 +24,12 @@ from cds_service.usecases.engine import load_library
 from cds_service.fhir_access.cache import RecordCache
 from cds_service.usecases.order_hooks import HookContext, answer_order_hook
 from cds_service.policy.library import PolicyLibrary
+from cds_service.observability import logs, request_context
+from cds_service.observability.lifecycle import drain_on_sigterm, drain_seconds
 from cds_service.security import ClientRegistry, FhirServerAllowlist, JwksProvider, ReplayStore, SqliteReplayStore, dev_allowlist
 from cds_service.security.replay import PostgresReplayStore
 from cds_service.settings import Settings
 from cds_service.storage.store import Store
-from cds_service.observability import plain_logs
 
 log = logging.getLogger("cds_service")
 AUTH_OFF_BANNER = "CDS_AUTH=off — requests are NOT authenticated. Local demos only; never expose this service."
@@ -80,6 +83,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = Flask(__name__)
     app.url_map.merge_slashes = False  # its redirect (308, HTML) would bypass our OperationOutcome errors
     app.extensions["facet_cds"] = services
+    request_context.install(app)  # first: every later hook and log line of the call sees the id
     app.register_blueprint(bp)
     app.register_blueprint(admin)
     # Session cookies only carry the admin login; the key derives from the admin token so workers agree.
@@ -87,6 +91,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict")
     _install_cors(app, settings)
     _install_error_handlers(app)
+    install_storage_errors(app)
     if not settings.auth_on:
         log.warning(AUTH_OFF_BANNER)
     # Everything built so far lives as long as the process: keep it out of the garbage collector's scans,
@@ -135,15 +140,18 @@ def _install_error_handlers(app: Flask) -> None:
 
 def serve(host: str, port: int) -> int:
     """Development server (one process, threaded). Production: gunicorn, see deploy/."""
-    plain_logs.configure()  # no colour codes in log files, one record per line
     try:
+        logs.configure(logs.log_format(default="text"))
         settings = Settings.from_env(host=host, port=port)
+        drain_s = drain_seconds()
         app = create_app(settings)
     except Exception as exc:  # configuration errors: one clear line, no stack trace
         print(f"cannot start: {exc}", file=sys.stderr)
         return 2
     if not settings.auth_on:
         print(f"\n  !!! {AUTH_OFF_BANNER}\n", file=sys.stderr)
+    if drain_s:  # the dev server stops on SIGINT (KeyboardInterrupt), sent to itself once drained
+        drain_on_sigterm(drain_s, lambda: os.kill(os.getpid(), signal.SIGINT))
     print(f"CDS Hooks discovery: {settings.base_url}/cds-services", flush=True)
     app.run(host=host, port=port, threaded=True, use_reloader=False)
     return 0

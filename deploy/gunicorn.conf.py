@@ -10,6 +10,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from cds_service.observability.lifecycle import drain_seconds
+from cds_service.observability.logs import TEXT_FORMAT, log_format
+
 # Loopback unless told otherwise: the container image sets GUNICORN_BIND=0.0.0.0:8090.
 bind = [os.environ.get("GUNICORN_BIND", "127.0.0.1:8090")]
 # The engine is CPU-bound Python: about one worker per core. Threads cover the wait on EHR FHIR servers.
@@ -18,19 +21,31 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = "gthread"
 # Above the FHIR budget (CDS_FHIR_TIMEOUT_S, 3 s): a stuck worker is killed, a slow EHR is not.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
-graceful_timeout = 20
+# SIGTERM first drains for CDS_DRAIN_SECONDS (post_worker_init below); the grace period comes on top.
+_drain_s = drain_seconds()
+graceful_timeout = 20 + int(_drain_s + 0.999)
 keepalive = 5
 if Path("/dev/shm").is_dir():
     worker_tmp_dir = "/dev/shm"  # heartbeat files off a possibly slow container overlay disk
 
-# Access log: method, path without the query string, status, size, duration. No query strings, bodies,
-# referers or user agents: they can carry patient identifiers.
+# Access log: method, path without the query string, status, size, duration, request id. No query strings,
+# bodies, referers or user agents: they can carry patient identifiers.
 accesslog = "-"
-access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms %({x-request-id}o)s'
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
+# One JSON object per line by default (CDS_LOG_FORMAT=text for people); every line carries the request id.
 # The application's own log (cds_service.*: one line per hook call, warnings) goes to stderr with gunicorn's.
+_log_format = log_format(default="json")
+_handler = {"class": "logging.StreamHandler", "formatter": _log_format, "filters": ["request_id"]}
 logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "cds_service.observability.request_context.RequestIdFilter"}},
+    "formatters": {"json": {"()": "cds_service.observability.logs.JsonFormatter"},
+                   "text": {"format": TEXT_FORMAT}},
+    "handlers": {"console": {**_handler, "stream": "ext://sys.stdout"},
+                 "error_console": {**_handler, "stream": "ext://sys.stderr"}},
     "root": {"level": loglevel.upper(), "handlers": ["error_console"]},
     "loggers": {
         "gunicorn.error": {"level": loglevel.upper(), "handlers": ["error_console"], "propagate": False},
@@ -53,6 +68,18 @@ def on_starting(server: Any) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for stale in directory.glob("*.db"):
         stale.unlink()
+
+
+def post_worker_init(worker: Any) -> None:
+    """With CDS_DRAIN_SECONDS, a worker's SIGTERM first drains (/readyz 503, calls still answered)."""
+    from cds_service.observability.lifecycle import drain_on_sigterm
+
+    seconds = _drain_s
+    if seconds:
+        def stop() -> None:
+            worker.alive = False  # what gunicorn's own SIGTERM handler does: finish in-flight calls, exit
+
+        drain_on_sigterm(seconds, stop)
 
 
 def child_exit(server: Any, worker: Any) -> None:

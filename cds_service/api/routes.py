@@ -9,12 +9,14 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import MethodNotAllowed
 
 from cds_service.observability import metrics
+from cds_service.observability.lifecycle import DRAIN
 from cds_service.cdshooks.discovery import discovery_document
 from cds_service.cdshooks.questionnaire import questionnaire_for
 from cds_service.cdshooks.request import BadRequest, parse_hook_request, parse_json
 from cds_service.fhir_access.source import HookRequestInvalid, PrefetchUnavailable
 from cds_service.security import AuthError, fhir_server_allowed, verify_client_jwt
 from cds_service.api.errors import ApiError, operation_outcome
+from cds_service.storage.errors import DatabaseUnavailable
 
 bp = Blueprint("cds", __name__)
 log = logging.getLogger("cds_service.api")
@@ -113,6 +115,9 @@ def invoke(service_id: str) -> Response:
     except ApiError as exc:
         status = exc.status
         raise
+    except DatabaseUnavailable:
+        status = 503  # answered by api.errors
+        raise
     finally:
         metrics.HOOK_CALLS.labels(service.hook, str(status)).inc()
         metrics.HOOK_LATENCY.labels(service.hook).observe(time.perf_counter() - started)
@@ -195,8 +200,9 @@ def healthz() -> Response:
 def readyz() -> Response:
     svc = _svc()
     db_ok = svc.store.reachable()
+    ready = db_ok and not DRAIN.active  # draining on SIGTERM: still answering, but take me out of rotation
     body = {
-        "status": "ready" if db_ok else "not-ready",
+        "status": "draining" if DRAIN.active else "ready" if db_ok else "not-ready",
         "policy": [{"revision": r.revision, "label": r.label, "effective": r.effective.isoformat(),
                     "provenance": r.provenance, "criteria": len(r.criteria)} for r in svc.library.revisions],
         "database": "reachable" if db_ok else "unreachable",
@@ -206,7 +212,7 @@ def readyz() -> Response:
     if not svc.settings.auth_on:
         body["warning"] = "CDS_AUTH=off: requests are not authenticated. For local demos only."
     response = jsonify(body)
-    response.status_code = 200 if db_ok else 503
+    response.status_code = 200 if ready else 503
     return response
 
 

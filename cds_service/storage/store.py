@@ -25,6 +25,8 @@ from typing import Any, Protocol
 
 import psycopg
 
+from cds_service.observability.request_context import current_request_id
+from cds_service.storage.errors import DatabaseUnavailable
 from cds_service.storage.postgres_connections import PostgresConnections
 from cds_service.settings import DatabaseUrl
 from cds_service.storage.sqlite_connections import ThreadLocalConnections
@@ -44,7 +46,8 @@ CREATE TABLE IF NOT EXISTS audit (
     duration_ms DOUBLE PRECISION NOT NULL,
     decisions TEXT NOT NULL,        -- JSON: per procedure decision, revision, criteria not met / needing documentation
     technical_problem TEXT,
-    detail TEXT                     -- JSON: fetched/prefetched keys, skipped resources (types/ids only)
+    detail TEXT,                    -- JSON: fetched/prefetched keys, skipped resources (types/ids only)
+    request_id TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
 CREATE INDEX IF NOT EXISTS audit_patient ON audit(patient_hash);
@@ -73,6 +76,10 @@ CREATE TABLE IF NOT EXISTS feedback (
 );
 """
 
+# (table, column, type) added to SCHEMA since databases were first created with it. audit.request_id: the
+# call's X-Request-ID, tying its log lines, access line and this row together (with hook_instance).
+ADDED_COLUMNS = (("audit", "request_id", "TEXT"),)
+
 _ASSERTION_COLUMNS = ("assertion_id", "at", "audit_id", "hook_instance", "patient_hash", "order_ids", "decision",
                       "revision", "criteria")
 # A re-recorded assertion id replaces the earlier row (the behaviour of SQLite's former INSERT OR REPLACE).
@@ -95,6 +102,7 @@ class AuditEntry:
     decisions: list[dict[str, Any]]
     technical_problem: str | None = None
     detail: dict[str, Any] | None = None
+    request_id: str | None = None  # None: the current HTTP call's id (observability.request_context)
 
 
 class _Session:
@@ -121,6 +129,7 @@ class _Backend(Protocol):
     def session(self) -> AbstractContextManager[_Session]: ...
     def transaction(self) -> AbstractContextManager[_Session]: ...
     def create_schema(self, ddl: str) -> None: ...
+    def add_column(self, table: str, column: str, column_type: str) -> None: ...
 
 
 class _SqliteBackend:
@@ -149,10 +158,20 @@ class _SqliteBackend:
     def create_schema(self, ddl: str) -> None:
         self._connections.get().executescript(ddl)
 
+    def add_column(self, table: str, column: str, column_type: str) -> None:
+        connection = self._connections.get()
+        present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            try:
+                connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {column_type}")
+            except sqlite3.OperationalError as exc:  # another worker added it first
+                if "duplicate column" not in str(exc):
+                    raise
+
 
 class _PostgresBackend:
     id_column = "BIGSERIAL PRIMARY KEY"
-    errors: tuple[type[Exception], ...] = (psycopg.Error,)
+    errors: tuple[type[Exception], ...] = (psycopg.Error, DatabaseUnavailable)
 
     def __init__(self, url: str) -> None:
         self._connections = PostgresConnections(url)
@@ -170,6 +189,9 @@ class _PostgresBackend:
     def create_schema(self, ddl: str) -> None:
         self._connections.create_schema(ddl)
 
+    def add_column(self, table: str, column: str, column_type: str) -> None:
+        self._connections.create_schema(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {column_type}")
+
 
 def _backend(database: DatabaseUrl | Path) -> _Backend:
     if isinstance(database, Path):
@@ -184,6 +206,9 @@ class Store:
         """`database`: CDS_DATABASE_URL parsed, or the Path of a SQLite file (tools reading the service's file)."""
         self._db = _backend(database)
         self._db.create_schema(SCHEMA.format(id_column=self._db.id_column))
+        # Columns added after the first release: databases created before them get them here.
+        for table, column, column_type in ADDED_COLUMNS:
+            self._db.add_column(table, column, column_type)
 
     def reachable(self) -> bool:
         try:
@@ -207,10 +232,10 @@ class Store:
         with self._db.transaction() as db:  # one transaction: the call and its assertions land together
             audit_id = int(db.execute(
                 "INSERT INTO audit(at, hook, hook_instance, service_id, client, patient_hash, status, duration_ms,"
-                " decisions, technical_problem, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
+                " decisions, technical_problem, detail, request_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
                 (time.time(), entry.hook, entry.hook_instance, entry.service_id, entry.client, entry.patient_hash,
                  entry.status, entry.duration_ms, json.dumps(entry.decisions), entry.technical_problem,
-                 json.dumps(entry.detail or {})),
+                 json.dumps(entry.detail or {}), entry.request_id or current_request_id()),
             ).fetchone()[0])
             for a in assertions:
                 db.execute(

@@ -187,4 +187,6 @@ def audit_call(ctx: HookContext, request: HookRequest, *, service_id: str, clien
                    gathered.technical_problem, detail),
         assertion_rows,
     )
-    log.info("%s %s patient=%s procedures=%d %.1fms", request.hook, request.hook_instance, hashed, len(determinations), duration_ms)
+    log.info("%s %s client=%s patient=%s procedures=%d decisions=%s %.1fms", request.hook, request.hook_instance,
+             client or "-", hashed, len(determinations), ",".join(str(d["decision"]) for d in decisions) or "-",
+             duration_ms)

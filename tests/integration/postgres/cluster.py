@@ -74,6 +74,15 @@ class PostgresCluster:
         self._run("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop", check=False)
         shutil.rmtree(self.directory, ignore_errors=True)
 
+    def stop_server(self) -> None:
+        """The server down (as for maintenance), its data kept; every client connection is terminated."""
+        self._run("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
+
+    def start_server(self) -> None:
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.directory} {FAST_UNSAFE}"
+        self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.directory / "server.log"), "-o", options,
+                  "-w", "-t", "60", "start")
+
     def _run(self, program: str, *args: str, check: bool = True) -> None:
         done = subprocess.run([*self.as_user, str(self.bin_dir / program), *args], stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, timeout=120, check=False)
@@ -96,9 +105,7 @@ def start_cluster() -> PostgresCluster:
     try:
         cluster._run("initdb", "-D", str(cluster.data_dir), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8",
                      "--locale=C", "--no-sync", "--no-instructions")
-        options = f"-h 127.0.0.1 -p {cluster.port} -k {directory} {FAST_UNSAFE}"
-        cluster._run("pg_ctl", "-D", str(cluster.data_dir), "-l", str(directory / "server.log"), "-o", options,
-                     "-w", "-t", "60", "start")
+        cluster.start_server()
         with cluster.admin() as connection:
             connection.execute(f"CREATE ROLE {SERVICE_ROLE} LOGIN")
     except BaseException as exc:

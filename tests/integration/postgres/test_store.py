@@ -10,7 +10,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from cds_service.settings import DatabaseUrl
-from cds_service.storage.store import AuditEntry, Store
+from cds_service.storage.store import SCHEMA, AuditEntry, Store, _backend
 
 OpenStore = Callable[[], Store]  # opens the test's database again, as another worker would
 
@@ -93,3 +93,29 @@ def test_readiness_sees_a_postgresql_database_go_away(postgres_cluster, postgres
     database = conninfo_to_dict(postgres_url)["dbname"]
     postgres_cluster.drop_database(str(database))
     assert not store.reachable()  # answered, not raised: /readyz turns it into 503
+
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'cds.sqlite3'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def test_a_database_from_before_request_ids_gains_the_column(any_url: str) -> None:
+    # The schema as shipped before request ids, with one call in it.
+    shipped = SCHEMA.replace("    request_id TEXT\n", "").replace("detail TEXT,", "detail TEXT ")
+    assert "request_id" not in shipped
+    old = _backend(DatabaseUrl.parse(any_url))
+    old.create_schema(shipped.format(id_column=old.id_column))
+    with old.session() as db:
+        db.execute("INSERT INTO audit(at, hook, hook_instance, service_id, status, duration_ms, decisions)"
+                   " VALUES (1.0, 'order-sign', 'old-call', 'facet-order-sign', 200, 1.0, '[]')")
+
+    store = Store(DatabaseUrl.parse(any_url))  # a worker of the new version starting on it
+    store.record_audit(AuditEntry(**{**_entry("new-call").__dict__, "request_id": "req-42"}), [])
+    by_instance = {row["hook_instance"]: row for row in store.recent_audit()}
+    assert by_instance["new-call"]["request_id"] == "req-42"
+    assert by_instance["old-call"]["request_id"] is None  # kept, nullable
+    Store(DatabaseUrl.parse(any_url))  # and again: adding it is idempotent
