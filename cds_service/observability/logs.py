@@ -11,7 +11,7 @@ import os
 from datetime import datetime, timezone
 from typing import Any
 
-from cds_service.observability.plain_logs import PlainFormatter, plain
+from cds_service.observability.plain_logs import PlainFormatter, without_colour
 from cds_service.observability.request_context import RequestIdFilter
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
@@ -26,7 +26,7 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": plain(record.getMessage()),  # no colour codes from Werkzeug
+            "message": without_colour(record.getMessage()),  # no colour codes from Werkzeug
             "request_id": getattr(record, "request_id", "-"),
         }
         if record.name == "gunicorn.access" and isinstance(record.args, dict):

@@ -14,6 +14,11 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")  # CSI sequences: colours, bold
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+def without_colour(text: str) -> str:
+    """`text` without ANSI colour codes (JSON lines escape the other control characters themselves)."""
+    return _ANSI.sub("", text)
+
+
 def plain(text: str) -> str:
     """`text` without colour codes, its other control characters escaped (`\\n`, `\\x1b`, ...)."""
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], _ANSI.sub("", text))
