@@ -5,9 +5,9 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import Sequence
 
 
 def _read_json(path: str) -> object:
@@ -27,9 +27,9 @@ def _iso_date(value: str) -> date:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from cds_service.usecases.engine import default_library, evaluate
     from cds_service.evaluation.results import SkippedResource
     from cds_service.fhir_access.normalize import normalize_bundle_entries, normalize_resources
+    from cds_service.usecases.engine import default_library, evaluate
     from cds_service.usecases.report import evaluation_to_json, evaluation_to_text
 
     record_json = _read_json(args.record)

@@ -29,8 +29,8 @@ from cds_service.cdshooks.presentation import (
     summary_for,
 )
 from cds_service.evaluation.procedures import order_side, site_levels
-from cds_service.policy.conventions import CARD_TYPE_SYSTEM, CPT, FACET_CDS_CODES, canonical_system
 from cds_service.evaluation.results import CriterionResult, Decision, ProcedureDetermination
+from cds_service.policy.conventions import CARD_TYPE_SYSTEM, CPT, FACET_CDS_CODES, canonical_system
 
 # Criterion ids (contract §4), both revisions' numbering.
 ULTRASOUND_GUIDANCE = "Table 2"

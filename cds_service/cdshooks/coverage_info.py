@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from cds_service.cdshooks.presentation import CardSettings, Hook, decision_words, revision_name
-from cds_service.policy.conventions import COVERAGE_INFORMATION_URL, CRD_COVERAGE_DETAIL, CRD_TEMP_CODES
 from cds_service.evaluation.results import CriterionResult, Decision, ProcedureDetermination
+from cds_service.policy.conventions import COVERAGE_INFORMATION_URL, CRD_COVERAGE_DETAIL, CRD_TEMP_CODES
 
 
 @dataclass(frozen=True)

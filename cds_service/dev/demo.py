@@ -32,8 +32,8 @@ from cds_service.dev.fhir_server import (
     free_loopback_port,
     start_fhir_server,
 )
-from cds_service.settings import Settings, SettingsError
 from cds_service.observability import plain_logs
+from cds_service.settings import Settings, SettingsError
 
 FIXTURES_DATE = "2026-11-20"  # the date of service of (almost) every fixture scenario
 PREFERRED_SERVICE_PORTS = (8095, 8097, 8098)

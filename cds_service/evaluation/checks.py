@@ -5,17 +5,33 @@ accepts, so a misspelt threshold fails at start-up rather than being silently ig
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Callable, Mapping
+from typing import Any
 
-from cds_service.policy.valuesets import ValueSets
 from cds_service.evaluation import clinical, durations, episodes
 from cds_service.evaluation.clinical import NsaidMatcher, PriorProcedure, evidence_of
 from cds_service.evaluation.dates import add_months, months_before
-from cds_service.evaluation.procedures import OTHER_INTERVENTIONAL, OrderedProcedure, cpt_codes, facet_code_of, level_names
-from cds_service.evaluation.record import PatientRecord, as_list, codings, condition_onset, effective_date, numeric_value, performed_date, reference_id
+from cds_service.evaluation.procedures import (
+    OTHER_INTERVENTIONAL,
+    OrderedProcedure,
+    cpt_codes,
+    facet_code_of,
+    level_names,
+)
+from cds_service.evaluation.record import (
+    PatientRecord,
+    as_list,
+    codings,
+    condition_onset,
+    effective_date,
+    numeric_value,
+    performed_date,
+    reference_id,
+)
 from cds_service.evaluation.results import Evidence, Status
+from cds_service.policy.valuesets import ValueSets
 
 MET, NOT_MET, DOC, NA = Status.MET, Status.NOT_MET, Status.DOCUMENTATION, Status.NOT_APPLICABLE
 

@@ -5,21 +5,11 @@ Pure functions of (record, value sets, dates). Each returns the facts and the re
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
-from cds_service.policy.conventions import (
-    ATC,
-    FACET_CDS_CODES,
-    LOINC,
-    PAIN_SCORE_LOINC,
-    PERCENT_RELIEF_CODE,
-    POST_PROCEDURE_MARKER,
-    PRE_PROCEDURE_MARKER,
-    RXNORM,
-)
-from cds_service.policy.valuesets import ValueSets
 from cds_service.evaluation import durations, episodes
 from cds_service.evaluation.dates import parse_date
 from cds_service.evaluation.procedures import INJECTION_FAMILIES, body_site_region, facet_code_of, stated_intent
@@ -39,6 +29,17 @@ from cds_service.evaluation.record import (
     status_code,
 )
 from cds_service.evaluation.results import Evidence
+from cds_service.policy.conventions import (
+    ATC,
+    FACET_CDS_CODES,
+    LOINC,
+    PAIN_SCORE_LOINC,
+    PERCENT_RELIEF_CODE,
+    POST_PROCEDURE_MARKER,
+    PRE_PROCEDURE_MARKER,
+    RXNORM,
+)
+from cds_service.policy.valuesets import ValueSets
 
 INTERFERENCE_LOINC = frozenset({"77565-0", "91146-1", "91147-9"})
 SPINAL_PAIN_VALUESETS = (

@@ -6,8 +6,9 @@ gets `None` (and a reason naming what is missing), never a guessed "1 day".
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from cds_service.evaluation.dates import parse_date
 from cds_service.evaluation.record import as_list

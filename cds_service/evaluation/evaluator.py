@@ -4,17 +4,33 @@ Pure: no I/O, no clock (today is passed in). Criteria come from the policy data;
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
-from cds_service.policy.library import PolicyLibrary
-from cds_service.policy.model import Criterion
 from cds_service.evaluation import clinical
 from cds_service.evaluation.checks import CHECKS, CheckContext, Outcome
 from cds_service.evaluation.dates import months_before
-from cds_service.evaluation.procedures import OrderedProcedure, body_site_region, group_orders, level_names, names_pulsed_rf, stated_intent
+from cds_service.evaluation.procedures import (
+    OrderedProcedure,
+    body_site_region,
+    group_orders,
+    level_names,
+    names_pulsed_rf,
+    stated_intent,
+)
 from cds_service.evaluation.record import PatientRecord
-from cds_service.evaluation.results import CriterionResult, Decision, Evaluation, Evidence, ProcedureDetermination, SkippedResource, Status
+from cds_service.evaluation.results import (
+    CriterionResult,
+    Decision,
+    Evaluation,
+    Evidence,
+    ProcedureDetermination,
+    SkippedResource,
+    Status,
+)
+from cds_service.policy.library import PolicyLibrary
+from cds_service.policy.model import Criterion
 
 ATTESTATION_LOOKBACK_MONTHS = 12
 KIND_WORDS = {

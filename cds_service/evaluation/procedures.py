@@ -5,13 +5,22 @@ CPT semantics come from the policy's coding tables (both revisions) and contract
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from cds_service.policy.conventions import CERVICAL_SPINE_STRUCTURE, CPT, DIAGNOSTIC_INTENT, LUMBAR_SPINE_STRUCTURE, SNOMED, THERAPEUTIC_INTENT, THORACIC_SPINE_STRUCTURE
 from cds_service.evaluation.dates import parse_date
 from cds_service.evaluation.record import as_list, codings, concept_text
+from cds_service.policy.conventions import (
+    CERVICAL_SPINE_STRUCTURE,
+    CPT,
+    DIAGNOSTIC_INTENT,
+    LUMBAR_SPINE_STRUCTURE,
+    SNOMED,
+    THERAPEUTIC_INTENT,
+    THORACIC_SPINE_STRUCTURE,
+)
 
 Resource = Mapping[str, Any]
 

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 from cds_service.evaluation.dates import parse_date, parse_instant
 from cds_service.policy.conventions import CODE_SYSTEM_OIDS

@@ -101,7 +101,7 @@ class ProcedureDetermination:
     technical_problem: str | None = None  # set when FHIR data could not be had (never shown in a card)
     questionnaire: str | None = None  # canonical|version of the attestation Questionnaire
 
-    def with_results(self, **changes) -> "ProcedureDetermination":
+    def with_results(self, **changes) -> ProcedureDetermination:
         from dataclasses import replace
 
         return replace(self, **changes)

@@ -1,10 +1,10 @@
 """All revisions of a policy, and which one is in force on a date of service."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
-from typing import Mapping
 
 from cds_service.policy.loader import PolicyDataError, load_revision, load_valuesets
 from cds_service.policy.model import Revision
@@ -24,7 +24,7 @@ class PolicyLibrary:
         check_params: Mapping[str, frozenset[str]],
         directory: Path = DATA_DIR,
         effective_overrides: Mapping[str, date] | None = None,
-    ) -> "PolicyLibrary":
+    ) -> PolicyLibrary:
         """Load every `*.toml` revision in `directory`; `effective_overrides` lets the plan move a date."""
         valuesets = load_valuesets(directory / "valuesets.json")
         revisions = [load_revision(p, check_params=check_params, valuesets=valuesets) for p in sorted(directory.glob("*.toml"))]

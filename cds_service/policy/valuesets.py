@@ -5,10 +5,21 @@ Entries marked `verified: "no"` stay in the data file for review but are not use
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from cds_service.policy.conventions import ATC, CPT, FACET_CDS_CODES, ICD10CM, LOINC, RXNORM, SNOMED, UCUM, canonical_system
+from cds_service.policy.conventions import (
+    ATC,
+    CPT,
+    FACET_CDS_CODES,
+    ICD10CM,
+    LOINC,
+    RXNORM,
+    SNOMED,
+    UCUM,
+    canonical_system,
+)
 
 HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 
@@ -63,7 +74,7 @@ class ValueSets:
             self._prefixes[name] = prefixes
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "ValueSets":
+    def from_json(cls, data: Mapping[str, Any]) -> ValueSets:
         sets: dict[str, tuple[ValueSetEntry, ...]] = {}
         for name, rows in data.items():
             if name.startswith("_"):

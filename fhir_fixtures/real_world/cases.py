@@ -5,10 +5,21 @@ Dates: 05/26 scenarios are dated 2026-11-20 (look-back from 2025-11-20); 2019 on
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from fhir_fixtures.real_world.builders import (CPT_OID, ICD10_OID, LOINC_OID, RXNORM_OID, SNOMED_OID, SNOMED_URL, THERAPEUTIC,
-                                               Record, cc, coding)
+from fhir_fixtures.real_world.builders import (
+    CPT_OID,
+    ICD10_OID,
+    LOINC_OID,
+    RXNORM_OID,
+    SNOMED_OID,
+    SNOMED_URL,
+    THERAPEUTIC,
+    Record,
+    cc,
+    coding,
+)
 
 DOS = "2026-11-20"
 DOS_2019 = "2023-03-13"  # before any 05/26-log revision someone may reconstruct (07/23 onwards)

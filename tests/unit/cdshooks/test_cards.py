@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from cds_service.cdshooks.cards import build_cards
 from cds_service.cdshooks.coverage_info import build_system_actions
-from cds_service.policy.conventions import CARD_TYPE_SYSTEM, CPT
 from cds_service.evaluation.results import Decision, Evidence, Status
+from cds_service.policy.conventions import CARD_TYPE_SYSTEM, CPT
 from tests.support.response_checks import check_cds_response
 from tests.unit.cdshooks import (
     CRITERIA_2019,

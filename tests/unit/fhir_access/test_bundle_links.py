@@ -15,7 +15,15 @@ from cds_service.fhir_access.queries import PREFETCH_TEMPLATES
 from cds_service.policy.conventions import RXNORM
 from cds_service.usecases.engine import default_library
 from tests.support.fhir_builders import (
-    DOS, PATIENT, block_with_relief, condition, coverage, months_ago, order, patient, subject,
+    DOS,
+    PATIENT,
+    block_with_relief,
+    condition,
+    coverage,
+    months_ago,
+    order,
+    patient,
+    subject,
 )
 
 UUIDS = iter(f"urn:uuid:6f1c2a4e-0000-4000-8000-{n:012d}" for n in range(1, 1000))
