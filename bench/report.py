@@ -23,7 +23,9 @@ def engine_table(rows: list[EngineRow]) -> str:
     lines = ["(a) engine, in-process, one order (64635 + 64636, L4-L5 + L5-S1)",
              f"{'what':<{width}}  {'n':>5}  {'median ms':>9}  {'p99 ms':>8}  target"]
     for row in rows:
-        target = "" if row.target_ms is None else f"p99 <= {row.target_ms:g} ms: {_verdict(row.timing.p99 <= row.target_ms)}"
+        target = (
+            "" if row.target_ms is None else f"p99 <= {row.target_ms:g} ms: {_verdict(row.timing.p99 <= row.target_ms)}"
+        )
         note = f"  ({row.note})" if row.note else ""
         lines.append(f"{row.what:<{width}}  {row.timing.count:>5}  {row.timing.median:>9.2f}  {row.timing.p99:>8.2f}  "
                      f"{target}{note}")

@@ -95,7 +95,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.register_blueprint(bp)
     app.register_blueprint(admin)
     # Session cookies only carry the admin login; the key derives from the admin token so workers agree.
-    app.secret_key = hashlib.sha256(b"facet-cds-admin:" + (settings.admin_token or secrets.token_hex()).encode()).hexdigest()
+    app.secret_key = hashlib.sha256(
+        b"facet-cds-admin:" + (settings.admin_token or secrets.token_hex()).encode()
+    ).hexdigest()
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict")
     _install_cors(app, settings)
     _install_error_handlers(app)

@@ -111,7 +111,9 @@ def parse_hook_request(data: Any, *, expected_hook: str, max_draft_orders: int,
     if data.get("fhirAuthorization") is not None:
         if fhir_server is None:
             raise BadRequest("'fhirAuthorization' requires 'fhirServer'")
-        if not isinstance(data["fhirAuthorization"], dict) or not isinstance(data["fhirAuthorization"].get("access_token"), str):
+        if not isinstance(data["fhirAuthorization"], dict) or not isinstance(
+            data["fhirAuthorization"].get("access_token"), str
+        ):
             raise BadRequest("'fhirAuthorization.access_token' is required")
     if data.get("prefetch") is not None and not isinstance(data["prefetch"], dict):
         raise BadRequest("'prefetch' must be an object")

@@ -98,7 +98,9 @@ def fixtures_directory() -> Path:
 
 
 def load_scenarios(directory: Path) -> list[Scenario]:
-    return [Scenario.from_json(json.loads(path.read_text(encoding="utf-8"))) for path in sorted(directory.glob("*.json"))]
+    return [
+        Scenario.from_json(json.loads(path.read_text(encoding="utf-8"))) for path in sorted(directory.glob("*.json"))
+    ]
 
 
 def load_into(server: FhirServer, scenarios: list[Scenario]) -> tuple[int, list[str], list[str]]:
@@ -160,7 +162,11 @@ def banner(settings: Settings, fhir_base: str, patients: list[Scenario], request
     if skipped:
         lines.append(f"Skipped {len(skipped)} deliberately malformed resource(s): {', '.join(skipped)}")
     lines += [f"NOT loaded (server refused): {problem}" for problem in refused]
-    lines += ["", "Demo patients (the sandbox link opens Patient View with the readiness card; the curl shows order-sign):", ""]
+    lines += [
+        "",
+        "Demo patients (the sandbox link opens Patient View with the readiness card; the curl shows order-sign):",
+        "",
+    ]
     for scenario in patients:
         lines += [
             f"* {scenario.patient_id}  {scenario.patient_name}  [{scenario.id}]",

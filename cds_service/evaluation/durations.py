@@ -22,7 +22,19 @@ _UNIT_DAYS: dict[str, float] = {
     "mo": 30, "month": 30, "months": 30, "a": 365, "year": 365, "years": 365,
 }
 # Timing.code abbreviations (HL7 TimingAbbreviation) → administrations per day.
-_TIMING_CODES = {"QD": 1, "QOD": 0.5, "BID": 2, "TID": 3, "QID": 4, "AM": 1, "PM": 1, "Q4H": 6, "Q6H": 4, "Q8H": 3, "Q12H": 2}
+_TIMING_CODES = {
+    "QD": 1,
+    "QOD": 0.5,
+    "BID": 2,
+    "TID": 3,
+    "QID": 4,
+    "AM": 1,
+    "PM": 1,
+    "Q4H": 6,
+    "Q6H": 4,
+    "Q8H": 3,
+    "Q12H": 2,
+}
 # "for 30 days", "x 2 weeks", "× 10 d", "for a total of 14 days"
 # ("for up to 10 days" is a ceiling, not a course: it does not match.)
 _STATED = re.compile(
@@ -84,7 +96,11 @@ def daily_dose(dosage: Mapping[str, Any]) -> tuple[float, str] | None:
 
 def supply_from_quantity(quantity: Any, dosages: Iterable[Any]) -> int | None:
     """Days a dispensed quantity lasts at the prescribed daily dose (quantity ÷ daily dose), when units agree."""
-    if not isinstance(quantity, Mapping) or not isinstance(quantity.get("value"), (int, float)) or quantity["value"] <= 0:
+    if (
+        not isinstance(quantity, Mapping)
+        or not isinstance(quantity.get("value"), (int, float))
+        or quantity["value"] <= 0
+    ):
         return None
     for dosage in dosages:
         if not isinstance(dosage, Mapping):

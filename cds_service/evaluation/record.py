@@ -83,7 +83,9 @@ def reference_id(reference: Any, resource_type: str) -> str | None:
 
 def performed_date(procedure: Resource) -> date | None:
     period = procedure.get("performedPeriod") or {}
-    return parse_date(procedure.get("performedDateTime")) or parse_date(period.get("start") if isinstance(period, Mapping) else None)
+    return parse_date(procedure.get("performedDateTime")) or parse_date(
+        period.get("start") if isinstance(period, Mapping) else None
+    )
 
 
 def performed_instant(procedure: Resource):
@@ -136,7 +138,9 @@ def condition_is_active(condition: Resource, on: date) -> bool:
         return False
     clinical = status_code(condition.get("clinicalStatus"))
     abated = parse_date(condition.get("abatementDateTime")) or parse_date(
-        (condition.get("abatementPeriod") or {}).get("end") if isinstance(condition.get("abatementPeriod"), Mapping) else None
+        (condition.get("abatementPeriod") or {}).get("end")
+        if isinstance(condition.get("abatementPeriod"), Mapping)
+        else None
     )
     if clinical in INACTIVE_CLINICAL and (abated is None or abated <= on):
         return False

@@ -27,7 +27,9 @@ class PolicyLibrary:
     ) -> PolicyLibrary:
         """Load every `*.toml` revision in `directory`; `effective_overrides` lets the plan move a date."""
         valuesets = load_valuesets(directory / "valuesets.json")
-        revisions = [load_revision(p, check_params=check_params, valuesets=valuesets) for p in sorted(directory.glob("*.toml"))]
+        revisions = [
+            load_revision(p, check_params=check_params, valuesets=valuesets) for p in sorted(directory.glob("*.toml"))
+        ]
         if not revisions:
             raise PolicyDataError(f"no policy revisions in {directory}")
         for rev_id, effective in (effective_overrides or {}).items():

@@ -104,7 +104,9 @@ class ValueSets:
                     continue  # kept in the file for review, never matched (clinical-mapping §10.1)
                 attributes = {k: str(v) for k, v in row.items() if k in ("region", "role", "ingredient", "tty", "atc")}
                 entries.append(
-                    ValueSetEntry(system, code, str(row.get("display", "")), row.get("match") == "descendants", attributes)
+                    ValueSetEntry(
+                        system, code, str(row.get("display", "")), row.get("match") == "descendants", attributes
+                    )
                 )
             sets[name] = tuple(entries)
         return cls(sets)

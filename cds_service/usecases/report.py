@@ -37,7 +37,11 @@ def determination_to_json(d: ProcedureDetermination) -> dict[str, Any]:
                 "attestable": c.attestable,
                 "settledByAttestation": c.settled_by_attestation,
                 "evidence": [
-                    {k: v for k, v in {"reference": e.reference, "date": e.date, "code": e.code, "note": e.note}.items() if v}
+                    {
+                        k: v
+                        for k, v in {"reference": e.reference, "date": e.date, "code": e.code, "note": e.note}.items()
+                        if v
+                    }
                     for e in c.evidence
                 ],
             }
