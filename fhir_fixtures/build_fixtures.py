@@ -587,7 +587,8 @@ def dx_first_lumbar_covered() -> Scenario:
     s = Scenario(
         "dx-first-lumbar-covered",
         "s01",
-        "First lumbar diagnostic block (L4-L5, L5-S1), every 05/26 criterion met; ADL, findings and RF-considered attested",
+        "First lumbar diagnostic block (L4-L5, L5-S1), every 05/26 criterion met; ADL, findings and RF-considered "
+        "attested",
         "Marisol",
         "Quintero-Vance",
         "female",
@@ -637,7 +638,8 @@ def dx_pain_two_months() -> Scenario:
     s = Scenario(
         "dx-pain-two-months",
         "s03",
-        "Back pain began only 2 months ago (attested 'yes' anyway): I.A.1.a not met, the record wins over the attestation",
+        "Back pain began only 2 months ago (attested 'yes' anyway): I.A.1.a not met, the record wins over the "
+        "attestation",
         "Priya",
         "Ramaswamy-Holt",
         "female",
@@ -679,7 +681,8 @@ def dx_no_requester() -> Scenario:
     s = Scenario(
         "dx-no-requester",
         "s05",
-        "Fully documented first lumbar block, but the draft order names no requester or performer: I needs documentation",
+        "Fully documented first lumbar block, but the draft order names no requester or performer: I needs "
+        "documentation",
         "Oona",
         "Featherstone",
         "female",
@@ -957,7 +960,8 @@ def dx_synovial_cyst() -> Scenario:
     s = Scenario(
         "dx-synovial-cyst",
         "s24",
-        "Facet synovial cyst + radiculopathy + pain 7/10, no PT: PT exception met (I.A.1.b.i Note, I.A.1.b.i); radiculopathy excused",
+        "Facet synovial cyst + radiculopathy + pain 7/10, no PT: PT exception met (I.A.1.b.i Note, I.A.1.b.i); "
+        "radiculopathy excused",
         "Raffaele",
         "Odukoya-Brandt",
         "male",
@@ -1083,7 +1087,8 @@ def rf_initial_covered() -> Scenario:
     s = Scenario(
         "rf-initial-covered",
         "s31",
-        "Initial lumbar RF (64635+64636) after two blocks with >=80% relief: covered; under 2019 the movement attestation is missing",
+        "Initial lumbar RF (64635+64636) after two blocks with >=80% relief: covered; under 2019 the movement "
+        "attestation is missing",
         "Cornelius",
         "Haverford-Nwosu",
         "male",
@@ -1175,7 +1180,8 @@ def rf_repeat_relief_5_months() -> Scenario:
     s = Scenario(
         "rf-repeat-relief-5-months",
         "s35",
-        "Repeat lumbar RF 8 months after the last; relief held 5 months then pain 7/10: 2019 (4 months) met, 05/26 (6 months) not met",
+        "Repeat lumbar RF 8 months after the last; relief held 5 months then pain 7/10: 2019 (4 months) met, 05/26 (6 "
+        "months) not met",
         "Ambrose",
         "Kettleworth-Oni",
         "male",
@@ -1203,7 +1209,8 @@ def ther_neurostimulator() -> Scenario:
     s = Scenario(
         "ther-neurostimulator",
         "s36",
-        "Therapeutic lumbar injection, two positive blocks, implanted neurostimulator (Z96.82): 05/26 covered; 2019 V not met",
+        "Therapeutic lumbar injection, two positive blocks, implanted neurostimulator (Z96.82): 05/26 covered; 2019 V "
+        "not met",
         "Millicent",
         "Achterberg-Yusuf",
         "female",
@@ -1335,7 +1342,8 @@ def cervical_code_region_unknown() -> Scenario:
     s = Scenario(
         "cervical-code-region-unknown",
         "s43",
-        "64490 without bodySite and only lumbar diagnoses: cervical vs thoracic unknown, I.C and I.A.1 need documentation",
+        "64490 without bodySite and only lumbar diagnoses: cervical vs thoracic unknown, I.C and I.A.1 need "
+        "documentation",
         "Horatio",
         "Pemberton-Uzor",
         "male",
@@ -1421,7 +1429,8 @@ def dos_2023_first_block() -> Scenario:
     s = Scenario(
         "dos-2023-first-block",
         "s48",
-        "First lumbar diagnostic block dated 2023-03-01: the 2019 revision is chosen by date; fully documented, covered",
+        "First lumbar diagnostic block dated 2023-03-01: the 2019 revision is chosen by date; fully documented, "
+        "covered",
         "Harriet",
         "Okafor-Lindstrom",
         "female",
@@ -1439,7 +1448,8 @@ def dos_2023_therapeutic() -> Scenario:
     s = Scenario(
         "dos-2023-therapeutic",
         "s49",
-        "Therapeutic lumbar injection dated 2023-06-15: 2019 chosen by date, therapeutic injections are not medically necessary (V)",
+        "Therapeutic lumbar injection dated 2023-06-15: 2019 chosen by date, therapeutic injections are not medically "
+        "necessary (V)",
         "Percival",
         "Danforth-Eze",
         "male",

@@ -411,7 +411,9 @@ def _allowed_add_on_units(orders: Iterable[dict]) -> dict[str, int]:
     if sum(1 for o in orders if _cpt_code(o) in RF_PRIMARY) > 1 and all(sides):
         allowed: dict[str, int] = {}  # a bilateral procedure: three joints per side
         for side in ("left", "right"):
-            allowed.update(_allowed_units_one_side([o for o, s in zip(orders, sides) if s in (side, "bilateral")]))
+            allowed.update(
+                _allowed_units_one_side([o for o, s in zip(orders, sides, strict=True) if s in (side, "bilateral")])
+            )
         return allowed
     return _allowed_units_one_side(orders)
 

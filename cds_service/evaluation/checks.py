@@ -321,7 +321,8 @@ def therapy_trial(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
         if span >= p["min_days"]:
             return Outcome(
                 MET,
-                f"therapy {first} to {last} ({span} days, {len(sessions)} treatment record{'s' if len(sessions) > 1 else ''})",
+                f"therapy {first} to {last} ({span} days, {len(sessions)} treatment "
+                f"record{'s' if len(sessions) > 1 else ''})",
                 ev,
             )
     if p.get("allow_intolerance"):
@@ -389,7 +390,8 @@ def nsaid_trial(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
         )
     return Outcome(
         DOC,
-        f"no NSAID use recorded in the past {months} months; record the NSAID, its dates, or why NSAIDs are contraindicated",
+        f"no NSAID use recorded in the past {months} months; record the NSAID, its dates, or why NSAIDs are "
+        "contraindicated",
     )
 
 
@@ -515,7 +517,8 @@ def first_block_relief_note(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     if relief is not None and relief.percent < p["min_relief_percent"]:
         return Outcome(
             NOT_MET,
-            f"first block gave {_relief_text(relief)} relief (< {p['min_relief_percent']}%): a second block is not medically necessary",
+            f"first block gave {_relief_text(relief)} relief (< {p['min_relief_percent']}%): a second block is not "
+            "medically necessary",
             (done[0].evidence,) + relief.evidence,
         )
     return Outcome(NA, "first block relief is not below the threshold")

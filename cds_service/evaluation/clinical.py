@@ -475,7 +475,8 @@ SYSTEMIC_ROUTES = frozenset(
 LOCAL_ROUTES = frozenset({"6064005", "45890007", "448598008", "54485002", "10547007", "359540000"})
 ORAL_WORDS = re.compile(
     r"\b(oral|orally|by mouth|po|tablets?|tabs?|caplets?|capsules?|caps?|softgels?|liqui-?gels?|gelcaps?|chewable|"
-    r"suspension|elixir|syrup|granules|powder for oral|injection|injectable|intravenous|intramuscular|suppository|rectal|nasal)\b",
+    r"suspension|elixir|syrup|granules|powder for oral|"
+    r"injection|injectable|intravenous|intramuscular|suppository|rectal|nasal)\b",
     re.I,
 )
 LOCAL_WORDS = re.compile(

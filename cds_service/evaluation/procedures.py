@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import pairwise
 from typing import Any
 
 from cds_service.evaluation.dates import parse_date
@@ -202,7 +203,7 @@ def levels_in_text(text: str) -> list[str]:
     if not NERVE_TEXT.search(text) or len(singles) == 1:
         return [f"{letter}{n}" for letter, n in singles]
     out: list[str] = []
-    for a, b in zip(singles, singles[1:]):
+    for a, b in pairwise(singles):
         if a[0] == b[0] and b[1] == a[1] + 1:
             out.append(f"{a[0]}{a[1]}+{b[0]}{b[1]} medial branches")
     return out or [f"{letter}{n}" for letter, n in singles]
@@ -352,7 +353,7 @@ class OrderedProcedure:
         named = level_names(self.body_sites())
         if named:
             return len(named)
-        pairs = list(zip(self.add_on_codes, self.add_ons))
+        pairs = list(zip(self.add_on_codes, self.add_ons, strict=False))
         if self.other_sides and pairs and all(order_side(o) for _, o in pairs):
             # A bilateral procedure's add-ons are per side: the levels are those of the larger side.
             per_side = [

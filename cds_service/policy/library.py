@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
 
 from cds_service.policy.loader import PolicyDataError, load_revision, load_valuesets
@@ -38,7 +39,7 @@ class PolicyLibrary:
                 raise PolicyDataError(f"effective-date override names unknown revision {rev_id!r}")
             revisions[matches[0]] = replace(revisions[matches[0]], effective=effective)
         revisions.sort(key=lambda r: r.effective)
-        for earlier, later in zip(revisions, revisions[1:]):
+        for earlier, later in pairwise(revisions):
             if earlier.effective == later.effective:
                 raise PolicyDataError(f"revisions {earlier.revision} and {later.revision} share an effective date")
             if earlier.policy != later.policy:

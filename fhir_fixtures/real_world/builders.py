@@ -328,7 +328,8 @@ class Record:
                     coding(
                         LOINC_URL,
                         "98979-8",
-                        "Glomerular filtration rate/1.73 sq M.predicted [Volume Rate/Area] in Serum, Plasma or Blood by Creatinine-based formula (CKD-EPI 2021)",
+                        "Glomerular filtration rate/1.73 sq M.predicted [Volume Rate/Area] in Serum, Plasma or Blood "
+                        "by Creatinine-based formula (CKD-EPI 2021)",
                     ),
                     text="eGFR",
                 ),

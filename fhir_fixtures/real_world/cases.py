@@ -112,7 +112,8 @@ def rw01() -> dict[str, Any]:
         r,
         "rw-01-oid-systems-undotted-icd-first-block",
         "Epic-style record: ICD-10 M47816 via urn:oid, PT CPT via OID, naproxen RxNorm via OID; first lumbar block",
-        "05/26 I.A.1.b.i (>= 4 weeks PT), I.A.1.b.ii (NSAIDs >= 3 weeks); contract §4 Codes (OID aliases, ICD without dot)",
+        "05/26 I.A.1.b.i (>= 4 weeks PT), I.A.1.b.ii (NSAIDs >= 3 weeks); contract §4 Codes (OID aliases, ICD without "
+        "dot)",
         "wrong-denial",
         exp("covered", {"I.A.1.b.i": "met", "I.A.1.b.ii": "met", "I.A.1": "met"}),
     )
@@ -143,7 +144,8 @@ def rw03() -> dict[str, Any]:
         r,
         "rw-03-nsaid-validity-period-is-not-supply",
         "Naproxen prescription with a 1-year validityPeriod, no quantity, no supply, dosage 'as directed'",
-        "05/26 I.A.1.b.ii; contract §4: validityPeriod is the time it may be filled, not a supply; underivable course = documentation",
+        "05/26 I.A.1.b.ii; contract §4: validityPeriod is the time it may be filled, not a supply; underivable course "
+        "= documentation",
         "wrong-approval",
         exp("conditional", {"I.A.1.b.ii": "needs-documentation"}),
     )
@@ -173,7 +175,8 @@ def rw05() -> dict[str, Any]:
     return scenario(
         r,
         "rw-05-nsaid-contained-medication",
-        "Cerner-style MedicationRequest whose medicationReference is '#med1', a contained Medication (meloxicam, RxNorm OID), 30-day supply",
+        "Cerner-style MedicationRequest whose medicationReference is '#med1', a contained Medication (meloxicam, "
+        "RxNorm OID), 30-day supply",
         "05/26 I.A.1.b.ii; contract §4: a contained Medication is read like an inline code",
         "wrong-denial",
         exp("covered", {"I.A.1.b.ii": "met"}),
@@ -227,7 +230,8 @@ def rw08() -> dict[str, Any]:
         r,
         "rw-08-home-exercise-performed-period",
         "PT evaluation plus one home-exercise Procedure (SNOMED 229065009) with performedPeriod 2026-06-01..07-20",
-        "05/26 I.A.1.b.i >= four weeks PT or prescribed home exercise; contract §4: a performedPeriod spans its whole period",
+        "05/26 I.A.1.b.i >= four weeks PT or prescribed home exercise; contract §4: a performedPeriod spans its whole "
+        "period",
         "wrong-denial",
         exp("covered", {"I.A.1.b.i": "met"}),
     )
@@ -259,7 +263,8 @@ def rw10() -> dict[str, Any]:
         r,
         "rw-10-home-exercise-prescribed-no-duration",
         "A prescribed home-exercise programme recorded once (2026-06-01), no period, no follow-up",
-        "05/26 I.A.1.b.i; contract §4: a prescribed programme with no recorded duration leaves the length to documentation",
+        "05/26 I.A.1.b.i; contract §4: a prescribed programme with no recorded duration leaves the length to "
+        "documentation",
         "wrong-denial",
         exp("conditional", {"I.A.1.b.i": "needs-documentation"}),
     )
@@ -309,7 +314,8 @@ def rw13() -> dict[str, Any]:
         r,
         "rw-13-onset-string-date-six-weeks",
         "Only pain diagnosis: onsetString '2026-10-09' (6 weeks before service); clinician attested I.A.1.a anyway",
-        "05/26 I.A.1.a >= three months; contract §4: onsetString stating a date is onset; Attestations: evidence of not-met wins",
+        "05/26 I.A.1.a >= three months; contract §4: onsetString stating a date is onset; Attestations: evidence of "
+        "not-met wins",
         "wrong-approval",
         exp("not-covered", {"I.A.1.a": "not-met"}),
     )
@@ -323,8 +329,10 @@ def rw14() -> dict[str, Any]:
     return scenario(
         r,
         "rw-14-onset-string-vague-attested",
-        "Pain diagnosis with onsetString 'gradual onset, several years' (no date), recorded 2026-11-06; I.A.1.a attested",
-        "05/26 I.A.1.a; contract §4: an onsetString without a date is not onset; recordedDate is not onset; attestation settles what the record leaves open",
+        "Pain diagnosis with onsetString 'gradual onset, several years' (no date), recorded 2026-11-06; I.A.1.a "
+        "attested",
+        "05/26 I.A.1.a; contract §4: an onsetString without a date is not onset; recordedDate is not onset; "
+        "attestation settles what the record leaves open",
         "wrong-denial",
         exp("covered", {"I.A.1.a": "met"}),
     )
@@ -352,7 +360,7 @@ def rw15() -> dict[str, Any]:
     )
 
 
-# ------------------------------------------------------------------------------------------ blocks, regions, levels, sides
+# ------------------------------------------------------------------------------------- blocks, regions, levels, sides
 @case
 def rw16() -> dict[str, Any]:
     r = base("rw16")
@@ -362,11 +370,14 @@ def rw16() -> dict[str, Any]:
     return scenario(
         r,
         "rw-16-prior-two-level-block-primary-plus-addon",
-        "One prior two-level block recorded as 64493 + 64494 Procedures the same day (88% relief); second block ordered 36 days later",
+        "One prior two-level block recorded as 64493 + 64494 Procedures the same day (88% relief); second block "
+        "ordered 36 days later",
         "05/26 I.A.1 'up to two', I.A.1.e same levels >= 2 weeks apart and >= 80%; contract §4: a block is a session",
         "wrong-denial",
         exp("covered", {"I.A.1": "met", "I.A.1.e": "met", "I.A.1 Note": "not-applicable"}),
-        settled='settled: I expected the Note "met"; contract §4 makes a not-medically-necessary clause "not applicable" unless the order falls in its category (relief below the threshold), so it is not-applicable here',
+        settled='settled: I expected the Note "met"; contract §4 makes a not-medically-necessary clause "not '
+                'applicable" unless the order falls in its category (relief below the threshold), so it is '
+                'not-applicable here',
     )
 
 
@@ -447,7 +458,8 @@ def rw21() -> dict[str, Any]:
         r,
         "rw-21-bilateral-as-left-and-right-orders",
         "Bilateral L4-L5 block ordered as two 64493 ServiceRequests, left and right, same date",
-        "05/26 I 'one procedure per visit', I.A.1.d unilateral or bilateral; contract §4 In scope: left+right = one bilateral procedure",
+        "05/26 I 'one procedure per visit', I.A.1.d unilateral or bilateral; contract §4 In scope: left+right = one "
+        "bilateral procedure",
         "wrong-denial",
         exp("covered", {"I": "met", "I.A.1.d": "met"}),
     )
@@ -521,7 +533,8 @@ def rw25() -> dict[str, Any]:
         r,
         "rw-25-active-fracture-oid-undotted",
         "Active confirmed L1 fracture coded S32010A under the ICD-10-CM OID; findings attested anyway",
-        "05/26 I.A.1.c imaging suggests no other obvious cause (e.g., fracture); contract §4 Codes; evidence wins over attestation",
+        "05/26 I.A.1.c imaging suggests no other obvious cause (e.g., fracture); contract §4 Codes; evidence wins "
+        "over attestation",
         "wrong-approval",
         exp("not-covered", {"I.A.1.c": "not-met"}),
     )
@@ -537,7 +550,8 @@ def rw26() -> dict[str, Any]:
         r,
         "rw-26-fracture-differential",
         "L1 fracture recorded as a differential diagnosis only; no I.A.1.c attestation",
-        "05/26 I.A.1.c; contract §4: a differential/provisional exclusion is documentation, not an established exclusion",
+        "05/26 I.A.1.c; contract §4: a differential/provisional exclusion is documentation, not an established "
+        "exclusion",
         "wrong-denial",
         exp("conditional", {"I.A.1.c": "needs-documentation"}),
     )
@@ -553,7 +567,8 @@ def rw27() -> dict[str, Any]:
         r,
         "rw-27-radiculopathy-resolved-2025",
         "Lumbar radiculopathy resolved 2025-01-15 (abatement); findings attested",
-        "05/26 I.A.1.c pain not associated with radiculopathy; contract §4: exclusions count only when active on the date of service",
+        "05/26 I.A.1.c pain not associated with radiculopathy; contract §4: exclusions count only when active on the "
+        "date of service",
         "wrong-denial",
         exp("covered", {"I.A.1.c": "met"}),
     )
@@ -676,7 +691,8 @@ def rw34() -> dict[str, Any]:
     return scenario(
         r,
         "rw-34-urn-uuid-relief-references",
-        "Initial lumbar RF; the relief scores reference their blocks by urn:uuid fullUrl (prefetched as sent; SEKMET rewrites them on load, so fetched reads Procedure/id)",
+        "Initial lumbar RF; the relief scores reference their blocks by urn:uuid fullUrl (prefetched as sent; SEKMET "
+        "rewrites them on load, so fetched reads Procedure/id)",
         "05/26 I.B.1.b; contract §4 Codes: references resolve via urn:uuid full URLs of a Bundle",
         "wrong-denial",
         exp("covered", {"I.B.1.b": "met"}),
@@ -731,10 +747,13 @@ def rw38() -> dict[str, Any]:
         r,
         "rw-38-2019-second-block-after-75-percent",
         "2019 text: second block 24 days after a first with exactly 75% relief",
-        "2019 I.A Note: < 75% relief -> second block not medically necessary (75% is not < 75%, so it does not apply); I.A.1 2 weeks apart",
+        "2019 I.A Note: < 75% relief -> second block not medically necessary (75% is not < 75%, so it does not "
+        "apply); I.A.1 2 weeks apart",
         "wrong-denial",
         exp("covered", {"I.A Note": "not-applicable", "I.A.1": "met"}, revision="2019"),
-        settled='settled: I expected the Note "met"; contract §4 makes a not-medically-necessary clause "not applicable" unless the order falls in its category (relief below the threshold), so it is not-applicable here',
+        settled='settled: I expected the Note "met"; contract §4 makes a not-medically-necessary clause "not '
+                'applicable" unless the order falls in its category (relief below the threshold), so it is '
+                'not-applicable here',
     )
 
 
@@ -861,7 +880,8 @@ def rw46() -> dict[str, Any]:
         r,
         "rw-46-thoracic-rf-t-level-text",
         "Conventional RF 64633 with bodySite text 'T10-T11'",
-        "05/26 I.E thoracic conventional RF neurotomy is not medically necessary; contract §4 Region (text names a T level)",
+        "05/26 I.E thoracic conventional RF neurotomy is not medically necessary; contract §4 Region (text names a T "
+        "level)",
         "wrong-approval",
         exp("not-covered", {"I.E": "not-met"}),
     )
@@ -914,7 +934,8 @@ def rw49() -> dict[str, Any]:
     return scenario(
         r,
         "rw-49-repeat-rf-sustained-six-months",
-        "Repeat lumbar RF 7.5 months after the last; NRS 8 -> 3, 3, 2 through 2026-10-05 (>= 6 months); functional improvement attested",
+        "Repeat lumbar RF 7.5 months after the last; NRS 8 -> 3, 3, 2 through 2026-10-05 (>= 6 months); functional "
+        "improvement attested",
         "05/26 I.B.2.a >= 6 months elapsed, I.B.2.b >= 50% relief for >= 6 months with functional improvement",
         "wrong-denial",
         exp("covered", {"I.B.2.a": "met", "I.B.2.b": "met", "I.B.1.b": "not-applicable"}),
@@ -949,7 +970,8 @@ def rw51() -> dict[str, Any]:
         r,
         "rw-51-cervical-rf-one-joint-two-nerves",
         "Initial cervical RF 64633 at the C4-C5 joint, text naming its two medial-branch nerves",
-        "05/26 I.B.1.c no more than three levels; contract §4 Levels: a joint is one level even when its two nerves are named",
+        "05/26 I.B.1.c no more than three levels; contract §4 Levels: a joint is one level even when its two nerves "
+        "are named",
         "wrong-denial",
         exp("covered", {"I.B.1.b": "met", "I.B.1.c": "met", "I.E": "not-applicable"}),
     )

@@ -137,7 +137,7 @@ def test_every_reference_to_an_entry_names_that_entry_and_nothing_else_changes(e
     assert len(refs) == len(linked)  # every entry has an id now
     for n, r in enumerate(linked):
         assert FULL_URL_KEY not in r
-        for ref, t in zip(r["partOf"], entries[n][2]):
+        for ref, t in zip(r["partOf"], entries[n][2], strict=False):
             if t < len(entries):
                 assert ref["reference"] == f"{linked[t]['resourceType']}/{linked[t]['id']}"
             else:
