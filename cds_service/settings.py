@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from psycopg import ProgrammingError as PostgresUrlError
 from psycopg.conninfo import conninfo_to_dict
@@ -151,7 +151,7 @@ class Settings:
             fetch = FetchLimits.from_env(env)
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
-        values = dict(
+        values: dict[str, Any] = dict(
             public_base_url=(get("CDS_PUBLIC_BASE_URL") or "").rstrip("/"),
             clients_file=get("CDS_CLIENTS_FILE"),
             auth_on=switch("CDS_AUTH", True),

@@ -5,7 +5,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from cds_service.fhir_access.normalize import normalize_bundle_entries
 
@@ -169,7 +169,7 @@ def _has_nul(node: Any) -> bool:
     return False
 
 
-def _bad_id(resource: Any) -> bool:
+def _bad_id(resource: Any) -> TypeGuard[dict[str, Any]]:
     return isinstance(resource, dict) and "id" in resource and not (
         isinstance(resource["id"], str) and FHIR_ID.fullmatch(resource["id"]))
 
@@ -179,7 +179,7 @@ def _safe(name: Any) -> str:
     return name if isinstance(name, str) and FHIR_ID.fullmatch(name) else "?"
 
 
-def _without_bad_ids(prefetch: Any) -> tuple[Any, list[str]]:
+def _without_bad_ids(prefetch: Any) -> tuple[Any, list[tuple[str, str]]]:
     """Prefetched resources whose id breaks the FHIR id grammar are skipped (a bad resource is skipped and
     named, not the call refused); the names say type and position, never the offending id itself."""
     if not isinstance(prefetch, dict):

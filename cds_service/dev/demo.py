@@ -66,7 +66,8 @@ class Scenario:
 
     def loadable(self) -> tuple[list[dict[str, Any]], list[str]]:
         """(resources to store, ids of the deliberately malformed ones left out)."""
-        keep, skipped = [], []
+        keep: list[dict[str, Any]] = []
+        skipped: list[dict[str, Any]] = []
         for resource in self.record + self.orders:
             (skipped if resource.get("id") in self.malformed_ids else keep).append(resource)
         return keep, [str(r.get("id")) for r in skipped]

@@ -97,10 +97,11 @@ def preamble(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     if not clinician:
         return Outcome(DOC, "the order names no performing or requesting practitioner")
     ref = clinician[0].get("reference") if isinstance(clinician[0], Mapping) else str(clinician[0])
+    rtype, rid = str(ref).split("/")[-2:]  # two parts: reference_id() matched `Type/id` above
     return Outcome(
         MET,
         "one procedure this visit, ordered by a practitioner",
-        (Evidence(*str(ref).split("/")[-2:], note="requester/performer"),),
+        (Evidence(rtype, rid, note="requester/performer"),),
     )
 
 
@@ -303,7 +304,8 @@ def therapy_trial(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     start = months_before(ctx.dos, p["lookback_months"])
     names = p["therapy_valuesets"]
     sessions = clinical.therapy_sessions(ctx.record, ctx.valuesets, names, start, ctx.dos)
-    span, ev = 0, ()
+    span = 0
+    ev: tuple[Evidence, ...] = ()
     if sessions:
         first, last = min(s.first for s in sessions), max(s.last for s in sessions)
         opened = clinical.evaluation_before(ctx.record, ctx.valuesets, names, start, first)
@@ -477,7 +479,7 @@ def second_block(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
         return Outcome(NA, "not a second block")
     first, last = done[0], done[-1]
     gap = (ctx.dos - last.day).days
-    ev = (last.evidence,)
+    ev: tuple[Evidence, ...] = (last.evidence,)
     if gap < p["min_interval_days"]:
         return Outcome(
             NOT_MET, f"{gap} days after the previous block on {last.day}; at least {p['min_interval_days']} needed", ev

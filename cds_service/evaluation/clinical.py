@@ -254,7 +254,7 @@ def relief_after_block(record: PatientRecord, procedure: Resource) -> Relief | N
         return None
     baseline, first_after = before[-1], after[0]
     b, a = numeric_value(baseline), numeric_value(first_after)
-    if not b:
+    if not b or a is None:  # a is never None (linked scores are numeric); this narrows it for mypy
         return None
     percent = (b - a) / b * 100.0
     return Relief(percent, (
@@ -369,7 +369,7 @@ def therapy_sessions(
         if proc.get("status") != "completed" or not _is_treatment(proc, valuesets, names):
             continue
         first = performed_date(proc)
-        period = proc.get("performedPeriod") if isinstance(proc.get("performedPeriod"), Mapping) else {}
+        period = period_raw if isinstance(period_raw := proc.get("performedPeriod"), Mapping) else {}
         last = parse_date(period.get("end")) if not proc.get("performedDateTime") else None
         last = last if last and first and last >= first else first
         if first is None or last is None or last < start or first > end:
@@ -588,7 +588,7 @@ def _course_of(
     dosages = as_list(resource.get("dosage") or resource.get("dosageInstruction"))
     stated, bounds = durations.stated_duration(dosages)
     if kind == "MedicationStatement":
-        period = resource.get("effectivePeriod") if isinstance(resource.get("effectivePeriod"), Mapping) else {}
+        period = period_raw if isinstance(period_raw := resource.get("effectivePeriod"), Mapping) else {}
         start = (
             parse_date(period.get("start"))
             or parse_date(resource.get("effectiveDateTime"))
@@ -618,8 +618,8 @@ def _course_of(
         if supply:
             return start, (start, start + timedelta(days=supply - 1)), None, None
         return start, None, None, "no days' supply recorded"
-    dispense = resource.get("dispenseRequest") if isinstance(resource.get("dispenseRequest"), Mapping) else {}
-    validity = dispense.get("validityPeriod") if isinstance(dispense.get("validityPeriod"), Mapping) else {}
+    dispense = dispense_raw if isinstance(dispense_raw := resource.get("dispenseRequest"), Mapping) else {}
+    validity = validity_raw if isinstance(validity_raw := dispense.get("validityPeriod"), Mapping) else {}
     # validityPeriod is when it may be filled, not a supply: only its start can place an undated order.
     start = (
         durations.bounds_start(dosages) or parse_date(resource.get("authoredOn")) or parse_date(validity.get("start"))

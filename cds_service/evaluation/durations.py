@@ -57,7 +57,7 @@ def duration_days(duration: Any) -> int | None:
 
 
 def _repeat(dosage: Mapping[str, Any]) -> Mapping[str, Any]:
-    timing = dosage.get("timing") if isinstance(dosage.get("timing"), Mapping) else {}
+    timing = timing_raw if isinstance(timing_raw := dosage.get("timing"), Mapping) else {}
     repeat = timing.get("repeat")
     return repeat if isinstance(repeat, Mapping) else {}
 
@@ -69,7 +69,7 @@ def doses_per_day(dosage: Mapping[str, Any]) -> float | None:
     per = unit_days(repeat.get("periodUnit"))
     if isinstance(period, (int, float)) and period > 0 and per and isinstance(freq, (int, float)) and freq > 0:
         return freq / (period * per)
-    timing = dosage.get("timing") if isinstance(dosage.get("timing"), Mapping) else {}
+    timing = timing_raw if isinstance(timing_raw := dosage.get("timing"), Mapping) else {}
     for c in as_list((timing.get("code") or {}).get("coding") if isinstance(timing.get("code"), Mapping) else None):
         if isinstance(c, Mapping) and str(c.get("code") or "").upper() in _TIMING_CODES:
             return float(_TIMING_CODES[str(c["code"]).upper()])

@@ -33,7 +33,7 @@ def codings(concept: Any) -> list[Mapping[str, Any]]:
         if isinstance(coding, list):
             return [_canonical(c) for c in coding if isinstance(c, dict)]
         return [_canonical(coding)] if isinstance(coding, dict) else []
-    out = []
+    out: list[Mapping[str, Any]] = []
     for cc in as_list(concept):
         if isinstance(cc, dict):
             out.extend(_canonical(c) for c in as_list(cc.get("coding")) if isinstance(c, dict))

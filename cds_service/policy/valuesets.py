@@ -91,7 +91,7 @@ class ValueSets:
                     raise ValueSetError(f"{where}: unknown keys {sorted(unknown)}")
                 system, code = row.get("system"), row.get("code")
                 shape = CODE_SHAPES.get(system or "")
-                if shape is None:
+                if shape is None or not isinstance(system, str):  # a known system is a str key of CODE_SHAPES
                     raise ValueSetError(f"{where}: unknown code system {system!r}")
                 if not isinstance(code, str) or not shape.match(code):
                     raise ValueSetError(f"{where}: {code!r} is not a valid code of {system}")
