@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench install system-deps clean
+.PHONY: run test lint bench install system-deps clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Debian: apt-get install python3.11 python3.11-venv)"; exit 1; }
@@ -31,6 +31,12 @@ run: install
 ## make test: installs everything the tests need and runs every test
 test: install system-deps
 	$(PY) -m pytest -q
+
+## make lint: ruff, mypy (cds_service/) and the import-layer contracts (pyproject.toml configures all three)
+lint: install
+	$(PY) -m ruff check cds_service tests bench fhir_fixtures
+	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 ## make bench: benchmarks (not in CI)
 bench: install

@@ -29,11 +29,17 @@ FACET_CDS_CODES = "https://facet-cds.example.org/fhir/CodeSystem/facet-cds"
 
 SPINAL_CONDITIONS = (("M47.816", "Spondylosis without myelopathy or radiculopathy, lumbar region"),
                      ("M54.50", "Low back pain, unspecified"))
-OTHER_CONDITIONS = (("I10", "Essential (primary) hypertension"), ("E78.5", "Hyperlipidemia, unspecified"),
-                    ("K21.9", "Gastro-esophageal reflux disease without esophagitis"),
-                    ("E11.9", "Type 2 diabetes mellitus without complications"), ("J30.9", "Allergic rhinitis, unspecified"),
-                    ("F41.1", "Generalized anxiety disorder"), ("M17.11", "Unilateral primary osteoarthritis, right knee"),
-                    ("H52.4", "Presbyopia"), ("G47.33", "Obstructive sleep apnea"))
+OTHER_CONDITIONS = (
+    ("I10", "Essential (primary) hypertension"),
+    ("E78.5", "Hyperlipidemia, unspecified"),
+    ("K21.9", "Gastro-esophageal reflux disease without esophagitis"),
+    ("E11.9", "Type 2 diabetes mellitus without complications"),
+    ("J30.9", "Allergic rhinitis, unspecified"),
+    ("F41.1", "Generalized anxiety disorder"),
+    ("M17.11", "Unilateral primary osteoarthritis, right knee"),
+    ("H52.4", "Presbyopia"),
+    ("G47.33", "Obstructive sleep apnea"),
+)
 PT_CODES = (("97110", "Therapeutic exercises"), ("97140", "Manual therapy techniques"),
             ("97530", "Therapeutic activities"))
 NSAIDS = (("5640", "ibuprofen"), ("7258", "naproxen"), ("41493", "meloxicam"))
@@ -168,12 +174,17 @@ class _SyntheticPatient:
                   code=_concept(RXNORM, "7980", "penicillin G"))
 
     def _diagnostic_block(self, n: int, day: date, before: int, after: int) -> None:
-        block = self._add("Procedure", f"block-{n}", status="completed", subject=self._subject(),
-                          category=_concept(SNOMED, "261004008", "Diagnostic intent"),
-                          code=_concept(CPT, "64493", "Facet joint injection, fluoroscopy/CT, lumbar or sacral; single level"),
-                          performedDateTime=f"{day.isoformat()}T09:00:00Z",
-                          performer=[{"actor": {"reference": f"Practitioner/{self.practitioner_id}"}}],
-                          bodySite=[{"text": "L4-L5"}, {"text": "L5-S1"}])
+        block = self._add(
+            "Procedure",
+            f"block-{n}",
+            status="completed",
+            subject=self._subject(),
+            category=_concept(SNOMED, "261004008", "Diagnostic intent"),
+            code=_concept(CPT, "64493", "Facet joint injection, fluoroscopy/CT, lumbar or sacral; single level"),
+            performedDateTime=f"{day.isoformat()}T09:00:00Z",
+            performer=[{"actor": {"reference": f"Practitioner/{self.practitioner_id}"}}],
+            bodySite=[{"text": "L4-L5"}, {"text": "L5-S1"}],
+        )
         for moment, time, score in (("pre-procedure", "08:30", before), ("post-procedure", "10:30", after)):
             self._pain_score(f"block-{n}-{moment}", f"{day.isoformat()}T{time}:00Z", score,
                              part_of=f"Procedure/{block['id']}", moment=moment)
@@ -195,13 +206,19 @@ class _SyntheticPatient:
             observation["partOf"] = [{"reference": part_of}]
 
     def _order(self, n: int, code: str, what: str) -> dict[str, Any]:
-        return {"resourceType": "ServiceRequest", "id": f"{self.prefix}-order-{n}", "status": "draft", "intent": "order",
-                "code": _concept(CPT, code, f"Facet joint nerve destruction (RF), lumbar or sacral; {what}"),
-                "subject": self._subject(), "occurrenceDateTime": DATE_OF_SERVICE.isoformat(),
-                "authoredOn": DATE_OF_SERVICE.isoformat(),
-                "requester": {"reference": f"Practitioner/{self.practitioner_id}"},
-                "bodySite": [{"text": "L4-L5"}, {"text": "L5-S1"}],
-                "insurance": [{"reference": f"Coverage/{self.prefix}-coverage"}]}
+        return {
+            "resourceType": "ServiceRequest",
+            "id": f"{self.prefix}-order-{n}",
+            "status": "draft",
+            "intent": "order",
+            "code": _concept(CPT, code, f"Facet joint nerve destruction (RF), lumbar or sacral; {what}"),
+            "subject": self._subject(),
+            "occurrenceDateTime": DATE_OF_SERVICE.isoformat(),
+            "authoredOn": DATE_OF_SERVICE.isoformat(),
+            "requester": {"reference": f"Practitioner/{self.practitioner_id}"},
+            "bodySite": [{"text": "L4-L5"}, {"text": "L5-S1"}],
+            "insurance": [{"reference": f"Coverage/{self.prefix}-coverage"}],
+        }
 
 
 def _concept(system: str, code: str, display: str | None = None) -> dict[str, Any]:

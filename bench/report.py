@@ -23,7 +23,9 @@ def engine_table(rows: list[EngineRow]) -> str:
     lines = ["(a) engine, in-process, one order (64635 + 64636, L4-L5 + L5-S1)",
              f"{'what':<{width}}  {'n':>5}  {'median ms':>9}  {'p99 ms':>8}  target"]
     for row in rows:
-        target = "" if row.target_ms is None else f"p99 <= {row.target_ms:g} ms: {_verdict(row.timing.p99 <= row.target_ms)}"
+        target = (
+            "" if row.target_ms is None else f"p99 <= {row.target_ms:g} ms: {_verdict(row.timing.p99 <= row.target_ms)}"
+        )
         note = f"  ({row.note})" if row.note else ""
         lines.append(f"{row.what:<{width}}  {row.timing.count:>5}  {row.timing.median:>9.2f}  {row.timing.p99:>8.2f}  "
                      f"{target}{note}")
@@ -43,7 +45,8 @@ def service_table(rows: list[ServiceRow], setup: dict[str, Any]) -> str:
                    f"<= {MAX_FLOOR_RATIO:g}x floor: {_verdict(row.floor_ratio <= MAX_FLOOR_RATIO)}")
         errors = f"; {row.errors} errors" if row.errors else ""
         if row.fhir_alone:
-            errors += f"; SEKMET alone (same searches, parallel): median {row.fhir_alone.median:.1f}, p99 {row.fhir_alone.p99:.1f}"
+            errors += (f"; SEKMET alone (same searches, parallel): median {row.fhir_alone.median:.1f}, "
+                       f"p99 {row.fhir_alone.p99:.1f}")
         lines.append(f"{row.case.label:<{width}}  {t.count:>4}  {t.median:>7.1f}  {t.p99:>7.1f}  {f.median:>9.1f}  "
                      f"{f.p99:>9.1f}  {row.floor_ratio:>8.1f}x  {targets}{errors}")
     lines.append("times in ms, measured by the client (request sent to response read); "

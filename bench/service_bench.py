@@ -115,7 +115,12 @@ def _measure(session: requests.Session, base_url: str, fhir: FhirServer, key: Cl
     def request_for(url: str) -> Any:
         def make() -> tuple[str, bytes, dict[str, str]]:
             body["hookInstance"] = str(uuid.uuid4())
-            return url, json.dumps(body).encode(), {"Authorization": key.bearer(url), "Content-Type": "application/json"}
+            return (
+                url,
+                json.dumps(body).encode(),
+                {"Authorization": key.bearer(url), "Content-Type": "application/json"},
+            )
+
         return make
 
     def post(prepared: Any) -> None:

@@ -5,9 +5,9 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import Sequence
 
 
 def _read_json(path: str) -> object:
@@ -27,9 +27,9 @@ def _iso_date(value: str) -> date:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from cds_service.usecases.engine import default_library, evaluate
     from cds_service.evaluation.results import SkippedResource
     from cds_service.fhir_access.normalize import normalize_bundle_entries, normalize_resources
+    from cds_service.usecases.engine import default_library, evaluate
     from cds_service.usecases.report import evaluation_to_json, evaluation_to_text
 
     record_json = _read_json(args.record)
@@ -51,11 +51,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 2
     library = default_library()
     if args.revision and args.revision not in {r.revision for r in library.revisions}:
-        print(f"unknown revision {args.revision!r}; known: {', '.join(r.revision for r in library.revisions)}", file=sys.stderr)
+        print(
+            f"unknown revision {args.revision!r}; known: {', '.join(r.revision for r in library.revisions)}",
+            file=sys.stderr,
+        )
         return 2
     record = normalize_resources(normalize_bundle_entries(record_json))
     orders = normalize_resources(normalize_bundle_entries(order_json))
-    skipped = [SkippedResource(s.resource_type or "?", s.resource_id, s.problem) for s in record.skipped + orders.skipped]
+    skipped = [
+        SkippedResource(s.resource_type or "?", s.resource_id, s.problem) for s in record.skipped + orders.skipped
+    ]
     evaluation = evaluate(library, record.resources, orders.resources, today=args.date or date.today(),
                           revision_id=args.revision, skipped=skipped)
     print(json.dumps(evaluation_to_json(evaluation), indent=2) if args.json else evaluation_to_text(evaluation))
@@ -75,7 +80,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m cds_service", description="CP.MP.171 facet-joint CDS Hooks service")
+    parser = argparse.ArgumentParser(
+        prog="python -m cds_service", description="CP.MP.171 facet-joint CDS Hooks service"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     ev = sub.add_parser("evaluate", help="evaluate one order offline against the policy")

@@ -8,28 +8,36 @@ import os
 import secrets
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Callable
+from typing import Any
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from cds_service.api.errors import ApiError, install_storage_errors, operation_outcome
 from cds_service.api.admin import admin
+from cds_service.api.errors import ApiError, install_storage_errors, operation_outcome
 from cds_service.api.routes import bp
 from cds_service.cdshooks.discovery import ORDER_SELECT, ORDER_SIGN, PATIENT_VIEW, ServiceDefinition
 from cds_service.cdshooks.request import HookRequest
-from cds_service.usecases.engine import load_library
 from cds_service.fhir_access.cache import RecordCache
-from cds_service.usecases.order_hooks import HookContext, answer_order_hook
-from cds_service.policy.library import PolicyLibrary
 from cds_service.observability import logs, request_context
 from cds_service.observability.lifecycle import drain_on_sigterm, drain_seconds
-from cds_service.security import ClientRegistry, FhirServerAllowlist, JwksProvider, ReplayStore, SqliteReplayStore, dev_allowlist
+from cds_service.policy.library import PolicyLibrary
+from cds_service.security import (
+    ClientRegistry,
+    FhirServerAllowlist,
+    JwksProvider,
+    ReplayStore,
+    SqliteReplayStore,
+    dev_allowlist,
+)
 from cds_service.security.replay import PostgresReplayStore
 from cds_service.settings import Settings
 from cds_service.storage.store import Store
+from cds_service.usecases.engine import load_library
+from cds_service.usecases.order_hooks import HookContext, answer_order_hook
 
 log = logging.getLogger("cds_service")
 AUTH_OFF_BANNER = "CDS_AUTH=off — requests are NOT authenticated. Local demos only; never expose this service."
@@ -87,7 +95,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.register_blueprint(bp)
     app.register_blueprint(admin)
     # Session cookies only carry the admin login; the key derives from the admin token so workers agree.
-    app.secret_key = hashlib.sha256(b"facet-cds-admin:" + (settings.admin_token or secrets.token_hex()).encode()).hexdigest()
+    app.secret_key = hashlib.sha256(
+        b"facet-cds-admin:" + (settings.admin_token or secrets.token_hex()).encode()
+    ).hexdigest()
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict")
     _install_cors(app, settings)
     _install_error_handlers(app)

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Any, Literal
 
 from psycopg import ProgrammingError as PostgresUrlError
 from psycopg.conninfo import conninfo_to_dict
@@ -107,7 +108,7 @@ class Settings:
         return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
         env = os.environ if environ is None else environ
 
         def get(name: str) -> str | None:
@@ -150,7 +151,7 @@ class Settings:
             fetch = FetchLimits.from_env(env)
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
-        values = dict(
+        values: dict[str, Any] = dict(
             public_base_url=(get("CDS_PUBLIC_BASE_URL") or "").rstrip("/"),
             clients_file=get("CDS_CLIENTS_FILE"),
             auth_on=switch("CDS_AUTH", True),

@@ -18,10 +18,11 @@ import calendar
 import json
 import sys
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 OUT_DIR = HERE / "scenarios"
@@ -71,10 +72,16 @@ C = {
     "64491": Code(CPT, "64491", "Facet joint injection, fluoroscopy/CT, cervical or thoracic; second level"),
     "64493": Code(CPT, "64493", "Facet joint injection, fluoroscopy/CT, lumbar or sacral; single level"),
     "64494": Code(CPT, "64494", "Facet joint injection, fluoroscopy/CT, lumbar or sacral; second level"),
-    "64495": Code(CPT, "64495", "Facet joint injection, fluoroscopy/CT, lumbar or sacral; third and any additional level(s)"),
-    "64633": Code(CPT, "64633", "Facet joint nerve destruction (RF), fluoroscopy/CT, cervical or thoracic; single joint"),
+    "64495": Code(
+        CPT, "64495", "Facet joint injection, fluoroscopy/CT, lumbar or sacral; third and any additional level(s)"
+    ),
+    "64633": Code(
+        CPT, "64633", "Facet joint nerve destruction (RF), fluoroscopy/CT, cervical or thoracic; single joint"
+    ),
     "64635": Code(CPT, "64635", "Facet joint nerve destruction (RF), fluoroscopy/CT, lumbar or sacral; single joint"),
-    "64636": Code(CPT, "64636", "Facet joint nerve destruction (RF), fluoroscopy/CT, lumbar or sacral; each additional joint"),
+    "64636": Code(
+        CPT, "64636", "Facet joint nerve destruction (RF), fluoroscopy/CT, lumbar or sacral; each additional joint"
+    ),
     "0216T": Code(CPT, "0216T", "Facet joint injection, ultrasound guidance, lumbar or sacral; single level"),
     "64999": Code(CPT, "64999", "Unlisted procedure, nervous system"),
     "62323": Code(CPT, "62323", "Injection, interlaminar epidural, lumbar or sacral, with imaging guidance"),
@@ -91,11 +98,17 @@ C = {
     "lumbar-spondylosis": Code(ICD10CM, "M47.816", "Spondylosis without myelopathy or radiculopathy, lumbar region"),
     "cervicalgia": Code(ICD10CM, "M54.2", "Cervicalgia"),
     "neck-pain-sct": Code(SNOMED, "81680005", "Neck pain"),
-    "cervical-spondylosis": Code(ICD10CM, "M47.812", "Spondylosis without myelopathy or radiculopathy, cervical region"),
+    "cervical-spondylosis": Code(
+        ICD10CM, "M47.812", "Spondylosis without myelopathy or radiculopathy, cervical region"
+    ),
     "thoracic-pain": Code(ICD10CM, "M54.6", "Pain in thoracic spine"),
-    "thoracic-spondylosis": Code(ICD10CM, "M47.814", "Spondylosis without myelopathy or radiculopathy, thoracic region"),
+    "thoracic-spondylosis": Code(
+        ICD10CM, "M47.814", "Spondylosis without myelopathy or radiculopathy, thoracic region"
+    ),
     # 05/26 I.A.1.c exclusions
-    "vertebral-fracture": Code(SNOMED, "203450003", "Osteoporosis with pathological fracture of lumbar vertebrae (disorder)"),
+    "vertebral-fracture": Code(
+        SNOMED, "203450003", "Osteoporosis with pathological fracture of lumbar vertebrae (disorder)"
+    ),
     "vertebral-tumour": Code(ICD10CM, "C41.2", "Malignant neoplasm of vertebral column"),
     "vertebral-osteomyelitis": Code(ICD10CM, "M46.26", "Osteomyelitis of vertebra, lumbar region"),
     "lumbar-radiculopathy": Code(ICD10CM, "M54.16", "Radiculopathy, lumbar region"),
@@ -571,9 +584,18 @@ def scenario(fn: Callable[[], Scenario]) -> Callable[[], Scenario]:
 # Diagnostic blocks: the baseline and its documentation
 @scenario
 def dx_first_lumbar_covered() -> Scenario:
-    s = Scenario("dx-first-lumbar-covered", "s01",
-                 "First lumbar diagnostic block (L4-L5, L5-S1), every 05/26 criterion met; ADL, findings and RF-considered attested",
-                 "Marisol", "Quintero-Vance", "female", "1968-04-12", doctor="Okonkwo", demo=True)
+    s = Scenario(
+        "dx-first-lumbar-covered",
+        "s01",
+        "First lumbar diagnostic block (L4-L5, L5-S1), every 05/26 criterion met; ADL, findings and RF-considered "
+        "attested",
+        "Marisol",
+        "Quintero-Vance",
+        "female",
+        "1968-04-12",
+        doctor="Okonkwo",
+        demo=True,
+    )
     conditions = lumbar_pain(s)
     conservative_care(s, adl=False)  # ADL interference is attested instead of measured
     dx_attestations(s, adl=True)
@@ -590,9 +612,17 @@ def dx_first_lumbar_covered() -> Scenario:
 
 @scenario
 def dx_first_lumbar_no_attestations() -> Scenario:
-    s = Scenario("dx-first-lumbar-no-attestations", "s02",
-                 "The same first lumbar block with no QuestionnaireResponse: conditional, naming I.A.1.a, I.A.1.c, I.A.1.f",
-                 "Theodore", "Blankenship", "male", "1959-09-03", doctor="Adeyemi", demo=True)
+    s = Scenario(
+        "dx-first-lumbar-no-attestations",
+        "s02",
+        "The same first lumbar block with no QuestionnaireResponse: conditional, naming I.A.1.a, I.A.1.c, I.A.1.f",
+        "Theodore",
+        "Blankenship",
+        "male",
+        "1959-09-03",
+        doctor="Adeyemi",
+        demo=True,
+    )
     conditions = lumbar_pain(s)
     conservative_care(s, adl=False)
     lumbar_injection_order(s, reasons=conditions)
@@ -605,9 +635,16 @@ def dx_first_lumbar_no_attestations() -> Scenario:
 
 @scenario
 def dx_pain_two_months() -> Scenario:
-    s = Scenario("dx-pain-two-months", "s03",
-                 "Back pain began only 2 months ago (attested 'yes' anyway): I.A.1.a not met, the record wins over the attestation",
-                 "Priya", "Ramaswamy-Holt", "female", "1981-01-27")
+    s = Scenario(
+        "dx-pain-two-months",
+        "s03",
+        "Back pain began only 2 months ago (attested 'yes' anyway): I.A.1.a not met, the record wins over the "
+        "attestation",
+        "Priya",
+        "Ramaswamy-Holt",
+        "female",
+        "1981-01-27",
+    )
     lumbar_pain(s, onset_months=2)
     s.pt_course(s.ago(days=50), 35)
     s.nsaid_statement("ibuprofen", s.ago(days=55), s.ago(days=25))
@@ -621,9 +658,15 @@ def dx_pain_two_months() -> Scenario:
 
 @scenario
 def dx_no_post_therapy_pain_score() -> Scenario:
-    s = Scenario("dx-no-post-therapy-pain-score", "s04",
-                 "PT and NSAIDs done, but no pain score after them: failed conservative therapy (I.A.1.b) needs documentation",
-                 "Anselm", "Torvik", "male", "1972-06-30")
+    s = Scenario(
+        "dx-no-post-therapy-pain-score",
+        "s04",
+        "PT and NSAIDs done, but no pain score after them: failed conservative therapy (I.A.1.b) needs documentation",
+        "Anselm",
+        "Torvik",
+        "male",
+        "1972-06-30",
+    )
     lumbar_pain(s)
     conservative_care(s, post_pain=None)
     s.pain_score(7, at(s.ago(days=230), "15:00"))  # before PT started: does not show failure of therapy
@@ -635,9 +678,16 @@ def dx_no_post_therapy_pain_score() -> Scenario:
 
 @scenario
 def dx_no_requester() -> Scenario:
-    s = Scenario("dx-no-requester", "s05",
-                 "Fully documented first lumbar block, but the draft order names no requester or performer: I needs documentation",
-                 "Oona", "Featherstone", "female", "1975-11-02")
+    s = Scenario(
+        "dx-no-requester",
+        "s05",
+        "Fully documented first lumbar block, but the draft order names no requester or performer: I needs "
+        "documentation",
+        "Oona",
+        "Featherstone",
+        "female",
+        "1975-11-02",
+    )
     documented_lumbar_candidate(s)
     lumbar_injection_order(s, requester=False)
     s.expect(REV_2026, "conditional", {"I": DOC, "I.A": MET, "I.A.1": MET})
@@ -707,9 +757,15 @@ def dx_pt_five_weeks() -> Scenario:
 
 @scenario
 def dx_pt_not_tolerated() -> Scenario:
-    s = Scenario("dx-pt-not-tolerated", "s10",
-                 "PT stopped at the first session with a recorded reason (could not tolerate): I.A.1.b.i met by intolerance",
-                 "Genevieve", "Strandquist", "female", "1958-05-23")
+    s = Scenario(
+        "dx-pt-not-tolerated",
+        "s10",
+        "PT stopped at the first session with a recorded reason (could not tolerate): I.A.1.b.i met by intolerance",
+        "Genevieve",
+        "Strandquist",
+        "female",
+        "1958-05-23",
+    )
     lumbar_pain(s)
     s.pt_session(s.ago(days=150), "97110", status="stopped",
                  reason="Unable to tolerate therapeutic exercise: severe pain flare during the first session")
@@ -753,9 +809,15 @@ def dx_nsaid_21_days() -> Scenario:
 
 @scenario
 def dx_nsaid_recorded_twice() -> Scenario:
-    s = Scenario("dx-nsaid-recorded-twice", "s13",
-                 "Two overlapping NSAID courses, each recorded as a statement and a prescription: union is 18 days, not met",
-                 "Evander", "Pulaski-Mbeki", "male", "1962-01-19")
+    s = Scenario(
+        "dx-nsaid-recorded-twice",
+        "s13",
+        "Two overlapping NSAID courses, each recorded as a statement and a prescription: union is 18 days, not met",
+        "Evander",
+        "Pulaski-Mbeki",
+        "male",
+        "1962-01-19",
+    )
     lumbar_pain(s)
     conservative_care(s, nsaid=None)
     # course A: 12 days; course B: 11 days overlapping A by 5; union = 18 days (sum of records = 46)
@@ -830,9 +892,15 @@ def dx_nsaid_straddles_lookback() -> Scenario:
 
 @scenario
 def dx_nsaid_before_lookback() -> Scenario:
-    s = Scenario("dx-nsaid-before-lookback", "s18",
-                 "The only NSAID course ended before the 12-month look-back: no NSAID use in the past year, needs documentation",
-                 "Perpetua", "Odhiambo-Stein", "female", "1963-09-09")
+    s = Scenario(
+        "dx-nsaid-before-lookback",
+        "s18",
+        "The only NSAID course ended before the 12-month look-back: no NSAID use in the past year, needs documentation",
+        "Perpetua",
+        "Odhiambo-Stein",
+        "female",
+        "1963-09-09",
+    )
     lumbar_pain(s, onset_months=18)
     conservative_care(s, nsaid=None)
     s.nsaid_statement("naproxen", s.ago(months=16), s.ago(months=14))
@@ -889,9 +957,16 @@ def dx_exclusion_myelopathy() -> Scenario:
 
 @scenario
 def dx_synovial_cyst() -> Scenario:
-    s = Scenario("dx-synovial-cyst", "s24",
-                 "Facet synovial cyst + radiculopathy + pain 7/10, no PT: PT exception met (I.A.1.b.i Note, I.A.1.b.i); radiculopathy excused",
-                 "Raffaele", "Odukoya-Brandt", "male", "1965-03-22")
+    s = Scenario(
+        "dx-synovial-cyst",
+        "s24",
+        "Facet synovial cyst + radiculopathy + pain 7/10, no PT: PT exception met (I.A.1.b.i Note, I.A.1.b.i); "
+        "radiculopathy excused",
+        "Raffaele",
+        "Odukoya-Brandt",
+        "male",
+        "1965-03-22",
+    )
     lumbar_pain(s)
     s.condition(C["synovial-cyst"], onset=s.ago(months=4), body_site="Right L4-L5 facet joint",
                 note="Right L4-L5 facet joint synovial cyst compressing the L5 nerve root (MRI)")
@@ -910,9 +985,16 @@ def dx_synovial_cyst() -> Scenario:
 # Levels (I.A.1.d)
 @scenario
 def dx_four_levels() -> Scenario:
-    s = Scenario("dx-four-levels", "s25",
-                 "64493+64494+64495 at four levels (L2-L3..L5-S1): I.A.1.d not met; Propose-Alternate keeps the first 3",
-                 "Augustin", "Velasquez-Thorne", "male", "1963-02-02", demo=True)
+    s = Scenario(
+        "dx-four-levels",
+        "s25",
+        "64493+64494+64495 at four levels (L2-L3..L5-S1): I.A.1.d not met; Propose-Alternate keeps the first 3",
+        "Augustin",
+        "Velasquez-Thorne",
+        "male",
+        "1963-02-02",
+        demo=True,
+    )
     conditions = documented_lumbar_candidate(s)
     lumbar_injection_order(s, levels=("L2-L3", "L3-L4", "L4-L5", "L5-S1"), reasons=conditions)
     s.expect(REV_2026, "not-covered", {"I.A.1.d": NOT_MET})
@@ -949,9 +1031,15 @@ def dx_second_block_13_days() -> Scenario:
 
 @scenario
 def dx_second_block_14_days() -> Scenario:
-    s = Scenario("dx-second-block-14-days", "s28",
-                 "Second block exactly 14 days after a first block with 87.5% relief at the same levels: I.A.1.e met, covered",
-                 "Sunniva", "Abernathy-Kowalczyk", "female", "1976-04-28")
+    s = Scenario(
+        "dx-second-block-14-days",
+        "s28",
+        "Second block exactly 14 days after a first block with 87.5% relief at the same levels: I.A.1.e met, covered",
+        "Sunniva",
+        "Abernathy-Kowalczyk",
+        "female",
+        "1976-04-28",
+    )
     documented_lumbar_candidate(s)
     s.block("64493", s.ago(days=14), intent="diagnostic", before=8, after=1)
     lumbar_injection_order(s)
@@ -976,9 +1064,15 @@ def dx_second_block_78_percent() -> Scenario:
 
 @scenario
 def dx_third_block() -> Scenario:
-    s = Scenario("dx-third-block", "s30",
-                 "A third diagnostic block, two positive ones already done and no RF since: I.A.1 not met (2019 I.A too)",
-                 "Octavia", "Brennan-Achebe", "female", "1964-08-16")
+    s = Scenario(
+        "dx-third-block",
+        "s30",
+        "A third diagnostic block, two positive ones already done and no RF since: I.A.1 not met (2019 I.A too)",
+        "Octavia",
+        "Brennan-Achebe",
+        "female",
+        "1964-08-16",
+    )
     documented_lumbar_candidate(s)
     two_positive_blocks(s, s.ago(days=60), s.ago(days=40))
     lumbar_injection_order(s)
@@ -990,9 +1084,18 @@ def dx_third_block() -> Scenario:
 # Radiofrequency neurotomy (I.B)
 @scenario
 def rf_initial_covered() -> Scenario:
-    s = Scenario("rf-initial-covered", "s31",
-                 "Initial lumbar RF (64635+64636) after two blocks with >=80% relief: covered; under 2019 the movement attestation is missing",
-                 "Cornelius", "Haverford-Nwosu", "male", "1958-12-24", doctor="Adeyemi", demo=True)
+    s = Scenario(
+        "rf-initial-covered",
+        "s31",
+        "Initial lumbar RF (64635+64636) after two blocks with >=80% relief: covered; under 2019 the movement "
+        "attestation is missing",
+        "Cornelius",
+        "Haverford-Nwosu",
+        "male",
+        "1958-12-24",
+        doctor="Adeyemi",
+        demo=True,
+    )
     conditions = lumbar_pain(s)
     conservative_care(s)
     two_positive_blocks(s, s.ago(days=75), s.ago(days=50))
@@ -1052,9 +1155,15 @@ def rf_repeat_5_months() -> Scenario:
 
 @scenario
 def rf_repeat_7_months_covered() -> Scenario:
-    s = Scenario("rf-repeat-7-months-covered", "s34",
-                 "Repeat lumbar RF 7 months after the last; >=50% relief sustained 6 months and interference 7 -> 3: covered",
-                 "Serafina", "Dunmore-Achterberg", "female", "1957-03-03")
+    s = Scenario(
+        "rf-repeat-7-months-covered",
+        "s34",
+        "Repeat lumbar RF 7 months after the last; >=50% relief sustained 6 months and interference 7 -> 3: covered",
+        "Serafina",
+        "Dunmore-Achterberg",
+        "female",
+        "1957-03-03",
+    )
     rf = rf_history(s, 7)
     s.follow_up(rf, {1: 2, 3: 3, (6, 3): 3})
     s.interference(3, at(add_months(date.fromisoformat(rf["performedDateTime"][:10]), 6) + timedelta(days=3), "10:05"),
@@ -1068,9 +1177,16 @@ def rf_repeat_7_months_covered() -> Scenario:
 
 @scenario
 def rf_repeat_relief_5_months() -> Scenario:
-    s = Scenario("rf-repeat-relief-5-months", "s35",
-                 "Repeat lumbar RF 8 months after the last; relief held 5 months then pain 7/10: 2019 (4 months) met, 05/26 (6 months) not met",
-                 "Ambrose", "Kettleworth-Oni", "male", "1954-01-09")
+    s = Scenario(
+        "rf-repeat-relief-5-months",
+        "s35",
+        "Repeat lumbar RF 8 months after the last; relief held 5 months then pain 7/10: 2019 (4 months) met, 05/26 (6 "
+        "months) not met",
+        "Ambrose",
+        "Kettleworth-Oni",
+        "male",
+        "1954-01-09",
+    )
     rf = rf_history(s, 8)
     s.follow_up(rf, {1: 2, 3: 3, 4: 3, 5: 3, (5, 15): 7})
     s.interference(3, at(add_months(date.fromisoformat(rf["performedDateTime"][:10]), 5), "10:05"), part_of=rf)
@@ -1090,9 +1206,18 @@ def therapeutic_candidate(s: Scenario, blocks_ago_days: tuple[int, int] = (90, 6
 
 @scenario
 def ther_neurostimulator() -> Scenario:
-    s = Scenario("ther-neurostimulator", "s36",
-                 "Therapeutic lumbar injection, two positive blocks, implanted neurostimulator (Z96.82): 05/26 covered; 2019 V not met",
-                 "Millicent", "Achterberg-Yusuf", "female", "1962-06-06", doctor="Okonkwo", demo=True)
+    s = Scenario(
+        "ther-neurostimulator",
+        "s36",
+        "Therapeutic lumbar injection, two positive blocks, implanted neurostimulator (Z96.82): 05/26 covered; 2019 V "
+        "not met",
+        "Millicent",
+        "Achterberg-Yusuf",
+        "female",
+        "1962-06-06",
+        doctor="Okonkwo",
+        demo=True,
+    )
     conditions = therapeutic_candidate(s)
     stimulator = s.condition(C["neurostimulator"], onset=s.ago(months=26),
                              note="Spinal cord stimulator implanted for failed back surgery syndrome")
@@ -1106,9 +1231,15 @@ def ther_neurostimulator() -> Scenario:
 
 @scenario
 def ther_no_rf_contraindication() -> Scenario:
-    s = Scenario("ther-no-rf-contraindication", "s37",
-                 "Therapeutic lumbar injection with no documented reason why RF is not an option: I.D.3 needs documentation",
-                 "Reginald", "Oyelowo-Hastings", "male", "1961-04-14")
+    s = Scenario(
+        "ther-no-rf-contraindication",
+        "s37",
+        "Therapeutic lumbar injection with no documented reason why RF is not an option: I.D.3 needs documentation",
+        "Reginald",
+        "Oyelowo-Hastings",
+        "male",
+        "1961-04-14",
+    )
     therapeutic_candidate(s)
     lumbar_injection_order(s, intent="therapeutic")
     s.expect(REV_2026, "conditional", {"I.D.1": MET, "I.D.3": DOC})
@@ -1117,9 +1248,15 @@ def ther_no_rf_contraindication() -> Scenario:
 
 @scenario
 def ther_repeat_relief_2_months() -> Scenario:
-    s = Scenario("ther-repeat-relief-2-months", "s38",
-                 "Repeat therapeutic injection; relief after the last one lasted 2 months (7/10 at 2.5 months): I.D.2 not met",
-                 "Wilhelmina", "Carrow-Adeleke", "female", "1953-11-27")
+    s = Scenario(
+        "ther-repeat-relief-2-months",
+        "s38",
+        "Repeat therapeutic injection; relief after the last one lasted 2 months (7/10 at 2.5 months): I.D.2 not met",
+        "Wilhelmina",
+        "Carrow-Adeleke",
+        "female",
+        "1953-11-27",
+    )
     therapeutic_candidate(s, blocks_ago_days=(270, 240))
     s.device("pacemaker-device")
     prior = s.block("64493", s.ago(months=4), intent="therapeutic", before=8, after=2)
@@ -1131,9 +1268,15 @@ def ther_repeat_relief_2_months() -> Scenario:
 
 @scenario
 def ther_repeat_relief_4_months() -> Scenario:
-    s = Scenario("ther-repeat-relief-4-months", "s39",
-                 "Repeat therapeutic injection; >=50% relief held 4 months after the last one; pseudarthrosis (M96.0): covered",
-                 "Jasper", "Underhill-Nakamura", "male", "1959-02-08")
+    s = Scenario(
+        "ther-repeat-relief-4-months",
+        "s39",
+        "Repeat therapeutic injection; >=50% relief held 4 months after the last one; pseudarthrosis (M96.0): covered",
+        "Jasper",
+        "Underhill-Nakamura",
+        "male",
+        "1959-02-08",
+    )
     therapeutic_candidate(s, blocks_ago_days=(300, 270))
     s.condition(C["pseudarthrosis"], onset=s.ago(months=20))
     prior = s.block("64493", s.ago(months=5), intent="therapeutic", before=8, after=2)
@@ -1148,9 +1291,15 @@ def ther_repeat_relief_4_months() -> Scenario:
 # Regions: thoracic, cervical, undetermined
 @scenario
 def thoracic_injection() -> Scenario:
-    s = Scenario("thoracic-injection", "s40",
-                 "64490 at T7-T8 (bodySite SNOMED 122495006): thoracic injection, I.C not met (2019: not a listed region)",
-                 "Fenella", "Ravensworth", "female", "1970-01-31")
+    s = Scenario(
+        "thoracic-injection",
+        "s40",
+        "64490 at T7-T8 (bodySite SNOMED 122495006): thoracic injection, I.C not met (2019: not a listed region)",
+        "Fenella",
+        "Ravensworth",
+        "female",
+        "1970-01-31",
+    )
     thoracic_pain(s)
     conservative_care(s)
     dx_attestations(s)
@@ -1190,9 +1339,16 @@ def cervical_injection() -> Scenario:
 
 @scenario
 def cervical_code_region_unknown() -> Scenario:
-    s = Scenario("cervical-code-region-unknown", "s43",
-                 "64490 without bodySite and only lumbar diagnoses: cervical vs thoracic unknown, I.C and I.A.1 need documentation",
-                 "Horatio", "Pemberton-Uzor", "male", "1967-07-17")
+    s = Scenario(
+        "cervical-code-region-unknown",
+        "s43",
+        "64490 without bodySite and only lumbar diagnoses: cervical vs thoracic unknown, I.C and I.A.1 need "
+        "documentation",
+        "Horatio",
+        "Pemberton-Uzor",
+        "male",
+        "1967-07-17",
+    )
     documented_lumbar_candidate(s)
     s.draft_order("64490", intent="diagnostic")
     s.expect(REV_2026, "conditional", {"I.C": DOC, "I.A.1": DOC})
@@ -1216,9 +1372,16 @@ def pulsed_rf() -> Scenario:
 
 @scenario
 def ultrasound_guided() -> Scenario:
-    s = Scenario("ultrasound-guided", "s45",
-                 "0216T ultrasound-guided lumbar block: Table 2 and I.A guidance not met; the fix is 64493 (Propose-Alternate)",
-                 "Esmeralda", "Fairbairn-Okoye", "female", "1969-02-25", demo=True)
+    s = Scenario(
+        "ultrasound-guided",
+        "s45",
+        "0216T ultrasound-guided lumbar block: Table 2 and I.A guidance not met; the fix is 64493 (Propose-Alternate)",
+        "Esmeralda",
+        "Fairbairn-Okoye",
+        "female",
+        "1969-02-25",
+        demo=True,
+    )
     conditions = documented_lumbar_candidate(s)
     s.draft_order("0216T", levels=("L4-L5",), intent="diagnostic", reasons=conditions)
     s.expect(REV_2026, "not-covered", {"Table 2": NOT_MET, "I.A": NOT_MET})
@@ -1227,9 +1390,15 @@ def ultrasound_guided() -> Scenario:
 
 @scenario
 def epidural_same_visit() -> Scenario:
-    s = Scenario("epidural-same-visit", "s46",
-                 "Lumbar facet block and an epidural (62323) in the same draftOrders: one procedure per visit, I not met",
-                 "Montgomery", "Iwu-Halvorsen", "male", "1960-05-12")
+    s = Scenario(
+        "epidural-same-visit",
+        "s46",
+        "Lumbar facet block and an epidural (62323) in the same draftOrders: one procedure per visit, I not met",
+        "Montgomery",
+        "Iwu-Halvorsen",
+        "male",
+        "1960-05-12",
+    )
     documented_lumbar_candidate(s)
     lumbar_injection_order(s, levels=("L4-L5",))
     s.draft_order("62323", levels=("L4-L5",))
@@ -1257,9 +1426,17 @@ def documented_lumbar_candidate_2019(s: Scenario) -> None:
 
 @scenario
 def dos_2023_first_block() -> Scenario:
-    s = Scenario("dos-2023-first-block", "s48",
-                 "First lumbar diagnostic block dated 2023-03-01: the 2019 revision is chosen by date; fully documented, covered",
-                 "Harriet", "Okafor-Lindstrom", "female", "1966-07-25", dos=date(2023, 3, 1))
+    s = Scenario(
+        "dos-2023-first-block",
+        "s48",
+        "First lumbar diagnostic block dated 2023-03-01: the 2019 revision is chosen by date; fully documented, "
+        "covered",
+        "Harriet",
+        "Okafor-Lindstrom",
+        "female",
+        "1966-07-25",
+        dos=date(2023, 3, 1),
+    )
     documented_lumbar_candidate_2019(s)
     lumbar_injection_order(s)
     s.expect(REV_2019, "covered", {"I.A": MET, "I.A.2": MET, "I.A.3.a": MET, "I.A.3.c": MET, "I.A.3bis": MET})
@@ -1268,9 +1445,17 @@ def dos_2023_first_block() -> Scenario:
 
 @scenario
 def dos_2023_therapeutic() -> Scenario:
-    s = Scenario("dos-2023-therapeutic", "s49",
-                 "Therapeutic lumbar injection dated 2023-06-15: 2019 chosen by date, therapeutic injections are not medically necessary (V)",
-                 "Percival", "Danforth-Eze", "male", "1958-03-18", dos=date(2023, 6, 15))
+    s = Scenario(
+        "dos-2023-therapeutic",
+        "s49",
+        "Therapeutic lumbar injection dated 2023-06-15: 2019 chosen by date, therapeutic injections are not medically "
+        "necessary (V)",
+        "Percival",
+        "Danforth-Eze",
+        "male",
+        "1958-03-18",
+        dos=date(2023, 6, 15),
+    )
     therapeutic_candidate(s)
     s.condition(C["neurostimulator"], onset=s.ago(months=30))
     lumbar_injection_order(s, intent="therapeutic")
@@ -1293,9 +1478,16 @@ def dos_2018_before_policy() -> Scenario:
 # Record handling
 @scenario
 def no_coverage() -> Scenario:
-    s = Scenario("no-coverage", "s51",
-                 "Fully documented first lumbar block but no Coverage anywhere: decision made, cards only (no system action)",
-                 "Rupert", "Aldana-Whitcombe", "male", "1971-12-19", with_coverage=False)
+    s = Scenario(
+        "no-coverage",
+        "s51",
+        "Fully documented first lumbar block but no Coverage anywhere: decision made, cards only (no system action)",
+        "Rupert",
+        "Aldana-Whitcombe",
+        "male",
+        "1971-12-19",
+        with_coverage=False,
+    )
     conditions = documented_lumbar_candidate(s)
     lumbar_injection_order(s, intent=None, reasons=conditions)  # intent inferred: no prior blocks -> diagnostic
     s.expect(REV_2026, "covered", {"I.A.1": MET, "I.A.1.e": NA})
@@ -1304,9 +1496,15 @@ def no_coverage() -> Scenario:
 
 @scenario
 def malformed_observation() -> Scenario:
-    s = Scenario("malformed-observation", "s52",
-                 "One Observation has effectiveDateTime 2026-13-45: it is skipped and named; the rest is evaluated, covered",
-                 "Marguerite", "Tennant-Obuya", "female", "1969-04-04")
+    s = Scenario(
+        "malformed-observation",
+        "s52",
+        "One Observation has effectiveDateTime 2026-13-45: it is skipped and named; the rest is evaluated, covered",
+        "Marguerite",
+        "Tennant-Obuya",
+        "female",
+        "1969-04-04",
+    )
     documented_lumbar_candidate(s)
     bad = s.pain_score(9, "2026-13-45")
     s.malformed.append(bad["id"])

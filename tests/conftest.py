@@ -1,7 +1,7 @@
 """Shared fixtures: a real FHIR server loaded with every synthetic scenario, and the service as a real process."""
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

@@ -29,8 +29,8 @@ from cds_service.cdshooks.presentation import (
     summary_for,
 )
 from cds_service.evaluation.procedures import order_side, site_levels
-from cds_service.policy.conventions import CARD_TYPE_SYSTEM, CPT, FACET_CDS_CODES, canonical_system
 from cds_service.evaluation.results import CriterionResult, Decision, ProcedureDetermination
+from cds_service.policy.conventions import CARD_TYPE_SYSTEM, CPT, FACET_CDS_CODES, canonical_system
 
 # Criterion ids (contract §4), both revisions' numbering.
 ULTRASOUND_GUIDANCE = "Table 2"
@@ -411,7 +411,9 @@ def _allowed_add_on_units(orders: Iterable[dict]) -> dict[str, int]:
     if sum(1 for o in orders if _cpt_code(o) in RF_PRIMARY) > 1 and all(sides):
         allowed: dict[str, int] = {}  # a bilateral procedure: three joints per side
         for side in ("left", "right"):
-            allowed.update(_allowed_units_one_side([o for o, s in zip(orders, sides) if s in (side, "bilateral")]))
+            allowed.update(
+                _allowed_units_one_side([o for o, s in zip(orders, sides, strict=True) if s in (side, "bilateral")])
+            )
         return allowed
     return _allowed_units_one_side(orders)
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from cds_service.cdshooks.presentation import CardSettings, Hook, decision_words, revision_name
-from cds_service.policy.conventions import COVERAGE_INFORMATION_URL, CRD_COVERAGE_DETAIL, CRD_TEMP_CODES
 from cds_service.evaluation.results import CriterionResult, Decision, ProcedureDetermination
+from cds_service.policy.conventions import COVERAGE_INFORMATION_URL, CRD_COVERAGE_DETAIL, CRD_TEMP_CODES
 
 
 @dataclass(frozen=True)
@@ -264,8 +264,8 @@ def _detail_problems(part: dict) -> list[str]:
 
 
 def _invariant_problems(values: dict[str, list[str]], reasons: list[dict]) -> list[str]:
-    covered = (values.get("covered") or [None])[0]
-    pa_needed = (values.get("pa-needed") or [None])[0]
+    covered = values["covered"][0] if values.get("covered") else None
+    pa_needed = values["pa-needed"][0] if values.get("pa-needed") else None
     problems = []
     if "questionnaire" in values and "doc-needed" not in values:
         problems.append("q1: questionnaire without doc-needed")

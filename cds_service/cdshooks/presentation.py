@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from cds_service.policy.conventions import ATC, CPT, ICD10CM, LOINC, RXNORM, SNOMED
 from cds_service.evaluation.results import (
     CriterionResult,
     Decision,
@@ -17,6 +16,7 @@ from cds_service.evaluation.results import (
     ProcedureDetermination,
     Status,
 )
+from cds_service.policy.conventions import ATC, CPT, ICD10CM, LOINC, RXNORM, SNOMED
 
 Hook = Literal["order-select", "order-sign"]
 PaNeeded = Literal["auth-needed", "no-auth"]

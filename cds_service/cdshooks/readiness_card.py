@@ -22,8 +22,8 @@ from cds_service.cdshooks.presentation import (
     procedure_noun,
     revision_name,
 )
-from cds_service.policy.conventions import CARD_TYPE_SYSTEM
 from cds_service.evaluation.results import CriterionResult, Decision, ProcedureDetermination, Status
+from cds_service.policy.conventions import CARD_TYPE_SYSTEM
 
 SUMMARY_VERDICTS = {
     Decision.COVERED: "ready",

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, TypeGuard
 
 from cds_service.fhir_access.normalize import normalize_bundle_entries
 
@@ -110,7 +111,9 @@ def parse_hook_request(data: Any, *, expected_hook: str, max_draft_orders: int,
     if data.get("fhirAuthorization") is not None:
         if fhir_server is None:
             raise BadRequest("'fhirAuthorization' requires 'fhirServer'")
-        if not isinstance(data["fhirAuthorization"], dict) or not isinstance(data["fhirAuthorization"].get("access_token"), str):
+        if not isinstance(data["fhirAuthorization"], dict) or not isinstance(
+            data["fhirAuthorization"].get("access_token"), str
+        ):
             raise BadRequest("'fhirAuthorization.access_token' is required")
     if data.get("prefetch") is not None and not isinstance(data["prefetch"], dict):
         raise BadRequest("'prefetch' must be an object")
@@ -166,7 +169,7 @@ def _has_nul(node: Any) -> bool:
     return False
 
 
-def _bad_id(resource: Any) -> bool:
+def _bad_id(resource: Any) -> TypeGuard[dict[str, Any]]:
     return isinstance(resource, dict) and "id" in resource and not (
         isinstance(resource["id"], str) and FHIR_ID.fullmatch(resource["id"]))
 
@@ -176,7 +179,7 @@ def _safe(name: Any) -> str:
     return name if isinstance(name, str) and FHIR_ID.fullmatch(name) else "?"
 
 
-def _without_bad_ids(prefetch: Any) -> tuple[Any, list[str]]:
+def _without_bad_ids(prefetch: Any) -> tuple[Any, list[tuple[str, str]]]:
     """Prefetched resources whose id breaks the FHIR id grammar are skipped (a bad resource is skipped and
     named, not the call refused); the names say type and position, never the offending id itself."""
     if not isinstance(prefetch, dict):

@@ -32,8 +32,8 @@ from cds_service.dev.fhir_server import (
     free_loopback_port,
     start_fhir_server,
 )
-from cds_service.settings import Settings, SettingsError
 from cds_service.observability import plain_logs
+from cds_service.settings import Settings, SettingsError
 
 FIXTURES_DATE = "2026-11-20"  # the date of service of (almost) every fixture scenario
 PREFERRED_SERVICE_PORTS = (8095, 8097, 8098)
@@ -66,7 +66,8 @@ class Scenario:
 
     def loadable(self) -> tuple[list[dict[str, Any]], list[str]]:
         """(resources to store, ids of the deliberately malformed ones left out)."""
-        keep, skipped = [], []
+        keep: list[dict[str, Any]] = []
+        skipped: list[dict[str, Any]] = []
         for resource in self.record + self.orders:
             (skipped if resource.get("id") in self.malformed_ids else keep).append(resource)
         return keep, [str(r.get("id")) for r in skipped]
@@ -98,7 +99,9 @@ def fixtures_directory() -> Path:
 
 
 def load_scenarios(directory: Path) -> list[Scenario]:
-    return [Scenario.from_json(json.loads(path.read_text(encoding="utf-8"))) for path in sorted(directory.glob("*.json"))]
+    return [
+        Scenario.from_json(json.loads(path.read_text(encoding="utf-8"))) for path in sorted(directory.glob("*.json"))
+    ]
 
 
 def load_into(server: FhirServer, scenarios: list[Scenario]) -> tuple[int, list[str], list[str]]:
@@ -160,7 +163,11 @@ def banner(settings: Settings, fhir_base: str, patients: list[Scenario], request
     if skipped:
         lines.append(f"Skipped {len(skipped)} deliberately malformed resource(s): {', '.join(skipped)}")
     lines += [f"NOT loaded (server refused): {problem}" for problem in refused]
-    lines += ["", "Demo patients (the sandbox link opens Patient View with the readiness card; the curl shows order-sign):", ""]
+    lines += [
+        "",
+        "Demo patients (the sandbox link opens Patient View with the readiness card; the curl shows order-sign):",
+        "",
+    ]
     for scenario in patients:
         lines += [
             f"* {scenario.patient_id}  {scenario.patient_name}  [{scenario.id}]",

@@ -5,17 +5,33 @@ accepts, so a misspelt threshold fails at start-up rather than being silently ig
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Callable, Mapping
+from typing import Any
 
-from cds_service.policy.valuesets import ValueSets
 from cds_service.evaluation import clinical, durations, episodes
 from cds_service.evaluation.clinical import NsaidMatcher, PriorProcedure, evidence_of
 from cds_service.evaluation.dates import add_months, months_before
-from cds_service.evaluation.procedures import OTHER_INTERVENTIONAL, OrderedProcedure, cpt_codes, facet_code_of, level_names
-from cds_service.evaluation.record import PatientRecord, as_list, codings, condition_onset, effective_date, numeric_value, performed_date, reference_id
+from cds_service.evaluation.procedures import (
+    OTHER_INTERVENTIONAL,
+    OrderedProcedure,
+    cpt_codes,
+    facet_code_of,
+    level_names,
+)
+from cds_service.evaluation.record import (
+    PatientRecord,
+    as_list,
+    codings,
+    condition_onset,
+    effective_date,
+    numeric_value,
+    performed_date,
+    reference_id,
+)
 from cds_service.evaluation.results import Evidence, Status
+from cds_service.policy.valuesets import ValueSets
 
 MET, NOT_MET, DOC, NA = Status.MET, Status.NOT_MET, Status.DOCUMENTATION, Status.NOT_APPLICABLE
 
@@ -81,7 +97,12 @@ def preamble(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     if not clinician:
         return Outcome(DOC, "the order names no performing or requesting practitioner")
     ref = clinician[0].get("reference") if isinstance(clinician[0], Mapping) else str(clinician[0])
-    return Outcome(MET, "one procedure this visit, ordered by a practitioner", (Evidence(*str(ref).split("/")[-2:], note="requester/performer"),))
+    rtype, rid = str(ref).split("/")[-2:]  # two parts: reference_id() matched `Type/id` above
+    return Outcome(
+        MET,
+        "one procedure this visit, ordered by a practitioner",
+        (Evidence(rtype, rid, note="requester/performer"),),
+    )
 
 
 @check("guidance")
@@ -110,9 +131,17 @@ def diagnostic_block_count(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     ev = tuple(b.evidence for b in done)
     if len(done) >= p["max_blocks"]:
         if ctx.kind == "injection-intent-unknown":
-            return Outcome(DOC, f"{len(done)} diagnostic blocks already done and the order states no intent (diagnostic/therapeutic)", ev)
-        return Outcome(NOT_MET, f"{len(done)} diagnostic blocks already done in this region (limit {p['max_blocks']})", ev)
-    return Outcome(MET, f"{_region_words(ctx.region)}; this would be block {len(done) + 1} of up to {p['max_blocks']}", ev)
+            return Outcome(
+                DOC,
+                f"{len(done)} diagnostic blocks already done and the order states no intent (diagnostic/therapeutic)",
+                ev,
+            )
+        return Outcome(
+            NOT_MET, f"{len(done)} diagnostic blocks already done in this region (limit {p['max_blocks']})", ev
+        )
+    return Outcome(
+        MET, f"{_region_words(ctx.region)}; this would be block {len(done) + 1} of up to {p['max_blocks']}", ev
+    )
 
 
 @check("level_count", "max_levels")
@@ -121,8 +150,12 @@ def level_count(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     if ctx.level_count is None:
         return Outcome(DOC, "add-on code means 3 or more levels; name each level in bodySite")
     if ctx.level_count > p["max_levels"]:
-        return Outcome(NOT_MET, f"{ctx.level_count} levels ({levels or 'by codes'}); at most {p['max_levels']} per session")
-    return Outcome(MET, f"{ctx.level_count} level{'s' if ctx.level_count != 1 else ''}" + (f" ({levels})" if levels else ""))
+        return Outcome(
+            NOT_MET, f"{ctx.level_count} levels ({levels or 'by codes'}); at most {p['max_levels']} per session"
+        )
+    return Outcome(
+        MET, f"{ctx.level_count} level{'s' if ctx.level_count != 1 else ''}" + (f" ({levels})" if levels else "")
+    )
 
 
 @check("not_medically_necessary", "category", "codes")
@@ -146,7 +179,9 @@ def not_medically_necessary(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
         if ctx.kind == "therapeutic-injection":
             return Outcome(NOT_MET, "therapeutic facet injection: not medically necessary in this revision")
         if ctx.kind == "injection-intent-unknown":
-            return Outcome(DOC, "intent not stated and 2 diagnostic blocks already done: state diagnostic or therapeutic")
+            return Outcome(
+                DOC, "intent not stated and 2 diagnostic blocks already done: state diagnostic or therapeutic"
+            )
     return Outcome(NA, "the order is not in this category")
 
 
@@ -229,10 +264,16 @@ def failed_conservative(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     last = _last_conservative_day(ctx, p, start)
     if last is None:
         return Outcome(DOC, "no conservative therapy recorded in the look-back")
-    after = [o for o in clinical.pain_scores(ctx.record, last, ctx.dos) if (numeric_value(o) or 0) >= p["min_pain_score"]]
+    after = [
+        o for o in clinical.pain_scores(ctx.record, last, ctx.dos) if (numeric_value(o) or 0) >= p["min_pain_score"]
+    ]
     if after:
         o = after[-1]
-        return Outcome(MET, f"pain still {numeric_value(o):g}/10 after conservative therapy (last {last})", (evidence_of(o, day=effective_date(o)),))
+        return Outcome(
+            MET,
+            f"pain still {numeric_value(o):g}/10 after conservative therapy (last {last})",
+            (evidence_of(o, day=effective_date(o)),),
+        )
     return Outcome(DOC, f"no pain score after conservative therapy ended ({last}) shows it failed")
 
 
@@ -245,7 +286,11 @@ def synovial_cyst(ctx: CheckContext, min_pain_score: float, lookback_months: int
     scores = clinical.pain_scores(ctx.record, months_before(ctx.dos, lookback_months), ctx.dos)
     severe = [o for o in scores if (numeric_value(o) or 0) >= min_pain_score]
     if severe:
-        return Outcome(MET, "facet synovial cyst with radicular pain: therapy not required", ev + (evidence_of(severe[-1], day=effective_date(severe[-1])),))
+        return Outcome(
+            MET,
+            "facet synovial cyst with radicular pain: therapy not required",
+            ev + (evidence_of(severe[-1], day=effective_date(severe[-1])),),
+        )
     return Outcome(DOC, "synovial cyst with radiculopathy; severity of radicular pain not recorded", ev)
 
 
@@ -259,21 +304,35 @@ def therapy_trial(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     start = months_before(ctx.dos, p["lookback_months"])
     names = p["therapy_valuesets"]
     sessions = clinical.therapy_sessions(ctx.record, ctx.valuesets, names, start, ctx.dos)
-    span, ev = 0, ()
+    span = 0
+    ev: tuple[Evidence, ...] = ()
     if sessions:
         first, last = min(s.first for s in sessions), max(s.last for s in sessions)
         opened = clinical.evaluation_before(ctx.record, ctx.valuesets, names, start, first)
-        head = (opened[1], "evaluation opening the plan of care") if opened else (sessions[0].resource, "first treatment")
+        head = (
+            (opened[1], "evaluation opening the plan of care") if opened else (sessions[0].resource, "first treatment")
+        )
         first = opened[0] if opened else first
         span = durations.span_days(first, last)
-        ev = (evidence_of(head[0], day=first, note=head[1]),
-              evidence_of(sessions[-1].resource, day=performed_date(sessions[-1].resource), note=f"last treatment (to {last})"))
+        ev = (
+            evidence_of(head[0], day=first, note=head[1]),
+            evidence_of(
+                sessions[-1].resource, day=performed_date(sessions[-1].resource), note=f"last treatment (to {last})"
+            ),
+        )
         if span >= p["min_days"]:
-            return Outcome(MET, f"therapy {first} to {last} ({span} days, {len(sessions)} treatment record{'s' if len(sessions) > 1 else ''})", ev)
+            return Outcome(
+                MET,
+                f"therapy {first} to {last} ({span} days, {len(sessions)} treatment "
+                f"record{'s' if len(sessions) > 1 else ''})",
+                ev,
+            )
     if p.get("allow_intolerance"):
         stopped = clinical.therapy_not_tolerated(ctx.record, ctx.valuesets, names, start, ctx.dos)
         if stopped:
-            return Outcome(MET, "physical therapy not tolerated (documented)", (evidence_of(stopped, day=performed_date(stopped)),))
+            return Outcome(
+                MET, "physical therapy not tolerated (documented)", (evidence_of(stopped, day=performed_date(stopped)),)
+            )
     if p.get("exception_criterion"):
         exception = synovial_cyst(ctx, 4, p["lookback_months"])
         if exception.status is MET:
@@ -287,14 +346,19 @@ def therapy_trial(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
                        ev + tuple(evidence_of(r, day=day) for day, r, _ in programmes[:3]))
     if sessions:
         return Outcome(NOT_MET, f"therapy lasted {span} days ({first} to {last}); {p['min_days']} needed", ev)
-    return Outcome(DOC, f"no physical therapy or home exercise treatment recorded in the past {p['lookback_months']} months "
-                        "(an evaluation alone is not treatment); record the treatment dates")
+    return Outcome(
+        DOC,
+        f"no physical therapy or home exercise treatment recorded in the past {p['lookback_months']} months "
+        "(an evaluation alone is not treatment); record the treatment dates",
+    )
 
 
 def _therapy_name(ctx: CheckContext, resource: Mapping[str, Any]) -> str:
     concept = resource.get("code") if resource.get("resourceType") != "CarePlan" else resource.get("category")
     text = clinical.concept_text(concept)[:50]
-    hep = ctx.valuesets.matching((clinical.HEP_VALUESET,), codings(concept)) or resource.get("resourceType") == "CarePlan"
+    hep = (
+        ctx.valuesets.matching((clinical.HEP_VALUESET,), codings(concept)) or resource.get("resourceType") == "CarePlan"
+    )
     return text or ("home exercise programme" if hep else "physical therapy")
 
 
@@ -311,20 +375,34 @@ def nsaid_trial(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
         # Never "only 1 days": a course whose length is unknown is documentation, named with what is missing.
         what = "; ".join(f"{c.name} from {c.start}: {c.missing}" for c in exposure.open[:3])
         dated = f" ({exposure.days} days dated)" if exposure.days else ""
-        return Outcome(DOC, f"{what}{dated}; record the end date or days' supply to show {need} days", exposure.evidence)
+        return Outcome(
+            DOC, f"{what}{dated}; record the end date or days' supply to show {need} days", exposure.evidence
+        )
     if exposure.open:  # dated starts leave no room for the rest, even if every open course ran to today
         c = exposure.open[0]
-        return Outcome(NOT_MET, f"{c.name} from {c.start} ({c.missing}): even so, at most {exposure.most_days} days of NSAIDs "
-                                f"are possible in the past {months} months; {need} needed", exposure.evidence)
+        return Outcome(
+            NOT_MET,
+            f"{c.name} from {c.start} ({c.missing}): even so, at most {exposure.most_days} days of NSAIDs "
+            f"are possible in the past {months} months; {need} needed",
+            exposure.evidence,
+        )
     if exposure.days:
-        return Outcome(NOT_MET, f"{exposure.days} days of NSAIDs in the past {months} months; {need} needed", exposure.evidence)
-    return Outcome(DOC, f"no NSAID use recorded in the past {months} months; record the NSAID, its dates, or why NSAIDs are contraindicated")
+        return Outcome(
+            NOT_MET, f"{exposure.days} days of NSAIDs in the past {months} months; {need} needed", exposure.evidence
+        )
+    return Outcome(
+        DOC,
+        f"no NSAID use recorded in the past {months} months; record the NSAID, its dates, or why NSAIDs are "
+        "contraindicated",
+    )
 
 
 @check("attestation_only", "rf_order_counts")
 def attestation_only(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     if p.get("rf_order_counts"):
-        for sr in ctx.record.of_type("ServiceRequest") + list(ctx.procedure.others_in_session + ctx.procedure.later_orders):
+        for sr in ctx.record.of_type("ServiceRequest") + list(
+            ctx.procedure.others_in_session + ctx.procedure.later_orders
+        ):
             fc = facet_code_of(sr)
             if fc and fc.family == "rf" and sr.get("status") in ("draft", "active", None):
                 return Outcome(MET, "an RF neurotomy order exists", (evidence_of(sr),))
@@ -363,16 +441,26 @@ def facet_syndrome_findings(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
                        tuple(evidence_of(x, day=condition_onset(x)) for x in exclusions))
     if site_unstated and not unconfirmed:
         c = site_unstated[0]
-        return Outcome(DOC, f"{_dx_words(c).lower()} is recorded without a site: document whether the spine is "
-                       "involved "
-                       "(imaging report or a site-specific diagnosis)", tuple(evidence_of(x, day=condition_onset(x)) for x in site_unstated))
+        return Outcome(
+            DOC,
+            f"{_dx_words(c).lower()} is recorded without a site: document whether the spine is "
+            "involved "
+            "(imaging report or a site-specific diagnosis)",
+            tuple(evidence_of(x, day=condition_onset(x)) for x in site_unstated),
+        )
     if unconfirmed:
         c = unconfirmed[0]
         status = clinical.status_code(c.get("verificationStatus")) or "unconfirmed"
-        return Outcome(DOC, f"{_dx_words(c).lower()} is {status}, not established: confirm or refute it on the "
-                       "Condition "
-                       "(verificationStatus) before facet syndrome can be accepted",
-                       tuple(evidence_of(x, day=condition_onset(x), note=clinical.status_code(x.get("verificationStatus"))) for x in unconfirmed))
+        return Outcome(
+            DOC,
+            f"{_dx_words(c).lower()} is {status}, not established: confirm or refute it on the "
+            "Condition "
+            "(verificationStatus) before facet syndrome can be accepted",
+            tuple(
+                evidence_of(x, day=condition_onset(x), note=clinical.status_code(x.get("verificationStatus")))
+                for x in unconfirmed
+            ),
+        )
     return Outcome(DOC, "no exclusion diagnosis; facet syndrome findings and imaging need the clinician's attestation")
 
 
@@ -391,22 +479,32 @@ def second_block(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
         return Outcome(NA, "not a second block")
     first, last = done[0], done[-1]
     gap = (ctx.dos - last.day).days
-    ev = (last.evidence,)
+    ev: tuple[Evidence, ...] = (last.evidence,)
     if gap < p["min_interval_days"]:
-        return Outcome(NOT_MET, f"{gap} days after the previous block on {last.day}; at least {p['min_interval_days']} needed", ev)
+        return Outcome(
+            NOT_MET, f"{gap} days after the previous block on {last.day}; at least {p['min_interval_days']} needed", ev
+        )
     if "min_relief_percent" not in p:
         return Outcome(MET, f"{gap} days after the previous block", ev)
     relief = clinical.relief_after_block(ctx.record, first.resource)
     ev = (first.evidence,) + (relief.evidence if relief else ())
     if relief is not None and relief.percent < p["min_relief_percent"]:
-        return Outcome(NOT_MET, f"first block gave {_relief_text(relief)} relief; {p['min_relief_percent']}% needed", ev)
-    prior_levels = tuple(level_names([s for m in first.members or (first.resource,) for s in as_list(m.get("bodySite"))]))
+        return Outcome(
+            NOT_MET, f"first block gave {_relief_text(relief)} relief; {p['min_relief_percent']}% needed", ev
+        )
+    prior_levels = tuple(
+        level_names([s for m in first.members or (first.resource,) for s in as_list(m.get("bodySite"))])
+    )
     if prior_levels and ctx.levels and set(prior_levels) != set(ctx.levels):
-        return Outcome(NOT_MET, f"levels {', '.join(ctx.levels)} differ from the first block ({', '.join(prior_levels)})", ev)
+        return Outcome(
+            NOT_MET, f"levels {', '.join(ctx.levels)} differ from the first block ({', '.join(prior_levels)})", ev
+        )
     if relief is None:
         return Outcome(DOC, "relief after the first block is not recorded", ev)
     if not (prior_levels and ctx.levels):
-        return Outcome(DOC, f"first block gave {_relief_text(relief)}; same levels cannot be confirmed (bodySite missing)", ev)
+        return Outcome(
+            DOC, f"first block gave {_relief_text(relief)}; same levels cannot be confirmed (bodySite missing)", ev
+        )
     return Outcome(MET, f"first block gave {_relief_text(relief)} relief; same levels; {gap} days apart", ev)
 
 
@@ -419,8 +517,12 @@ def first_block_relief_note(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
         return Outcome(NA, "first diagnostic block")
     relief = clinical.relief_after_block(ctx.record, done[0].resource)
     if relief is not None and relief.percent < p["min_relief_percent"]:
-        return Outcome(NOT_MET, f"first block gave {_relief_text(relief)} relief (< {p['min_relief_percent']}%): a second block is not medically necessary",
-                       (done[0].evidence,) + relief.evidence)
+        return Outcome(
+            NOT_MET,
+            f"first block gave {_relief_text(relief)} relief (< {p['min_relief_percent']}%): a second block is not "
+            "medically necessary",
+            (done[0].evidence,) + relief.evidence,
+        )
     return Outcome(NA, "first block relief is not below the threshold")
 
 
@@ -428,7 +530,11 @@ def first_block_relief_note(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
 def two_positive_blocks(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     blocks = clinical.diagnostic_blocks(ctx.priors, ctx.zone)
     if len(blocks) < 2:
-        return Outcome(NOT_MET, f"{len(blocks)} diagnostic block{'s' if len(blocks) != 1 else ''} in this region; two are required", tuple(b.evidence for b in blocks))
+        return Outcome(
+            NOT_MET,
+            f"{len(blocks)} diagnostic block{'s' if len(blocks) != 1 else ''} in this region; two are required",
+            tuple(b.evidence for b in blocks),
+        )
     reliefs = [(b, clinical.relief_after_block(ctx.record, b.resource)) for b in blocks]
     good = [(b, r) for b, r in reliefs if r is not None and r.percent >= p["min_relief_percent"]]
     unknown = [(b, r) for b, r in reliefs if r is None]
@@ -436,7 +542,9 @@ def two_positive_blocks(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     summary = ", ".join(f"{b.day}: {_relief_text(r)}" for b, r in reliefs)
     if len(good) >= 2:
         if p.get("requires_function_attestation"):
-            return Outcome(DOC, f"relief {summary}; ability to perform previously painful movements needs attestation", ev)
+            return Outcome(
+                DOC, f"relief {summary}; ability to perform previously painful movements needs attestation", ev
+            )
         return Outcome(MET, f"two blocks with ≥ {p['min_relief_percent']}% relief ({summary})", ev)
     if len(good) + len(unknown) >= 2:
         return Outcome(DOC, f"relief after each block must be recorded ({summary})", ev)
@@ -457,7 +565,11 @@ def rf_interval(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
 def _prior_for(ctx: CheckContext, prior: str) -> PriorProcedure | None:
     if prior == "rf":
         return clinical.last_rf(ctx.priors, ctx.zone)
-    therapeutic = [x for x in ctx.priors if x.family in clinical.INJECTION_FAMILIES and x.intent == "therapeutic" and clinical.same_zone(x, ctx.zone)]
+    therapeutic = [
+        x
+        for x in ctx.priors
+        if x.family in clinical.INJECTION_FAMILIES and x.intent == "therapeutic" and clinical.same_zone(x, ctx.zone)
+    ]
     return therapeutic[-1] if therapeutic else None
 
 
@@ -495,16 +607,24 @@ def sustained_relief(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
         relief = (baseline - (numeric_value(obs) or 0)) / baseline * 100 if baseline else 0.0
         if relief < threshold:
             if day is not None and day <= until:  # back by the end of the period: relief did not last
-                return Outcome(NOT_MET, f"relief fell to {relief:.0f}% on {day}, within {months} months", ev + (evidence_of(obs, day=day),))
+                return Outcome(
+                    NOT_MET,
+                    f"relief fell to {relief:.0f}% on {day}, within {months} months",
+                    ev + (evidence_of(obs, day=day),),
+                )
             break
         last_good = day
         ev += (evidence_of(obs, day=day, note=f"relief {relief:.0f}%"),)
     if last_good is None or last_good < until:
-        return Outcome(DOC, f"relief ≥ {threshold}% is recorded only until {last_good or prior.day}; {months} months needed", ev)
+        return Outcome(
+            DOC, f"relief ≥ {threshold}% is recorded only until {last_good or prior.day}; {months} months needed", ev
+        )
     if p.get("requires_function"):
         improved = _function_improved(ctx, prior.day)
         if improved is None:
-            return Outcome(DOC, f"≥ {threshold}% relief for {months}+ months; functional improvement needs documentation", ev)
+            return Outcome(
+                DOC, f"≥ {threshold}% relief for {months}+ months; functional improvement needs documentation", ev
+            )
         ev += (improved,)
     return Outcome(MET, f"≥ {threshold}% relief for at least {months} months after {prior.day}", ev)
 
@@ -513,7 +633,11 @@ def sustained_relief(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
 def not_rf_candidate(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     conditions = clinical.active_conditions_in(ctx.record, ctx.valuesets, p["valuesets"], ctx.dos)
     if conditions:
-        return Outcome(MET, "not an RF candidate (coded diagnosis)", (evidence_of(conditions[0], day=condition_onset(conditions[0])),))
+        return Outcome(
+            MET,
+            "not an RF candidate (coded diagnosis)",
+            (evidence_of(conditions[0], day=condition_onset(conditions[0])),),
+        )
     device = clinical.implanted_electrical_device(ctx.record, ctx.valuesets)
     if device:
         return Outcome(MET, "not an RF candidate (implanted electrical device)", (device,))
@@ -521,6 +645,10 @@ def not_rf_candidate(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     if unconfirmed:
         c = unconfirmed[0]
         status = clinical.status_code(c.get("verificationStatus"))
-        return Outcome(DOC, f"{_dx_words(c).lower()} is {status}, not established: "
-                       "confirm it, or document another reason the patient is not an RF candidate", (evidence_of(c, day=condition_onset(c)),))
+        return Outcome(
+            DOC,
+            f"{_dx_words(c).lower()} is {status}, not established: "
+            "confirm it, or document another reason the patient is not an RF candidate",
+            (evidence_of(c, day=condition_onset(c)),),
+        )
     return Outcome(DOC, "why the patient is not an RF candidate needs documentation")

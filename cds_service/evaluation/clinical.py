@@ -5,21 +5,11 @@ Pure functions of (record, value sets, dates). Each returns the facts and the re
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
-from cds_service.policy.conventions import (
-    ATC,
-    FACET_CDS_CODES,
-    LOINC,
-    PAIN_SCORE_LOINC,
-    PERCENT_RELIEF_CODE,
-    POST_PROCEDURE_MARKER,
-    PRE_PROCEDURE_MARKER,
-    RXNORM,
-)
-from cds_service.policy.valuesets import ValueSets
 from cds_service.evaluation import durations, episodes
 from cds_service.evaluation.dates import parse_date
 from cds_service.evaluation.procedures import INJECTION_FAMILIES, body_site_region, facet_code_of, stated_intent
@@ -39,6 +29,17 @@ from cds_service.evaluation.record import (
     status_code,
 )
 from cds_service.evaluation.results import Evidence
+from cds_service.policy.conventions import (
+    ATC,
+    FACET_CDS_CODES,
+    LOINC,
+    PAIN_SCORE_LOINC,
+    PERCENT_RELIEF_CODE,
+    POST_PROCEDURE_MARKER,
+    PRE_PROCEDURE_MARKER,
+    RXNORM,
+)
+from cds_service.policy.valuesets import ValueSets
 
 INTERFERENCE_LOINC = frozenset({"77565-0", "91146-1", "91147-9"})
 SPINAL_PAIN_VALUESETS = (
@@ -72,13 +73,20 @@ def coded(resource: Resource, field: str = "code") -> str:
     for c in codings(resource.get(field)):
         if c.get("code"):
             system = str(c.get("system") or "")
-            short = {"http://www.ama-assn.org/go/cpt": "CPT", "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM",
-                     "http://snomed.info/sct": "SNOMED", "http://loinc.org": "LOINC", RXNORM: "RxNorm"}.get(system, system)
+            short = {
+                "http://www.ama-assn.org/go/cpt": "CPT",
+                "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM",
+                "http://snomed.info/sct": "SNOMED",
+                "http://loinc.org": "LOINC",
+                RXNORM: "RxNorm",
+            }.get(system, system)
             return f"{short} {c['code']}".strip()
     return concept_text(resource.get(field))[:60] or ""
 
 
-def evidence_of(resource: Resource, *, day: date | None = None, field: str = "code", note: str | None = None) -> Evidence:
+def evidence_of(
+    resource: Resource, *, day: date | None = None, field: str = "code", note: str | None = None
+) -> Evidence:
     return Evidence(str(resource.get("resourceType")), str(resource.get("id") or "?"),
                     day.isoformat() if day else None, coded(resource, field) or None, note)
 
@@ -156,8 +164,12 @@ def diagnostic_blocks_since_last_rf(priors: Sequence[PriorProcedure], zone: str)
     """The "up to two" count: diagnostic blocks in the region since the last RF there (contract §4)."""
     rf = last_rf(priors, zone)
     return [
-        p for p in priors
-        if p.family in INJECTION_FAMILIES and p.intent == "diagnostic" and same_zone(p, zone) and (rf is None or p.day > rf.day)
+        p
+        for p in priors
+        if p.family in INJECTION_FAMILIES
+        and p.intent == "diagnostic"
+        and same_zone(p, zone)
+        and (rf is None or p.day > rf.day)
     ]
 
 
@@ -242,7 +254,7 @@ def relief_after_block(record: PatientRecord, procedure: Resource) -> Relief | N
         return None
     baseline, first_after = before[-1], after[0]
     b, a = numeric_value(baseline), numeric_value(first_after)
-    if not b:
+    if not b or a is None:  # a is never None (linked scores are numeric); this narrows it for mypy
         return None
     percent = (b - a) / b * 100.0
     return Relief(percent, (
@@ -348,14 +360,16 @@ def _is_treatment(proc: Resource, valuesets: ValueSets, names: Sequence[str]) ->
     return False
 
 
-def therapy_sessions(record: PatientRecord, valuesets: ValueSets, names: Sequence[str], start: date, end: date) -> list[TherapySpan]:
+def therapy_sessions(
+    record: PatientRecord, valuesets: ValueSets, names: Sequence[str], start: date, end: date
+) -> list[TherapySpan]:
     """Completed PT/HEP treatment Procedures in [start, end]; a performedPeriod spans its whole (clipped) period."""
     out = []
     for proc in record.of_type("Procedure"):
         if proc.get("status") != "completed" or not _is_treatment(proc, valuesets, names):
             continue
         first = performed_date(proc)
-        period = proc.get("performedPeriod") if isinstance(proc.get("performedPeriod"), Mapping) else {}
+        period = period_raw if isinstance(period_raw := proc.get("performedPeriod"), Mapping) else {}
         last = parse_date(period.get("end")) if not proc.get("performedDateTime") else None
         last = last if last and first and last >= first else first
         if first is None or last is None or last < start or first > end:
@@ -368,7 +382,9 @@ def therapy_sessions(record: PatientRecord, valuesets: ValueSets, names: Sequenc
     return sorted(out, key=lambda s: (s.first, s.last))
 
 
-def evaluation_before(record: PatientRecord, valuesets: ValueSets, names: Sequence[str], start: date, first: date) -> tuple[date, Resource] | None:
+def evaluation_before(
+    record: PatientRecord, valuesets: ValueSets, names: Sequence[str], start: date, first: date
+) -> tuple[date, Resource] | None:
     """The earliest completed PT evaluation in the 14 days before the first treatment: it opens the plan of care
     (mapping §5.1: a start date only), so it may start a trial that treatment follows, but never extends one,
     stands alone, or reaches back from a much later course."""
@@ -377,8 +393,14 @@ def evaluation_before(record: PatientRecord, valuesets: ValueSets, names: Sequen
         if proc.get("status") != "completed" or _is_treatment(proc, valuesets, names):
             continue
         day = performed_date(proc)
-        if day and max(start, first - timedelta(days=EVALUATION_OPENS_DAYS)) <= day <= first and any(
-                str(c.get("code")) in EVALUATION_CPT and valuesets.matching(names, [c]) for c in codings(proc.get("code"))):
+        if (
+            day
+            and max(start, first - timedelta(days=EVALUATION_OPENS_DAYS)) <= day <= first
+            and any(
+                str(c.get("code")) in EVALUATION_CPT and valuesets.matching(names, [c])
+                for c in codings(proc.get("code"))
+            )
+        ):
             found.append((day, proc))
     return min(found, key=lambda t: t[0]) if found else None
 
@@ -403,7 +425,9 @@ def prescribed_programmes(record: PatientRecord, valuesets: ValueSets) -> list[t
     return out
 
 
-def open_programmes(record: PatientRecord, valuesets: ValueSets, names: Sequence[str], start: date, end: date) -> list[tuple[date, Resource, str]]:
+def open_programmes(
+    record: PatientRecord, valuesets: ValueSets, names: Sequence[str], start: date, end: date
+) -> list[tuple[date, Resource, str]]:
     """Prescribed or ongoing programmes whose length is not recorded: (start, resource, what is missing).
 
     A home-exercise Procedure dated once (a prescription, not a series of visits), an in-progress PT/HEP
@@ -429,7 +453,9 @@ def open_programmes(record: PatientRecord, valuesets: ValueSets, names: Sequence
     return sorted(out, key=lambda t: t[0])
 
 
-def therapy_not_tolerated(record: PatientRecord, valuesets: ValueSets, names: Sequence[str], start: date, end: date) -> Resource | None:
+def therapy_not_tolerated(
+    record: PatientRecord, valuesets: ValueSets, names: Sequence[str], start: date, end: date
+) -> Resource | None:
     """A PT/HEP Procedure stopped or not done with a stated reason: documented inability to tolerate."""
     for proc in record.of_type("Procedure"):
         if proc.get("status") in ("not-done", "stopped") and proc.get("statusReason"):
@@ -443,11 +469,14 @@ def therapy_not_tolerated(record: PatientRecord, valuesets: ValueSets, names: Se
 
 # Topical vs systemic (contract §4: dose form and route decide). Coded route first, then the dose form, then
 # whole words of the product text; an oral dose-form word ("Liqui-Gels", "softgel", "gel capsule") wins over "gel".
-SYSTEMIC_ROUTES = frozenset({"26643006", "37161004", "78421000", "47625008", "46713006", "34206005", "37839007", "54471007"})
+SYSTEMIC_ROUTES = frozenset(
+    {"26643006", "37161004", "78421000", "47625008", "46713006", "34206005", "37839007", "54471007"}
+)
 LOCAL_ROUTES = frozenset({"6064005", "45890007", "448598008", "54485002", "10547007", "359540000"})
 ORAL_WORDS = re.compile(
     r"\b(oral|orally|by mouth|po|tablets?|tabs?|caplets?|capsules?|caps?|softgels?|liqui-?gels?|gelcaps?|chewable|"
-    r"suspension|elixir|syrup|granules|powder for oral|injection|injectable|intravenous|intramuscular|suppository|rectal|nasal)\b",
+    r"suspension|elixir|syrup|granules|powder for oral|"
+    r"injection|injectable|intravenous|intramuscular|suppository|rectal|nasal)\b",
     re.I,
 )
 LOCAL_WORDS = re.compile(
@@ -472,7 +501,9 @@ class NsaidMatcher:
 
     def __init__(self, valuesets: ValueSets):
         self._ingredients = {e.code for e in valuesets.entries("med-nsaid-rxnorm-ingredients")}
-        self._products = {e.code: e.attributes.get("ingredient", "") for e in valuesets.entries("med-nsaid-rxnorm-product-examples")}
+        self._products = {
+            e.code: e.attributes.get("ingredient", "") for e in valuesets.entries("med-nsaid-rxnorm-product-examples")
+        }
         self._valuesets = valuesets
 
     def match(self, concept: Any, *, check_form: bool = True) -> str | None:
@@ -507,7 +538,9 @@ def _medication_concept(resource: Resource, record: PatientRecord) -> Any:
 
 def is_systemic(resource: Resource, record: PatientRecord, concept: Any) -> bool:
     """Route codes decide, then the Medication's dose form, then the words of route/form/product text."""
-    dosages = [d for d in as_list(resource.get("dosage") or resource.get("dosageInstruction")) if isinstance(d, Mapping)]
+    dosages = [
+        d for d in as_list(resource.get("dosage") or resource.get("dosageInstruction")) if isinstance(d, Mapping)
+    ]
     for d in dosages:
         for c in codings(d.get("route")):
             if str(c.get("code")) in SYSTEMIC_ROUTES:
@@ -515,7 +548,9 @@ def is_systemic(resource: Resource, record: PatientRecord, concept: Any) -> bool
             if str(c.get("code")) in LOCAL_ROUTES:
                 return False
     medication = _medication_resource(resource, record) or {}
-    words = " ".join([concept_text(d.get("route")) for d in dosages] + [concept_text(medication.get("form")), concept_text(concept)])
+    words = " ".join(
+        [concept_text(d.get("route")) for d in dosages] + [concept_text(medication.get("form")), concept_text(concept)]
+    )
     if LOW_DOSE_ASPIRIN.search(concept_text(concept)):
         return False
     return systemic_from_text(words) is not False
@@ -545,14 +580,20 @@ def _name(concept: Any) -> str:
     return "NSAID"
 
 
-def _course_of(resource: Resource, on: date) -> tuple[date, tuple[date, date] | None, tuple[date, date] | None, str | None] | None:
+def _course_of(
+    resource: Resource, on: date
+) -> tuple[date, tuple[date, date] | None, tuple[date, date] | None, str | None] | None:
     """(start, known interval, upper interval, what is missing) of a MedicationStatement/Request/Dispense."""
     kind = resource.get("resourceType")
     dosages = as_list(resource.get("dosage") or resource.get("dosageInstruction"))
     stated, bounds = durations.stated_duration(dosages)
     if kind == "MedicationStatement":
-        period = resource.get("effectivePeriod") if isinstance(resource.get("effectivePeriod"), Mapping) else {}
-        start = parse_date(period.get("start")) or parse_date(resource.get("effectiveDateTime")) or (bounds[0] if bounds else None)
+        period = period_raw if isinstance(period_raw := resource.get("effectivePeriod"), Mapping) else {}
+        start = (
+            parse_date(period.get("start"))
+            or parse_date(resource.get("effectiveDateTime"))
+            or (bounds[0] if bounds else None)
+        )
         if start is None:
             return None
         end = parse_date(period.get("end"))
@@ -569,19 +610,25 @@ def _course_of(resource: Resource, on: date) -> tuple[date, tuple[date, date] | 
         return start, None, None, "no end date or days' supply recorded"
     if kind == "MedicationDispense":
         start = parse_date(resource.get("whenHandedOver")) or parse_date(resource.get("whenPrepared"))
-        supply = durations.duration_days(resource.get("daysSupply")) or durations.supply_from_quantity(resource.get("quantity"), dosages)
+        supply = durations.duration_days(resource.get("daysSupply")) or durations.supply_from_quantity(
+            resource.get("quantity"), dosages
+        )
         if start is None:
             return None
         if supply:
             return start, (start, start + timedelta(days=supply - 1)), None, None
         return start, None, None, "no days' supply recorded"
-    dispense = resource.get("dispenseRequest") if isinstance(resource.get("dispenseRequest"), Mapping) else {}
-    validity = dispense.get("validityPeriod") if isinstance(dispense.get("validityPeriod"), Mapping) else {}
+    dispense = dispense_raw if isinstance(dispense_raw := resource.get("dispenseRequest"), Mapping) else {}
+    validity = validity_raw if isinstance(validity_raw := dispense.get("validityPeriod"), Mapping) else {}
     # validityPeriod is when it may be filled, not a supply: only its start can place an undated order.
-    start = durations.bounds_start(dosages) or parse_date(resource.get("authoredOn")) or parse_date(validity.get("start"))
+    start = (
+        durations.bounds_start(dosages) or parse_date(resource.get("authoredOn")) or parse_date(validity.get("start"))
+    )
     if start is None:
         return None
-    supply = durations.duration_days(dispense.get("expectedSupplyDuration")) or durations.supply_from_quantity(dispense.get("quantity"), dosages)
+    supply = durations.duration_days(dispense.get("expectedSupplyDuration")) or durations.supply_from_quantity(
+        dispense.get("quantity"), dosages
+    )
     if supply:
         known = (start, start + timedelta(days=supply - 1))
         repeats = dispense.get("numberOfRepeatsAllowed")
@@ -601,7 +648,11 @@ def nsaid_courses(record: PatientRecord, matcher: NsaidMatcher, start: date, end
     courses = []
     kinds = ("MedicationStatement", "MedicationRequest", "MedicationDispense")
     for resource in [r for k in kinds for r in record.of_type(k)]:
-        if resource.get("status") in EXCLUDED_MED_STATUS or resource.get("status") in ("declined", "preparation", "intended"):
+        if resource.get("status") in EXCLUDED_MED_STATUS or resource.get("status") in (
+            "declined",
+            "preparation",
+            "intended",
+        ):
             continue
         if resource.get("resourceType") == "MedicationRequest" and resource.get("intent") in ("proposal", "plan"):
             continue
@@ -646,7 +697,9 @@ def nsaid_exposure(record: PatientRecord, matcher: NsaidMatcher, start: date, en
     return NsaidExposure(days, most, tuple(c for c in courses if c.missing), tuple(c.evidence for c in courses))
 
 
-def nsaid_contraindication(record: PatientRecord, valuesets: ValueSets, matcher: NsaidMatcher, on: date) -> Evidence | None:
+def nsaid_contraindication(
+    record: PatientRecord, valuesets: ValueSets, matcher: NsaidMatcher, on: date
+) -> Evidence | None:
     for allergy in record.of_type("AllergyIntolerance"):
         if status_code(allergy.get("verificationStatus")) in ("refuted", "entered-in-error"):
             continue
@@ -691,7 +744,9 @@ def latest_result(record: PatientRecord, valuesets: ValueSets, valueset: str,
 
 # ---------------------------------------------------------------- devices
 
-DEVICE_WORDS = re.compile(r"pacemaker|defibrillator|neurostimulator|spinal cord stimulator|\bscs\b|ventricular assist", re.I)
+DEVICE_WORDS = re.compile(
+    r"pacemaker|defibrillator|neurostimulator|spinal cord stimulator|\bscs\b|ventricular assist", re.I
+)
 
 
 def implanted_electrical_device(record: PatientRecord, valuesets: ValueSets) -> Evidence | None:

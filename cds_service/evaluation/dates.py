@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import calendar
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def add_months(day: date, months: int) -> date:

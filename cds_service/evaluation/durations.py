@@ -6,8 +6,9 @@ gets `None` (and a reason naming what is missing), never a guessed "1 day".
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from cds_service.evaluation.dates import parse_date
 from cds_service.evaluation.record import as_list
@@ -21,7 +22,19 @@ _UNIT_DAYS: dict[str, float] = {
     "mo": 30, "month": 30, "months": 30, "a": 365, "year": 365, "years": 365,
 }
 # Timing.code abbreviations (HL7 TimingAbbreviation) → administrations per day.
-_TIMING_CODES = {"QD": 1, "QOD": 0.5, "BID": 2, "TID": 3, "QID": 4, "AM": 1, "PM": 1, "Q4H": 6, "Q6H": 4, "Q8H": 3, "Q12H": 2}
+_TIMING_CODES = {
+    "QD": 1,
+    "QOD": 0.5,
+    "BID": 2,
+    "TID": 3,
+    "QID": 4,
+    "AM": 1,
+    "PM": 1,
+    "Q4H": 6,
+    "Q6H": 4,
+    "Q8H": 3,
+    "Q12H": 2,
+}
 # "for 30 days", "x 2 weeks", "× 10 d", "for a total of 14 days"
 # ("for up to 10 days" is a ceiling, not a course: it does not match.)
 _STATED = re.compile(
@@ -44,7 +57,7 @@ def duration_days(duration: Any) -> int | None:
 
 
 def _repeat(dosage: Mapping[str, Any]) -> Mapping[str, Any]:
-    timing = dosage.get("timing") if isinstance(dosage.get("timing"), Mapping) else {}
+    timing = timing_raw if isinstance(timing_raw := dosage.get("timing"), Mapping) else {}
     repeat = timing.get("repeat")
     return repeat if isinstance(repeat, Mapping) else {}
 
@@ -56,7 +69,7 @@ def doses_per_day(dosage: Mapping[str, Any]) -> float | None:
     per = unit_days(repeat.get("periodUnit"))
     if isinstance(period, (int, float)) and period > 0 and per and isinstance(freq, (int, float)) and freq > 0:
         return freq / (period * per)
-    timing = dosage.get("timing") if isinstance(dosage.get("timing"), Mapping) else {}
+    timing = timing_raw if isinstance(timing_raw := dosage.get("timing"), Mapping) else {}
     for c in as_list((timing.get("code") or {}).get("coding") if isinstance(timing.get("code"), Mapping) else None):
         if isinstance(c, Mapping) and str(c.get("code") or "").upper() in _TIMING_CODES:
             return float(_TIMING_CODES[str(c["code"]).upper()])
@@ -83,7 +96,11 @@ def daily_dose(dosage: Mapping[str, Any]) -> tuple[float, str] | None:
 
 def supply_from_quantity(quantity: Any, dosages: Iterable[Any]) -> int | None:
     """Days a dispensed quantity lasts at the prescribed daily dose (quantity ÷ daily dose), when units agree."""
-    if not isinstance(quantity, Mapping) or not isinstance(quantity.get("value"), (int, float)) or quantity["value"] <= 0:
+    if (
+        not isinstance(quantity, Mapping)
+        or not isinstance(quantity.get("value"), (int, float))
+        or quantity["value"] <= 0
+    ):
         return None
     for dosage in dosages:
         if not isinstance(dosage, Mapping):

@@ -4,17 +4,33 @@ Pure: no I/O, no clock (today is passed in). Criteria come from the policy data;
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
-from cds_service.policy.library import PolicyLibrary
-from cds_service.policy.model import Criterion
 from cds_service.evaluation import clinical
 from cds_service.evaluation.checks import CHECKS, CheckContext, Outcome
 from cds_service.evaluation.dates import months_before
-from cds_service.evaluation.procedures import OrderedProcedure, body_site_region, group_orders, level_names, names_pulsed_rf, stated_intent
+from cds_service.evaluation.procedures import (
+    OrderedProcedure,
+    body_site_region,
+    group_orders,
+    level_names,
+    names_pulsed_rf,
+    stated_intent,
+)
 from cds_service.evaluation.record import PatientRecord
-from cds_service.evaluation.results import CriterionResult, Decision, Evaluation, Evidence, ProcedureDetermination, SkippedResource, Status
+from cds_service.evaluation.results import (
+    CriterionResult,
+    Decision,
+    Evaluation,
+    Evidence,
+    ProcedureDetermination,
+    SkippedResource,
+    Status,
+)
+from cds_service.policy.library import PolicyLibrary
+from cds_service.policy.model import Criterion
 
 ATTESTATION_LOOKBACK_MONTHS = 12
 KIND_WORDS = {
@@ -77,7 +93,9 @@ def _label(kind: str, region: str, proc: OrderedProcedure, level_count: int | No
     return f"{region_word} {KIND_WORDS[kind]} ({' + '.join(proc.codes)}){levels}".strip()
 
 
-def _apply_attestation(criterion: Criterion, outcome: Outcome, answers: Mapping[str, tuple[bool, Evidence]]) -> tuple[Outcome, bool]:
+def _apply_attestation(
+    criterion: Criterion, outcome: Outcome, answers: Mapping[str, tuple[bool, Evidence]]
+) -> tuple[Outcome, bool]:
     """An attestation settles only what the record leaves open (contract §4 "Attestations")."""
     if not criterion.attestable or outcome.status is not Status.DOCUMENTATION or criterion.id not in answers:
         return outcome, False
@@ -125,7 +143,9 @@ def evaluate_procedure(
         kind=kind, region=region, zone=zone, dos=dos, priors=priors,
         level_count=level_count, levels=levels,
     )
-    answers = clinical.attestations(record, revision.questionnaire_canonical, months_before(dos, ATTESTATION_LOOKBACK_MONTHS))
+    answers = clinical.attestations(
+        record, revision.questionnaire_canonical, months_before(dos, ATTESTATION_LOOKBACK_MONTHS)
+    )
     results = []
     for criterion in revision.criteria:
         if criterion.applies(kind):
@@ -155,7 +175,9 @@ def evaluate(
     record = PatientRecord(resources)
     procedures, out_of_scope = group_orders(draft_orders, today)
     determinations = tuple(
-        evaluate_procedure(library, record, proc, today=today, revision_id=revision_id, technical_problem=technical_problem)
+        evaluate_procedure(
+            library, record, proc, today=today, revision_id=revision_id, technical_problem=technical_problem
+        )
         for proc in procedures
     )
     return Evaluation(determinations, tuple(skipped), tuple(out_of_scope))

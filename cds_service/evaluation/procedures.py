@@ -5,13 +5,23 @@ CPT semantics come from the policy's coding tables (both revisions) and contract
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Iterable, Mapping
+from itertools import pairwise
+from typing import Any
 
-from cds_service.policy.conventions import CERVICAL_SPINE_STRUCTURE, CPT, DIAGNOSTIC_INTENT, LUMBAR_SPINE_STRUCTURE, SNOMED, THERAPEUTIC_INTENT, THORACIC_SPINE_STRUCTURE
 from cds_service.evaluation.dates import parse_date
 from cds_service.evaluation.record import as_list, codings, concept_text
+from cds_service.policy.conventions import (
+    CERVICAL_SPINE_STRUCTURE,
+    CPT,
+    DIAGNOSTIC_INTENT,
+    LUMBAR_SPINE_STRUCTURE,
+    SNOMED,
+    THERAPEUTIC_INTENT,
+    THORACIC_SPINE_STRUCTURE,
+)
 
 Resource = Mapping[str, Any]
 
@@ -29,20 +39,68 @@ def _codes() -> dict[str, FacetCode]:
     rows = [
         ("64490", "injection", "cervical-thoracic", "primary", "facet injection, cervical/thoracic, single level"),
         ("64491", "injection", "cervical-thoracic", "add-one", "facet injection, cervical/thoracic, second level"),
-        ("64492", "injection", "cervical-thoracic", "add-three-plus", "facet injection, cervical/thoracic, third+ level"),
+        (
+            "64492",
+            "injection",
+            "cervical-thoracic",
+            "add-three-plus",
+            "facet injection, cervical/thoracic, third+ level",
+        ),
         ("64493", "injection", "lumbar", "primary", "facet injection, lumbar/sacral, single level"),
         ("64494", "injection", "lumbar", "add-one", "facet injection, lumbar/sacral, second level"),
         ("64495", "injection", "lumbar", "add-three-plus", "facet injection, lumbar/sacral, third+ level"),
         ("64633", "rf", "cervical-thoracic", "primary", "facet RF neurotomy, cervical/thoracic, single joint"),
-        ("64634", "rf", "cervical-thoracic", "add-quantity", "facet RF neurotomy, cervical/thoracic, each additional joint"),
+        (
+            "64634",
+            "rf",
+            "cervical-thoracic",
+            "add-quantity",
+            "facet RF neurotomy, cervical/thoracic, each additional joint",
+        ),
         ("64635", "rf", "lumbar", "primary", "facet RF neurotomy, lumbar/sacral, single joint"),
         ("64636", "rf", "lumbar", "add-quantity", "facet RF neurotomy, lumbar/sacral, each additional joint"),
-        ("0213T", "ultrasound-injection", "cervical-thoracic", "primary", "facet injection with ultrasound, cervical/thoracic, single level"),
-        ("0214T", "ultrasound-injection", "cervical-thoracic", "add-one", "facet injection with ultrasound, cervical/thoracic, second level"),
-        ("0215T", "ultrasound-injection", "cervical-thoracic", "add-three-plus", "facet injection with ultrasound, cervical/thoracic, third+ level"),
-        ("0216T", "ultrasound-injection", "lumbar", "primary", "facet injection with ultrasound, lumbar/sacral, single level"),
-        ("0217T", "ultrasound-injection", "lumbar", "add-one", "facet injection with ultrasound, lumbar/sacral, second level"),
-        ("0218T", "ultrasound-injection", "lumbar", "add-three-plus", "facet injection with ultrasound, lumbar/sacral, third+ level"),
+        (
+            "0213T",
+            "ultrasound-injection",
+            "cervical-thoracic",
+            "primary",
+            "facet injection with ultrasound, cervical/thoracic, single level",
+        ),
+        (
+            "0214T",
+            "ultrasound-injection",
+            "cervical-thoracic",
+            "add-one",
+            "facet injection with ultrasound, cervical/thoracic, second level",
+        ),
+        (
+            "0215T",
+            "ultrasound-injection",
+            "cervical-thoracic",
+            "add-three-plus",
+            "facet injection with ultrasound, cervical/thoracic, third+ level",
+        ),
+        (
+            "0216T",
+            "ultrasound-injection",
+            "lumbar",
+            "primary",
+            "facet injection with ultrasound, lumbar/sacral, single level",
+        ),
+        (
+            "0217T",
+            "ultrasound-injection",
+            "lumbar",
+            "add-one",
+            "facet injection with ultrasound, lumbar/sacral, second level",
+        ),
+        (
+            "0218T",
+            "ultrasound-injection",
+            "lumbar",
+            "add-three-plus",
+            "facet injection with ultrasound, lumbar/sacral, third+ level",
+        ),
         ("64999", "pulsed-rf", "any", "primary", "unlisted nervous system procedure (pulsed RF of facet joints)"),
     ]
     return {r[0]: FacetCode(*r) for r in rows}
@@ -50,9 +108,18 @@ def _codes() -> dict[str, FacetCode]:
 
 FACET_CODES = _codes()
 INJECTION_FAMILIES = {"injection", "ultrasound-injection"}
-ULTRASOUND_TO_FLUORO = {"0213T": "64490", "0214T": "64491", "0215T": "64492", "0216T": "64493", "0217T": "64494", "0218T": "64495"}
+ULTRASOUND_TO_FLUORO = {
+    "0213T": "64490",
+    "0214T": "64491",
+    "0215T": "64492",
+    "0216T": "64493",
+    "0217T": "64494",
+    "0218T": "64495",
+}
 # Other interventional spine/pain procedures that make a second "procedure" at the same visit (contract §4).
-OTHER_INTERVENTIONAL = {str(c) for c in range(62320, 62328)} | {str(c) for c in range(64479, 64485)} | {"27096", "64451", "G0260", "64625"}
+OTHER_INTERVENTIONAL = (
+    {str(c) for c in range(62320, 62328)} | {str(c) for c in range(64479, 64485)} | {"27096", "64451", "G0260", "64625"}
+)
 
 CPT_SHAPE = re.compile(r"^(\d{5}|\d{4}T)$")
 # Text is the last resort (codes first): whole words, and a negation just before the word cancels it.
@@ -136,7 +203,7 @@ def levels_in_text(text: str) -> list[str]:
     if not NERVE_TEXT.search(text) or len(singles) == 1:
         return [f"{letter}{n}" for letter, n in singles]
     out: list[str] = []
-    for a, b in zip(singles, singles[1:]):
+    for a, b in pairwise(singles):
         if a[0] == b[0] and b[1] == a[1] + 1:
             out.append(f"{a[0]}{a[1]}+{b[0]}{b[1]} medial branches")
     return out or [f"{letter}{n}" for letter, n in singles]
@@ -180,9 +247,19 @@ def order_side(order: Resource) -> str | None:
     """'left' / 'right' / 'bilateral' from bodySite laterality (code or words) or a modifier LT / RT / 50."""
     sides = set()
     for key in ("bodySite", "orderDetail", "modifier", "extension", "modifierExtension"):
-        sides |= {SIDE_CODES[c] for c in _codes_anywhere(order.get(key)) if c in SIDE_CODES and (c != "50" or key != "bodySite")}
-    for code_ext in as_list((order.get("code") or {}).get("coding") if isinstance(order.get("code"), Mapping) else None):
-        sides |= {SIDE_CODES[c] for c in _codes_anywhere(code_ext.get("extension") if isinstance(code_ext, Mapping) else None) if c in SIDE_CODES}
+        sides |= {
+            SIDE_CODES[c]
+            for c in _codes_anywhere(order.get(key))
+            if c in SIDE_CODES and (c != "50" or key != "bodySite")
+        }
+    for code_ext in as_list(
+        (order.get("code") or {}).get("coding") if isinstance(order.get("code"), Mapping) else None
+    ):
+        sides |= {
+            SIDE_CODES[c]
+            for c in _codes_anywhere(code_ext.get("extension") if isinstance(code_ext, Mapping) else None)
+            if c in SIDE_CODES
+        }
     for site in as_list(order.get("bodySite")):
         if isinstance(site, Mapping):
             text = " ".join([str(site.get("text") or "")] + [str(c.get("display") or "") for c in codings(site)])
@@ -210,7 +287,11 @@ def body_site_region(body_sites: Any) -> str | None:
     for site in as_list(body_sites):
         for c in codings(site):
             if c.get("system") == SNOMED:
-                regions |= {THORACIC_SPINE_STRUCTURE: {"thoracic"}, CERVICAL_SPINE_STRUCTURE: {"cervical"}, LUMBAR_SPINE_STRUCTURE: {"lumbar"}}.get(str(c.get("code")), set())
+                regions |= {
+                    THORACIC_SPINE_STRUCTURE: {"thoracic"},
+                    CERVICAL_SPINE_STRUCTURE: {"cervical"},
+                    LUMBAR_SPINE_STRUCTURE: {"lumbar"},
+                }.get(str(c.get("code")), set())
     for level in level_names(body_sites):
         regions.add({"C": "cervical", "T": "thoracic", "L": "lumbar", "S": "lumbar"}[level[0]])
     if len(regions) == 1:
@@ -272,10 +353,12 @@ class OrderedProcedure:
         named = level_names(self.body_sites())
         if named:
             return len(named)
-        pairs = list(zip(self.add_on_codes, self.add_ons))
+        pairs = list(zip(self.add_on_codes, self.add_ons, strict=False))
         if self.other_sides and pairs and all(order_side(o) for _, o in pairs):
             # A bilateral procedure's add-ons are per side: the levels are those of the larger side.
-            per_side = [_count_from_codes([(c, o) for c, o in pairs if order_side(o) in (side, BOTH)]) for side in (LEFT, RIGHT)]
+            per_side = [
+                _count_from_codes([(c, o) for c, o in pairs if order_side(o) in (side, BOTH)]) for side in (LEFT, RIGHT)
+            ]
             return None if None in per_side else max(c for c in per_side if c is not None)
         return _count_from_codes(pairs)
 
@@ -314,7 +397,9 @@ def _sides_of_one(a: Resource, fa: FacetCode, b: Resource, fb: FacetCode, today:
     return sa is not None and sb is not None and (sa != sb or BOTH in (sa, sb))
 
 
-def group_orders(draft_orders: Iterable[Resource], today: date | None = None) -> tuple[list[OrderedProcedure], list[str]]:
+def group_orders(
+    draft_orders: Iterable[Resource], today: date | None = None
+) -> tuple[list[OrderedProcedure], list[str]]:
     """In-scope procedures of one ordering session, and the ids of orders that are out of scope.
 
     Add-ons join the primary of the same family, zone and date; a left and a right order of the same code,
@@ -349,10 +434,15 @@ def group_orders(draft_orders: Iterable[Resource], today: date | None = None) ->
     procedures: list[OrderedProcedure] = []
     unclaimed = list(add_ons)
     for order, fc, sides in groups:
-        mine = [(o, c) for o, c in unclaimed if c.family == fc.family and c.zone == fc.zone and _same_visit(o, order, today)
-                and _same_region(o, order)]
+        mine = [
+            (o, c)
+            for o, c in unclaimed
+            if c.family == fc.family and c.zone == fc.zone and _same_visit(o, order, today) and _same_region(o, order)
+        ]
         unclaimed = [pair for pair in unclaimed if pair not in mine]
-        procedures.append(OrderedProcedure(order, tuple(o for o, _ in mine), fc, tuple(c for _, c in mine), (), tuple(sides)))
+        procedures.append(
+            OrderedProcedure(order, tuple(o for o, _ in mine), fc, tuple(c for _, c in mine), (), tuple(sides))
+        )
     # An add-on without its primary is still a facet procedure the payer must answer for.
     for order, fc in unclaimed:
         procedures.append(OrderedProcedure(order, (), fc, ()))
@@ -363,5 +453,9 @@ def group_orders(draft_orders: Iterable[Resource], today: date | None = None) ->
         rest = [p.primary for p in procedures if p is not proc]
         same_day += [o for o in rest if _same_visit(o, proc.primary, today)]
         later = tuple(o for o in rest if not _same_visit(o, proc.primary, today))
-        result.append(OrderedProcedure(proc.primary, proc.add_ons, proc.code, proc.add_on_codes, tuple(same_day), proc.other_sides, later))
+        result.append(
+            OrderedProcedure(
+                proc.primary, proc.add_ons, proc.code, proc.add_on_codes, tuple(same_day), proc.other_sides, later
+            )
+        )
     return result, out_of_scope

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 from cds_service.evaluation.dates import parse_date, parse_instant
 from cds_service.policy.conventions import CODE_SYSTEM_OIDS
@@ -32,7 +33,7 @@ def codings(concept: Any) -> list[Mapping[str, Any]]:
         if isinstance(coding, list):
             return [_canonical(c) for c in coding if isinstance(c, dict)]
         return [_canonical(coding)] if isinstance(coding, dict) else []
-    out = []
+    out: list[Mapping[str, Any]] = []
     for cc in as_list(concept):
         if isinstance(cc, dict):
             out.extend(_canonical(c) for c in as_list(cc.get("coding")) if isinstance(c, dict))
@@ -82,7 +83,9 @@ def reference_id(reference: Any, resource_type: str) -> str | None:
 
 def performed_date(procedure: Resource) -> date | None:
     period = procedure.get("performedPeriod") or {}
-    return parse_date(procedure.get("performedDateTime")) or parse_date(period.get("start") if isinstance(period, Mapping) else None)
+    return parse_date(procedure.get("performedDateTime")) or parse_date(
+        period.get("start") if isinstance(period, Mapping) else None
+    )
 
 
 def performed_instant(procedure: Resource):
@@ -135,7 +138,9 @@ def condition_is_active(condition: Resource, on: date) -> bool:
         return False
     clinical = status_code(condition.get("clinicalStatus"))
     abated = parse_date(condition.get("abatementDateTime")) or parse_date(
-        (condition.get("abatementPeriod") or {}).get("end") if isinstance(condition.get("abatementPeriod"), Mapping) else None
+        (condition.get("abatementPeriod") or {}).get("end")
+        if isinstance(condition.get("abatementPeriod"), Mapping)
+        else None
     )
     if clinical in INACTIVE_CLINICAL and (abated is None or abated <= on):
         return False

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 
-class Status(str, Enum):
+# str+Enum, not StrEnum: StrEnum would change str()/format() of members (e.g. in f-strings and logs).
+class Status(str, Enum):  # noqa: UP042
     """The four results a criterion can have (contract §4 "Criterion ids")."""
 
     MET = "met"
@@ -27,7 +28,7 @@ class Status(str, Enum):
         }[self]
 
 
-class Decision(str, Enum):
+class Decision(str, Enum):  # noqa: UP042 (see Status)
     """CRD `covered` values (coverageInfo value set)."""
 
     COVERED = "covered"
@@ -101,7 +102,7 @@ class ProcedureDetermination:
     technical_problem: str | None = None  # set when FHIR data could not be had (never shown in a card)
     questionnaire: str | None = None  # canonical|version of the attestation Questionnaire
 
-    def with_results(self, **changes) -> "ProcedureDetermination":
+    def with_results(self, **changes) -> ProcedureDetermination:
         from dataclasses import replace
 
         return replace(self, **changes)

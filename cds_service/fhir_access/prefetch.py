@@ -42,7 +42,9 @@ def _read_prefetched_bundle(key: str, bundle: dict[str, Any], warnings: list[str
         if resource.get("resourceType") != "OperationOutcome":
             full_url = entry.get("fullUrl")
             # kept for `urn:uuid:` references between entries; bundle_links resolves and removes it
-            resources.append({**resource, FULL_URL_KEY: full_url} if isinstance(full_url, str) and full_url else resource)
+            resources.append(
+                {**resource, FULL_URL_KEY: full_url} if isinstance(full_url, str) and full_url else resource
+            )
         elif _is_failure(resource):
             warnings.append(f"{key}: prefetch Bundle reports an error; fetched instead")
             return None
@@ -53,5 +55,6 @@ def _read_prefetched_bundle(key: str, bundle: dict[str, Any], warnings: list[str
 
 def _is_failure(outcome: Mapping[str, Any]) -> bool:
     return any(
-        isinstance(issue, dict) and issue.get("severity") in ("error", "fatal") for issue in as_list(outcome.get("issue"))
+        isinstance(issue, dict) and issue.get("severity") in ("error", "fatal")
+        for issue in as_list(outcome.get("issue"))
     )

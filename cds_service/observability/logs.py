@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from cds_service.observability.plain_logs import PlainFormatter, without_colour
@@ -23,7 +23,7 @@ _ACCESS_ATOMS = {"m": "method", "U": "path", "s": "status", "M": "duration_ms", 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": without_colour(record.getMessage()),  # no colour codes from Werkzeug

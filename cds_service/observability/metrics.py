@@ -6,7 +6,9 @@ import os
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 HOOK_CALLS = Counter("cds_hook_calls_total", "Hook calls answered, by hook and HTTP status", ["hook", "status"])
-DECISIONS = Counter("cds_decisions_total", "Procedure decisions, by hook, revision and decision", ["hook", "revision", "decision"])
+DECISIONS = Counter(
+    "cds_decisions_total", "Procedure decisions, by hook, revision and decision", ["hook", "revision", "decision"]
+)
 HOOK_LATENCY = Histogram(
     "cds_hook_duration_seconds", "Time to answer a hook call", ["hook"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),

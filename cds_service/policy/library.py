@@ -1,10 +1,11 @@
 """All revisions of a policy, and which one is in force on a date of service."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
-from typing import Mapping
 
 from cds_service.policy.loader import PolicyDataError, load_revision, load_valuesets
 from cds_service.policy.model import Revision
@@ -24,10 +25,12 @@ class PolicyLibrary:
         check_params: Mapping[str, frozenset[str]],
         directory: Path = DATA_DIR,
         effective_overrides: Mapping[str, date] | None = None,
-    ) -> "PolicyLibrary":
+    ) -> PolicyLibrary:
         """Load every `*.toml` revision in `directory`; `effective_overrides` lets the plan move a date."""
         valuesets = load_valuesets(directory / "valuesets.json")
-        revisions = [load_revision(p, check_params=check_params, valuesets=valuesets) for p in sorted(directory.glob("*.toml"))]
+        revisions = [
+            load_revision(p, check_params=check_params, valuesets=valuesets) for p in sorted(directory.glob("*.toml"))
+        ]
         if not revisions:
             raise PolicyDataError(f"no policy revisions in {directory}")
         for rev_id, effective in (effective_overrides or {}).items():
@@ -36,7 +39,7 @@ class PolicyLibrary:
                 raise PolicyDataError(f"effective-date override names unknown revision {rev_id!r}")
             revisions[matches[0]] = replace(revisions[matches[0]], effective=effective)
         revisions.sort(key=lambda r: r.effective)
-        for earlier, later in zip(revisions, revisions[1:]):
+        for earlier, later in pairwise(revisions):
             if earlier.effective == later.effective:
                 raise PolicyDataError(f"revisions {earlier.revision} and {later.revision} share an effective date")
             if earlier.policy != later.policy:

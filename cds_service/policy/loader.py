@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from cds_service.policy.model import ORDER_KINDS, Criterion, Revision
 from cds_service.policy.valuesets import ValueSetError, ValueSets

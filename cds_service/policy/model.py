@@ -1,10 +1,11 @@
 """The policy as data: a revision is an ordered list of criteria, each naming the check that decides it."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from cds_service.policy.conventions import QUESTIONNAIRE_BASE
 

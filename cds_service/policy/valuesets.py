@@ -5,10 +5,21 @@ Entries marked `verified: "no"` stay in the data file for review but are not use
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from cds_service.policy.conventions import ATC, CPT, FACET_CDS_CODES, ICD10CM, LOINC, RXNORM, SNOMED, UCUM, canonical_system
+from cds_service.policy.conventions import (
+    ATC,
+    CPT,
+    FACET_CDS_CODES,
+    ICD10CM,
+    LOINC,
+    RXNORM,
+    SNOMED,
+    UCUM,
+    canonical_system,
+)
 
 HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 
@@ -63,7 +74,7 @@ class ValueSets:
             self._prefixes[name] = prefixes
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "ValueSets":
+    def from_json(cls, data: Mapping[str, Any]) -> ValueSets:
         sets: dict[str, tuple[ValueSetEntry, ...]] = {}
         for name, rows in data.items():
             if name.startswith("_"):
@@ -80,7 +91,7 @@ class ValueSets:
                     raise ValueSetError(f"{where}: unknown keys {sorted(unknown)}")
                 system, code = row.get("system"), row.get("code")
                 shape = CODE_SHAPES.get(system or "")
-                if shape is None:
+                if shape is None or not isinstance(system, str):  # a known system is a str key of CODE_SHAPES
                     raise ValueSetError(f"{where}: unknown code system {system!r}")
                 if not isinstance(code, str) or not shape.match(code):
                     raise ValueSetError(f"{where}: {code!r} is not a valid code of {system}")
@@ -93,7 +104,9 @@ class ValueSets:
                     continue  # kept in the file for review, never matched (clinical-mapping §10.1)
                 attributes = {k: str(v) for k, v in row.items() if k in ("region", "role", "ingredient", "tty", "atc")}
                 entries.append(
-                    ValueSetEntry(system, code, str(row.get("display", "")), row.get("match") == "descendants", attributes)
+                    ValueSetEntry(
+                        system, code, str(row.get("display", "")), row.get("match") == "descendants", attributes
+                    )
                 )
             sets[name] = tuple(entries)
         return cls(sets)

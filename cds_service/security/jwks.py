@@ -2,8 +2,9 @@
 
 Keys are looked up by (iss, kid): first in the client's inline `jwks`, then in the JWK Set served at its
 configured `jwks_url`. A `jku` header is never fetched as such: the remote set is consulted only when the
-token's `jku` is absent or equals that configured URL (otherwise only the pinned inline keys can verify). Fetches are bounded (timeout, size, no redirects) and rate-limited, so a flood of
-tokens with random `kid`s cannot turn the service into a client hammering the JWKS host.
+token's `jku` is absent or equals that configured URL (otherwise only the pinned inline keys can verify).
+Fetches are bounded (timeout, size, no redirects) and rate-limited, so a flood of tokens with random `kid`s
+cannot turn the service into a client hammering the JWKS host.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The policy engine's front door: the shipped policy library with the shipped checks."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from functools import lru_cache
-from typing import Mapping
 
 from cds_service.evaluation.checks import CHECK_PARAMS
 from cds_service.evaluation.evaluator import evaluate

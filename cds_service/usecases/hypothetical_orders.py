@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from cds_service.policy.conventions import CPT, DIAGNOSTIC_INTENT, SNOMED, THERAPEUTIC_INTENT
 from cds_service.evaluation import clinical
 from cds_service.evaluation.procedures import body_site_region, level_names
 from cds_service.evaluation.record import PatientRecord
+from cds_service.policy.conventions import CPT, DIAGNOSTIC_INTENT, SNOMED, THERAPEUTIC_INTENT
 from cds_service.policy.valuesets import ValueSets
 
 # Regions in reading order. Thoracic is listed when the diagnoses show it: the policy does not cover it,

@@ -13,15 +13,16 @@ import uuid
 from datetime import date
 from typing import Any
 
+from cds_service.cdshooks.readiness_card import Readiness, readiness_card, unavailable_card
 from cds_service.cdshooks.request import HookRequest
+from cds_service.cdshooks.unknown_patient import OUTCOME as UNKNOWN_PATIENT
+from cds_service.cdshooks.unknown_patient import patient_not_found_card
 from cds_service.evaluation.evaluator import evaluate
 from cds_service.evaluation.record import PatientRecord
 from cds_service.fhir_access.normalize import normalize_resources
 from cds_service.fhir_access.source import gather_record
-from cds_service.usecases.order_hooks import HookContext, audit_call
-from cds_service.cdshooks.unknown_patient import OUTCOME as UNKNOWN_PATIENT, patient_not_found_card
-from cds_service.cdshooks.readiness_card import Readiness, readiness_card, unavailable_card
 from cds_service.usecases.hypothetical_orders import has_spinal_pain, hypothetical_orders
+from cds_service.usecases.order_hooks import HookContext, audit_call
 
 log = logging.getLogger("cds_service.usecases.patient_view")
 

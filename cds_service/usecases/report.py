@@ -37,7 +37,11 @@ def determination_to_json(d: ProcedureDetermination) -> dict[str, Any]:
                 "attestable": c.attestable,
                 "settledByAttestation": c.settled_by_attestation,
                 "evidence": [
-                    {k: v for k, v in {"reference": e.reference, "date": e.date, "code": e.code, "note": e.note}.items() if v}
+                    {
+                        k: v
+                        for k, v in {"reference": e.reference, "date": e.date, "code": e.code, "note": e.note}.items()
+                        if v
+                    }
                     for e in c.evidence
                 ],
             }
@@ -62,7 +66,7 @@ def evaluation_to_text(evaluation: Evaluation) -> str:
         lines.append("No facet joint procedure (CP.MP.171 scope) among the orders.")
     for d in evaluation.determinations:
         lines.append(f"{d.procedure_label} — orders {', '.join(d.order_ids)} — date of service {d.date_of_service}")
-        if d.revision_id is None:
+        if d.revision_id is None or d.decision is None:  # no decision exactly when no revision is in force
             lines.append("  No revision of CP.MP.171 was in force on that date: no decision.")
             continue
         lines.append(f"  {d.policy_id} revision {d.revision_label}: {DECISION_WORDS[d.decision.value]}")

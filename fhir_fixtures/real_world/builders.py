@@ -62,15 +62,34 @@ class Record:
         self.coverage_id = f"{prefix}-coverage"
         self._n = 0
         pat: dict[str, Any] = {
-            "resourceType": "Patient", "id": self.patient_id, "meta": us_core("patient"),
-            "identifier": [{"use": "usual", "type": cc(coding("http://terminology.hl7.org/CodeSystem/v2-0203", "MR")),
-                            "system": "urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.14", "value": f"E{zlib.crc32(prefix.encode()) % 10**7:07d}"}],
+            "resourceType": "Patient",
+            "id": self.patient_id,
+            "meta": us_core("patient"),
+            "identifier": [
+                {
+                    "use": "usual",
+                    "type": cc(coding("http://terminology.hl7.org/CodeSystem/v2-0203", "MR")),
+                    "system": "urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.14",
+                    "value": f"E{zlib.crc32(prefix.encode()) % 10**7:07d}",
+                }
+            ],
             "name": [{"use": "official", "family": f"Synthetic-{prefix}", "given": ["Test"]}],
-            "gender": gender, "birthDate": birth,
+            "gender": gender,
+            "birthDate": birth,
         }
         if vendor == "epic":
-            pat["extension"] = [{"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex", "valueCode": gender[0].upper()},
-                                {"url": f"{EPIC_EXT}/legal-sex", "valueCodeableConcept": cc(coding("urn:oid:1.2.840.114350.1.13.0.1.7.10.698084.130.657370.19999000", gender))}]
+            pat["extension"] = [
+                {
+                    "url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex",
+                    "valueCode": gender[0].upper(),
+                },
+                {
+                    "url": f"{EPIC_EXT}/legal-sex",
+                    "valueCodeableConcept": cc(
+                        coding("urn:oid:1.2.840.114350.1.13.0.1.7.10.698084.130.657370.19999000", gender)
+                    ),
+                },
+            ]
         self.add(pat)
         self.add({"resourceType": "Practitioner", "id": self.practitioner_id, "meta": {"tag": [HTEST]},
                   "identifier": [{"system": "http://hl7.org/fhir/sid/us-npi", "value": "1234567893"}],
@@ -110,27 +129,49 @@ class Record:
                   abatement: dict[str, Any] | None = None, extra_codings: list[dict[str, Any]] | None = None,
                   category: str = "problem-list-item") -> dict[str, Any]:
         r: dict[str, Any] = {
-            "resourceType": "Condition", "id": self._id("cond"),
-            "meta": us_core("condition-problems-health-concerns" if category == "problem-list-item" else "condition-encounter-diagnosis"),
+            "resourceType": "Condition",
+            "id": self._id("cond"),
+            "meta": us_core(
+                "condition-problems-health-concerns"
+                if category == "problem-list-item"
+                else "condition-encounter-diagnosis"
+            ),
             "clinicalStatus": cc(coding("http://terminology.hl7.org/CodeSystem/condition-clinical", clinical)),
             "category": [cc(coding("http://terminology.hl7.org/CodeSystem/condition-category", category))],
             "code": cc(coding(system, code, display), *(extra_codings or []), text=display),
             "subject": self.subject,
         }
         if verification:
-            r["verificationStatus"] = cc(coding("http://terminology.hl7.org/CodeSystem/condition-ver-status", verification))
+            r["verificationStatus"] = cc(
+                coding("http://terminology.hl7.org/CodeSystem/condition-ver-status", verification)
+            )
         r.update(onset or {})
         r.update(abatement or {})
         if recorded:
             r["recordedDate"] = recorded
         if self.vendor == "cerner":
-            r["extension"] = [{"url": f"{CERNER_EXT}/condition-responsible-provider", "valueReference": {"reference": f"Practitioner/{self.practitioner_id}"}}]
+            r["extension"] = [
+                {
+                    "url": f"{CERNER_EXT}/condition-responsible-provider",
+                    "valueReference": {"reference": f"Practitioner/{self.practitioner_id}"},
+                }
+            ]
         return self.add(r)
 
-    def procedure(self, code: str, display: str, *, system: str = CPT_URL, when: str | None = None,
-                  period: tuple[str, str] | None = None, status: str = "completed", intent: tuple[str, str] | None = None,
-                  body_sites: list[dict[str, Any]] | None = None, text: str | None = None,
-                  note: str | None = None) -> dict[str, Any]:
+    def procedure(
+        self,
+        code: str,
+        display: str,
+        *,
+        system: str = CPT_URL,
+        when: str | None = None,
+        period: tuple[str, str] | None = None,
+        status: str = "completed",
+        intent: tuple[str, str] | None = None,
+        body_sites: list[dict[str, Any]] | None = None,
+        text: str | None = None,
+        note: str | None = None,
+    ) -> dict[str, Any]:
         r: dict[str, Any] = {"resourceType": "Procedure", "id": self._id("proc"), "meta": us_core("procedure"),
                              "status": status, "code": cc(coding(system, code, display), text=text or display),
                              "subject": self.subject}
@@ -159,24 +200,52 @@ class Record:
                       when: str | None = None, status: str = "completed", system: str = RXNORM_URL,
                       dosage_text: str | None = None) -> dict[str, Any]:
         med = cc(coding(system, rxcui, display), text=display) if rxcui else {"text": display}
-        r: dict[str, Any] = {"resourceType": "MedicationStatement", "id": self._id("medstmt"), "meta": us_core("medication"),
-                             "status": status, "medicationCodeableConcept": med, "subject": self.subject}
+        r: dict[str, Any] = {
+            "resourceType": "MedicationStatement",
+            "id": self._id("medstmt"),
+            "meta": us_core("medication"),
+            "status": status,
+            "medicationCodeableConcept": med,
+            "subject": self.subject,
+        }
         if dosage_text:
-            r["dosage"] = [{"text": dosage_text, "route": cc(coding(SNOMED_URL, "26643006", "Oral route"), text="Oral")}]
+            r["dosage"] = [
+                {"text": dosage_text, "route": cc(coding(SNOMED_URL, "26643006", "Oral route"), text="Oral")}
+            ]
         if period:
             r["effectivePeriod"] = {"start": period[0]} | ({"end": period[1]} if period[1] else {})
         if when:
             r["effectiveDateTime"] = when
         return self.add(r)
 
-    def med_request(self, rxcui: str | None, display: str, *, authored: str, quantity: float | None = None,
-                    unit: str = "tablet", per_day: float | None = None, supply_days: int | None = None,
-                    validity: tuple[str, str] | None = None, bounds_days: int | None = None, dosage_text: str | None = None,
-                    contained: bool = False, system: str = RXNORM_URL, status: str = "completed",
-                    route: tuple[str, str] | None = ("26643006", "Oral route")) -> dict[str, Any]:
-        r: dict[str, Any] = {"resourceType": "MedicationRequest", "id": self._id("medrx"), "meta": us_core("medicationrequest"),
-                             "status": status, "intent": "order", "subject": self.subject, "authoredOn": authored,
-                             "requester": {"reference": f"Practitioner/{self.practitioner_id}"}}
+    def med_request(
+        self,
+        rxcui: str | None,
+        display: str,
+        *,
+        authored: str,
+        quantity: float | None = None,
+        unit: str = "tablet",
+        per_day: float | None = None,
+        supply_days: int | None = None,
+        validity: tuple[str, str] | None = None,
+        bounds_days: int | None = None,
+        dosage_text: str | None = None,
+        contained: bool = False,
+        system: str = RXNORM_URL,
+        status: str = "completed",
+        route: tuple[str, str] | None = ("26643006", "Oral route"),
+    ) -> dict[str, Any]:
+        r: dict[str, Any] = {
+            "resourceType": "MedicationRequest",
+            "id": self._id("medrx"),
+            "meta": us_core("medicationrequest"),
+            "status": status,
+            "intent": "order",
+            "subject": self.subject,
+            "authoredOn": authored,
+            "requester": {"reference": f"Practitioner/{self.practitioner_id}"},
+        }
         med = cc(*( [coding(system, rxcui, display)] if rxcui else []), text=display)
         if contained:
             r["contained"] = [{"resourceType": "Medication", "id": "med1", "code": med}]
@@ -191,7 +260,12 @@ class Record:
             dosage["doseAndRate"] = [{"doseQuantity": {"value": 1, "unit": unit}}]
         if bounds_days:
             dosage.setdefault("timing", {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}})
-            dosage["timing"]["repeat"]["boundsDuration"] = {"value": bounds_days, "unit": "days", "system": UCUM, "code": "d"}
+            dosage["timing"]["repeat"]["boundsDuration"] = {
+                "value": bounds_days,
+                "unit": "days",
+                "system": UCUM,
+                "code": "d",
+            }
         if route:
             dosage["route"] = cc(coding(SNOMED_URL, *route), text=route[1])
         if dosage:
@@ -209,11 +283,17 @@ class Record:
 
     def pain_score(self, value: float, when: str, *, part_of: dict[str, Any] | None = None, phase: str | None = None,
                    system: str = LOINC_URL) -> dict[str, Any]:
-        r: dict[str, Any] = {"resourceType": "Observation", "id": self._id("obs"), "meta": {"tag": [HTEST]}, "status": "final",
-                             "category": [cc(coding("http://terminology.hl7.org/CodeSystem/observation-category", "survey"))],
-                             "code": cc(coding(system, "72514-3", "Pain severity - 0-10 verbal numeric rating [Score] - Reported")),
-                             "subject": self.subject, "effectiveDateTime": when,
-                             "valueQuantity": {"value": value, "unit": "{score}", "system": UCUM, "code": "{score}"}}
+        r: dict[str, Any] = {
+            "resourceType": "Observation",
+            "id": self._id("obs"),
+            "meta": {"tag": [HTEST]},
+            "status": "final",
+            "category": [cc(coding("http://terminology.hl7.org/CodeSystem/observation-category", "survey"))],
+            "code": cc(coding(system, "72514-3", "Pain severity - 0-10 verbal numeric rating [Score] - Reported")),
+            "subject": self.subject,
+            "effectiveDateTime": when,
+            "valueQuantity": {"value": value, "unit": "{score}", "system": UCUM, "code": "{score}"},
+        }
         if phase:
             r["category"].append(cc(coding("https://facet-cds.example.org/fhir/CodeSystem/facet-cds", phase)))
         if part_of:
@@ -225,7 +305,9 @@ class Record:
               addon: tuple[str, str] | None = None) -> dict[str, Any]:
         """A completed facet procedure at 09:00 with NRS scores at 08:30 and 10:30 (partOf the primary)."""
         bs = [{"text": s} for s in (sites or [])]
-        p = self.procedure(code, display, system=system, when=f"{day}T09:00:00-05:00", intent=intent, body_sites=bs or None)
+        p = self.procedure(
+            code, display, system=system, when=f"{day}T09:00:00-05:00", intent=intent, body_sites=bs or None
+        )
         if addon:
             self.procedure(addon[0], addon[1], system=system, when=f"{day}T09:20:00-05:00", intent=intent)
         if before is not None:
@@ -235,29 +317,83 @@ class Record:
         return p
 
     def egfr(self, value: float, when: str) -> dict[str, Any]:
-        return self.add({"resourceType": "Observation", "id": self._id("lab"), "meta": us_core("observation-lab"), "status": "final",
-                         "category": [cc(coding("http://terminology.hl7.org/CodeSystem/observation-category", "laboratory"))],
-                         "code": cc(coding(LOINC_URL, "98979-8", "Glomerular filtration rate/1.73 sq M.predicted [Volume Rate/Area] in Serum, Plasma or Blood by Creatinine-based formula (CKD-EPI 2021)"), text="eGFR"),
-                         "subject": self.subject, "effectiveDateTime": when,
-                         "valueQuantity": {"value": value, "unit": "mL/min/{1.73_m2}", "system": UCUM, "code": "mL/min/{1.73_m2}"}})
+        return self.add(
+            {
+                "resourceType": "Observation",
+                "id": self._id("lab"),
+                "meta": us_core("observation-lab"),
+                "status": "final",
+                "category": [cc(coding("http://terminology.hl7.org/CodeSystem/observation-category", "laboratory"))],
+                "code": cc(
+                    coding(
+                        LOINC_URL,
+                        "98979-8",
+                        "Glomerular filtration rate/1.73 sq M.predicted [Volume Rate/Area] in Serum, Plasma or Blood "
+                        "by Creatinine-based formula (CKD-EPI 2021)",
+                    ),
+                    text="eGFR",
+                ),
+                "subject": self.subject,
+                "effectiveDateTime": when,
+                "valueQuantity": {
+                    "value": value,
+                    "unit": "mL/min/{1.73_m2}",
+                    "system": UCUM,
+                    "code": "mL/min/{1.73_m2}",
+                },
+            }
+        )
 
     def allergy(self, rxcui: str, display: str) -> dict[str, Any]:
-        return self.add({"resourceType": "AllergyIntolerance", "id": self._id("allergy"), "meta": us_core("allergyintolerance"),
-                         "clinicalStatus": cc(coding("http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "active")),
-                         "verificationStatus": cc(coding("http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "confirmed")),
-                         "type": "intolerance", "category": ["medication"], "code": cc(coding(RXNORM_OID, rxcui, display), text=display),
-                         "patient": self.subject, "reaction": [{"manifestation": [cc(coding(SNOMED_URL, "235595009", "Gastroesophageal reflux"))]}]})
+        return self.add(
+            {
+                "resourceType": "AllergyIntolerance",
+                "id": self._id("allergy"),
+                "meta": us_core("allergyintolerance"),
+                "clinicalStatus": cc(
+                    coding("http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "active")
+                ),
+                "verificationStatus": cc(
+                    coding("http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "confirmed")
+                ),
+                "type": "intolerance",
+                "category": ["medication"],
+                "code": cc(coding(RXNORM_OID, rxcui, display), text=display),
+                "patient": self.subject,
+                "reaction": [{"manifestation": [cc(coding(SNOMED_URL, "235595009", "Gastroesophageal reflux"))]}],
+            }
+        )
 
     def attest(self, items: list[str], *, authored: str, revision: str = "2026-05") -> dict[str, Any]:
-        return self.add({"resourceType": "QuestionnaireResponse", "id": self._id("qr"), "meta": {"tag": [HTEST]},
-                         "questionnaire": Q_2026 if revision == "2026-05" else Q_2019, "status": "completed",
-                         "subject": self.subject, "authored": authored, "author": {"reference": f"Practitioner/{self.practitioner_id}"},
-                         "item": [{"linkId": i, "answer": [{"valueBoolean": True}]} for i in items]})
+        return self.add(
+            {
+                "resourceType": "QuestionnaireResponse",
+                "id": self._id("qr"),
+                "meta": {"tag": [HTEST]},
+                "questionnaire": Q_2026 if revision == "2026-05" else Q_2019,
+                "status": "completed",
+                "subject": self.subject,
+                "authored": authored,
+                "author": {"reference": f"Practitioner/{self.practitioner_id}"},
+                "item": [{"linkId": i, "answer": [{"valueBoolean": True}]} for i in items],
+            }
+        )
 
     # ---------------------------------------------------------------- draft orders
-    def order(self, code: str, display: str, dos: str, *, intent: tuple[str, str] | None = DIAGNOSTIC,
-              sites: list[Any] | None = None, system: str = CPT_URL, text: str | None = None,
-              note: str | None = None, quantity: float | None = None, reasons: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    def order(
+        self,
+        code: str,
+        display: str,
+        dos: str,
+        *,
+        intent: tuple[str, str] | None = DIAGNOSTIC,
+        sites: list[Any] | None = None,
+        system: str = CPT_URL,
+        text: str | None = None,
+        note: str | None = None,
+        quantity: float | None = None,
+        reasons: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
         o: dict[str, Any] = {"resourceType": "ServiceRequest", "id": f"{self.p}-order-{len(self.orders) + 1}",
                              "meta": {"tag": [HTEST]}, "status": "draft", "intent": "order",
                              "category": [cc(coding(SNOMED_URL, "387713003", "Surgical procedure"))],
@@ -276,7 +412,12 @@ class Record:
         if reasons:
             o["reasonReference"] = [self.ref(r) for r in reasons]
         if self.vendor == "epic":
-            o["extension"] = [{"url": f"{EPIC_EXT}/order-class", "valueCoding": coding("urn:oid:1.2.840.114350.1.13.0.1.7.10.798268.30", "1", "Normal")}]
+            o["extension"] = [
+                {
+                    "url": f"{EPIC_EXT}/order-class",
+                    "valueCoding": coding("urn:oid:1.2.840.114350.1.13.0.1.7.10.798268.30", "1", "Normal"),
+                }
+            ]
         self.orders.append(o)
         return o
 
@@ -286,6 +427,12 @@ class Record:
             r = dict(r)
             full = r.pop("_fullUrl")
             return {"fullUrl": full, "resource": r} if self.urn_uuid else {"resource": r}
-        record = {"resourceType": "Bundle", "id": f"{self.p}-record", "type": "collection", "entry": [entry(r) for r in self.entries]}
+
+        record = {
+            "resourceType": "Bundle",
+            "id": f"{self.p}-record",
+            "type": "collection",
+            "entry": [entry(r) for r in self.entries],
+        }
         orders = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": o} for o in self.orders]}
         return record, orders

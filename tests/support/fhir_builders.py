@@ -5,6 +5,7 @@ import itertools
 from datetime import date, timedelta
 from typing import Any
 
+from cds_service.evaluation.dates import add_months
 from cds_service.policy.conventions import (
     CPT,
     DIAGNOSTIC_INTENT,
@@ -17,7 +18,6 @@ from cds_service.policy.conventions import (
     SNOMED,
     THERAPEUTIC_INTENT,
 )
-from cds_service.evaluation.dates import add_months
 
 DOS = date(2026, 11, 20)
 PATIENT = "pt-test"

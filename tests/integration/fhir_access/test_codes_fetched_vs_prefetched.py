@@ -15,7 +15,15 @@ from cds_service.fhir_access.queries import EVIDENCE_QUERIES, PREFETCH_TEMPLATES
 from cds_service.policy.conventions import CODE_SYSTEM_OIDS
 from cds_service.usecases.engine import default_library
 from tests.support.fhir_builders import (
-    DOS, PATIENT, block_with_relief, condition, coverage, months_ago, order, patient, subject,
+    DOS,
+    PATIENT,
+    block_with_relief,
+    condition,
+    coverage,
+    months_ago,
+    order,
+    patient,
+    subject,
 )
 from tests.support.sekmet import load_bundle, start_sekmet
 

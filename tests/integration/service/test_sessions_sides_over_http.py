@@ -5,7 +5,17 @@ import uuid
 from datetime import timedelta
 
 from tests.integration.service.hook_bodies import PRACTITIONER, coverage_decisions, prefetch_for
-from tests.support.fhir_builders import DOS, PATIENT, block_with_relief, condition, coverage, days_ago, order, patient, procedure
+from tests.support.fhir_builders import (
+    DOS,
+    PATIENT,
+    block_with_relief,
+    condition,
+    coverage,
+    days_ago,
+    order,
+    patient,
+    procedure,
+)
 from tests.support.response_checks import check_cds_response
 
 

@@ -5,8 +5,8 @@ import itertools
 from collections.abc import Callable, Mapping
 
 from cds_service.cdshooks.presentation import CardSettings
-from cds_service.policy.conventions import CPT
 from cds_service.evaluation.results import CriterionResult, Decision, Evidence, ProcedureDetermination, Status
+from cds_service.policy.conventions import CPT
 
 CRITERIA_2026 = (
     "I", "I.A", "I.A.1", "I.A.1.a", "I.A.1.b", "I.A.1.b.i", "I.A.1.b.i Note", "I.A.1.b.ii", "I.A.1.c",

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from cds_service.cdshooks.cards import build_cards
 from cds_service.cdshooks.coverage_info import build_system_actions
-from cds_service.policy.conventions import CARD_TYPE_SYSTEM, CPT
 from cds_service.evaluation.results import Decision, Evidence, Status
+from cds_service.policy.conventions import CARD_TYPE_SYSTEM, CPT
 from tests.support.response_checks import check_cds_response
 from tests.unit.cdshooks import (
     CRITERIA_2019,
@@ -392,7 +392,7 @@ def test_documentation_app_card_carries_assertion_id_and_questionnaire():
         settings=WITH_APP, new_assertion_id=lambda: "assert-1", today=date(2026, 8, 1))
 
     cards = sign_cards(NEEDS_FORM, card_settings=WITH_APP, assertions=records)
-    (link,) = next(card for card in cards if any(l["type"] == "smart" for l in card.get("links", [])))["links"]
+    (link,) = next(card for card in cards if any(lk["type"] == "smart" for lk in card.get("links", [])))["links"]
 
     assert json.loads(link["appContext"]) == {
         "orders": ["ServiceRequest/sr-1"], "coverage-assertion-ids": ["assert-1"],

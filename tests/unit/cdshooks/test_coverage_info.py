@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cds_service.cdshooks.coverage_info import AssertionRecord, build_system_actions, check_coverage_information
-from cds_service.policy.conventions import COVERAGE_INFORMATION_URL, CRD_COVERAGE_DETAIL, CRD_TEMP_CODES
 from cds_service.evaluation.results import Decision, Status
+from cds_service.policy.conventions import COVERAGE_INFORMATION_URL, CRD_COVERAGE_DETAIL, CRD_TEMP_CODES
 from tests.support.response_checks import check_cds_response
 from tests.unit.cdshooks import CRITERIA_2026, POLICY_URL, SETTINGS, determination, service_request, uuid_source
 

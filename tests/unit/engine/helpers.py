@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from cds_service.usecases.engine import default_library
 from cds_service.evaluation.evaluator import evaluate
 from cds_service.evaluation.results import ProcedureDetermination
-
+from cds_service.usecases.engine import default_library
 from tests.support.fhir_builders import DOS
 
 

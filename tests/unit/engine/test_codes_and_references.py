@@ -13,7 +13,14 @@ import pytest
 
 from cds_service.policy.conventions import CODE_SYSTEM_OIDS, CPT, ICD10CM, LOINC, RXNORM, SNOMED
 from tests.support.fhir_builders import (
-    block_with_relief, condition, coverage, months_ago, nsaid_statement, order, patient, subject,
+    block_with_relief,
+    condition,
+    coverage,
+    months_ago,
+    nsaid_statement,
+    order,
+    patient,
+    subject,
 )
 from tests.unit.engine.helpers import result
 

@@ -6,8 +6,18 @@ from datetime import date, timedelta
 import pytest
 
 from tests.support.fhir_builders import (
-    attestation, block_with_relief, condition, coverage, days_ago, interference, months_ago, order,
-    pain_score, patient, procedure, pt_sessions,
+    attestation,
+    block_with_relief,
+    condition,
+    coverage,
+    days_ago,
+    interference,
+    months_ago,
+    order,
+    pain_score,
+    patient,
+    procedure,
+    pt_sessions,
 )
 from tests.unit.engine.helpers import determine, result, results
 

@@ -5,12 +5,27 @@ from datetime import date, timedelta
 
 import pytest
 
-from tests.support.fhir_builders import (
-    DOS, attestation, block_with_relief, condition, coverage, days_ago, documented_first_block, interference,
-    months_ago, nsaid_request, nsaid_statement, order, pain_score, patient, percent_relief, procedure, pt_sessions,
-)
-from cds_service.usecases.engine import default_library
 from cds_service.evaluation.evaluator import evaluate
+from cds_service.usecases.engine import default_library
+from tests.support.fhir_builders import (
+    DOS,
+    attestation,
+    block_with_relief,
+    condition,
+    coverage,
+    days_ago,
+    documented_first_block,
+    interference,
+    months_ago,
+    nsaid_request,
+    nsaid_statement,
+    order,
+    pain_score,
+    patient,
+    percent_relief,
+    procedure,
+    pt_sessions,
+)
 from tests.unit.engine.helpers import determine, result, results
 
 MET, NOT_MET, DOC, NA = "met", "not-met", "needs-documentation", "not-applicable"

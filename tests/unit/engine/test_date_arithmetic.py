@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cds_service.evaluation.dates import add_months, months_before, parse_date
 from tests.support.fhir_builders import condition, interference, order, patient

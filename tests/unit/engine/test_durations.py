@@ -9,14 +9,23 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cds_service.evaluation import durations
 from cds_service.evaluation.clinical import NsaidMatcher, nsaid_exposure
 from cds_service.evaluation.record import PatientRecord
 from cds_service.usecases.engine import default_library
 from tests.support.fhir_builders import (
-    DOS, condition, coverage, days_ago, months_ago, nsaid_statement, order, patient, procedure,
+    DOS,
+    condition,
+    coverage,
+    days_ago,
+    months_ago,
+    nsaid_statement,
+    order,
+    patient,
+    procedure,
 )
 from tests.unit.engine.helpers import determine
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.usecases.engine import default_library
 from cds_service.evaluation.evaluator import evaluate
 from cds_service.fhir_access.normalize import normalize_resources
+from cds_service.usecases.engine import default_library
 from tests.support.fhir_builders import DOS
 from tests.support.scenarios import all_scenarios, draft_orders, record_resources
 

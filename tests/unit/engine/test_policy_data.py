@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.usecases.engine import default_library, load_library
 from cds_service.evaluation.checks import CHECK_PARAMS
 from cds_service.policy.library import DATA_DIR, PolicyLibrary
 from cds_service.policy.loader import PolicyDataError
+from cds_service.usecases.engine import default_library, load_library
 
 # Pinned by contract §4 "Criterion ids": none missing, none invented, in this order.
 IDS_2026_05 = ["I", "I.A", "I.A.1", "I.A.1.a", "I.A.1.b", "I.A.1.b.i", "I.A.1.b.i Note", "I.A.1.b.ii", "I.A.1.c",

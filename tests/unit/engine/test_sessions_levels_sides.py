@@ -168,8 +168,8 @@ def test_same_side_twice_is_not_merged():
     ("imaging-same-day", lambda: order("72148", levels=()), MET),
 ])
 def test_one_procedure_per_visit(revision, kw, name, extra, expected):
-    from cds_service.usecases.engine import default_library
     from cds_service.evaluation.evaluator import evaluate
+    from cds_service.usecases.engine import default_library
 
     orders = [order("64493", intent="diagnostic"), extra()]
     first = evaluate(default_library(), base(), orders, today=DOS, revision_id=kw.get("revision")).determinations[0]
@@ -178,8 +178,8 @@ def test_one_procedure_per_visit(revision, kw, name, extra, expected):
 
 def test_rf_ordered_for_later_still_counts_as_rf_being_considered():
     later = order("64635", day=DOS + timedelta(days=42))
-    from cds_service.usecases.engine import default_library
     from cds_service.evaluation.evaluator import evaluate
+    from cds_service.usecases.engine import default_library
 
     first = evaluate(default_library(), base(), [order("64493", intent="diagnostic"), later], today=DOS).determinations[0]
     assert {c.criterion_id: c.status.value for c in first.criteria}["I.A.1.f"] == MET

@@ -15,7 +15,15 @@ from cds_service.fhir_access.queries import PREFETCH_TEMPLATES
 from cds_service.policy.conventions import RXNORM
 from cds_service.usecases.engine import default_library
 from tests.support.fhir_builders import (
-    DOS, PATIENT, block_with_relief, condition, coverage, months_ago, order, patient, subject,
+    DOS,
+    PATIENT,
+    block_with_relief,
+    condition,
+    coverage,
+    months_ago,
+    order,
+    patient,
+    subject,
 )
 
 UUIDS = iter(f"urn:uuid:6f1c2a4e-0000-4000-8000-{n:012d}" for n in range(1, 1000))
@@ -129,7 +137,7 @@ def test_every_reference_to_an_entry_names_that_entry_and_nothing_else_changes(e
     assert len(refs) == len(linked)  # every entry has an id now
     for n, r in enumerate(linked):
         assert FULL_URL_KEY not in r
-        for ref, t in zip(r["partOf"], entries[n][2]):
+        for ref, t in zip(r["partOf"], entries[n][2], strict=False):
             if t < len(entries):
                 assert ref["reference"] == f"{linked[t]['resourceType']}/{linked[t]['id']}"
             else:

@@ -344,7 +344,7 @@ def _signed_by_stranger(party: Party, **headers: object) -> str:
 
 
 def _duplicate_alg_member(party: Party) -> str:
-    header = '{"alg":"ES384","kid":"%s","alg":"ES384"}' % party.key.kid
+    header = f'{{"alg":"ES384","kid":"{party.key.kid}","alg":"ES384"}}'
     signing_input = f"{b64url(header.encode())}.{encode_segment(make_claims(AUD, party.iss))}"
     return bearer(f"{signing_input}.{b64url(party.key.signature(signing_input.encode()))}")
 
