@@ -6,9 +6,11 @@ takes the token once in a login form and keeps a signed, HTTP-only session cooki
 from __future__ import annotations
 
 import hmac
+from datetime import UTC, datetime
 from html import escape
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, request, session
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from cds_service.api.errors import ApiError
 
@@ -52,7 +54,7 @@ def assertion_api(assertion_id: str) -> Response:
 
 
 @admin.post("/login")
-def login() -> Response:
+def login() -> Response | WerkzeugResponse:
     if hmac.compare_digest(request.form.get("token", "").encode(), _token().encode()):
         session["admin"] = True
         return redirect("/admin")
@@ -66,18 +68,20 @@ def dashboard() -> Response:
         return Response(_page(_LOGIN), mimetype="text/html")
     svc = current_app.extensions["facet_cds"]
     rows = svc.store.recent_audit(100)
-    body = [f"<p>Auth: <b>{'on' if svc.settings.auth_on else 'OFF (demo only)'}</b> · trusted clients: {len(svc.clients)}"
+    auth = "on" if svc.settings.auth_on else "OFF (demo only)"
+    body = [f"<p>Auth: <b>{auth}</b> · trusted clients: {len(svc.clients)}"
             f" · feedback items: {svc.store.feedback_count()} · revisions: "
             + ", ".join(f"{escape(r.label)} (from {r.effective})" for r in svc.library.revisions) + "</p>",
             "<table id=audit><tr><th>time (UTC)</th><th>hook</th><th>patient (hash)</th><th>ms</th>"
-            "<th>procedure</th><th>revision</th><th>decision</th><th>not met</th><th>documentation</th><th>FHIR problem</th></tr>"]
-    from datetime import datetime, timezone
+            "<th>procedure</th><th>revision</th><th>decision</th><th>not met</th><th>documentation</th>"
+            "<th>FHIR problem</th></tr>"]
     for r in rows:
         for d in r["decisions"] or [{}]:
             body.append(
                 "<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in (
-                    datetime.fromtimestamp(r["at"], timezone.utc).strftime("%Y-%m-%d %H:%M:%S"), r["hook"],
-                    r["patient_hash"] or "", f"{r['duration_ms']:.0f}", d.get("procedure", "—"), d.get("revision") or "",
+                    datetime.fromtimestamp(r["at"], UTC).strftime("%Y-%m-%d %H:%M:%S"), r["hook"],
+                    r["patient_hash"] or "", f"{r['duration_ms']:.0f}", d.get("procedure", "—"),
+                    d.get("revision") or "",
                     d.get("decision") or "", ", ".join(d.get("notMet", [])), ", ".join(d.get("needsDocumentation", [])),
                     r["technical_problem"] or "")) + "</tr>")
     body.append("</table>")
