@@ -163,9 +163,12 @@ def criteria_table(criteria: Iterable[CriterionResult]) -> str:
 
 
 def evidence_text(evidence: Evidence) -> str:
-    """`Procedure/blk-1 (2026-09-01, CPT 64493)`: what a reviewer would open, and why it matters."""
-    details = [part for part in (evidence.date, _code_text(evidence.code), evidence.note) if part]
-    return f"{evidence.reference} ({', '.join(details)})" if details else evidence.reference
+    """`CPT 64493 on 2026-09-01 (Procedure/blk-1)`: what the record says first, the FHIR reference to open
+    second (a clinician reads the words; a reviewer opens the reference)."""
+    words = ", ".join(part for part in (_code_text(evidence.code), evidence.note) if part)
+    if evidence.date:
+        words = f"{words} on {evidence.date}" if words else evidence.date
+    return f"{words} ({evidence.reference})" if words else evidence.reference
 
 
 def order_line(determination: ProcedureDetermination) -> str:

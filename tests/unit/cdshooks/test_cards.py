@@ -121,10 +121,10 @@ def test_problem_rows_come_first_and_in_bold():
     assert not any("**" in cell for row in rows[2:] for cell in row)
 
 
-def test_evidence_is_shown_as_resource_date_and_code():
+def test_evidence_reads_code_and_date_first_with_the_reference_after():
     rows = table_rows(sign_cards(determination(Decision.COVERED))[0]["detail"])
 
-    assert rows[0][3] == "Procedure/blk-1 (2026-09-01, CPT 64493)"
+    assert rows[0][3] == "CPT 64493 on 2026-09-01 (Procedure/blk-1)"
 
 
 def test_attested_criteria_say_so_and_pipes_in_reasons_do_not_break_the_table():
@@ -135,7 +135,7 @@ def test_attested_criteria_say_so_and_pipes_in_reasons_do_not_break_the_table():
 
     row = next(r for r in table_rows(sign_cards(det)[0]["detail"]) if r[0].startswith("I.A.1.c"))
 
-    assert row[1:] == ["met (attested)", "a \\| b", "QuestionnaireResponse/qr-1 (2026-08-30, answered yes)"]
+    assert row[1:] == ["met (attested)", "a \\| b", "answered yes on 2026-08-30 (QuestionnaireResponse/qr-1)"]
 
 
 def test_detail_renders_as_a_table_with_one_row_per_criterion():
