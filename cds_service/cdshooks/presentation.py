@@ -22,6 +22,7 @@ Hook = Literal["order-select", "order-sign"]
 PaNeeded = Literal["auth-needed", "no-auth"]
 
 POLICY_TITLE = "Facet Joint Interventions"
+NOT_APPLICABLE_PREFIX = "Not applicable to this"  # tests parse the folded line by it
 SUMMARY_LIMIT = 139  # CDS Hooks: summary SHALL be fewer than 140 characters
 
 
@@ -116,16 +117,31 @@ def ids_summary(prefix: str, criteria: Iterable[CriterionResult]) -> str:
 
 
 def instructions_detail(determination: ProcedureDetermination, *, pa_needed: PaNeeded) -> str:
-    """Markdown for the order-sign Instructions card: decision, order, next step, every criterion."""
+    """Markdown for the order-sign Instructions card: decision, order, next step, then the applicable criteria
+    (problems first, in bold, then the met ones) and one line naming the not-applicable ones."""
     lines = [_decision_line(determination), "", order_line(determination)]
     next_step = _next_step(determination, pa_needed=pa_needed)
     if next_step:
         lines += ["", next_step]
-    if determination.criteria:
-        lines += ["", criteria_table(determination.criteria)]
-    else:
+    applicable = [c for c in determination.criteria if c.status is not Status.NOT_APPLICABLE]
+    if applicable:
+        lines += ["", criteria_table(applicable)]
+    folded = not_applicable_line(determination)
+    if folded:
+        lines += ["", folded]
+    if not determination.criteria:
         lines += ["", "The criteria were not checked."]
     return "\n".join(lines)
+
+
+def not_applicable_line(determination: ProcedureDetermination) -> str | None:
+    """Every not-applicable criterion id on one line: a clinician need not read a row for each (contract §4:
+    each id still appears with its result)."""
+    ids = [c.criterion_id for c in determination.criteria if c.status is Status.NOT_APPLICABLE]
+    if not ids:
+        return None
+    noun = procedure_noun(determination)
+    return f"{NOT_APPLICABLE_PREFIX} {noun[0].lower() + noun[1:]}: {', '.join(ids)}."
 
 
 def no_revision_detail(determination: ProcedureDetermination) -> str:
@@ -147,9 +163,12 @@ def criteria_table(criteria: Iterable[CriterionResult]) -> str:
 
 
 def evidence_text(evidence: Evidence) -> str:
-    """`Procedure/blk-1 (2026-09-01, CPT 64493)`: what a reviewer would open, and why it matters."""
-    details = [part for part in (evidence.date, _code_text(evidence.code), evidence.note) if part]
-    return f"{evidence.reference} ({', '.join(details)})" if details else evidence.reference
+    """`CPT 64493 on 2026-09-01 (Procedure/blk-1)`: what the record says first, the FHIR reference to open
+    second (a clinician reads the words; a reviewer opens the reference)."""
+    words = ", ".join(part for part in (_code_text(evidence.code), evidence.note) if part)
+    if evidence.date:
+        words = f"{words} on {evidence.date}" if words else evidence.date
+    return f"{words} ({evidence.reference})" if words else evidence.reference
 
 
 def order_line(determination: ProcedureDetermination) -> str:

@@ -10,6 +10,7 @@ train clinicians to ignore our cards. The order-sign card warns when a real orde
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+import re
 from dataclasses import dataclass
 from datetime import date
 
@@ -36,6 +37,12 @@ DETAIL_VERDICTS = {
     Decision.NOT_COVERED: "not covered",
 }
 NOT_CHECKED = "not checked"
+NOT_YET_SUMMARY = "not yet eligible"
+NOT_YET_DETAIL = "not yet eligible: needs two diagnostic blocks"
+# A criterion whose only failing is that the pathway has not got this far yet: fewer than two diagnostic
+# blocks in the region (checks.two_positive_blocks). Anything else not met is positive contrary evidence
+# (an exclusion, a region or level count, a block limit reached) and stays "not covered".
+_EARLIER_IN_PATHWAY = re.compile(r"^[01] diagnostic blocks? in this region; two are required")
 SHORT_NOUNS = {"block": "block", "rf": "RF", "therapeutic": "therapeutic"}
 CLINICIAN_TYPES = frozenset({"Practitioner", "PractitionerRole"})
 MAX_EVIDENCE = 6  # a covered line cites its strongest facts, not all of them
@@ -58,6 +65,13 @@ class Readiness:
         """The criteria that stand in the way: not met when not covered, else those needing documentation."""
         d = self.determination
         return d.not_met if self.decision is Decision.NOT_COVERED else d.needs_documentation
+
+    @property
+    def not_yet_eligible(self) -> bool:
+        """Not covered only because the patient is earlier in the pathway (no contrary evidence)."""
+        failed = self.determination.not_met
+        return (self.decision is Decision.NOT_COVERED and bool(failed)
+                and all(_EARLIER_IN_PATHWAY.match(c.reason) for c in failed))
 
     @property
     def short_noun(self) -> str:
@@ -109,7 +123,7 @@ def _summaries(prefix: str, items: Sequence[Readiness]) -> Iterator[str]:
 
 
 def _item(readiness: Readiness, shown_ids: int | None) -> str:
-    verdict = _words(SUMMARY_VERDICTS, readiness.decision)
+    verdict = NOT_YET_SUMMARY if readiness.not_yet_eligible else _words(SUMMARY_VERDICTS, readiness.decision)
     ids = [c.criterion_id for c in readiness.blocking] if readiness.decision is not Decision.COVERED else []
     kept = ids if shown_ids is None else ids[:shown_ids]
     more = f" +{len(ids) - len(kept)}" if kept and len(ids) > len(kept) else ""
@@ -120,7 +134,8 @@ def _item(readiness: Readiness, shown_ids: int | None) -> str:
 def _counts(items: Sequence[Readiness]) -> str:
     parts = []
     for region, group in _by_region(items):
-        verdicts = [_words(SUMMARY_VERDICTS, r.decision) for r in group]
+        verdicts = [NOT_YET_SUMMARY if r.not_yet_eligible else _words(SUMMARY_VERDICTS, r.decision)
+                    for r in group]
         parts.append(f"{region} " + ", ".join(f"{verdicts.count(v)} {v}" for v in dict.fromkeys(verdicts)))
     return "; ".join(parts)
 
@@ -158,7 +173,7 @@ def _name(readiness: Readiness) -> str:
 
 
 def _verdict(readiness: Readiness) -> str:
-    return _words(DETAIL_VERDICTS, readiness.decision)
+    return NOT_YET_DETAIL if readiness.not_yet_eligible else _words(DETAIL_VERDICTS, readiness.decision)
 
 
 def _ids(readiness: Readiness) -> str:

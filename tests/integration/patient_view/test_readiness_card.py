@@ -19,10 +19,11 @@ from tests.support.response_checks import check_cds_response
 from tests.support.scenarios import scenario
 
 COVERED, DOCS, NOT_COVERED = "would be covered", "needs documentation", "not covered"
+NOT_YET = "not yet eligible: needs two diagnostic blocks"  # earlier in the pathway, nothing against it
 BLOCK, RF, REPEAT_RF, THERAPEUTIC = ("Lumbar facet block", "Lumbar facet RF ablation",
                                      "Lumbar repeat facet RF ablation", "Lumbar therapeutic facet injection")
 # A first block is all a patient with conservative therapy done and nothing else can have.
-FIRST_BLOCK_ONLY = {BLOCK: (COVERED, ()), RF: (NOT_COVERED, ("I.B.1.b",)), THERAPEUTIC: (NOT_COVERED, ("I.D.1",))}
+FIRST_BLOCK_ONLY = {BLOCK: (COVERED, ()), RF: (NOT_YET, ("I.B.1.b",)), THERAPEUTIC: (NOT_YET, ("I.D.1",))}
 
 # scenario id → intervention → (verdict, the criteria the card names as standing in the way)
 EXPECTED: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
@@ -33,11 +34,12 @@ EXPECTED: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
     "ultrasound-guided": FIRST_BLOCK_ONLY,  # likewise its ultrasound code
     "rf-initial-covered": {BLOCK: (NOT_COVERED, ("I.A.1",)), RF: (COVERED, ()), THERAPEUTIC: (DOCS, ("I.D.3",))},
     "ther-neurostimulator": {BLOCK: (NOT_COVERED, ("I.A.1",)), RF: (COVERED, ()), THERAPEUTIC: (COVERED, ())},
+    # positive contrary evidence (thoracic region, I.B/I.C/I.E) keeps "not covered" even beside missing blocks
     # scenarios: repeat RF decided by the RF history, other regions
     "rf-repeat-5-months": {REPEAT_RF: (NOT_COVERED, ("I.B.2.a",)), THERAPEUTIC: (DOCS, ("I.D.3",))},
     "rf-repeat-7-months-covered": {REPEAT_RF: (COVERED, ())},
     "cervical-injection": {"Cervical facet block": (COVERED, ()),
-                           "Cervical facet RF ablation": (NOT_COVERED, ("I.B.1.b",))},
+                           "Cervical facet RF ablation": (NOT_YET, ("I.B.1.b",))},
     "thoracic-injection": {"Thoracic facet block": (NOT_COVERED, ("I.A.1", "I.C")),
                            "Thoracic facet RF ablation": (NOT_COVERED, ("I.B", "I.B.1.b", "I.E")),
                            "Thoracic therapeutic facet injection": (NOT_COVERED, ("I.C", "I.D.1"))},
@@ -89,11 +91,18 @@ def test_summary_says_what_is_ready_and_what_stands_in_the_way(service):
         "Facet readiness (CP.MP.171 05/26): lumbar block needs docs (I.A.1.b +4), repeat RF not covered (I.B.2.a)")
 
 
+def test_earlier_in_the_pathway_reads_not_yet_eligible_not_not_covered(service):
+    card = _prefetched(service, "dx-first-lumbar-covered")
+    assert card["summary"] == ("Facet readiness (CP.MP.171 05/26): lumbar block ready, "
+                               "RF not yet eligible (I.B.1.b), therapeutic not yet eligible (I.D.1)")
+    assert "not covered" not in card["detail"]
+
+
 def test_the_card_cites_the_evidence_behind_each_verdict(service):
     detail = _prefetched(service, "rf-initial-covered")["detail"]
     # the two blocks already done are why a third is not covered, and why RF is
-    assert "Procedure/s31-block-1 (2026-09-06, CPT 64493)" in detail
-    assert "Procedure/s31-block-2 (2026-10-01, CPT 64493)" in detail
+    assert "CPT 64493 on 2026-09-06 (Procedure/s31-block-1)" in detail
+    assert "CPT 64493 on 2026-10-01 (Procedure/s31-block-2)" in detail
     assert "2 diagnostic blocks already done in this region (limit 2)" in detail
     assert "CP.MP.171 revision 05/26" in detail and "2026-11-20" in detail
 

@@ -27,6 +27,7 @@ ENGINE_DISAGREES: dict[str, str] = {}
 RESULT_WORDS = {"met": "met", "not met": "not-met", "needs documentation": "needs-documentation",
                 "not applicable": "not-applicable"}
 _ROW = re.compile(r"^\|\s*\**(?P<first>[^|]+?)\**\s*\|\s*\**(?P<result>met|not met|needs documentation|not applicable)\b")
+_NOT_APPLICABLE = re.compile(r"^Not applicable to this [^:\n]+: (?P<ids>[^\n]+)\.$", re.M)
 
 
 def criteria_from_card(detail: str, ids: set[str]) -> dict[str, str]:
@@ -40,6 +41,9 @@ def criteria_from_card(detail: str, ids: set[str]) -> dict[str, str]:
         hits = [i for i in ids if cell == i or cell.startswith(i + " ")]
         if hits:
             out[max(hits, key=len)] = RESULT_WORDS[m.group("result")]
+    folded = _NOT_APPLICABLE.search(detail)  # the not-applicable ids are folded into one line
+    for criterion_id in folded.group("ids").split(", ") if folded else ():
+        out[criterion_id] = "not-applicable"
     return out
 
 

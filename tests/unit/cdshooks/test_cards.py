@@ -46,6 +46,12 @@ def table_rows(detail: str) -> list[list[str]]:
     return [[cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]] for line in lines]
 
 
+def not_applicable_ids(detail: str) -> list[str]:
+    """The criterion ids of the folded "Not applicable to this …: id, id." line."""
+    line = next((line for line in detail.splitlines() if line.startswith("Not applicable to this ")), None)
+    return line.split(": ", 1)[1].rstrip(".").split(", ") if line else []
+
+
 def topic_code(card: dict) -> str:
     return card["source"]["topic"]["code"]
 
@@ -89,12 +95,21 @@ def test_detail_table_lists_every_criterion_of_the_revision_with_its_result():
     detail = sign_cards(determination(Decision.NOT_COVERED, changes=changes))[0]["detail"]
 
     results = {row[0].replace("**", "").split(" title ")[0]: row[1].strip("*") for row in table_rows(detail)}
-    assert list(results) != list(CRITERIA_2026)  # problems are moved up...
-    assert sorted(results) == sorted(CRITERIA_2026)  # ...but every criterion is there
     assert results["I.A.1.e"] == "not met"
     assert results["I.A.1.c"] == "needs documentation"
+    results |= {i: "not applicable" for i in not_applicable_ids(detail)}
+    assert list(results) != list(CRITERIA_2026)  # problems are moved up...
+    assert sorted(results) == sorted(CRITERIA_2026)  # ...but every criterion is there, once
     assert results["I.C"] == "not applicable"
     assert results["I.A.1.a"] == "met"
+
+
+def test_not_applicable_criteria_fold_into_one_line_after_the_table():
+    changes = {"I.A.1.e": NOT_MET, "I.B": Status.NOT_APPLICABLE, "I.C": Status.NOT_APPLICABLE}
+    detail = sign_cards(determination(Decision.NOT_COVERED, changes=changes))[0]["detail"]
+
+    assert detail.splitlines()[-1] == "Not applicable to this lumbar facet block: I.B, I.C."
+    assert not any(row[0].startswith(("I.B ", "I.C ")) for row in table_rows(detail))
 
 
 def test_problem_rows_come_first_and_in_bold():
@@ -106,10 +121,10 @@ def test_problem_rows_come_first_and_in_bold():
     assert not any("**" in cell for row in rows[2:] for cell in row)
 
 
-def test_evidence_is_shown_as_resource_date_and_code():
+def test_evidence_reads_code_and_date_first_with_the_reference_after():
     rows = table_rows(sign_cards(determination(Decision.COVERED))[0]["detail"])
 
-    assert rows[0][3] == "Procedure/blk-1 (2026-09-01, CPT 64493)"
+    assert rows[0][3] == "CPT 64493 on 2026-09-01 (Procedure/blk-1)"
 
 
 def test_attested_criteria_say_so_and_pipes_in_reasons_do_not_break_the_table():
@@ -120,7 +135,7 @@ def test_attested_criteria_say_so_and_pipes_in_reasons_do_not_break_the_table():
 
     row = next(r for r in table_rows(sign_cards(det)[0]["detail"]) if r[0].startswith("I.A.1.c"))
 
-    assert row[1:] == ["met (attested)", "a \\| b", "QuestionnaireResponse/qr-1 (2026-08-30, answered yes)"]
+    assert row[1:] == ["met (attested)", "a \\| b", "answered yes on 2026-08-30 (QuestionnaireResponse/qr-1)"]
 
 
 def test_detail_renders_as_a_table_with_one_row_per_criterion():
