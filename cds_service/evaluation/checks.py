@@ -355,7 +355,9 @@ def therapy_trial(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
 
 def _therapy_name(ctx: CheckContext, resource: Mapping[str, Any]) -> str:
     concept = resource.get("code") if resource.get("resourceType") != "CarePlan" else resource.get("category")
-    text = clinical.concept_text(concept)[:50]
+    text = clinical.concept_text(concept)
+    if len(text) > 60:  # cut at a word, visibly: a name cut mid-word reads as a different thing
+        text = text[:60].rsplit(" ", 1)[0] + "…"
     hep = (
         ctx.valuesets.matching((clinical.HEP_VALUESET,), codings(concept)) or resource.get("resourceType") == "CarePlan"
     )
@@ -397,6 +399,10 @@ def nsaid_trial(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     )
 
 
+# What only the clinician can say: the reason names where to say it.
+ATTESTATION_ONLY_REASON = "not shown by structured data: record it in the attestation questionnaire"
+
+
 @check("attestation_only", "rf_order_counts")
 def attestation_only(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     if p.get("rf_order_counts"):
@@ -406,7 +412,7 @@ def attestation_only(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
             fc = facet_code_of(sr)
             if fc and fc.family == "rf" and sr.get("status") in ("draft", "active", None):
                 return Outcome(MET, "an RF neurotomy order exists", (evidence_of(sr),))
-    return Outcome(DOC, "needs the clinician's attestation")
+    return Outcome(DOC, ATTESTATION_ONLY_REASON)
 
 
 SITE_NOT_STATED = "excl-site-not-stated"

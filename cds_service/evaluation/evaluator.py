@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 from cds_service.evaluation import clinical
-from cds_service.evaluation.checks import CHECKS, CheckContext, Outcome
+from cds_service.evaluation.checks import ATTESTATION_ONLY_REASON, CHECKS, CheckContext, Outcome
 from cds_service.evaluation.dates import months_before
 from cds_service.evaluation.procedures import (
     OrderedProcedure,
@@ -101,8 +101,11 @@ def _apply_attestation(
         return outcome, False
     answer, evidence = answers[criterion.id]
     if answer:
-        return Outcome(Status.MET, f"attested: {outcome.reason}", outcome.evidence + (evidence,)), True
-    return Outcome(Status.NOT_MET, f"attested not met: {outcome.reason}", outcome.evidence + (evidence,)), True
+        # Say who settled it, then what the record alone showed: the reason must stay true after the attestation.
+        shown = "" if outcome.reason == ATTESTATION_ONLY_REASON else f" ({outcome.reason})"
+        return Outcome(Status.MET, f"attested by the clinician{shown}", outcome.evidence + (evidence,)), True
+    return Outcome(Status.NOT_MET, f"attested as not met by the clinician ({outcome.reason})",
+                   outcome.evidence + (evidence,)), True
 
 
 def evaluate_procedure(
