@@ -1,7 +1,6 @@
 """The relevance prefilter: what certainly cannot matter is never validated, never named, never refused."""
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import pytest
@@ -87,6 +86,7 @@ def test_dropping_irrelevant_observations_does_not_change_the_decision():
     from cds_service.evaluation.evaluator import evaluate
     from cds_service.fhir_access.normalize import normalize_resources
     from cds_service.usecases.engine import default_library
+    from bench.records import DATE_OF_SERVICE
     from bench.padding import padded_record  # the back-pain record padded with everyday vitals, labs, problems
 
     record = padded_record("rel", 300)
@@ -94,7 +94,7 @@ def test_dropping_irrelevant_observations_does_not_change_the_decision():
     full = normalize_resources(record.resources)
     filtered = normalize_relevant(record.resources, library.valuesets)
     assert len(filtered.resources) < len(full.resources)
-    today = date(2026, 12, 3)
-    before = evaluate(library, full.resources, record.draft_orders, today=today)
-    after = evaluate(library, filtered.resources, record.draft_orders, today=today)
+    orders = normalize_resources(record.orders).resources
+    before = evaluate(library, full.resources, orders, today=DATE_OF_SERVICE)
+    after = evaluate(library, filtered.resources, orders, today=DATE_OF_SERVICE)
     assert before.determinations and before.determinations == after.determinations
