@@ -82,12 +82,12 @@ def test_a_single_coding_object_of_an_irrelevant_code_is_dropped_and_order_is_ke
 
 
 def test_dropping_irrelevant_observations_does_not_change_the_decision():
-    """The same record with and without 200 vital signs and labs: the same determination."""
+    """The padded back-pain record validated whole and through the filter: the same determinations."""
+    from bench.padding import padded_record  # the back-pain record padded with everyday vitals, labs, problems
+    from bench.records import DATE_OF_SERVICE
     from cds_service.evaluation.evaluator import evaluate
     from cds_service.fhir_access.normalize import normalize_resources
     from cds_service.usecases.engine import default_library
-    from bench.records import DATE_OF_SERVICE
-    from bench.padding import padded_record  # the back-pain record padded with everyday vitals, labs, problems
 
     record = padded_record("rel", 300)
     library = default_library()
