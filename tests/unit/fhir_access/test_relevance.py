@@ -98,3 +98,28 @@ def test_dropping_irrelevant_observations_does_not_change_the_decision():
     before = evaluate(library, full.resources, orders, today=DATE_OF_SERVICE)
     after = evaluate(library, filtered.resources, orders, today=DATE_OF_SERVICE)
     assert before.determinations and before.determinations == after.determinations
+
+
+def _every_scenario() -> list[dict[str, Any]]:
+    from tests.support.scenarios import all_scenarios, rw_scenarios
+
+    return [*all_scenarios(), *rw_scenarios()]
+
+
+@pytest.mark.parametrize("s", _every_scenario(), ids=lambda s: s["id"])
+def test_every_scenario_decides_and_names_skipped_resources_exactly_as_without_the_filter(s):
+    from datetime import date
+
+    from cds_service.evaluation.evaluator import evaluate
+    from cds_service.fhir_access.normalize import normalize_resources
+    from cds_service.usecases.engine import default_library
+    from tests.support.scenarios import draft_orders, record_resources
+
+    library, raws = default_library(), record_resources(s)
+    full, filtered = normalize_resources(raws), normalize_relevant(raws, library.valuesets)
+    orders = normalize_resources(draft_orders(s)).resources
+    today = date(2026, 12, 3)
+    before = evaluate(library, full.resources, orders, today=today)
+    after = evaluate(library, filtered.resources, orders, today=today)
+    assert before.determinations == after.determinations
+    assert [x.ref for x in full.skipped] == [x.ref for x in filtered.skipped]
