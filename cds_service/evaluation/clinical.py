@@ -30,6 +30,7 @@ from cds_service.evaluation.record import (
 )
 from cds_service.evaluation.results import Evidence
 from cds_service.policy.conventions import (
+    ADL_INTERFERENCE_LOINC,
     ATC,
     FACET_CDS_CODES,
     LOINC,
@@ -41,7 +42,7 @@ from cds_service.policy.conventions import (
 )
 from cds_service.policy.valuesets import ValueSets
 
-INTERFERENCE_LOINC = frozenset({"77565-0", "91146-1", "91147-9"})
+INTERFERENCE_LOINC = ADL_INTERFERENCE_LOINC  # one definition, shared with fhir_access/relevance.py
 SPINAL_PAIN_VALUESETS = (
     "dx-spinal-pain-and-chronic-pain",
     "dx-2019-supporting-cervical",

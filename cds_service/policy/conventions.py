@@ -21,6 +21,8 @@ POST_PROCEDURE_MARKER = "post-procedure"
 QUESTIONNAIRE_BASE = "https://facet-cds.example.org/fhir/Questionnaire/cp-mp-171"
 
 PAIN_SCORE_LOINC = "72514-3"  # Pain severity 0-10 verbal numeric rating
+# Pain interference with activities of daily living (the ADL part of pain_duration, CRITERIA.md).
+ADL_INTERFERENCE_LOINC = frozenset({"77565-0", "91146-1", "91147-9"})
 DIAGNOSTIC_INTENT = "261004008"
 THERAPEUTIC_INTENT = "262202000"
 THORACIC_SPINE_STRUCTURE = "122495006"

@@ -20,7 +20,7 @@ from cds_service.cdshooks.unknown_patient import OUTCOME as UNKNOWN_PATIENT, pat
 from cds_service.evaluation.evaluator import evaluate
 from cds_service.evaluation.results import Evaluation, SkippedResource
 from cds_service.fhir_access.cache import RecordCache
-from cds_service.fhir_access.normalize import normalize_resources
+from cds_service.fhir_access.relevance import normalize_relevant  # validates only what can matter (issue 12)
 from cds_service.fhir_access.source import gather_record
 from cds_service.policy.library import PolicyLibrary
 from cds_service.settings import Settings
@@ -69,7 +69,7 @@ def answer_order_hook(ctx: HookContext, request: HookRequest, *, service_id: str
     started = time.perf_counter()
     gathered = gather_record(request.raw, limits=ctx.settings.fetch, cache=ctx.record_cache, issuer=client,
                              executor=ctx.fetch_executor)
-    normalized = normalize_resources(gathered.resources)
+    normalized = normalize_relevant(gathered.resources, ctx.library.valuesets)
     skipped = [SkippedResource(s.resource_type or "?", s.resource_id, s.problem) for s in normalized.skipped]
     skipped += [SkippedResource(kind, None, problem) for kind, problem in request.skipped_ids]  # bad ids, never echoed
     evaluation = _evaluate_safely(ctx, request, normalized.resources, gathered.technical_problem, skipped)

@@ -19,7 +19,7 @@ from cds_service.cdshooks.unknown_patient import OUTCOME as UNKNOWN_PATIENT
 from cds_service.cdshooks.unknown_patient import patient_not_found_card
 from cds_service.evaluation.evaluator import evaluate
 from cds_service.evaluation.record import PatientRecord
-from cds_service.fhir_access.normalize import normalize_resources
+from cds_service.fhir_access.relevance import normalize_relevant  # validates only what can matter (issue 12)
 from cds_service.fhir_access.source import gather_record
 from cds_service.usecases.hypothetical_orders import has_spinal_pain, hypothetical_orders
 from cds_service.usecases.order_hooks import HookContext, audit_call
@@ -44,7 +44,7 @@ def answer_patient_view(ctx: HookContext, request: HookRequest, *, service_id: s
                    gathered=gathered, outcome="record unavailable")
         return {"cards": [card]}
 
-    normalized = normalize_resources(gathered.resources)
+    normalized = normalize_relevant(gathered.resources, ctx.library.valuesets)
     today = ctx.today()
     record = PatientRecord(normalized.resources)
     if not has_spinal_pain(record, ctx.library.valuesets, today):
