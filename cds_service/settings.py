@@ -120,6 +120,7 @@ class Settings:
     pa_needed: str = "auth-needed"
     cors_origins: tuple[str, ...] = ("*",)
     hash_key: str | None = None
+    generated_hash_key: str | None = None  # made by the gunicorn master when no key is configured (deploy/)
     admin_token: str | None = None
     patient_view: bool = True
     documentation_app_url: str | None = None
@@ -188,6 +189,7 @@ class Settings:
             pa_needed=pa_needed,
             cors_origins=tuple(o.strip() for o in (get("CDS_CORS_ORIGINS") or "*").split(",") if o.strip()),
             hash_key=_hash_key(get("CDS_HASH_KEY"), get("CDS_HASH_KEY_FILE")),
+            generated_hash_key=get("CDS_GENERATED_HASH_KEY"),
             admin_token=get("CDS_ADMIN_TOKEN"),
             patient_view=switch("CDS_PATIENT_VIEW", True),
             documentation_app_url=get("CDS_DOC_APP_URL"),

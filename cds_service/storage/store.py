@@ -95,7 +95,8 @@ CREATE TABLE IF NOT EXISTS feedback (
 """
 
 _KEY_HELP = "set CDS_HASH_KEY or CDS_HASH_KEY_FILE (at least 32 characters, e.g. `openssl rand -hex 32`)"
-GENERATED_KEY = ("no hash key configured: patient ids are hashed with a random key made by this process; "
+GENERATED_KEY = ("no hash key configured: patient ids are hashed with a random key made at start-up (shared by "
+                 "one gunicorn's workers, else by this process only) and never stored; "
                  "the hashes in logs and audit will not survive a restart and cannot be joined across "
                  f"workers or replicas; {_KEY_HELP}")
 STORED_KEY_READ = ("no hash key configured: using the hash key stored in the database by an earlier release, "
@@ -254,13 +255,13 @@ class Store:
             return False
 
     # -- the key for hashing patient ids: from the environment, never from this database (see hash_key)
-    def hash_key(self, configured: str | None) -> bytes:
+    def hash_key(self, configured: str | None, generated: str | None = None) -> bytes:
         """The key of the keyed hash of patient and resource ids.
 
         `configured` (CDS_HASH_KEY / CDS_HASH_KEY_FILE) always wins. Without it: a key an earlier release
         stored in this database is still read, for continuity of hashes, with a loud warning (the key sits
-        beside the hashes it protects); otherwise a random key for this process only, never stored, also
-        with a loud warning. A stored key is never deleted here: the operator copies it to CDS_HASH_KEY
+        beside the hashes it protects); otherwise `generated` (made once by the gunicorn master, so its workers
+        agree) or a random key for this process, never stored, also with a loud warning. A stored key is never deleted here: the operator copies it to CDS_HASH_KEY
         (to keep joining old rows) and then deletes it (README, "Hash key").
         """
         with self._db.session() as db:
@@ -274,7 +275,7 @@ class Store:
             _loud(STORED_KEY_READ)
             return stored.encode()
         _loud(GENERATED_KEY)
-        return secrets.token_hex(32).encode()
+        return (generated or secrets.token_hex(32)).encode()
 
     def record_audit(self, entry: AuditEntry, assertions: list[dict[str, Any]]) -> int:
         with self._db.transaction() as db:  # one transaction: the call and its assertions land together

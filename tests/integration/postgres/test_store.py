@@ -89,6 +89,7 @@ def test_without_a_configured_key_the_generated_one_is_never_stored(open_store: 
     assert "will not survive a restart" in capfd.readouterr().err  # loud: stderr as well as the log
     assert open_store().hash_key(None) != first  # nothing in the database to read back
     assert open_store().hash_key(KEY) == KEY.encode()
+    assert open_store().hash_key(None, "g" * 64) == b"g" * 64  # the gunicorn master's: its workers agree
 
 
 def test_a_key_an_earlier_release_stored_is_read_until_one_is_configured(open_store: OpenStore, capfd) -> None:
