@@ -107,9 +107,11 @@ STORED_KEY_UNUSED = ("a hash key is still stored in the database (settings.hash_
 
 
 def _loud(message: str) -> None:
-    """A start-up warning operators must not miss: the log, and stderr (seen even with logging unset)."""
+    """A start-up warning operators must not miss: the log, and stderr when no log handler would show it or a
+    person watches the terminal (not into JSON logs: they stay one object per line)."""
     log.warning(message)
-    print(f"WARNING: {message}", file=sys.stderr, flush=True)
+    if not logging.getLogger().hasHandlers() or sys.stderr.isatty():
+        print(f"\n  !!! WARNING: {message}\n", file=sys.stderr, flush=True)
 
 
 # (table, column, type) added to SCHEMA since databases were first created with it. audit.request_id: the

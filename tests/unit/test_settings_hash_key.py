@@ -34,3 +34,13 @@ def test_a_short_key_in_a_file_is_refused_naming_the_file_variable(tmp_path: Pat
     key_file.write_text("short")
     with pytest.raises(SettingsError, match="CDS_HASH_KEY_FILE: the hash key must be at least 32"):
         Settings.from_env({"CDS_HASH_KEY_FILE": str(key_file)})
+
+
+def test_the_warning_reaches_stderr_when_logging_is_not_set_up(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("from pathlib import Path; from cds_service.storage.store import Store; "
+            f"Store(Path({str(tmp_path / 'db.sqlite3')!r})).hash_key(None)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "WARNING" in done.stderr and "will not survive a restart" in done.stderr

@@ -83,23 +83,24 @@ def test_feedback_is_stored_once(open_store: OpenStore) -> None:
 KEY = "k" * 32
 
 
-def test_without_a_configured_key_the_generated_one_is_never_stored(open_store: OpenStore, capfd) -> None:
+def test_without_a_configured_key_the_generated_one_is_never_stored(open_store: OpenStore, caplog) -> None:
     first = open_store().hash_key(None)
     assert len(first) == 64
-    assert "will not survive a restart" in capfd.readouterr().err  # loud: stderr as well as the log
+    assert "will not survive a restart" in caplog.text
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
     assert open_store().hash_key(None) != first  # nothing in the database to read back
     assert open_store().hash_key(KEY) == KEY.encode()
     assert open_store().hash_key(None, "g" * 64) == b"g" * 64  # the gunicorn master's: its workers agree
 
 
-def test_a_key_an_earlier_release_stored_is_read_until_one_is_configured(open_store: OpenStore, capfd) -> None:
+def test_a_key_an_earlier_release_stored_is_read_until_one_is_configured(open_store: OpenStore, caplog) -> None:
     store = open_store()
     with store._db.session() as db:  # what the earlier release wrote on first start
         db.execute("INSERT INTO settings(name, value) VALUES ('hash_key', ?)", ("s" * 64,))
     assert open_store().hash_key(None) == b"s" * 64  # old and new hashes still match
-    assert "Copy it" in capfd.readouterr().err
+    assert "Copy it" in caplog.text
     assert open_store().hash_key(KEY) == KEY.encode()  # the environment wins; the stored key is only named
-    assert "no longer used" in capfd.readouterr().err
+    assert "no longer used" in caplog.text
 
 
 def test_a_refusal_reads_back(open_store: OpenStore) -> None:
