@@ -101,9 +101,10 @@ GENERATED_KEY = ("no hash key configured: patient ids are hashed with a random k
                  f"workers or replicas; {_KEY_HELP}")
 STORED_KEY_READ = ("no hash key configured: using the hash key stored in the database by an earlier release, "
                    "so old and new hashes match; but the key sits beside the hashes it protects. Copy it "
-                   f"(SELECT value FROM settings WHERE name = 'hash_key') to CDS_HASH_KEY, then delete it")
-STORED_KEY_UNUSED = ("a hash key is still stored in the database (settings.hash_key) and is no longer used: "
-                     "delete it (DELETE FROM settings WHERE name = 'hash_key') once old hashes no longer matter")
+                   "(SELECT value FROM settings WHERE name = 'hash_key') to CDS_HASH_KEY, then delete it")
+STORED_KEY_UNUSED = ("a hash key is still stored in the database (settings.hash_key), beside the hashes; the "
+                     "configured key is used. Once CDS_HASH_KEY holds the stored value (or old hashes no longer "
+                     "matter), delete it: DELETE FROM settings WHERE name = 'hash_key'")
 
 
 def _loud(message: str) -> None:
@@ -263,14 +264,15 @@ class Store:
         `configured` (CDS_HASH_KEY / CDS_HASH_KEY_FILE) always wins. Without it: a key an earlier release
         stored in this database is still read, for continuity of hashes, with a loud warning (the key sits
         beside the hashes it protects); otherwise `generated` (made once by the gunicorn master, so its workers
-        agree) or a random key for this process, never stored, also with a loud warning. A stored key is never deleted here: the operator copies it to CDS_HASH_KEY
-        (to keep joining old rows) and then deletes it (README, "Hash key").
+        agree) or a random key for this process, never stored, also with a loud warning. A stored key is
+        never deleted here: the operator copies it to CDS_HASH_KEY (to keep joining old rows) and then
+        deletes it (README, "Hash key").
         """
         with self._db.session() as db:
             rows = db.rows("SELECT value FROM settings WHERE name = 'hash_key'")
         stored = str(rows[0]["value"]) if rows else None
         if configured:
-            if stored is not None and stored != configured:
+            if stored is not None:  # even when equal to the configured key: it still sits beside the hashes
                 _loud(STORED_KEY_UNUSED)
             return configured.encode()
         if stored is not None:

@@ -90,7 +90,7 @@ def test_each_refusal_leaves_exactly_one_row_without_raw_ids(service: ServicePro
     assert response.status_code == int(kind[:3])
     (row,) = _refusals(service, response)
     names = [c[1] for c in _db(service).execute("PRAGMA table_info(refusal)")]
-    stored = dict(zip(names, row))
+    stored = dict(zip(names, row, strict=True))
     assert stored["status"] == int(kind[:3]) and stored["reason"] == CLASSES[kind]
     assert stored["method"] in ("GET", "POST") and stored["at"] > 0
     assert SECRET not in json.dumps(stored)
