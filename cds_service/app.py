@@ -79,7 +79,7 @@ def build_services(settings: Settings, *, today: Callable[[], date] | None = Non
     clock = today or (lambda: settings.policy_date or date.today())
     context = HookContext(settings=settings, library=library, store=store,
                           record_cache=RecordCache(ttl_s=settings.record_cache_ttl_s),
-                          hash_key=store.hash_key(settings.hash_key), today=clock)
+                          hash_key=store.hash_key(settings.hash_key, settings.generated_hash_key), today=clock)
     definitions = [ORDER_SELECT, ORDER_SIGN] + ([PATIENT_VIEW] if settings.patient_view else [])
     return Services(settings, library, store, clients, jwks or JwksProvider(), replay,
                     dev_allowlist(settings.dev_fhir_servers), context, definitions)

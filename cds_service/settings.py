@@ -69,6 +69,32 @@ class DatabaseUrl:
         return cls("postgresql", url)
 
 
+# A keyed hash is only as strong as its key: 32 characters at least (e.g. `openssl rand -hex 32`).
+MIN_HASH_KEY_CHARS = 32
+
+
+def _hash_key(value: str | None, file: str | None) -> str | None:
+    """CDS_HASH_KEY, or the content of CDS_HASH_KEY_FILE (a mounted secret); None when neither is set.
+
+    The key never comes from the database it protects. Errors name the variable, never the key.
+    """
+    if value and file:
+        raise SettingsError("set CDS_HASH_KEY or CDS_HASH_KEY_FILE, not both")
+    name = "CDS_HASH_KEY"
+    if file:
+        name = "CDS_HASH_KEY_FILE"
+        try:
+            value = Path(file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"CDS_HASH_KEY_FILE {file!r} cannot be read: {type(exc).__name__}") from None
+    if value is None:
+        return None
+    if len(value) < MIN_HASH_KEY_CHARS:
+        raise SettingsError(f"{name}: the hash key must be at least {MIN_HASH_KEY_CHARS} characters "
+                            f"(got {len(value)}); generate one with `openssl rand -hex 32`")
+    return value
+
+
 DEFAULT_DATABASE_URL = "sqlite:///var/facet-cds.sqlite3"  # a file under the working directory
 DEFAULT_DATABASE = DatabaseUrl.parse(DEFAULT_DATABASE_URL)
 
@@ -95,6 +121,7 @@ class Settings:
     pa_needed: str = "auth-needed"
     cors_origins: tuple[str, ...] = ("*",)
     hash_key: str | None = None
+    generated_hash_key: str | None = None  # made by the gunicorn master when no key is configured (deploy/)
     admin_token: str | None = None
     patient_view: bool = True
     documentation_app_url: str | None = None
@@ -162,7 +189,8 @@ class Settings:
             policy_url=get("CDS_POLICY_URL") or DEFAULT_POLICY_URL,
             pa_needed=pa_needed,
             cors_origins=tuple(o.strip() for o in (get("CDS_CORS_ORIGINS") or "*").split(",") if o.strip()),
-            hash_key=get("CDS_HASH_KEY"),
+            hash_key=_hash_key(get("CDS_HASH_KEY"), get("CDS_HASH_KEY_FILE")),
+            generated_hash_key=get("CDS_GENERATED_HASH_KEY"),
             admin_token=get("CDS_ADMIN_TOKEN"),
             patient_view=switch("CDS_PATIENT_VIEW", True),
             documentation_app_url=get("CDS_DOC_APP_URL"),

@@ -5,6 +5,7 @@ Every value can be changed from the environment (GUNICORN_* below); see deploy/R
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -60,6 +61,10 @@ _created_metrics_dir: str | None = None
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     _created_metrics_dir = tempfile.mkdtemp(prefix="facet-cds-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _created_metrics_dir
+
+# No CDS_HASH_KEY(_FILE): one random key for all workers of this server (never stored; the service warns).
+if not (os.environ.get("CDS_HASH_KEY", "").strip() or os.environ.get("CDS_HASH_KEY_FILE", "").strip()):
+    os.environ.setdefault("CDS_GENERATED_HASH_KEY", secrets.token_hex(32))
 
 
 def on_starting(server: Any) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request
 
 from cds_service.storage.errors import DatabaseUnavailable
 
@@ -45,3 +45,37 @@ def database_unavailable(exc: DatabaseUnavailable) -> Response:
 
 def install_storage_errors(app: Flask) -> None:
     app.register_error_handler(DatabaseUnavailable, database_unavailable)
+    install_refusal_audit(app)  # here, not in app.py: every app that stores also audits its refusals
+
+
+# Refusals that are audited (CRD: every call is logged), and the class each is recorded under. Only these fixed
+# words are stored: a refusal's diagnostics may echo what the client sent (an iss, a kid, a service id).
+REFUSAL_CLASSES = {400: "bad-request", 401: "jwt-refused", 403: "forbidden", 404: "not-found",
+                   405: "method-not-allowed", 412: "prefetch-unavailable", 413: "body-too-large",
+                   431: "headers-too-large"}
+
+
+def audit_refusal(response: Response) -> Response:
+    """One `refusal` row per refused call: time, method, route rule, known service, verified client, status, class."""
+    reason = REFUSAL_CLASSES.get(response.status_code)
+    if reason is None or request.method == "OPTIONS":
+        return response
+    svc = current_app.extensions.get("facet_cds")
+    if svc is None:
+        return response
+    rule = request.url_rule.rule if request.url_rule is not None else "-"
+    if rule == "-" and reason == "not-found":
+        reason = "no-such-route"
+    service_id = (request.view_args or {}).get("service_id")
+    client = getattr(g.get("client"), "iss", None)
+    try:
+        svc.store.record_refusal(method=request.method[:16], route=rule,
+                                 service_id=service_id if svc.service(str(service_id)) else None,
+                                 client=client, status=response.status_code, reason=reason)
+    except Exception as exc:  # noqa: BLE001 - the refusal is still answered; the log says the row is missing
+        log.error("refusal (%s %s) not recorded: %s", response.status_code, reason, type(exc).__name__)
+    return response
+
+
+def install_refusal_audit(app: Flask) -> None:
+    app.after_request(audit_refusal)

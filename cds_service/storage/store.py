@@ -14,8 +14,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import sqlite3
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -30,6 +32,8 @@ from cds_service.storage.errors import DatabaseUnavailable
 from cds_service.storage.postgres_connections import PostgresConnections
 from cds_service.settings import DatabaseUrl
 from cds_service.storage.sqlite_connections import ThreadLocalConnections
+
+log = logging.getLogger("cds_service.storage")
 
 # DOUBLE PRECISION, not REAL: REAL is 4 bytes in PostgreSQL, too coarse for epoch seconds (SQLite stores 8 either way).
 SCHEMA = """
@@ -62,6 +66,20 @@ CREATE TABLE IF NOT EXISTS assertion (
     revision TEXT,
     criteria TEXT NOT NULL          -- JSON: the full per-criterion result, for DTR and disputes
 );
+-- Every refused call (CRD: a log of every call). The class of the refusal only: never the body, the token,
+-- the diagnostics text or the raw path (any of them may carry an id).
+CREATE TABLE IF NOT EXISTS refusal (
+    id {id_column},
+    at DOUBLE PRECISION NOT NULL,
+    request_id TEXT,                -- the call's X-Request-ID (its access line carries the same)
+    method TEXT NOT NULL,
+    route TEXT NOT NULL,            -- the matched URL rule, e.g. /cds-services/<service_id>; '-' when none matched
+    service_id TEXT,                -- only a service the service offers
+    client TEXT,                    -- the verified client's iss, when the JWT was verified
+    status INTEGER NOT NULL,
+    reason TEXT NOT NULL            -- a fixed class, e.g. jwt-refused, body-too-large
+);
+CREATE INDEX IF NOT EXISTS refusal_at ON refusal(at);
 CREATE TABLE IF NOT EXISTS feedback (
     id {id_column},
     at DOUBLE PRECISION NOT NULL,
@@ -75,6 +93,27 @@ CREATE TABLE IF NOT EXISTS feedback (
     UNIQUE(service_id, card, outcome, outcome_timestamp)
 );
 """
+
+_KEY_HELP = "set CDS_HASH_KEY or CDS_HASH_KEY_FILE (at least 32 characters, e.g. `openssl rand -hex 32`)"
+GENERATED_KEY = ("no hash key configured: patient ids are hashed with a random key made at start-up (shared by "
+                 "one gunicorn's workers, else by this process only) and never stored; "
+                 "the hashes in logs and audit will not survive a restart and cannot be joined across "
+                 f"workers or replicas; {_KEY_HELP}")
+STORED_KEY_READ = ("no hash key configured: using the hash key stored in the database by an earlier release, "
+                   "so old and new hashes match; but the key sits beside the hashes it protects. Copy it "
+                   "(SELECT value FROM settings WHERE name = 'hash_key') to CDS_HASH_KEY, then delete it")
+STORED_KEY_UNUSED = ("a hash key is still stored in the database (settings.hash_key), beside the hashes; the "
+                     "configured key is used. Once CDS_HASH_KEY holds the stored value (or old hashes no longer "
+                     "matter), delete it: DELETE FROM settings WHERE name = 'hash_key'")
+
+
+def _loud(message: str) -> None:
+    """A start-up warning operators must not miss: the log, and stderr when no log handler would show it or a
+    person watches the terminal (not into JSON logs: they stay one object per line)."""
+    log.warning(message)
+    if not logging.getLogger().hasHandlers() or sys.stderr.isatty():
+        print(f"\n  !!! WARNING: {message}\n", file=sys.stderr, flush=True)
+
 
 # (table, column, type) added to SCHEMA since databases were first created with it. audit.request_id: the
 # call's X-Request-ID, tying its log lines, access line and this row together (with hook_instance).
@@ -218,15 +257,29 @@ class Store:
         except self._db.errors:
             return False
 
-    # -- the key for hashing patient ids: configured, else generated once and kept in the database
-    def hash_key(self, configured: str | None) -> bytes:
-        if configured:
-            return configured.encode()
+    # -- the key for hashing patient ids: from the environment, never from this database (see hash_key)
+    def hash_key(self, configured: str | None, generated: str | None = None) -> bytes:
+        """The key of the keyed hash of patient and resource ids.
+
+        `configured` (CDS_HASH_KEY / CDS_HASH_KEY_FILE) always wins. Without it: a key an earlier release
+        stored in this database is still read, for continuity of hashes, with a loud warning (the key sits
+        beside the hashes it protects); otherwise `generated` (made once by the gunicorn master, so its workers
+        agree) or a random key for this process, never stored, also with a loud warning. A stored key is
+        never deleted here: the operator copies it to CDS_HASH_KEY (to keep joining old rows) and then
+        deletes it (README, "Hash key").
+        """
         with self._db.session() as db:
-            # Workers starting together each propose a key; the first insert wins and all read it back.
-            db.execute("INSERT INTO settings(name, value) VALUES ('hash_key', ?) ON CONFLICT (name) DO NOTHING",
-                       (secrets.token_hex(32),))
-            return str(db.rows("SELECT value FROM settings WHERE name = 'hash_key'")[0]["value"]).encode()
+            rows = db.rows("SELECT value FROM settings WHERE name = 'hash_key'")
+        stored = str(rows[0]["value"]) if rows else None
+        if configured:
+            if stored is not None:  # even when equal to the configured key: it still sits beside the hashes
+                _loud(STORED_KEY_UNUSED)
+            return configured.encode()
+        if stored is not None:
+            _loud(STORED_KEY_READ)
+            return stored.encode()
+        _loud(GENERATED_KEY)
+        return (generated or secrets.token_hex(32)).encode()
 
     def record_audit(self, entry: AuditEntry, assertions: list[dict[str, Any]]) -> int:
         with self._db.transaction() as db:  # one transaction: the call and its assertions land together
@@ -244,6 +297,17 @@ class Store:
                      json.dumps(a["order_ids"]), a["decision"], a.get("revision"), json.dumps(a["criteria"])),
                 )
             return audit_id
+
+    def record_refusal(self, *, method: str, route: str, service_id: str | None, client: str | None, status: int,
+                       reason: str) -> None:
+        with self._db.session() as db:
+            db.execute("INSERT INTO refusal(at, method, route, service_id, client, status, reason, request_id)"
+                       " VALUES (?,?,?,?,?,?,?,?)",
+                       (time.time(), method, route, service_id, client, status, reason, current_request_id()))
+
+    def recent_refusals(self, limit: int = 50) -> list[dict[str, Any]]:
+        with self._db.session() as db:
+            return db.rows("SELECT * FROM refusal ORDER BY id DESC LIMIT ?", (limit,))
 
     def record_feedback(self, service_id: str, client: str | None, item: dict[str, Any]) -> bool:
         """Stores one feedback item; False when the same item was stored before (idempotent)."""
@@ -281,3 +345,8 @@ def patient_hash(key: bytes, patient_id: str | None) -> str | None:
     if not patient_id:
         return None
     return hmac.new(key, patient_id.encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def resource_ref(key: bytes, resource_type: str | None, resource_id: str | None) -> str:
+    """`Type/#<keyed hash>` for the audit: a resource id may be a patient id (Patient/..), never stored raw."""
+    return f"{resource_type or '?'}/" + (f"#{patient_hash(key, resource_id)}" if resource_id else "?")

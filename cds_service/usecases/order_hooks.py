@@ -24,7 +24,7 @@ from cds_service.fhir_access.relevance import normalize_relevant  # validates on
 from cds_service.fhir_access.source import gather_record
 from cds_service.policy.library import PolicyLibrary
 from cds_service.settings import Settings
-from cds_service.storage.store import AuditEntry, Store, patient_hash
+from cds_service.storage.store import AuditEntry, Store, patient_hash, resource_ref
 
 log = logging.getLogger("cds_service.usecases.order_hooks")
 TECHNICAL = "the service could not evaluate this order"
@@ -176,9 +176,12 @@ def audit_call(ctx: HookContext, request: HookRequest, *, service_id: str, clien
         "prefetchedKeys": gathered.prefetched_keys,
         "fetchedKeys": gathered.fetched_keys,
         "cachedKeys": gathered.cached_keys,
-        "skippedResources": [f"{s.resource_type}/{s.resource_id or '?'}" for s in skipped]
+        # Resource ids are keyed hashes, like patient ids: a skipped Patient's id IS a patient id, and a dropped
+        # resource belongs to another patient. The same id always gives the same hash, so a row can still be
+        # matched to a record by whoever holds the key.
+        "skippedResources": [resource_ref(ctx.hash_key, s.resource_type, s.resource_id) for s in skipped]
         + [f"{kind}/? ({problem})" for kind, problem in request.skipped_ids],  # bad ids: named, never echoed
-        "droppedResources": [f"{d[0]}/{d[1]}" for d in gathered.dropped],
+        "droppedResources": [resource_ref(ctx.hash_key, d[0], d[1]) for d in gathered.dropped],
         "outOfScopeOrders": list(out_of_scope),
         **({"outcome": outcome} if outcome else {}),
     }

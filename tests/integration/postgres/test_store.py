@@ -80,11 +80,36 @@ def test_feedback_is_stored_once(open_store: OpenStore) -> None:
     assert open_store().feedback_count() == 2
 
 
-def test_the_generated_hash_key_is_shared_and_kept(open_store: OpenStore) -> None:
+KEY = "k" * 32
+
+
+def test_without_a_configured_key_the_generated_one_is_never_stored(open_store: OpenStore, caplog) -> None:
     first = open_store().hash_key(None)
     assert len(first) == 64
-    assert open_store().hash_key(None) == first  # another worker, or a restart, hashes patients alike
-    assert open_store().hash_key("configured-key") == b"configured-key"
+    assert "will not survive a restart" in caplog.text
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert open_store().hash_key(None) != first  # nothing in the database to read back
+    assert open_store().hash_key(KEY) == KEY.encode()
+    assert open_store().hash_key(None, "g" * 64) == b"g" * 64  # the gunicorn master's: its workers agree
+
+
+def test_a_key_an_earlier_release_stored_is_read_until_one_is_configured(open_store: OpenStore, caplog) -> None:
+    store = open_store()
+    with store._db.session() as db:  # what the earlier release wrote on first start
+        db.execute("INSERT INTO settings(name, value) VALUES ('hash_key', ?)", ("s" * 64,))
+    assert open_store().hash_key(None) == b"s" * 64  # old and new hashes still match
+    assert "Copy it" in caplog.text
+    assert open_store().hash_key(KEY) == KEY.encode()  # the environment wins; the stored key is only named
+    assert "still stored in the database" in caplog.text
+
+
+def test_a_refusal_reads_back(open_store: OpenStore) -> None:
+    store = open_store()
+    store.record_refusal(method="POST", route="/cds-services/<service_id>", service_id="facet-order-sign",
+                         client=None, status=401, reason="jwt-refused")
+    (row,) = store.recent_refusals()
+    assert (row["route"], row["status"], row["reason"], row["client"]) == (
+        "/cds-services/<service_id>", 401, "jwt-refused", None)
 
 
 def test_readiness_sees_a_postgresql_database_go_away(postgres_cluster, postgres_url: str) -> None:
@@ -105,7 +130,9 @@ def any_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def test_a_database_from_before_request_ids_gains_the_column(any_url: str) -> None:
     # The schema as shipped before request ids, with one call in it.
-    shipped = SCHEMA.replace("    request_id TEXT\n", "").replace("detail TEXT,", "detail TEXT ")
+    refusals = slice(SCHEMA.index("-- Every refused call"), SCHEMA.index("CREATE TABLE IF NOT EXISTS feedback"))
+    before_refusals = SCHEMA.replace(SCHEMA[refusals], "")
+    shipped = before_refusals.replace("    request_id TEXT\n", "").replace("detail TEXT,", "detail TEXT ")
     assert "request_id" not in shipped
     old = _backend(DatabaseUrl.parse(any_url))
     old.create_schema(shipped.format(id_column=old.id_column))
@@ -119,3 +146,5 @@ def test_a_database_from_before_request_ids_gains_the_column(any_url: str) -> No
     assert by_instance["new-call"]["request_id"] == "req-42"
     assert by_instance["old-call"]["request_id"] is None  # kept, nullable
     Store(DatabaseUrl.parse(any_url))  # and again: adding it is idempotent
+    store.record_refusal(method="GET", route="-", service_id=None, client=None, status=404, reason="no-such-route")
+    assert [r["reason"] for r in store.recent_refusals()] == ["no-such-route"]  # the refusal table came too
