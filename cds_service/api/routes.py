@@ -8,14 +8,14 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import MethodNotAllowed
 
-from cds_service.observability import metrics
-from cds_service.observability.lifecycle import DRAIN
+from cds_service.api.errors import ApiError, operation_outcome
 from cds_service.cdshooks.discovery import discovery_document
 from cds_service.cdshooks.questionnaire import questionnaire_for
 from cds_service.cdshooks.request import BadRequest, parse_hook_request, parse_json
 from cds_service.fhir_access.source import HookRequestInvalid, PrefetchUnavailable
+from cds_service.observability import metrics
+from cds_service.observability.lifecycle import DRAIN
 from cds_service.security import AuthError, fhir_server_allowed, verify_client_jwt
-from cds_service.api.errors import ApiError, operation_outcome
 from cds_service.storage.errors import DatabaseUnavailable
 
 bp = Blueprint("cds", __name__)

@@ -9,8 +9,8 @@ train clinicians to ignore our cards. The order-sign card warns when a real orde
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
 import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 

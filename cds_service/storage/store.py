@@ -28,9 +28,9 @@ from typing import Any, Protocol
 import psycopg
 
 from cds_service.observability.request_context import current_request_id
+from cds_service.settings import DatabaseUrl
 from cds_service.storage.errors import DatabaseUnavailable
 from cds_service.storage.postgres_connections import PostgresConnections
-from cds_service.settings import DatabaseUrl
 from cds_service.storage.sqlite_connections import ThreadLocalConnections
 
 log = logging.getLogger("cds_service.storage")
@@ -158,7 +158,7 @@ class _Session:
     def rows(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         cursor = self.execute(statement, params)
         names = [column[0] for column in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 class _Backend(Protocol):

@@ -7,21 +7,23 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Callable
+from typing import Any
 
-from cds_service.observability import metrics
 from cds_service.cdshooks.cards import build_cards
 from cds_service.cdshooks.coverage_info import AssertionRecord, build_system_actions
 from cds_service.cdshooks.presentation import CardSettings
 from cds_service.cdshooks.request import HookRequest
-from cds_service.cdshooks.unknown_patient import OUTCOME as UNKNOWN_PATIENT, patient_not_found_card
+from cds_service.cdshooks.unknown_patient import OUTCOME as UNKNOWN_PATIENT
+from cds_service.cdshooks.unknown_patient import patient_not_found_card
 from cds_service.evaluation.evaluator import evaluate
 from cds_service.evaluation.results import Evaluation, SkippedResource
 from cds_service.fhir_access.cache import RecordCache
 from cds_service.fhir_access.relevance import normalize_relevant  # validates only what can matter (issue 12)
 from cds_service.fhir_access.source import gather_record
+from cds_service.observability import metrics
 from cds_service.policy.library import PolicyLibrary
 from cds_service.settings import Settings
 from cds_service.storage.store import AuditEntry, Store, patient_hash, resource_ref
@@ -107,7 +109,9 @@ def answer_order_hook(ctx: HookContext, request: HookRequest, *, service_id: str
     return response
 
 
-def _apply_crd_configuration(raw: dict, cards: list[dict], actions: list[dict]) -> tuple[list[dict], list[dict]]:
+def _apply_crd_configuration(
+    raw: Mapping[str, Any], cards: list[dict], actions: list[dict]
+) -> tuple[list[dict], list[dict]]:
     """Obey the client's `davinci-crd.configuration` (CRD dev-14): a card type set to false is not returned."""
     extension = raw.get("extension")
     config = extension.get("davinci-crd.configuration") if isinstance(extension, dict) else None
@@ -164,7 +168,8 @@ def audit_call(ctx: HookContext, request: HookRequest, *, service_id: str, clien
         for d in determinations
     ]
     for d in determinations:
-        metrics.DECISIONS.labels(request.hook, d.revision_id or "none", d.decision.value if d.decision else "none").inc()
+        decision = d.decision.value if d.decision else "none"
+        metrics.DECISIONS.labels(request.hook, d.revision_id or "none", decision).inc()
     if gathered.technical_problem:
         metrics.FHIR_FAILURES.labels(request.hook).inc()
         log.warning("FHIR data unavailable for patient %s on %s: %s", hashed, request.hook, gathered.technical_problem)
