@@ -158,7 +158,7 @@ def gather_record(
             bearer_token=bearer_token,
             client_factory=client_factory or _default_client_factory(limits),
             deadline=deadline,
-            executor=executor or shared_executor(),
+            executor=executor or shared_executor(2 * limits.max_fetches_per_server),
             bulkhead=shared_bulkheads.for_server(server_key(fhir_server), limits.max_fetches_per_server),
             cache=cache,
             # the token's digest too: another token (or none) may not see what this one could
@@ -343,13 +343,15 @@ _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
 
 
-def shared_executor() -> ThreadPoolExecutor:
-    """The process-wide pool for FHIR fetches (as many threads as the shared session has connections)."""
+def shared_executor(max_workers: int = 32) -> ThreadPoolExecutor:
+    """The process-wide pool for FHIR fetches; `max_workers` counts only on the first call.
+
+    `gather_record` sizes it at twice the per-server bulkhead: one slow server leaves half the threads free.
+    """
     global _executor
     with _executor_lock:
         if _executor is None:
-            # twice the default per-server bulkhead: one slow server leaves half the threads to the others
-            _executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="fhir-fetch")
+            _executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fhir-fetch")
         return _executor
 
 
