@@ -110,6 +110,7 @@ class _State:
     requests: list[SeenRequest] = field(default_factory=list)
     connections: int = 0
     open_drips: int = 0
+    most_open_drips: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -155,6 +156,12 @@ class StubFhirServer:
         """Answers of a `Fault.drip` still being sent (the client has not hung up)."""
         with self._state.lock:
             return self._state.open_drips
+
+    @property
+    def most_open_drips(self) -> int:
+        """The most `Fault.drip` answers that were being sent at the same time."""
+        with self._state.lock:
+            return self._state.most_open_drips
 
     def add(self, *resources: dict[str, Any]) -> None:
         """Serve these resources (replacing any with the same type and id)."""
@@ -325,6 +332,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         with state.lock:
             state.open_drips += 1
+            state.most_open_drips = max(state.most_open_drips, state.open_drips)
         try:
             if not headers_too:
                 self.wfile.write(head)
