@@ -115,7 +115,7 @@ def _shut(connection: HTTPConnection) -> None:
 
 
 class _WatchedHTTPConnection(HTTPConnection):
-    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def request(self, *args: Any, **kwargs: Any) -> None:
         watch = getattr(_current_watch, "watch", None)
         if watch is not None:
             watch.attach(self)  # before any byte is sent or read: headers can drip too
@@ -123,7 +123,7 @@ class _WatchedHTTPConnection(HTTPConnection):
 
 
 class _WatchedHTTPSConnection(HTTPSConnection):
-    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def request(self, *args: Any, **kwargs: Any) -> None:
         watch = getattr(_current_watch, "watch", None)
         if watch is not None:
             watch.attach(self)
