@@ -14,6 +14,7 @@ bounded and stop with the server), and the server binds 127.0.0.1 on a free port
 from __future__ import annotations
 
 import json
+import select
 import socket
 import sys
 import threading
@@ -338,9 +339,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(head)
             give_up = time.monotonic() + for_seconds
             for byte in (head + body if headers_too else body):
-                if state.stopping.wait(seconds_per_byte) or time.monotonic() > give_up:
+                # wait for the next byte's turn, but notice at once when the client hangs up (EOF)
+                readable, _, _ = select.select([self.connection], [], [], seconds_per_byte)
+                if readable and not self.connection.recv(4096):  # EOF; anything else sent is ignored
                     return
-                self.wfile.write(bytes([byte]))
+                if state.stopping.is_set() or time.monotonic() > give_up:
+                    return
+                if not readable:
+                    self.wfile.write(bytes([byte]))
         except OSError:
             pass  # the client hung up: what a deadline should make it do
         finally:
