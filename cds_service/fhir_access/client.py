@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
 from http.cookiejar import DefaultCookiePolicy
@@ -23,6 +24,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from cds_service.fhir_access.limits import FetchLimits
 
@@ -57,10 +60,90 @@ def new_session(*, pool_maxsize: int = 16, trust_env: bool = False) -> requests.
     session.trust_env = trust_env
     # The session is shared by every client and tenant: a cookie set by one EHR must never reach another.
     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-    adapter = HTTPAdapter(pool_maxsize=pool_maxsize, max_retries=0)
+    adapter = _WatchedAdapter(pool_maxsize=pool_maxsize, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+# -- the absolute deadline -------------------------------------------------------------------------
+# A socket timeout restarts on every read: a server dripping one byte every 0.5 s never trips it and holds
+# a fetch thread for as long as it likes. So each fetch arms a watchdog that shuts the connection's socket
+# at the call's deadline; the blocked read then ends at once (EOF), and `_get_json` reports the deadline.
+
+
+class _Watch:
+    """The connection one fetch is using, and whether its deadline has passed (shared with the watchdog)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._connection: HTTPConnection | None = None
+        self._expired = False
+        self._finished = False
+
+    def attach(self, connection: HTTPConnection) -> None:
+        with self._lock:
+            self._connection = connection
+            if self._expired:
+                _shut(connection)
+
+    def expire(self) -> None:
+        """Called by the watchdog timer at the deadline."""
+        with self._lock:
+            if self._finished:
+                return  # the connection may be back in the pool, serving another fetch
+            self._expired = True
+            if self._connection is not None:
+                _shut(self._connection)
+
+    def finish(self) -> None:
+        with self._lock:
+            self._finished = True
+            self._connection = None
+
+
+_current_watch = threading.local()  # the _Watch of the fetch running on this thread, if any
+
+
+def _shut(connection: HTTPConnection) -> None:
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        watch = getattr(_current_watch, "watch", None)
+        if watch is not None:
+            watch.attach(self)  # before any byte is sent or read: headers can drip too
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        watch = getattr(_current_watch, "watch", None)
+        if watch is not None:
+            watch.attach(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """An adapter whose connections report themselves to the fetch running on their thread."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
 
 _shared_session: requests.Session | None = None
@@ -181,6 +264,11 @@ class FhirClient:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise FhirUnavailable(f"{what}: deadline passed")
+        watch = _Watch()
+        watchdog = threading.Timer(remaining, watch.expire)
+        watchdog.daemon = True
+        _current_watch.watch = watch
+        watchdog.start()
         try:
             # never follow a redirect: it could carry the Authorization header to another host
             with self._session.get(
@@ -194,8 +282,14 @@ class FhirClient:
                     raise FhirUnavailable(f"{what}: HTTP {response.status_code}")
                 body = self._read_body(response, deadline, what)
         except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
+            if time.monotonic() >= deadline:  # the watchdog shut the socket, or a read timed out at the end
+                raise FhirUnavailable(f"{what}: deadline passed while reading") from None
             # `from None`: the library's message holds the URL, and with it the patient id
             raise FhirUnavailable(f"{what}: {_describe_transport_error(error)}") from None
+        finally:
+            watchdog.cancel()
+            watch.finish()
+            _current_watch.watch = None
         try:
             document = json.loads(body)
         except (ValueError, RecursionError):
@@ -220,6 +314,12 @@ class FhirClient:
                 raise FhirUnavailable(f"{what}: deadline passed while reading")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def server_key(base_url: str) -> object:
+    """What identifies one FHIR server for its bulkhead: (scheme, host, port), else the URL as given."""
+    location = _origin_and_path(base_url)
+    return location[0] if location is not None else base_url
 
 
 def _origin_and_path(url: str) -> tuple[tuple[str, str, int], str] | None:

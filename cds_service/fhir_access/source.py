@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cds_service.policy.conventions import QUESTIONNAIRE_BASE
-from cds_service.fhir_access.client import FhirAccessError, FhirClient, FhirUnavailable
+from cds_service.fhir_access.client import FhirAccessError, FhirClient, FhirUnavailable, server_key
 from cds_service.fhir_access.cache import token_fingerprint
 from cds_service.fhir_access.json_values import as_list, as_mapping, as_text
-from cds_service.fhir_access.limits import FetchLimits
+from cds_service.fhir_access.limits import FetchLimits, shared_bulkheads
 from cds_service.fhir_access.patient_filter import (
     DroppedResource,
     keep_patients_own,
@@ -158,7 +158,8 @@ def gather_record(
             bearer_token=bearer_token,
             client_factory=client_factory or _default_client_factory(limits),
             deadline=deadline,
-            executor=executor or shared_executor(),
+            executor=executor or shared_executor(2 * limits.max_fetches_per_server),
+            bulkhead=shared_bulkheads.for_server(server_key(fhir_server), limits.max_fetches_per_server),
             cache=cache,
             # the token's digest too: another token (or none) may not see what this one could
             cache_key=(issuer, fhir_server, patient_id, token_fingerprint(bearer_token)),
@@ -199,12 +200,15 @@ def _fetch_missing(
     client_factory: ClientFactory,
     deadline: float,
     executor: Executor,
+    bulkhead: threading.BoundedSemaphore,
     cache: Cache | None,
     cache_key: Hashable,
 ) -> list[str]:
     """Fill `by_key` for the missing keys from the cache, then from the server; returns the problems."""
     to_fetch = _take_from_cache(cache, cache_key, missing, by_key, record)
-    fetch = _fetch_in_parallel(to_fetch, context, fhir_server, bearer_token, client_factory, deadline, executor)
+    fetch = _fetch_in_parallel(
+        to_fetch, context, fhir_server, bearer_token, client_factory, deadline, executor, bulkhead
+    )
     by_key.update(fetch.resources_by_key)
     record.fetched_keys = list(fetch.resources_by_key)
     record.warnings.extend(fetch.warnings)
@@ -265,27 +269,40 @@ def _fetch_in_parallel(
     client_factory: ClientFactory,
     deadline: float,
     executor: Executor,
+    bulkhead: threading.BoundedSemaphore,
 ) -> _FetchOutcome:
     outcome = _FetchOutcome()
     if not queries:
         return outcome
+    futures: dict[Future[list[dict[str, Any]]], str] = {}
     try:
         client = client_factory(fhir_server, bearer_token)
-        futures: dict[Future[list[dict[str, Any]]], str] = {
-            executor.submit(_fetch_one, client, query, context, deadline): query.key for query in queries
-        }
+        for query in queries:
+            # the bulkhead: wait (in this request thread, never in a fetch thread) for this server's share
+            if not bulkhead.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                outcome.problems[query.key] = "too many fetches in flight to this FHIR server"
+                continue
+            try:
+                future = executor.submit(_fetch_one, client, query, context, deadline)
+            except BaseException:
+                bulkhead.release()
+                raise
+            future.add_done_callback(lambda _done: bulkhead.release())  # also when cancelled below
+            futures[future] = query.key
     except FhirUnavailable as error:
+        _cancel_all(futures)
         outcome.problems = {query.key: error.reason for query in queries}
         return outcome
     except Exception:  # boundary: a broken factory or executor is a technical problem, not a 500
         log.exception("could not start FHIR fetches")
+        _cancel_all(futures)
         outcome.problems = {query.key: "could not start fetching" for query in queries}
         return outcome
 
     done, _ = wait(futures, timeout=max(0.0, deadline - time.monotonic()))
     for future, key in futures.items():
         if future not in done:
-            future.cancel()  # still queued: never start it; running: its own timeouts end it soon
+            future.cancel()  # still queued: never start it; running: the client's watchdog ends it at the deadline
             outcome.problems[key] = "no answer before the deadline"
             continue
         try:
@@ -297,6 +314,11 @@ def _fetch_in_parallel(
             outcome.problems[key] = "unexpected error"
     outcome.warnings = list(client.warnings)
     return outcome
+
+
+def _cancel_all(futures: Iterable[Future[Any]]) -> None:
+    for future in futures:
+        future.cancel()
 
 
 def _fetch_one(
@@ -321,12 +343,15 @@ _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
 
 
-def shared_executor() -> ThreadPoolExecutor:
-    """The process-wide pool for FHIR fetches (as many threads as the shared session has connections)."""
+def shared_executor(max_workers: int = 32) -> ThreadPoolExecutor:
+    """The process-wide pool for FHIR fetches; `max_workers` counts only on the first call.
+
+    `gather_record` sizes it at twice the per-server bulkhead: one slow server leaves half the threads free.
+    """
     global _executor
     with _executor_lock:
         if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir-fetch")
+            _executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fhir-fetch")
         return _executor
 
 

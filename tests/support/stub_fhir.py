@@ -14,9 +14,11 @@ bounded and stop with the server), and the server binds 127.0.0.1 on a free port
 from __future__ import annotations
 
 import json
+import select
 import socket
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -35,6 +37,7 @@ class Fault:
     status_code: int = 0
     size_bytes: int = 0
     url: str = ""
+    for_seconds: float = 0.0
 
     @classmethod
     def delay(cls, seconds: float) -> Fault:
@@ -77,6 +80,15 @@ class Fault:
         return cls("huge-body-declared" if declare_length else "huge-body", size_bytes=size_bytes)
 
     @classmethod
+    def drip(cls, seconds_per_byte: float, *, headers_too: bool = True, for_seconds: float = 15.0) -> Fault:
+        """Answer a valid searchset one byte every `seconds_per_byte`: the status line and headers too, or
+        (`headers_too=False`) headers at once and only the body dripped. Every read gets a byte well within
+        any read timeout, so only an absolute deadline ends it; `StubFhirServer.open_drips` counts the
+        answers still dripping (ended when the client hangs up, the server stops, or after `for_seconds`, so a
+        client without a deadline shows up as a slow failure rather than a hung test)."""
+        return cls("drip" if headers_too else "drip-body", seconds=seconds_per_byte, for_seconds=for_seconds)
+
+    @classmethod
     def redirect(cls, url: str) -> Fault:
         """Answer 302 to `url`."""
         return cls("redirect", url=url)
@@ -98,6 +110,8 @@ class _State:
     faults: dict[str, Fault] = field(default_factory=dict)  # path prefix after the base -> fault
     requests: list[SeenRequest] = field(default_factory=list)
     connections: int = 0
+    open_drips: int = 0
+    most_open_drips: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -137,6 +151,18 @@ class StubFhirServer:
         """TCP connections accepted so far (also those that never sent a request)."""
         with self._state.lock:
             return self._state.connections
+
+    @property
+    def open_drips(self) -> int:
+        """Answers of a `Fault.drip` still being sent (the client has not hung up)."""
+        with self._state.lock:
+            return self._state.open_drips
+
+    @property
+    def most_open_drips(self) -> int:
+        """The most `Fault.drip` answers that were being sent at the same time."""
+        with self._state.lock:
+            return self._state.most_open_drips
 
     def add(self, *resources: dict[str, Any]) -> None:
         """Serve these resources (replacing any with the same type and id)."""
@@ -266,6 +292,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return None
+        if fault.kind in ("drip", "drip-body"):
+            return self._drip(fault.seconds, fault.for_seconds, headers_too=fault.kind == "drip")
         if fault.kind in ("huge-body", "huge-body-declared"):
             return self._stream_filler(fault.size_bytes, declare_length=fault.kind == "huge-body-declared")
         page = int(query.get("_page", ["1"])[0])
@@ -297,6 +325,33 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client stopped reading, as it should
         self.close_connection = True
+
+    def _drip(self, seconds_per_byte: float, for_seconds: float, *, headers_too: bool) -> None:
+        state = self.server.stub._state
+        body = json.dumps(_searchset([], None, total=0)).encode() + b" " * 4096  # ~35 min at 0.5 s/byte
+        head = (f"HTTP/1.1 200 OK\r\nContent-Type: {FHIR_JSON}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        self.close_connection = True
+        with state.lock:
+            state.open_drips += 1
+            state.most_open_drips = max(state.most_open_drips, state.open_drips)
+        try:
+            if not headers_too:
+                self.wfile.write(head)
+            give_up = time.monotonic() + for_seconds
+            for byte in (head + body if headers_too else body):
+                # wait for the next byte's turn, but notice at once when the client hangs up (EOF)
+                readable, _, _ = select.select([self.connection], [], [], seconds_per_byte)
+                if readable and not self.connection.recv(4096):  # EOF; anything else sent is ignored
+                    return
+                if state.stopping.is_set() or time.monotonic() > give_up:
+                    return
+                if not readable:
+                    self.wfile.write(bytes([byte]))
+        except OSError:
+            pass  # the client hung up: what a deadline should make it do
+        finally:
+            with state.lock:
+                state.open_drips -= 1
 
     def _send_json(self, status: int, document: dict[str, Any]) -> None:
         self._send_bytes(status, json.dumps(document).encode(), FHIR_JSON)

@@ -17,11 +17,14 @@ def test_every_variable_is_read():
             "CDS_MAX_FHIR_PAGES": "7",
             "CDS_MAX_FHIR_RESPONSE_BYTES": "1000",
             "CDS_MAX_PREFETCH_RESOURCES": "42",
+            "CDS_FHIR_MAX_FETCHES_PER_SERVER": "5",
             "UNRELATED": "x",
         }
     )
 
-    assert limits == FetchLimits(timeout_s=1.5, max_pages=7, max_response_bytes=1000, max_resources=42)
+    assert limits == FetchLimits(
+        timeout_s=1.5, max_pages=7, max_response_bytes=1000, max_resources=42, max_fetches_per_server=5
+    )
 
 
 def test_blank_values_keep_the_default():
