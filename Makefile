@@ -29,7 +29,7 @@ run: install
 	$(PY) -m cds_service demo
 
 ## make test: installs everything the tests need and runs every test
-test: install system-deps
+test: install system-deps lint
 	$(PY) -m pytest -q
 
 ## make lint: ruff, mypy (cds_service/) and the import-layer contracts (pyproject.toml configures all three)

@@ -367,7 +367,8 @@ def _describe_transport_error(error: Exception) -> str:
 
 def _describe_outcome(what: str, outcome: dict[str, Any]) -> str:
     """`Condition search: server note warning/not-supported`; diagnostics are left out (they can echo PHI)."""
-    issues = outcome.get("issue") if isinstance(outcome.get("issue"), list) else []
+    raw_issues = outcome.get("issue")
+    issues: list[Any] = raw_issues if isinstance(raw_issues, list) else []
     notes = sorted(
         {f"{issue.get('severity', '?')}/{issue.get('code', '?')}" for issue in issues if isinstance(issue, dict)}
     )

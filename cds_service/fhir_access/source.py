@@ -31,9 +31,9 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from cds_service.policy.conventions import QUESTIONNAIRE_BASE
-from cds_service.fhir_access.client import FhirAccessError, FhirClient, FhirUnavailable, server_key
+from cds_service.fhir_access.bundle_links import link_full_urls
 from cds_service.fhir_access.cache import token_fingerprint
+from cds_service.fhir_access.client import FhirAccessError, FhirClient, FhirUnavailable, server_key
 from cds_service.fhir_access.json_values import as_list, as_mapping, as_text
 from cds_service.fhir_access.limits import FetchLimits, shared_bulkheads
 from cds_service.fhir_access.patient_filter import (
@@ -41,13 +41,13 @@ from cds_service.fhir_access.patient_filter import (
     keep_patients_own,
     reference_of,
 )
-from cds_service.fhir_access.bundle_links import link_full_urls
 from cds_service.fhir_access.prefetch import read_prefetch
 from cds_service.fhir_access.queries import (
     EVIDENCE_QUERIES,
     EvidenceQuery,
     render_template,
 )
+from cds_service.policy.conventions import QUESTIONNAIRE_BASE
 
 log = logging.getLogger(__name__)
 
