@@ -135,7 +135,8 @@ def _verdicts(row: ColdRow) -> list[str]:
     cold, warm = s["cold, prefetched"], s["warm, prefetched (same body again)"]
     floor = s["GET /cds-services (JWT)"]
     out = [
-        f"targets (issue 12 sets them for 1,000 resources; this row {row.size}): cold p99 <= {TARGET_COLD_P99_MS:g} ms: "
+        f"targets (issue 12 sets them for 1,000 resources; this row {row.size}): "
+        f"cold p99 <= {TARGET_COLD_P99_MS:g} ms: "
         f"{_verdict(cold.p99 <= TARGET_COLD_P99_MS)} ({cold.p99:.1f}); "
         f"cold p50 <= {MAX_COLD_OVER_WARM:g} x warm p50: {_verdict(cold.median <= MAX_COLD_OVER_WARM * warm.median)} "
         f"({cold.median / warm.median:.2f}x); cold p50 <= {MAX_COLD_OVER_FLOOR:g} x floor: "
