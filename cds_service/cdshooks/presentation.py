@@ -165,7 +165,9 @@ def criteria_table(criteria: Iterable[CriterionResult]) -> str:
 def evidence_text(evidence: Evidence) -> str:
     """`CPT 64493 on 2026-09-01 (Procedure/blk-1)`: what the record says first, the FHIR reference to open
     second (a clinician reads the words; a reviewer opens the reference)."""
-    words = ", ".join(part for part in (_code_text(evidence.code), evidence.note) if part)
+    code = _code_text(evidence.code)
+    named = f"{evidence.label} ({code})" if evidence.label and code else (evidence.label or code)
+    words = ", ".join(part for part in (named, evidence.note) if part)
     if evidence.date:
         words = f"{words} on {evidence.date}" if words else evidence.date
     return f"{words} ({evidence.reference})" if words else evidence.reference

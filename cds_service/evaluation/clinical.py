@@ -88,8 +88,12 @@ def coded(resource: Resource, field: str = "code") -> str:
 def evidence_of(
     resource: Resource, *, day: date | None = None, field: str = "code", note: str | None = None
 ) -> Evidence:
+    code = coded(resource, field) or None
+    words = concept_text(resource.get(field))
+    if len(words) > 60:  # cut at a word, visibly
+        words = words[:60].rsplit(" ", 1)[0] + "…"
     return Evidence(str(resource.get("resourceType")), str(resource.get("id") or "?"),
-                    day.isoformat() if day else None, coded(resource, field) or None, note)
+                    day.isoformat() if day else None, code, note, label=words if words and words != code else None)
 
 
 # ---------------------------------------------------------------- procedures done before

@@ -46,6 +46,7 @@ class Evidence:
     date: str | None = None  # YYYY-MM-DD when the resource carries one
     code: str | None = None  # "system|code" or display text of the relevant coding
     note: str | None = None  # e.g. "text-matched", "relief 85%"
+    label: str | None = None  # the record's own words for it ("Lumbar spondylosis"), for clinicians
 
     @property
     def reference(self) -> str:
