@@ -100,12 +100,11 @@ def _apply_attestation(
     if not criterion.attestable or outcome.status is not Status.DOCUMENTATION or criterion.id not in answers:
         return outcome, False
     answer, evidence = answers[criterion.id]
-    if answer:
-        # Say who settled it, then what the record alone showed: the reason must stay true after the attestation.
-        shown = "" if outcome.reason == ATTESTATION_ONLY_REASON else f" ({outcome.reason})"
-        return Outcome(Status.MET, f"attested by the clinician{shown}", outcome.evidence + (evidence,)), True
-    return Outcome(Status.NOT_MET, f"attested as not met by the clinician ({outcome.reason})",
-                   outcome.evidence + (evidence,)), True
+    # Who settled it, then what was open before: the open item is told as past ("the record alone left open"),
+    # never as a to-do the clinician has already done.
+    before = "" if outcome.reason == ATTESTATION_ONLY_REASON else f"; the record alone left open: {outcome.reason}"
+    verdict = "attested by the clinician" if answer else "attested as not met by the clinician"
+    return Outcome(Status.MET if answer else Status.NOT_MET, f"{verdict}{before}", outcome.evidence + (evidence,)), True
 
 
 def evaluate_procedure(
