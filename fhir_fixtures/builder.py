@@ -296,7 +296,9 @@ class Scenario:
             when = add_months(performed, months) + timedelta(days=days)
             self.pain_score(score, at(when, "10:00"), part_of=proc, marker="post-procedure")
 
-    def attestation(self, revision: str, items: dict[str, bool], authored: date | None = None) -> dict:
+    def attestation(self, revision: str, items: dict[str, bool], authored: date | None = None,
+                    texts: dict[str, str] | None = None) -> dict:
+        """One QuestionnaireResponse; `texts` names items whose meaning differs by revision (e.g. 06/24 I.A.1.b.ii)."""
         return self.add({
             "resourceType": "QuestionnaireResponse",
             "id": self.new_id("qr"),
@@ -305,7 +307,7 @@ class Scenario:
             "subject": self.subject,
             "authored": at(authored or self.ago(days=2), "14:00"),
             "author": ref(self.practitioner),
-            "item": [{"linkId": link_id, "text": ATTESTATION_TEXT.get(link_id, link_id),
+            "item": [{"linkId": link_id, "text": (texts or {}).get(link_id) or ATTESTATION_TEXT.get(link_id, link_id),
                       "answer": [{"valueBoolean": answer}]} for link_id, answer in items.items()],
         })
 

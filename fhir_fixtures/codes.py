@@ -20,6 +20,9 @@ SYNTHETIC_TAG = {"system": f"{HL7_TERM}/v3-ActReason", "code": "HTEST", "display
 DOS = date(2026, 11, 20)  # the date of service of (almost) every scenario
 REV_2026 = "2026-05"
 REV_2019 = "2019"
+# The reconstructed revisions (cds_service/policy/data/cp-mp-171/2024-06-01.toml, 2025-05-01.toml), chosen by date.
+REV_2024 = "2024-06"
+REV_2025 = "2025-05"
 
 MET, NOT_MET, DOC, NA = "met", "not-met", "needs-documentation", "not-applicable"
 
@@ -37,7 +40,7 @@ class Code:
         return {"coding": [self.coding()], "text": text or self.display}
 
 
-# Clinical codes: only codes marked verified yes/secondary in shared/reference/valuesets-draft.json
+# Clinical codes: only codes listed in verified_codes.json (verified yes/secondary in the clinical mapping)
 # (the self-check enforces it), plus the epidural code 62323 that the contract names.
 C = {
     # facet procedures (displays shortened from the policy's CPT tables)
