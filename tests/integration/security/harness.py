@@ -15,9 +15,9 @@ import requests
 
 from cds_service.policy.conventions import COVERAGE_INFORMATION_URL
 from tests.integration.service.hook_bodies import hook_body
+from tests.support.jwt_factory import KeyPair
 from tests.support.scenarios import scenario
 from tests.support.service_process import ServiceProcess, start_service
-from tests.unit.security.jwt_factory import KeyPair
 
 REPO = Path(__file__).resolve().parents[3]
 SIGN_ID = "facet-order-sign"

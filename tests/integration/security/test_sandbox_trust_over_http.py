@@ -24,10 +24,10 @@ from tests.integration.security.harness import (
     fetching_body,
     start_service_trusting,
 )
+from tests.support.jwt_factory import KeyPair
 from tests.support.response_checks import check_cds_response
 from tests.support.service_process import ServiceProcess
 from tests.support.stub_fhir import StubFhirServer
-from tests.unit.security.jwt_factory import KeyPair
 
 REPO = Path(__file__).resolve().parents[3]
 SANDBOX_ISS = "https://sandbox.cds-hooks.org"

@@ -20,7 +20,7 @@ from tests.integration.security.harness import (
     fetching_body,
 )
 from tests.support.in_process import in_process_client
-from tests.unit.security.jwt_factory import KeyPair, make_claims
+from tests.support.jwt_factory import KeyPair, make_claims
 
 PUBLIC_BASE_URL = "https://cds.test.example"
 ISS = "https://ehr.test.example"
