@@ -33,8 +33,17 @@ def add_months(d: date, months: int) -> date:
 
 
 def at(day: date, hhmm: str = "09:00") -> str:
-    """A FHIR dateTime with timezone on the given day."""
-    return f"{day.isoformat()}T{hhmm}:00Z"
+    """A FHIR dateTime with timezone on the given day ("HH:MM", or "HH:MM:SS")."""
+    return f"{day.isoformat()}T{hhmm}{':00' if len(hhmm) == 5 else ''}Z"
+
+
+def days_before(day: date, n: int) -> date:
+    return day - timedelta(days=n)
+
+
+def duration_days(days: int) -> dict:
+    """A UCUM duration in days (MedicationRequest.dispenseRequest.expectedSupplyDuration)."""
+    return {"value": days, "unit": "days", "system": UCUM, "code": "d"}
 
 
 def ref(resource: dict) -> dict:
@@ -241,7 +250,7 @@ class Scenario:
             "dosageInstruction": [{"text": "1 tablet by mouth twice daily with food"}],
             "dispenseRequest": {
                 "validityPeriod": {"start": start.isoformat(), "end": end.isoformat()},
-                "expectedSupplyDuration": {"value": days, "unit": "days", "system": UCUM, "code": "d"},
+                "expectedSupplyDuration": duration_days(days),
             },
         })
 

@@ -34,10 +34,19 @@ class Code:
     display: str
 
     def coding(self) -> dict:
-        return {"system": self.system, "code": self.code, "display": self.display}
+        return coding(self.system, self.code, self.display)
 
     def concept(self, text: str | None = None) -> dict:
-        return {"coding": [self.coding()], "text": text or self.display}
+        return concept(self.coding(), text=text or self.display)
+
+
+# The two primitives every builder uses (this package's Scenario and tests/support/fhir_builders.py alike).
+def coding(system: str, code: str, display: str | None = None) -> dict:
+    return {"system": system, "code": code, **({"display": display} if display else {})}
+
+
+def concept(*codings: dict, text: str | None = None) -> dict:
+    return {"coding": list(codings), **({"text": text} if text else {})}
 
 
 # Clinical codes: only codes listed in verified_codes.json (verified yes/secondary in the clinical mapping)
