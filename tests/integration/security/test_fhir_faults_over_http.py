@@ -13,7 +13,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.integration.security.harness import (
+from tests.support.jwt_factory import KeyPair
+from tests.support.response_checks import check_cds_response
+from tests.support.security_harness import (
     FHIR_TOKEN,
     assert_indeterminate_for_technical_reasons,
     coverage_information,
@@ -21,8 +23,6 @@ from tests.integration.security.harness import (
     prefetched_body,
     start_service_trusting,
 )
-from tests.support.jwt_factory import KeyPair
-from tests.support.response_checks import check_cds_response
 from tests.support.service_process import EHR_ISS, ServiceProcess
 from tests.support.stub_fhir import Fault, StubFhirServer, unused_loopback_url
 

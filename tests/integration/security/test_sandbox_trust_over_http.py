@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.security.harness import (
+from tests.support.jwt_factory import KeyPair
+from tests.support.response_checks import check_cds_response
+from tests.support.security_harness import (
     FHIR_TOKEN,
     SIGN_ID,
     SIGN_PATH,
@@ -24,8 +26,6 @@ from tests.integration.security.harness import (
     fetching_body,
     start_service_trusting,
 )
-from tests.support.jwt_factory import KeyPair
-from tests.support.response_checks import check_cds_response
 from tests.support.service_process import ServiceProcess
 from tests.support.stub_fhir import StubFhirServer
 

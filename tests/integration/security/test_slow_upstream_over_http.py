@@ -15,16 +15,16 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.integration.security.harness import (
+from tests.support.hook_bodies import hook_body
+from tests.support.jwt_factory import KeyPair
+from tests.support.scenarios import record_resources, scenario
+from tests.support.security_harness import (
     SCENARIO_ID,
     assert_indeterminate_for_technical_reasons,
     coverage_information,
     fetching_body,
     start_service_trusting,
 )
-from tests.integration.service.hook_bodies import hook_body
-from tests.support.jwt_factory import KeyPair
-from tests.support.scenarios import record_resources, scenario
 from tests.support.service_process import EHR_ISS, ServiceProcess
 from tests.support.stub_fhir import Fault, StubFhirServer
 from tests.support.waiting import wait_until

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import requests
 
-from tests.integration.service.hook_bodies import hook_body
+from tests.support.hook_bodies import hook_body
 from tests.support.scenarios import scenario
 from tests.support.service_process import start_gunicorn, start_service
 

@@ -13,8 +13,8 @@ import pytest
 
 from fhir_fixtures.real_world.__main__ import differences
 from tests.conftest import FHIR_TOKEN
-from tests.integration.service.hook_bodies import coverage_decisions, hook_body
 from tests.support.card_reading import criteria_from_card, criterion_ids
+from tests.support.hook_bodies import coverage_decisions, hook_body
 from tests.support.response_checks import check_cds_response
 from tests.support.scenarios import rw_scenarios
 

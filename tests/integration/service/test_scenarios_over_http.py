@@ -7,8 +7,8 @@ from datetime import date
 import pytest
 
 from tests.conftest import FHIR_TOKEN
-from tests.integration.service.hook_bodies import coverage_decisions, hook_body
 from tests.support.card_reading import REVISIONS, criteria_from_card, criterion_ids, criterion_tables, revision_in_force
+from tests.support.hook_bodies import coverage_decisions, hook_body
 from tests.support.response_checks import check_cds_response
 from tests.support.scenarios import all_scenarios, draft_orders
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from cds_service.policy.conventions import CODE_SYSTEM_OIDS, CPT, ICD10CM, LOINC, RXNORM, SNOMED
-from tests.support.criteria_tables import DOC, MET, NOT_MET, base
+from tests.support.criteria_tables import DOC, MET, NOT_MET, base, result
 from tests.support.fhir_builders import (
     block_with_relief,
     condition,
@@ -21,7 +21,6 @@ from tests.support.fhir_builders import (
     order,
     subject,
 )
-from tests.unit.engine.helpers import result
 
 OID = {url: oid for oid, url in CODE_SYSTEM_OIDS.items()}
 

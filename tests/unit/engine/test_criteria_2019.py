@@ -5,7 +5,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from tests.support.criteria_tables import DOC, MET, NA, NOT_MET, R2019, base
+from tests.support.criteria_tables import DOC, MET, NA, NOT_MET, R2019, base, determine, result, results
 from tests.support.fhir_builders import (
     attestation,
     block_with_relief,
@@ -18,7 +18,6 @@ from tests.support.fhir_builders import (
     procedure,
     pt_sessions,
 )
-from tests.unit.engine.helpers import determine, result, results
 
 
 @pytest.mark.parametrize("span, expected_2019, expected_2026", [(42, MET, MET), (41, NOT_MET, MET), (35, NOT_MET, MET), (27, NOT_MET, NOT_MET)])

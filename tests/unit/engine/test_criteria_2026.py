@@ -7,7 +7,7 @@ import pytest
 
 from cds_service.evaluation.evaluator import evaluate
 from cds_service.usecases.engine import default_library
-from tests.support.criteria_tables import DOC, MET, NA, NOT_MET, base
+from tests.support.criteria_tables import DOC, MET, NA, NOT_MET, base, determine, result, results
 from tests.support.fhir_builders import (
     DOS,
     attestation,
@@ -26,7 +26,6 @@ from tests.support.fhir_builders import (
     procedure,
     pt_sessions,
 )
-from tests.unit.engine.helpers import determine, result, results
 
 
 def case(name, records, orders, expected):

@@ -16,7 +16,7 @@ from cds_service.evaluation import durations
 from cds_service.evaluation.clinical import NsaidMatcher, nsaid_exposure
 from cds_service.evaluation.record import PatientRecord
 from cds_service.usecases.engine import default_library
-from tests.support.criteria_tables import DOC, MET, NOT_MET, base
+from tests.support.criteria_tables import DOC, MET, NOT_MET, base, determine
 from tests.support.fhir_builders import (
     DOS,
     days_ago,
@@ -25,7 +25,6 @@ from tests.support.fhir_builders import (
     order,
     procedure,
 )
-from tests.unit.engine.helpers import determine
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SCT = "http://snomed.info/sct"

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from cds_service.evaluation import episodes
-from tests.support.criteria_tables import DOC, MET, NOT_MET, R2019
+from tests.support.criteria_tables import DOC, MET, NOT_MET, R2019, determine, result
 from tests.support.fhir_builders import (
     DOS,
     LOINC,
@@ -21,7 +21,6 @@ from tests.support.fhir_builders import (
     order,
     patient,
 )
-from tests.unit.engine.helpers import determine, result
 
 VER = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 

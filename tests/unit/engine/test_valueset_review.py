@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.criteria_tables import DOC, MET, NOT_MET, R2019, base
+from tests.support.criteria_tables import DOC, MET, NOT_MET, R2019, base, result
 from tests.support.fhir_builders import block_with_relief, condition, months_ago, order
-from tests.unit.engine.helpers import result
 
 
 # 2019 I.A.3bis: the 2019 coding table lists M51.36 as a code that SUPPORTS coverage; only a code that states
