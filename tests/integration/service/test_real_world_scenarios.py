@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from fhir_fixtures.real_world.__main__ import differences
 from tests.conftest import FHIR_TOKEN
 from tests.support.card_reading import criteria_from_card, criterion_ids
 from tests.support.hook_bodies import coverage_decisions, hook_body
@@ -63,10 +62,6 @@ def test_there_are_at_least_twenty_five_real_world_scenarios_in_both_revisions()
 def test_every_disagreement_names_a_scenario():
     ids = {s["id"] for s in rw_scenarios()}
     assert {k.split("@")[0] for k in ENGINE_DISAGREES} <= ids
-
-
-def test_committed_rw_files_match_the_generator():
-    assert differences() == [], "run `python -m fhir_fixtures.real_world` and commit"
 
 
 @pytest.mark.parametrize("scenario, mode", CASES)
