@@ -1,5 +1,8 @@
 """The FHIR resource builder of the synthetic scenarios: one `Scenario` collects a patient's record, the draft
-orders of one visit and the expected answers; resources get ids, dates and references from it."""
+orders of one visit and the expected answers; resources get ids, dates and references from it.
+
+Its primitives (`at`, `ref`, `quantity`, `duration_days`, `status_concept`, `add_months`, and `coding`/`concept`
+in codes.py) are also what tests/support/fhir_builders.py and real_world/builders.py build with."""
 from __future__ import annotations
 
 import calendar
