@@ -14,7 +14,7 @@ from fhir_fixtures.validate import check
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m fhir_fixtures", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--check", action="store_true", help="compare the files on disk with the generator")
     args = parser.parse_args(argv)
     if args.check:
