@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from cds_service.fhir_access import FhirClient, gather_record, new_session
-from tests.support.sekmet import load_bundle, put_transaction, start_sekmet
+from tests.support.sekmet import load_bundle, start_sekmet
 
 pytestmark = pytest.mark.fhir_server
 
@@ -49,11 +49,21 @@ def patient_record(pid: str) -> list[dict]:
     ]
 
 
+def transaction(resources: list[dict]) -> dict:
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}} for r in resources
+        ],
+    }
+
+
 @pytest.fixture(scope="module")
 def sekmet(tmp_path_factory):
     base_url, stop = start_sekmet(tmp_path_factory.mktemp("sekmet"), token=TOKEN)
     try:
-        load_bundle(base_url, TOKEN, put_transaction(patient_record("pat-a") + patient_record("pat-b")))
+        load_bundle(base_url, TOKEN, transaction(patient_record("pat-a") + patient_record("pat-b")))
         yield base_url
     finally:
         stop()

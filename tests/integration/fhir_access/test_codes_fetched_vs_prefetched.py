@@ -25,7 +25,7 @@ from tests.support.fhir_builders import (
     patient,
     subject,
 )
-from tests.support.sekmet import load_bundle, put_transaction, start_sekmet
+from tests.support.sekmet import load_bundle, start_sekmet
 
 pytestmark = pytest.mark.fhir_server
 
@@ -76,7 +76,8 @@ def record() -> list[dict]:
 def sekmet(tmp_path_factory):
     base_url, stop = start_sekmet(tmp_path_factory.mktemp("sekmet-codes"), token=TOKEN)
     try:
-        load_bundle(base_url, TOKEN, put_transaction(record()))
+        load_bundle(base_url, TOKEN, {"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}} for r in record()]})
         yield base_url
     finally:
         stop()
