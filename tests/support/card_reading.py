@@ -22,6 +22,23 @@ REVISIONS = {"2019": (date(2019, 7, 1), "2019"), "2024-06": (date(2024, 6, 1), "
              "2025-05": (date(2025, 5, 1), "05/25"), "2026-05": (date(2026, 5, 1), "05/26")}
 
 
+# The card's decision line: "**Meets CP.MP.171 revision 05/26**", "**Not covered** under …", "**Documentation
+# needed** under …", "**Coverage could not be checked** against …".
+_DECISION_LINE = re.compile(r"\*\*(?:(?P<covered>Meets) CP\.MP\.171 revision (?P<label1>[^*]+)\*\*"
+                            r"|(?P<other>Not covered|Documentation needed|Coverage could not be checked)\*\* "
+                            r"(?:under|against) CP\.MP\.171 revision (?P<label2>[^:]+):)")
+_DECISIONS = {"Meets": "covered", "Not covered": "not-covered", "Documentation needed": "conditional",
+              "Coverage could not be checked": "indeterminate"}
+
+
+def decision_from_card(detail: str) -> tuple[str, str] | None:
+    """(decision, revision label) from the decision line of a card's detail, if it has one."""
+    m = _DECISION_LINE.search(detail)
+    if not m:
+        return None
+    return _DECISIONS[m.group("covered") or m.group("other")], (m.group("label1") or m.group("label2")).strip()
+
+
 def revision_in_force(day: date) -> str | None:
     started = [(effective, rid) for rid, (effective, _) in REVISIONS.items() if effective <= day]
     return max(started)[1] if started else None

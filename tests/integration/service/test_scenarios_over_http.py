@@ -7,7 +7,14 @@ from datetime import date
 import pytest
 
 from tests.conftest import FHIR_TOKEN
-from tests.support.card_reading import REVISIONS, criteria_from_card, criterion_ids, criterion_tables, revision_in_force
+from tests.support.card_reading import (
+    REVISIONS,
+    criteria_from_card,
+    criterion_ids,
+    criterion_tables,
+    decision_from_card,
+    revision_in_force,
+)
 from tests.support.hook_bodies import coverage_decisions, hook_body
 from tests.support.response_checks import check_cds_response
 from tests.support.scenarios import all_scenarios, draft_orders
@@ -71,7 +78,7 @@ def test_order_sign_prefetched_and_fetched_agree(service, fhir_server, scenario)
         assert tables, [c["summary"] for c in body["cards"]]
         got = criteria_from_card(tables[0], CRITERION_IDS)
         assert {k: got.get(k) for k in expected["criteria"]} == expected["criteria"], tables[0]
-        assert REVISIONS[expected["revision"]][1] in tables[0]
+        assert decision_from_card(tables[0]) == (expected["decision"], REVISIONS[expected["revision"]][1]), tables[0]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS[:12])
