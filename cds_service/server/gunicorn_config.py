@@ -93,7 +93,8 @@ def post_worker_init(worker: Any) -> None:
             worker.alive = False  # what gunicorn's own SIGTERM handler does: finish in-flight calls, exit
 
         drain_on_sigterm(seconds, stop)
-        if "gevent" in worker.cfg.worker_class_str:  # the handler starts a timer, which blocks: not allowed in the event loop
+        # The handler starts a timer, which blocks: not allowed in gevent's event loop, so it runs in a greenlet.
+        if "gevent" in worker.cfg.worker_class_str:
             import signal
 
             import gevent
