@@ -34,6 +34,10 @@ graceful_timeout = 20 + int(_drain_s + 0.999)
 # With gevent workers this is also the deadline for a request's line and headers (the whole of them, not per
 # read): a client that drips its headers is dropped after 5 s. The body has its own, CDS_BODY_TIMEOUT_S.
 keepalive = 5
+# One header line may be up to the app's limit for all headers (api/routes.py MAX_HEADER_BYTES, 16 KiB), so
+# that oversized headers (an 11 KiB junk JWT, say) reach the app and get its 401/431 OperationOutcome.
+# Larger single lines still get gunicorn's own plain 431.
+limit_request_field_size = 16 * 1024 + 1024
 if Path("/dev/shm").is_dir():
     worker_tmp_dir = "/dev/shm"  # heartbeat files off a possibly slow container overlay disk
 
