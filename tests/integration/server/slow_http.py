@@ -18,8 +18,8 @@ def open_request(base_url: str, path: str, *, authorization: str | None, content
     return sock
 
 
-def read_response(sock: socket.socket, timeout: float) -> tuple[int, str, bool]:
-    """(status, body, closed): the server's answer, and whether it then closed the connection."""
+def read_response(sock: socket.socket, timeout: float, check_close: bool = False) -> tuple[int, str, bool]:
+    """(status, body, closed): the server's answer, and (`check_close`) whether it then closed the connection."""
     sock.settimeout(timeout)
     data = b""
     deadline = time.monotonic() + timeout
@@ -37,6 +37,8 @@ def read_response(sock: socket.socket, timeout: float) -> tuple[int, str, bool]:
         length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
                        if line.lower().startswith(b"content-length:")), None)
         if sep and length is not None and len(body) >= length:
+            if not check_close:
+                break
             sock.settimeout(3)  # the whole answer is in: does the server close the connection now?
             try:
                 closed = sock.recv(1) == b""

@@ -17,10 +17,10 @@ import requests
 from tests.integration.server.slow_http import open_request, read_response
 from tests.integration.service.hook_bodies import hook_body
 from tests.support.scenarios import scenario
-from tests.support.service_process import ServiceProcess, start_service
+from tests.support.service_process import ServiceProcess
 
 SIGN = "/cds-services/facet-order-sign"
-DRIPPERS = 24  # three times the threads the old gthread configuration had (2 workers x 4 threads)
+DRIPPERS = 24  # six times the threads of the old gthread configuration for one worker (4)
 
 
 def _outcome(text: str) -> str:
@@ -91,45 +91,42 @@ def test_an_unauthenticated_body_is_refused_before_it_is_read(production: Servic
     assert status == 401 and "JWT" in _outcome(body)
 
 
-def test_a_body_that_does_not_arrive_in_time_is_a_408_and_the_connection_ends(tmp_path: Path) -> None:
-    service = start_service(tmp_path, extra_env={"CDS_BODY_TIMEOUT_S": "2", "GUNICORN_WORKERS": "1"})
+def test_a_body_that_does_not_arrive_in_time_is_a_408_and_the_connection_ends(two_workers: ServiceProcess) -> None:
+    service = two_workers
+    # Dripping one byte every 0.5 s: each read is quick, only the total (the absolute deadline) ends it.
+    sock = open_request(service.base_url, SIGN, authorization=f"Bearer {service.token(SIGN)}",
+                        content_length=1000, body_start=b"{")
+    stop = threading.Event()
+
+    def drip() -> None:
+        while not stop.wait(0.5):
+            try:
+                sock.send(b" ")
+            except OSError:
+                return
+
+    dripping = threading.Thread(target=drip, daemon=True)
+    dripping.start()
     try:
-        # Dripping one byte every 0.5 s: each read is quick, only the total (the absolute deadline) ends it.
-        sock = open_request(service.base_url, SIGN, authorization=f"Bearer {service.token(SIGN)}",
-                            content_length=1000, body_start=b"{")
-        stop = threading.Event()
-
-        def drip() -> None:
-            while not stop.wait(0.5):
-                try:
-                    sock.send(b" ")
-                except OSError:
-                    return
-
-        dripping = threading.Thread(target=drip, daemon=True)
-        dripping.start()
-        try:
-            status, body, closed = read_response(sock, timeout=15)
-        finally:
-            stop.set()
-            dripping.join(timeout=5)
-            sock.close()
-        assert status == 408
-        assert "did not arrive within 2 s" in _outcome(body)
-        assert closed  # the rest of that body is never waited for
-        # the same holds for feedback, and the service is unharmed
-        path = "/cds-services/facet-order-sign/feedback"
-        sock = open_request(service.base_url, path, authorization=f"Bearer {service.token(path)}", content_length=50)
-        try:
-            status, body, _ = read_response(sock, timeout=15)
-        finally:
-            sock.close()
-        assert status == 408
-        assert service.get("/healthz").status_code == 200
-        log = service.log()
-        assert "Traceback" not in log and '" 500 ' not in log
+        status, body, closed = read_response(sock, timeout=15, check_close=True)
     finally:
-        service.stop()
+        stop.set()
+        dripping.join(timeout=5)
+        sock.close()
+    assert status == 408
+    assert "did not arrive within 2 s" in _outcome(body)
+    assert closed  # the rest of that body is never waited for
+    # the same holds for feedback (a body that never starts), and the service is unharmed
+    path = "/cds-services/facet-order-sign/feedback"
+    sock = open_request(service.base_url, path, authorization=f"Bearer {service.token(path)}", content_length=50)
+    try:
+        status, body, _ = read_response(sock, timeout=15)
+    finally:
+        sock.close()
+    assert status == 408 and "did not arrive" in _outcome(body)
+    assert service.get("/healthz").status_code == 200
+    log = service.log()
+    assert "Traceback" not in log and '" 500 ' not in log
 
 
 def test_a_complete_body_sent_in_pieces_within_the_deadline_is_answered(production: ServiceProcess) -> None:
@@ -146,7 +143,8 @@ def test_a_complete_body_sent_in_pieces_within_the_deadline_is_answered(producti
     assert status == 200 and json.loads(answer)["cards"]
 
 
-def test_metrics_add_up_over_the_workers(production: ServiceProcess) -> None:
+def test_metrics_add_up_over_the_workers(two_workers: ServiceProcess) -> None:
+    production = two_workers
     def hook_calls() -> float:
         text = production.get("/metrics").text
         return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
