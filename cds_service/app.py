@@ -4,7 +4,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
-import os
 import secrets
 import sys
 from collections.abc import Callable
@@ -151,12 +150,12 @@ def serve(host: str, port: int) -> int:
     from cds_service.server.runner import exec_server, preflight
 
     try:
-        preflight(host, port)
+        settings = preflight(host, port)
     except Exception as exc:  # configuration errors: one clear line, no stack trace
         print(f"cannot start: {exc}", file=sys.stderr)
         return 2
-    if os.environ.get("CDS_AUTH", "").strip().lower() == "off":
+    if not settings.auth_on:
         print(f"\n  !!! {AUTH_OFF_BANNER}\n", file=sys.stderr)
-    print(f"CDS Hooks discovery: {Settings.from_env(host=host, port=port).base_url}/cds-services", flush=True)
+    print(f"CDS Hooks discovery: {settings.base_url}/cds-services", flush=True)
     exec_server(host, port)
     return 0  # not reached: exec_server replaces this process

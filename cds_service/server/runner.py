@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import sys
 
+from cds_service.settings import Settings
+
 CONFIG = "python:cds_service.server.gunicorn_config"
 APP = "cds_service.wsgi:app"
 SERVE_ADDRESS_ENV = "CDS_SERVE_ADDRESS"  # host:port given to `serve`; the workers' default base URL
@@ -20,14 +22,12 @@ def gunicorn_command(host: str, port: int) -> list[str]:
     return [sys.executable, "-m", "gunicorn", "-c", CONFIG, "--bind", bind, APP]
 
 
-def preflight(host: str, port: int) -> None:
+def preflight(host: str, port: int) -> Settings:
     """Every configuration error the workers would hit, as one exception here instead of a boot loop there."""
     from cds_service.observability.lifecycle import drain_seconds
     from cds_service.observability.logs import log_format
     from cds_service.security import ClientRegistry
     from cds_service.server.body_deadline import body_timeout_seconds
-    from cds_service.settings import Settings
-
     settings = Settings.from_env(host=host, port=port)
     if settings.clients_file:
         ClientRegistry.from_file(settings.clients_file)
@@ -36,6 +36,7 @@ def preflight(host: str, port: int) -> None:
     log_format(default="json")
     if not 0 < port < 65536:
         raise ValueError(f"--port must be 1-65535, not {port}")
+    return settings
 
 
 def exec_server(host: str, port: int) -> None:
