@@ -6,7 +6,11 @@ valid client JWT (the worst case: an anonymous one is refused before its body is
 it never completes; when the server ends it (408 at the body deadline) it reconnects at once, as an
 attacker would. Loopback only, at most 60 connections, bounded in time.
 
-    python -m bench --slow-only [--drippers 12] [--slow-seconds 20] [--server gthread|gevent|waitress]
+    python -m bench --slow-only [--drippers 12]
+    python -m bench.slow_clients [--drippers N] [--seconds S] [--server serve|gthread|gevent|waitress]
+
+`--server` compares candidates: the old gthread configuration, plain gunicorn+gevent, or waitress (only if
+installed by hand; it is not a dependency).
 """
 from __future__ import annotations
 
