@@ -1,9 +1,13 @@
 """Versioned schema migrations (yoyo-migrations): plain SQL files in storage/migrations/<backend>/NNNN_*.sql.
 
 Applied at start-up by every worker (Store() calls `apply`) and by `python -m cds_service migrate`. Several
-workers or replicas starting together are safe: yoyo takes its lock (a row in `yoyo_lock`) before applying,
-the others wait for it (LOCK_TIMEOUT_S), then find nothing left to apply. Forward only: a release never
-needs a rollback file, because each migration only adds (a column, a table, an index) or rebuilds in place.
+workers or replicas starting together are safe: one migrates, the others wait (LOCK_TIMEOUT_S), then find
+nothing left to apply. Two locks, because yoyo's own (a row in `yoyo_lock`) outlives a process killed while
+holding it, and would then stop every later start-up: first a lock the system drops with its holder (a
+PostgreSQL session advisory lock; for SQLite, which is one host, an flock on a file beside the database),
+under which any yoyo_lock row left is a dead process's and is cleared; then yoyo's. Each migration runs in
+one transaction (DDL is transactional in both), so a killed migration leaves nothing half done.
+Forward only: each migration adds (a column, a table, an index) or rebuilds a table with its rows.
 
 One folder per backend, not one dialect-neutral file: the auto-numbered key, JSON functions, timestamps
 and constraint changes are written differently, and each backend's SQL is then plain and reviewable.
@@ -16,7 +20,11 @@ it. Older still ones, from before `audit.request_id`, first get that column (`_b
 """
 from __future__ import annotations
 
+import fcntl
 import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -26,6 +34,7 @@ from urllib.parse import quote
 from cds_service.settings import DatabaseUrl
 
 LOCK_TIMEOUT_S = 120  # a slow migration of a large audit on PostgreSQL; other workers wait this long
+ADVISORY_LOCK_KEY = 0x0FAC_E7CD6  # pg_advisory_lock key of migrations (postgres_connections uses ...CD5)
 
 
 @dataclass(frozen=True)
@@ -83,16 +92,44 @@ def _backend_and_migrations(database: DatabaseUrl) -> tuple[Any, Any]:
     return get_backend(yoyo_uri(database)), read_migrations(_folder(database))
 
 
+@contextmanager
+def _exclusive(database: DatabaseUrl) -> Iterator[None]:
+    """One migrator per database; the lock goes with its holder, however it dies."""
+    if database.kind == "postgresql":
+        import psycopg
+
+        with psycopg.connect(database.location, autocommit=True) as connection:
+            connection.execute(f"SET lock_timeout = '{int(LOCK_TIMEOUT_S)}s'")
+            connection.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
+            yield  # closing the connection releases it
+        return
+    path = Path(database.location)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{path}.migrate-lock", "a") as handle:
+        deadline = time.monotonic() + LOCK_TIMEOUT_S
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"another process is migrating {path.name} ({LOCK_TIMEOUT_S} s)") from None
+                time.sleep(0.05)
+        yield  # closing the file (or the process ending) releases it
+
+
 def apply(database: DatabaseUrl) -> MigrationState:
     """Brings the database to the newest schema; returns what was applied before and is applied now."""
-    _before_0001(database)
-    backend, migrations = _backend_and_migrations(database)
-    try:
-        with backend.lock(timeout=LOCK_TIMEOUT_S):
-            backend.apply_migrations(backend.to_apply(migrations))
-        return _state(backend, migrations)
-    finally:
-        backend.connection.close()
+    with _exclusive(database):
+        _before_0001(database)
+        backend, migrations = _backend_and_migrations(database)
+        try:
+            backend.break_lock()  # under _exclusive, a yoyo_lock row can only be a dead migrator's
+            with backend.lock(timeout=LOCK_TIMEOUT_S):
+                backend.apply_migrations(backend.to_apply(migrations))
+            return _state(backend, migrations)
+        finally:
+            backend.connection.close()
 
 
 def state(database: DatabaseUrl) -> MigrationState:

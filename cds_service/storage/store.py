@@ -30,7 +30,7 @@ import psycopg
 from cds_service.observability.request_context import current_request_id
 from cds_service.settings import DatabaseUrl
 from cds_service.storage import migrate
-from cds_service.storage.errors import DatabaseUnavailable
+from cds_service.storage.errors import DatabaseUnavailable, one_line
 from cds_service.storage.postgres_connections import PostgresConnections
 from cds_service.storage.sqlite_connections import ThreadLocalConnections
 
@@ -165,7 +165,10 @@ class Store:
     def __init__(self, database: DatabaseUrl | Path) -> None:
         """`database`: CDS_DATABASE_URL parsed, or the Path of a SQLite file (tools reading the service's file)."""
         url = DatabaseUrl("sqlite", str(database)) if isinstance(database, Path) else database
-        self.schema = migrate.apply(url)  # every worker: yoyo's lock lets one apply, the others find it done
+        try:
+            self.schema = migrate.apply(url)  # every worker: one applies, the others wait and find it done
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:  # down at start-up: one clear line
+            raise DatabaseUnavailable(one_line(exc)) from None
         self._db = _backend(database)
 
     def reachable(self) -> bool:
