@@ -66,7 +66,12 @@ def _before_0001(database: DatabaseUrl) -> None:
         import psycopg
 
         with psycopg.connect(database.location, autocommit=True) as connection:
-            connection.execute("ALTER TABLE IF EXISTS audit ADD COLUMN IF NOT EXISTS request_id TEXT")
+            # Looked up first: even a no-op ALTER takes an exclusive lock on audit, on every start-up.
+            columns = {str(row[0]) for row in connection.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema()"
+                " AND table_name = 'audit'")}
+            if columns and "request_id" not in columns:
+                connection.execute("ALTER TABLE audit ADD COLUMN IF NOT EXISTS request_id TEXT")
         return
     path = Path(database.location)
     if not path.exists():
