@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from datetime import datetime
 from pathlib import Path
 
@@ -94,6 +95,33 @@ def test_a_database_of_the_shipped_schema_keeps_its_rows(url: str) -> None:
     new_id = store.record_audit(AuditEntry(hook="order-sign", hook_instance="new", service_id="s", client=None,
                                            patient_hash=None, status=200, duration_ms=1.0, decisions=[]), [])
     assert new_id > call["id"]
+
+
+def _shape(url: str) -> set[tuple[str, ...]]:
+    """Every table's columns (name, type, nullability), every index and unique constraint, by name."""
+    store = Store(DatabaseUrl.parse(url))
+    with store._db.session() as db:
+        if DatabaseUrl.parse(url).kind == "sqlite":
+            tables = [r["name"] for r in db.rows("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            shape = {("table", t, str(c["name"]), str(c["type"]), str(c["notnull"]), str(c["hidden"]))
+                     for t in tables for c in db.rows(f"PRAGMA table_xinfo({t})")}
+            return shape | {("index", str(r["name"]), str(r["tbl_name"])) for r in db.rows(
+                "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex%'")}
+        columns = db.rows("SELECT table_name, column_name, data_type, is_nullable, is_generated FROM"
+                          " information_schema.columns WHERE table_schema = 'public'")
+        indexes = db.rows("SELECT indexname, tablename, indexdef FROM pg_indexes WHERE schemaname = 'public'")
+        return ({("table", *map(str, c.values())) for c in columns}
+                | {("index", *map(str, i.values())) for i in indexes})
+
+
+def test_migrating_the_shipped_schema_ends_exactly_where_an_empty_database_does(url: str, tmp_path: Path,
+                                                                                 request: pytest.FixtureRequest) -> None:
+    kind = DatabaseUrl.parse(url).kind
+    shipped_schema.create(url, shipped_schema.shipped_ddl(kind), *SHIPPED_ROWS)
+    fresh = f"sqlite:///{tmp_path / 'fresh.sqlite3'}" if kind == "sqlite" else str(
+        request.getfixturevalue("postgres_cluster").create_database("fresh_" + uuid.uuid4().hex[:8]))
+    migrated, created = _shape(url), _shape(fresh)
+    assert migrated == created, (sorted(migrated - created), sorted(created - migrated))
 
 
 def test_workers_starting_together_migrate_once(url: str) -> None:
