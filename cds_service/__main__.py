@@ -83,10 +83,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo_main()
 
 
-def _database() -> Settings:
-    from cds_service.settings import Settings
+def _database(*, must_exist: bool = False) -> Settings:
+    """Settings from the environment; `must_exist`: a command that reads the audit never creates a database."""
+    from cds_service.settings import Settings, SettingsError
 
-    return Settings.from_env()
+    settings = Settings.from_env()
+    if must_exist and settings.database.kind == "sqlite" and not settings.database.sqlite_path.exists():
+        raise SettingsError(f"no database at {settings.database.sqlite_path} (set CDS_DATABASE_URL)")
+    return settings
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -106,7 +110,7 @@ def cmd_purge_audit(args: argparse.Namespace) -> int:
     from cds_service.storage.retention import purge
     from cds_service.storage.store import Store
 
-    settings = _database()
+    settings = _database(must_exist=True)
     days = settings.audit_retention_days if args.days is None else args.days
     if days <= 0:
         print("CDS_AUDIT_RETENTION_DAYS is 0: the audit is kept forever, nothing purged")
@@ -123,7 +127,7 @@ def cmd_export_audit(args: argparse.Namespace) -> int:
     if args.to < args.from_:
         print("--to is before --from", file=sys.stderr)
         return 2
-    store = Store(_database().database)
+    store = Store(_database(must_exist=True).database)
     out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: SIM115
     try:
         for chunk in export(store, args.from_, args.to, args.format):
