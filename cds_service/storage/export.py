@@ -1,9 +1,12 @@
 """Export of the audit for a date range, as CSV or NDJSON, streamed (a year of calls never sits in memory).
 
-One record per call (`kind` "call") and per refused call (`kind` "refusal"), in time order. What leaves the
-database is what a reviewer needs and nothing that identifies a patient: the keyed patient hash, never a
-raw id; decisions without the order ids (`orders` is dropped); no request bodies, tokens or `detail`
-(which names resources). Card uuids and coverage-assertion-ids are the service's own random ids.
+One record per call (`kind` "call"), per refused call (`kind` "refusal") and per feedback item (`kind`
+"feedback": its card uuid, outcome, override reason code and whether the card was one this service issued
+to that client), in time order. What leaves the database is what a reviewer needs and nothing that
+identifies a patient: the keyed patient hash, never a raw id; decisions without the order ids (`orders` is
+dropped); no request bodies, tokens or `detail` (which names resources); of feedback, the reason code but
+never the clinician's free-text `userComment`. Card uuids and coverage-assertion-ids are the service's own
+random ids.
 
 Dates are UTC days, both ends included: `--from 2026-11-01 --to 2026-11-30` is all of November (UTC).
 """
@@ -25,7 +28,7 @@ PAGE = 500  # rows read per query
 
 COLUMNS = ("kind", "id", "at", "request_id", "service_id", "hook", "hook_instance", "method", "route", "client",
            "patient_hash", "status", "reason", "duration_ms", "decisions", "technical_problem", "assertion_ids",
-           "card_uuids")
+           "card_uuids", "outcome", "override_reason", "card_issued")
 _DECISION_KEYS = ("procedure", "revision", "decision", "notMet", "needsDocumentation")
 
 
@@ -104,9 +107,29 @@ def _refusals(store: Store, since: float, until: float) -> Iterator[dict[str, An
         yield {"kind": "refusal", **row}
 
 
+def _reason_code(stored: str | None) -> str | None:
+    try:
+        reason = (json.loads(stored) or {}).get("reason") if stored else None
+    except (ValueError, AttributeError):
+        return None
+    code = reason.get("code") if isinstance(reason, dict) else None
+    return str(code) if code is not None else None
+
+
+def _feedback(store: Store, since: float, until: float) -> Iterator[dict[str, Any]]:
+    for row in _pages(store, "feedback", "id, at, service_id, client, card, card_issued, outcome, override_reason",
+                      since, until):
+        issued = row["card_issued"]
+        yield {"kind": "feedback", "id": row["id"], "at": row["at"], "service_id": row["service_id"],
+               "client": row["client"], "card_uuids": [str(row["card"])], "outcome": row["outcome"],
+               "override_reason": _reason_code(row["override_reason"]),
+               "card_issued": None if issued is None else bool(issued)}
+
+
 def records(store: Store, since: float, until: float) -> Iterator[dict[str, Any]]:
-    """Calls and refusals with since <= at < until, merged in time order; `at` as ISO 8601 UTC."""
-    merged = heapq.merge(_calls(store, since, until), _refusals(store, since, until), key=lambda r: r["at"])
+    """Calls, refusals and feedback with since <= at < until, merged in time order; `at` as ISO 8601 UTC."""
+    merged = heapq.merge(_calls(store, since, until), _refusals(store, since, until), _feedback(store, since, until),
+                         key=lambda r: r["at"])
     for record in merged:
         yield {column: record.get(column) for column in COLUMNS} | {"at": _iso(float(record["at"]))}
 

@@ -134,8 +134,12 @@ def _seed_for_export(store: Store) -> None:
     _call(store, "after", day + 2 * DAY)  # 2026-11-22 00:00: outside
     store.record_refusal(method="POST", route="/cds-services/<service_id>", service_id=None, client=None,
                          status=401, reason="jwt-refused")
+    store.record_feedback("facet-order-sign", "https://ehr.example", {
+        "card": "card-a", "outcome": "overridden", "outcomeTimestamp": "2026-11-20T00:03:00Z",
+        "overrideReason": {"reason": {"code": "patient-declined"}, "userComment": "free text about Jane Doe"}})
     with store._db.session() as db:
         db.execute("UPDATE refusal SET at = ?", (day + 60,))
+        db.execute("UPDATE feedback SET at = ?", (day + 180,))
 
 
 def test_the_export_of_a_date_range_in_both_formats(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -144,17 +148,21 @@ def test_the_export_of_a_date_range_in_both_formats(url: str, monkeypatch: pytes
     _seed_for_export(store)
     lines = [json.loads(line) for line in "".join(
         export.export(store, date(2026, 11, 20), date(2026, 11, 21), "ndjson")).splitlines()]
-    assert [(r["kind"], r["hook_instance"]) for r in lines] == [("call", "first"), ("refusal", None), ("call", "last")]
+    assert [(r["kind"], r["hook_instance"]) for r in lines] == [
+        ("call", "first"), ("refusal", None), ("feedback", None), ("call", "last")]
     first = lines[0]
     assert first["at"] == "2026-11-20T00:00:05.000Z" and first["request_id"] == "req-first"
     assert first["card_uuids"] == ["card-a", "card-b"] and first["assertion_ids"] == ["as-first"]
     assert first["decisions"] == [{"procedure": "MBB", "revision": "2026-05", "decision": "not-covered",
                                    "notMet": ["I.A.1.d"], "needsDocumentation": []}]
     assert lines[1]["reason"] == "jwt-refused" and lines[1]["status"] == 401
+    feedback = lines[2]
+    assert (feedback["card_uuids"], feedback["outcome"], feedback["override_reason"], feedback["card_issued"]) == (
+        ["card-a"], "overridden", "patient-declined", True)
     text = "".join(export.export(store, date(2026, 11, 20), date(2026, 11, 21), "csv"))
-    assert "sr-raw-1" not in text  # no raw order ids
+    assert "sr-raw-1" not in text and "Jane Doe" not in text  # no raw order ids, no clinician free text
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert [r["hook_instance"] for r in rows] == ["first", "", "last"]
+    assert [r["hook_instance"] for r in rows] == ["first", "", "", "last"]
     assert rows[0]["card_uuids"] == "card-a card-b" and rows[0]["patient_hash"] == "hash-p"
     assert json.loads(rows[0]["decisions"])[0]["decision"] == "not-covered"
 
@@ -173,7 +181,7 @@ def test_export_audit_on_the_command_line(url: str, tmp_path: Path) -> None:
     out = tmp_path / "audit.ndjson"
     done = _cli(url, "export-audit", "--from", "2026-11-20", "--to", "2026-11-21", "--format", "ndjson", "-o", str(out))
     assert done.returncode == 0, done.stderr
-    assert [json.loads(line)["kind"] for line in out.read_text().splitlines()] == ["call", "refusal", "call"]
+    assert [json.loads(line)["kind"] for line in out.read_text().splitlines()] == ["call", "refusal", "feedback", "call"]
     csv_out = _cli(url, "export-audit", "--from", "2026-11-20", "--to", "2026-11-20")
     assert csv_out.stdout.splitlines()[0].startswith("kind,id,at,request_id")
-    assert len(csv_out.stdout.splitlines()) == 3
+    assert len(csv_out.stdout.splitlines()) == 4
