@@ -73,6 +73,12 @@ def on_starting(server: Any) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for stale in directory.glob("*.db"):
         stale.unlink()
+    # Schema migrations once, here in the master: inside a booting worker a long one would be killed at
+    # GUNICORN_TIMEOUT. The workers then find nothing left to apply (cds_service/storage/migrate.py).
+    from cds_service.settings import DEFAULT_DATABASE_URL, DatabaseUrl
+    from cds_service.storage import migrate
+
+    migrate.apply(DatabaseUrl.parse(os.environ.get("CDS_DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL))
 
 
 def post_worker_init(worker: Any) -> None:
