@@ -101,6 +101,10 @@ class _Session:
         """A DB-API cursor (sqlite3 and psycopg cursors share fetchone/fetchall/rowcount/description)."""
         return self._connection.execute(statement.replace("?", self._placeholder), params)
 
+    def execute_many(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._connection.cursor().executemany(statement.replace("?", self._placeholder), rows)
+
     def rows(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         cursor = self.execute(statement, params)
         names = [column[0] for column in cursor.description]
@@ -220,14 +224,13 @@ class Store:
                     (a["assertion_id"], now, audit_id, entry.hook_instance, entry.patient_hash,
                      json.dumps(a["order_ids"]), a["decision"], a.get("revision"), json.dumps(a["criteria"])),
                 )
-            for card_uuid in dict.fromkeys(entry.card_uuids):
-                db.execute("INSERT INTO issued_card(card_uuid, audit_id, at, service_id, client) VALUES (?,?,?,?,?)"
-                           " ON CONFLICT (card_uuid) DO NOTHING",
-                           (card_uuid, audit_id, now, entry.service_id, entry.client))
-            order_ids = {str(o) for d in entry.decisions for o in (d.get("orders") or ())}
-            for order_id in sorted(order_ids):
-                db.execute("INSERT INTO audit_order(order_id, audit_id) VALUES (?,?) ON CONFLICT DO NOTHING",
-                           (order_id, audit_id))
+            db.execute_many("INSERT INTO issued_card(card_uuid, audit_id, at, service_id, client) VALUES (?,?,?,?,?)"
+                            " ON CONFLICT (card_uuid) DO NOTHING",
+                            [(c, audit_id, now, entry.service_id, entry.client)
+                             for c in dict.fromkeys(entry.card_uuids)])
+            order_ids = sorted({str(o) for d in entry.decisions for o in (d.get("orders") or ())})
+            db.execute_many("INSERT INTO audit_order(order_id, audit_id) VALUES (?,?) ON CONFLICT DO NOTHING",
+                            [(o, audit_id) for o in order_ids])
             return audit_id
 
     def record_refusal(self, *, method: str, route: str, service_id: str | None, client: str | None, status: int,
