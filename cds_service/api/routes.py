@@ -149,8 +149,9 @@ def feedback(service_id: str) -> Response:
         if problem:
             raise ApiError(400, f"feedback[{i}]: {problem}")
     results = [svc.store.record_feedback(service_id, client, item) for item in items]
-    for item in items:
-        metrics.FEEDBACK.labels(item["outcome"]).inc()
+    for item, result in zip(items, results, strict=True):
+        if result.stored and result.card_issued:  # rates: neither retries nor cards we never issued
+            metrics.FEEDBACK.labels(item["outcome"]).inc()
     stored = sum(r.stored for r in results)
     # unknownCards: items naming a card uuid never issued to this client; stored apart, not in accept rates.
     return jsonify({"stored": stored, "duplicates": len(items) - stored,

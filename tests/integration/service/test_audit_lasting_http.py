@@ -72,8 +72,15 @@ def test_the_retention_purge_ran_by_itself_at_start_up(running) -> None:
         assert [r["card_uuid"] for r in db.rows("SELECT card_uuid FROM issued_card")] == ["card-kept-call"]
 
 
+def _overridden_total(svc: ServiceProcess) -> float:
+    line = next((x for x in svc.get("/metrics").text.splitlines()
+                 if x.startswith('cds_feedback_total{outcome="overridden"}')), "_ 0")
+    return float(line.split()[-1])
+
+
 def test_feedback_is_per_client_and_cards_never_issued_are_kept_apart(running) -> None:
     svc, as_other, _ = running
+    counted = _overridden_total(svc)
     answer = svc.hook("facet-order-sign", hook_body(scenario("dx-four-levels"), "order-sign")).json()
     card = answer["cards"][0]["uuid"]
     first = svc.post(f"{SIGN}/feedback", {"feedback": [_item(card)]})
@@ -84,6 +91,7 @@ def test_feedback_is_per_client_and_cards_never_issued_are_kept_apart(running) -
     assert other.status_code == 200 and other.json() == {"stored": 1, "duplicates": 0, "unknownCards": 1}
     made_up = svc.post(f"{SIGN}/feedback", {"feedback": [_item(str(uuid.uuid4()))]})
     assert made_up.json() == {"stored": 1, "duplicates": 0, "unknownCards": 1}
+    assert _overridden_total(svc) == counted + 1  # the metric behind rates: no retries, no unissued cards
 
 
 def test_more_feedback_items_than_the_cap_is_a_400_that_names_it(running) -> None:
