@@ -21,6 +21,7 @@ it. Older still ones, from before `audit.request_id`, first get that column (`_b
 from __future__ import annotations
 
 import fcntl
+import logging
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -32,6 +33,9 @@ from typing import Any
 from urllib.parse import quote
 
 from cds_service.settings import DatabaseUrl
+
+log = logging.getLogger("cds_service.storage.migrate")
+logging.getLogger("yoyo").setLevel(logging.WARNING)  # a line per SQL statement otherwise; ours says what was applied
 
 LOCK_TIMEOUT_S = 120  # a slow migration of a large audit on PostgreSQL; other workers wait this long
 ADVISORY_LOCK_KEY = 0x0FAC_E7CD6  # pg_advisory_lock key of migrations (postgres_connections uses ...CD5)
@@ -131,8 +135,13 @@ def apply(database: DatabaseUrl) -> MigrationState:
         try:
             backend.break_lock()  # under _exclusive, a yoyo_lock row can only be a dead migrator's
             with backend.lock(timeout=LOCK_TIMEOUT_S):
-                backend.apply_migrations(backend.to_apply(migrations))
-            return _state(backend, migrations)
+                pending = backend.to_apply(migrations)
+                backend.apply_migrations(pending)
+            state = _state(backend, migrations)
+            if pending:  # once per deployment: the worker that did it
+                log.info("database schema migrated to %s (applied %s)", state.version,
+                         ", ".join(m.id for m in pending))
+            return state
         finally:
             backend.connection.close()
 
