@@ -12,7 +12,7 @@ from typing import Any
 
 from cds_service.evaluation import durations, episodes
 from cds_service.evaluation.dates import parse_date
-from cds_service.evaluation.procedures import INJECTION_FAMILIES, body_site_region, facet_code_of, stated_intent
+from cds_service.evaluation.procedures import body_site_region, facet_code_of, stated_intent
 from cds_service.evaluation.record import (
     PatientRecord,
     Resource,
@@ -40,10 +40,13 @@ from cds_service.policy.conventions import (
     PRE_PROCEDURE_MARKER,
     RXNORM,
 )
+from cds_service.policy.terms import INJECTION_FAMILIES, CodeRole, Family, Region, Zone
 from cds_service.policy.valuesets import ValueSets
 
 INTERFERENCE_LOINC = ADL_INTERFERENCE_LOINC  # one definition, shared with fhir_access/relevance.py
-SPINAL_PAIN_VALUESETS = (
+# The diagnoses whose `region` attribute tells cervical from thoracic (evaluator._region); pain_duration takes
+# its own list from the revision (`pain_valuesets`).
+REGION_VALUESETS = (
     "dx-spinal-pain-and-chronic-pain",
     "dx-2019-supporting-cervical",
     "dx-2019-supporting-lumbar",
@@ -102,8 +105,8 @@ def evidence_of(
 class PriorProcedure:
     resource: Resource
     day: date
-    family: str  # injection | ultrasound-injection | rf | pulsed-rf
-    zone: str
+    family: Family
+    zone: Zone | Region  # the code's zone, narrowed when the Procedure's bodySite says which
     intent: str  # diagnostic | therapeutic (absent = diagnostic)
     members: tuple[Resource, ...] = ()  # every Procedure of the session (add-ons, other side)
 
@@ -112,12 +115,12 @@ class PriorProcedure:
         return evidence_of(self.resource, day=self.day)
 
 
-def _prior_zone(proc: Resource, zone: str) -> str:
+def _prior_zone(proc: Resource, zone: Zone) -> Zone | Region:
     """The code's zone, narrowed to cervical or thoracic when the Procedure's bodySite says which."""
     stated = body_site_region(proc.get("bodySite"))
-    if zone == "cervical-thoracic" and stated in ("cervical", "thoracic"):
+    if zone is Zone.CERVICAL_THORACIC and stated in (Region.CERVICAL, Region.THORACIC):
         return stated
-    if zone == "any" and stated:
+    if zone is Zone.ANY and stated:
         return stated
     return zone
 
@@ -128,7 +131,7 @@ def prior_facet_procedures(record: PatientRecord, before: date) -> list[PriorPro
     A block is a session (contract §4 "Prior blocks and RF"): every facet Procedure of the same family and
     region on the same day — primary and add-on recorded separately, or left and right — is one.
     """
-    sessions: dict[tuple[date, str, str], list[tuple[Resource, Any]]] = {}
+    sessions: dict[tuple[date, Family, Zone | Region], list[tuple[Resource, Any]]] = {}
     for proc in record.of_type("Procedure"):
         if proc.get("status") != "completed":
             continue
@@ -141,7 +144,7 @@ def prior_facet_procedures(record: PatientRecord, before: date) -> list[PriorPro
     for (day, family, zone), members in sessions.items():
         # The Procedure the relief scores point at stands for the session; else its primary code.
         linked = [p for p, _ in members if record.part_of(str(p.get("id") or ""))]
-        primary = [p for p, fc in members if fc.role == "primary"]
+        primary = [p for p, fc in members if fc.role is CodeRole.PRIMARY]
         resource = (linked or primary or [members[0][0]])[0]
         intents = [i for p, _ in members if (i := stated_intent(p))]
         intent = stated_intent(resource) or (intents[0] if intents else "diagnostic")
@@ -149,23 +152,29 @@ def prior_facet_procedures(record: PatientRecord, before: date) -> list[PriorPro
     return sorted(out, key=lambda p: p.day)
 
 
-_NARROWER = {"cervical-thoracic": {"cervical", "thoracic"}, "cervical-or-thoracic": {"cervical", "thoracic"}}
+# Zone "cervical-thoracic" (a code's) and region "cervical-or-thoracic" (an order's, not stated) both stand
+# for "cervical or thoracic, not known which".
+_NARROWER: dict[str, set[str]] = {
+    Zone.CERVICAL_THORACIC: {Region.CERVICAL, Region.THORACIC},
+    Region.CERVICAL_OR_THORACIC: {Region.CERVICAL, Region.THORACIC},
+}
+Place = Zone | Region  # where a procedure is: a code's zone, or narrowed to a region
 
 
-def same_zone(prior: PriorProcedure, zone: str) -> bool:
+def same_zone(prior: PriorProcedure, zone: Place) -> bool:
     """Regions never mix; a cervical/thoracic code without a stated region matches either of the two."""
     a, b = prior.zone, zone
-    if a == b or "any" in (a, b):
+    if a == b or Zone.ANY in (a, b):
         return True
     return b in _NARROWER.get(a, set()) or a in _NARROWER.get(b, set()) or (a in _NARROWER and b in _NARROWER)
 
 
-def last_rf(priors: Sequence[PriorProcedure], zone: str) -> PriorProcedure | None:
+def last_rf(priors: Sequence[PriorProcedure], zone: Place) -> PriorProcedure | None:
     rfs = [p for p in priors if p.family == "rf" and same_zone(p, zone)]
     return rfs[-1] if rfs else None
 
 
-def diagnostic_blocks_since_last_rf(priors: Sequence[PriorProcedure], zone: str) -> list[PriorProcedure]:
+def diagnostic_blocks_since_last_rf(priors: Sequence[PriorProcedure], zone: Place) -> list[PriorProcedure]:
     """The "up to two" count: diagnostic blocks in the region since the last RF there (contract §4)."""
     rf = last_rf(priors, zone)
     return [
@@ -178,7 +187,7 @@ def diagnostic_blocks_since_last_rf(priors: Sequence[PriorProcedure], zone: str)
     ]
 
 
-def diagnostic_blocks(priors: Sequence[PriorProcedure], zone: str) -> list[PriorProcedure]:
+def diagnostic_blocks(priors: Sequence[PriorProcedure], zone: Place) -> list[PriorProcedure]:
     return [p for p in priors if p.family in INJECTION_FAMILIES and p.intent == "diagnostic" and same_zone(p, zone)]
 
 
@@ -297,24 +306,28 @@ def active_conditions_in(record: PatientRecord, valuesets: ValueSets, names: Ite
     ]
 
 
-def spinal_pain_conditions(record: PatientRecord, valuesets: ValueSets, on: date) -> list[Resource]:
+def spinal_pain_conditions(
+    record: PatientRecord, valuesets: ValueSets, names: Sequence[str], on: date
+) -> list[Resource]:
     """Spinal-pain diagnoses of the current episode: ongoing on the date (an episode that ended is history)."""
     birth = episodes.birth_date(record)
     return [
         c for c in record.of_type("Condition")
         if episodes.in_current_episode(c, on, birth)
-        and valuesets.matching(SPINAL_PAIN_VALUESETS, codings(c.get("code")))
+        and valuesets.matching(names, codings(c.get("code")))
     ]
 
 
-def ended_spinal_pain_conditions(record: PatientRecord, valuesets: ValueSets, on: date) -> list[Resource]:
+def ended_spinal_pain_conditions(
+    record: PatientRecord, valuesets: ValueSets, names: Sequence[str], on: date
+) -> list[Resource]:
     """Spinal-pain diagnoses whose episode ended before the date (for a true reason when no current one exists)."""
     birth = episodes.birth_date(record)
     return [
         c for c in record.of_type("Condition")
         if episodes.verification(c) != "refuted" and not episodes.in_current_episode(c, on, birth)
         and (episodes.onset_of(c, birth).earliest or date.min) <= on
-        and valuesets.matching(SPINAL_PAIN_VALUESETS, codings(c.get("code")))
+        and valuesets.matching(names, codings(c.get("code")))
     ]
 
 
@@ -322,7 +335,7 @@ def diagnosis_regions(record: PatientRecord, valuesets: ValueSets, on: date) -> 
     """Spinal regions of the active spinal diagnoses, from the `region` attribute in the value sets."""
     regions: set[str] = set()
     region_of: dict[tuple[str, str], str] = {}
-    for name in SPINAL_PAIN_VALUESETS:
+    for name in REGION_VALUESETS:
         for entry in valuesets.entries(name):
             if entry.attributes.get("region") in ("cervical", "thoracic", "lumbar"):
                 region_of[(entry.system, entry.code.replace(".", ""))] = entry.attributes["region"]
@@ -344,6 +357,8 @@ EVALUATION_CPT = frozenset({str(c) for c in range(97161, 97173)} | {"97750"})
 # SNOMED referrals to physiotherapy are orders, not treatment.
 REFERRAL_SNOMED = frozenset({"306170007", "306171006", "306172004"})
 HEP_VALUESET = "ct-home-exercise-program"
+NSAID_VALUESETS = ("med-nsaid-rxnorm-ingredients", "med-nsaid-rxnorm-product-examples", "med-nsaid-atc-classes")
+EGFR_VALUESET = "lab-egfr-loinc"
 EVALUATION_OPENS_DAYS = 14  # an evaluation this close before the first treatment starts the plan of care
 
 
@@ -505,9 +520,9 @@ class NsaidMatcher:
     """Is this medication concept an NSAID? Ingredient code, product→ingredient table, ATC M01A, then names."""
 
     def __init__(self, valuesets: ValueSets):
-        self._ingredients = {e.code for e in valuesets.entries("med-nsaid-rxnorm-ingredients")}
+        self._ingredients = {e.code for e in valuesets.entries(NSAID_VALUESETS[0])}
         self._products = {
-            e.code: e.attributes.get("ingredient", "") for e in valuesets.entries("med-nsaid-rxnorm-product-examples")
+            e.code: e.attributes.get("ingredient", "") for e in valuesets.entries(NSAID_VALUESETS[1])
         }
         self._valuesets = valuesets
 
@@ -520,7 +535,7 @@ class NsaidMatcher:
             system, code = c.get("system"), str(c.get("code") or "")
             if system == RXNORM and (code in self._ingredients or self._products.get(code) in self._ingredients):
                 return "coded"
-            if system == ATC and self._valuesets.contains("med-nsaid-atc-classes", ATC, code):
+            if system == ATC and self._valuesets.contains(NSAID_VALUESETS[2], ATC, code):
                 return "coded"
         return "text-matched" if NSAID_NAMES.search(text) else None
 
@@ -717,7 +732,7 @@ def nsaid_contraindication(
             return evidence_of(allergy, day=parse_date(allergy.get("recordedDate")), note="NSAID allergy/intolerance")
     for condition in active_conditions_in(record, valuesets, NSAID_CONTRA_VALUESETS, on):
         return evidence_of(condition, day=condition_onset(condition), note="NSAID contraindication")
-    egfr = latest_result(record, valuesets, "lab-egfr-loinc", on)
+    egfr = latest_result(record, valuesets, EGFR_VALUESET, on)
     if egfr is not None:
         obs, value, below = egfr
         if value < 30 or (below and value <= 30):
@@ -754,11 +769,11 @@ DEVICE_WORDS = re.compile(
 )
 
 
-def implanted_electrical_device(record: PatientRecord, valuesets: ValueSets) -> Evidence | None:
+def implanted_electrical_device(record: PatientRecord, valuesets: ValueSets, names: Sequence[str]) -> Evidence | None:
     for device in record.of_type("Device"):
         if device.get("status") not in (None, "active"):
             continue
-        typed = valuesets.matching(("dx-rfa-not-candidate-implanted-electrical-device",), codings(device.get("type")))
+        typed = valuesets.matching(names, codings(device.get("type")))
         names = " ".join(str(n.get("name") or "") for n in as_list(device.get("deviceName")) if isinstance(n, Mapping))
         if typed or DEVICE_WORDS.search(concept_text(device.get("type")) + " " + names):
             return evidence_of(device, field="type", note="implanted electrical device")
@@ -795,3 +810,9 @@ def _flatten(items: Any) -> Iterable[Mapping[str, Any]]:
         if isinstance(item, Mapping):
             yield item
             yield from _flatten(item.get("item"))
+
+
+# Value sets the engine itself relies on (not named by a revision's parameters): checked to exist at load.
+ENGINE_VALUESETS = frozenset(
+    {*REGION_VALUESETS, *NSAID_CONTRA_VALUESETS, *NSAID_VALUESETS, HEP_VALUESET, EGFR_VALUESET}
+)

@@ -21,107 +21,19 @@ from cds_service.policy.conventions import (
     SNOMED,
     THERAPEUTIC_INTENT,
     THORACIC_SPINE_STRUCTURE,
+    canonical_system,
 )
+from cds_service.policy.scope import CPT_SHAPE, FacetCode, shipped_scope
+from cds_service.policy.terms import INJECTION_FAMILIES, CodeRole, Family, Region
 
 Resource = Mapping[str, Any]
 
 
-@dataclass(frozen=True)
-class FacetCode:
-    code: str
-    family: str  # injection | rf | ultrasound-injection | pulsed-rf
-    zone: str  # "lumbar" (lumbar/sacral) or "cervical-thoracic"; "any" for 64999
-    role: str  # primary | add-one (second level) | add-three-plus | add-quantity
-    display: str
+# The in-scope codes come from the policy data (policy/data/cp-mp-171/scope.toml), not from here.
+SCOPE = shipped_scope()
+FACET_CODES = SCOPE.codes
+OTHER_INTERVENTIONAL = SCOPE.other_interventional
 
-
-def _codes() -> dict[str, FacetCode]:
-    rows = [
-        ("64490", "injection", "cervical-thoracic", "primary", "facet injection, cervical/thoracic, single level"),
-        ("64491", "injection", "cervical-thoracic", "add-one", "facet injection, cervical/thoracic, second level"),
-        (
-            "64492",
-            "injection",
-            "cervical-thoracic",
-            "add-three-plus",
-            "facet injection, cervical/thoracic, third+ level",
-        ),
-        ("64493", "injection", "lumbar", "primary", "facet injection, lumbar/sacral, single level"),
-        ("64494", "injection", "lumbar", "add-one", "facet injection, lumbar/sacral, second level"),
-        ("64495", "injection", "lumbar", "add-three-plus", "facet injection, lumbar/sacral, third+ level"),
-        ("64633", "rf", "cervical-thoracic", "primary", "facet RF neurotomy, cervical/thoracic, single joint"),
-        (
-            "64634",
-            "rf",
-            "cervical-thoracic",
-            "add-quantity",
-            "facet RF neurotomy, cervical/thoracic, each additional joint",
-        ),
-        ("64635", "rf", "lumbar", "primary", "facet RF neurotomy, lumbar/sacral, single joint"),
-        ("64636", "rf", "lumbar", "add-quantity", "facet RF neurotomy, lumbar/sacral, each additional joint"),
-        (
-            "0213T",
-            "ultrasound-injection",
-            "cervical-thoracic",
-            "primary",
-            "facet injection with ultrasound, cervical/thoracic, single level",
-        ),
-        (
-            "0214T",
-            "ultrasound-injection",
-            "cervical-thoracic",
-            "add-one",
-            "facet injection with ultrasound, cervical/thoracic, second level",
-        ),
-        (
-            "0215T",
-            "ultrasound-injection",
-            "cervical-thoracic",
-            "add-three-plus",
-            "facet injection with ultrasound, cervical/thoracic, third+ level",
-        ),
-        (
-            "0216T",
-            "ultrasound-injection",
-            "lumbar",
-            "primary",
-            "facet injection with ultrasound, lumbar/sacral, single level",
-        ),
-        (
-            "0217T",
-            "ultrasound-injection",
-            "lumbar",
-            "add-one",
-            "facet injection with ultrasound, lumbar/sacral, second level",
-        ),
-        (
-            "0218T",
-            "ultrasound-injection",
-            "lumbar",
-            "add-three-plus",
-            "facet injection with ultrasound, lumbar/sacral, third+ level",
-        ),
-        ("64999", "pulsed-rf", "any", "primary", "unlisted nervous system procedure (pulsed RF of facet joints)"),
-    ]
-    return {r[0]: FacetCode(*r) for r in rows}
-
-
-FACET_CODES = _codes()
-INJECTION_FAMILIES = {"injection", "ultrasound-injection"}
-ULTRASOUND_TO_FLUORO = {
-    "0213T": "64490",
-    "0214T": "64491",
-    "0215T": "64492",
-    "0216T": "64493",
-    "0217T": "64494",
-    "0218T": "64495",
-}
-# Other interventional spine/pain procedures that make a second "procedure" at the same visit (contract §4).
-OTHER_INTERVENTIONAL = (
-    {str(c) for c in range(62320, 62328)} | {str(c) for c in range(64479, 64485)} | {"27096", "64451", "G0260", "64625"}
-)
-
-CPT_SHAPE = re.compile(r"^(\d{5}|\d{4}T)$")
 # Text is the last resort (codes first): whole words, and a negation just before the word cancels it.
 PULSED_RF_TEXT = re.compile(r"\bpulsed\b", re.I)
 NEGATED_PULSED = re.compile(r"\b(?:not|no|non|without|never)\s*[-\s]?\s*pulsed\b", re.I)
@@ -140,14 +52,16 @@ def names_pulsed_rf(text: str) -> bool:
     return bool(PULSED_RF_TEXT.search(NEGATED_PULSED.sub(" ", text)))
 
 
+def is_cpt_coding(coding: Mapping[str, Any]) -> bool:
+    """A CPT coding: system CPT (its OID too, contract §4 "Codes"), or no system and a CPT-shaped code."""
+    system = canonical_system(coding.get("system"))
+    code = str(coding.get("code") or "").strip().upper()
+    return system == CPT or (not system and bool(CPT_SHAPE.match(code)))
+
+
 def cpt_codes(concept: Any) -> list[str]:
     """CPT codes of a CodeableConcept; a coding with no system but a CPT-shaped code counts too."""
-    out = []
-    for c in codings(concept):
-        code = str(c.get("code") or "").strip().upper()
-        if c.get("system") == CPT or (not c.get("system") and CPT_SHAPE.match(code)):
-            out.append(code)
-    return out
+    return [str(c.get("code") or "").strip().upper() for c in codings(concept) if is_cpt_coding(c)]
 
 
 def order_text(order: Resource) -> str:
@@ -281,23 +195,25 @@ def order_date(order: Resource) -> date | None:
     )
 
 
-def body_site_region(body_sites: Any) -> str | None:
-    """'thoracic' / 'cervical' / 'lumbar' when bodySite says so by SNOMED code or level text."""
-    regions = set()
+def body_site_region(body_sites: Any) -> Region | None:
+    """Thoracic / cervical / lumbar when bodySite says so by SNOMED code or level text."""
+    by_structure = {
+        THORACIC_SPINE_STRUCTURE: Region.THORACIC,
+        CERVICAL_SPINE_STRUCTURE: Region.CERVICAL,
+        LUMBAR_SPINE_STRUCTURE: Region.LUMBAR,
+    }
+    by_letter = {"C": Region.CERVICAL, "T": Region.THORACIC, "L": Region.LUMBAR, "S": Region.LUMBAR}
+    regions: set[Region] = set()
     for site in as_list(body_sites):
         for c in codings(site):
-            if c.get("system") == SNOMED:
-                regions |= {
-                    THORACIC_SPINE_STRUCTURE: {"thoracic"},
-                    CERVICAL_SPINE_STRUCTURE: {"cervical"},
-                    LUMBAR_SPINE_STRUCTURE: {"lumbar"},
-                }.get(str(c.get("code")), set())
+            if c.get("system") == SNOMED and str(c.get("code")) in by_structure:
+                regions.add(by_structure[str(c.get("code"))])
     for level in level_names(body_sites):
-        regions.add({"C": "cervical", "T": "thoracic", "L": "lumbar", "S": "lumbar"}[level[0]])
+        regions.add(by_letter[level[0]])
     if len(regions) == 1:
         return regions.pop()
-    if "thoracic" in regions:
-        return "thoracic"  # any thoracic level makes the order (partly) thoracic
+    if Region.THORACIC in regions:
+        return Region.THORACIC  # any thoracic level makes the order (partly) thoracic
     return None
 
 
@@ -327,7 +243,7 @@ class OrderedProcedure:
 
     @property
     def is_ultrasound(self) -> bool:
-        return self.code.family == "ultrasound-injection"
+        return self.code.family is Family.ULTRASOUND_INJECTION
 
     @property
     def is_injection(self) -> bool:
@@ -335,7 +251,7 @@ class OrderedProcedure:
 
     @property
     def is_rf(self) -> bool:
-        return self.code.family == "rf"
+        return self.code.family is Family.RF
 
     @property
     def text(self) -> str:
@@ -367,11 +283,11 @@ def _count_from_codes(pairs: list[tuple[FacetCode, Resource]]) -> int | None:
     """Primary 1, 64491/64494 +1, 64492/64495 "3 or more" (None), 64634/64636 + quantity (contract §4)."""
     count = 1
     for addon, order in pairs:
-        if addon.role == "add-one":
+        if addon.role is CodeRole.ADD_ONE:
             count += 1
-        elif addon.role == "add-three-plus":
+        elif addon.role is CodeRole.ADD_THREE_PLUS:
             return None
-        elif addon.role == "add-quantity":
+        elif addon.role is CodeRole.ADD_QUANTITY:
             quantity = order.get("quantityQuantity")
             value = quantity.get("value") if isinstance(quantity, Mapping) else None
             count += int(value) if isinstance(value, (int, float)) and value > 0 else 1
@@ -417,7 +333,7 @@ def group_orders(
             out_of_scope.append(str(order.get("id") or ""))
             if set(cpt_codes(order.get("code"))) & OTHER_INTERVENTIONAL:
                 others.append(order)
-        elif fc.role == "primary":
+        elif fc.role is CodeRole.PRIMARY:
             primaries.append((order, fc))
         else:
             add_ons.append((order, fc))
