@@ -35,9 +35,6 @@ from cds_service.policy.terms import CodeRole, DecidableAt, Family, Fix
 
 # What a revision says about its criteria (decidable at order-select, the fix a card offers, the level
 # limit) comes from the policy data with each result; the codes a fix writes come from the scope table.
-SCOPE = shipped_scope()
-RF_PRIMARY = frozenset(c.code for c in SCOPE.codes.values() if c.family is Family.RF and c.role is CodeRole.PRIMARY)
-RF_ADD_ON = frozenset(c.code for c in SCOPE.codes.values() if c.family is Family.RF and c.role is not CodeRole.PRIMARY)
 _NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
 
 TOPICS = {
@@ -332,7 +329,7 @@ def _swap_ultrasound_code(
     codings = order.get("code", {}).get("coding", [])
     for index, coding in enumerate(codings):
         old = coding.get("code")
-        target = SCOPE.fluoroscopic_equivalent(str(old)) if is_cpt_coding(coding) else None
+        target = shipped_scope().fluoroscopic_equivalent(str(old)) if is_cpt_coding(coding) else None
         if target is None or not target.cpt_display:
             continue
         new, display = target.code, target.cpt_display
@@ -389,7 +386,7 @@ def _allowed_add_on_units(orders: Iterable[dict], max_levels: int) -> dict[str, 
     """RF add-on order id -> the units that make primary + add-ons = the limit, where fewer than ordered."""
     orders = list(orders)
     sides = [order_side(o) for o in orders]
-    if sum(1 for o in orders if _cpt_code(o) in RF_PRIMARY) > 1 and all(sides):
+    if sum(1 for o in orders if _is_rf(o, primary=True)) > 1 and all(sides):
         allowed: dict[str, int] = {}  # a bilateral procedure: three joints per side
         for side in ("left", "right"):
             allowed.update(
@@ -402,12 +399,12 @@ def _allowed_add_on_units(orders: Iterable[dict], max_levels: int) -> dict[str, 
 
 
 def _allowed_units_one_side(orders: list[dict], max_levels: int) -> dict[str, int]:
-    remaining = max_levels - sum(1 for o in orders if _cpt_code(o) in RF_PRIMARY)
+    remaining = max_levels - sum(1 for o in orders if _is_rf(o, primary=True))
     if remaining == max_levels:
         return {}  # no RF primary in the procedure: add-on units mean nothing on their own
     allowed: dict[str, int] = {}
     for order in orders:
-        if _cpt_code(order) not in RF_ADD_ON:
+        if not _is_rf(order, primary=False):
             continue
         ordered = order.get("quantityQuantity", {}).get("value", 1)
         units = min(ordered, remaining)
@@ -428,6 +425,12 @@ def _first_levels(levels: Iterable[str], max_levels: int) -> tuple[str, ...]:
 def _failed_ids(determination: ProcedureDetermination, fix: Fix) -> tuple[str, ...]:
     """The not-met criteria that this fix answers (their role in the policy data)."""
     return tuple(c.criterion_id for c in determination.not_met if c.fix is fix)
+
+
+def _is_rf(order: Mapping, *, primary: bool) -> bool:
+    """An RF primary (single joint) or add-on (each additional joint) order, by its CPT code (scope table)."""
+    facet = shipped_scope().codes.get(_cpt_code(order) or "")
+    return facet is not None and facet.family is Family.RF and (facet.role is CodeRole.PRIMARY) is primary
 
 
 def _cpt_code(order: Mapping) -> str | None:

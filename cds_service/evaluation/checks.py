@@ -33,10 +33,9 @@ from cds_service.evaluation.check_params import (
 from cds_service.evaluation.clinical import NsaidMatcher, PriorProcedure, evidence_of
 from cds_service.evaluation.dates import add_months, months_before
 from cds_service.evaluation.procedures import (
-    OTHER_INTERVENTIONAL,
     OrderedProcedure,
-    cpt_codes,
     facet_code_of,
+    is_other_interventional,
     level_names,
 )
 from cds_service.evaluation.record import (
@@ -108,7 +107,7 @@ def preamble(ctx: CheckContext, p: NoParams) -> Outcome:
     same_day = [
         proc for proc in ctx.record.of_type("Procedure")
         if proc.get("status") in ("completed", "in-progress") and performed_date(proc) == ctx.dos
-        and (set(cpt_codes(proc.get("code"))) & OTHER_INTERVENTIONAL or facet_code_of(proc))
+        and (is_other_interventional(proc) or facet_code_of(proc))
     ]
     if others or same_day:
         ev = tuple(evidence_of(o) for o in others) + tuple(evidence_of(s, day=ctx.dos) for s in same_day)

@@ -29,10 +29,8 @@ from cds_service.policy.terms import INJECTION_FAMILIES, CodeRole, Family, Regio
 Resource = Mapping[str, Any]
 
 
-# The in-scope codes come from the policy data (policy/data/cp-mp-171/scope.toml), not from here.
-SCOPE = shipped_scope()
-FACET_CODES = SCOPE.codes
-OTHER_INTERVENTIONAL = SCOPE.other_interventional
+# The in-scope codes come from the policy data (policy/data/cp-mp-171/scope.toml, `shipped_scope()`), read on
+# first use: the library loads the same file at start-up, so a malformed table fails there, with its name.
 
 # Text is the last resort (codes first): whole words, and a negation just before the word cancels it.
 PULSED_RF_TEXT = re.compile(r"\bpulsed\b", re.I)
@@ -64,6 +62,11 @@ def cpt_codes(concept: Any) -> list[str]:
     return [str(c.get("code") or "").strip().upper() for c in codings(concept) if is_cpt_coding(c)]
 
 
+def is_other_interventional(resource: Resource) -> bool:
+    """Another interventional spine/pain procedure (scope table): a second procedure at the same visit."""
+    return bool(set(cpt_codes(resource.get("code"))) & shipped_scope().other_interventional)
+
+
 def order_text(order: Resource) -> str:
     parts = [concept_text(order.get("code")), concept_text(order.get("orderDetail"))]
     parts += [str(n.get("text") or "") for n in as_list(order.get("note")) if isinstance(n, Mapping)]
@@ -73,7 +76,7 @@ def order_text(order: Resource) -> str:
 def facet_code_of(order: Resource) -> FacetCode | None:
     """The in-scope facet code of an order or Procedure, or None (64999 only when it names pulsed facet RF)."""
     for code in cpt_codes(order.get("code")):
-        fc = FACET_CODES.get(code)
+        fc = shipped_scope().codes.get(code)
         if fc is None:
             continue
         if code == "64999":
@@ -331,7 +334,7 @@ def group_orders(
         fc = facet_code_of(order)
         if fc is None:
             out_of_scope.append(str(order.get("id") or ""))
-            if set(cpt_codes(order.get("code"))) & OTHER_INTERVENTIONAL:
+            if is_other_interventional(order):
                 others.append(order)
         elif fc.role is CodeRole.PRIMARY:
             primaries.append((order, fc))

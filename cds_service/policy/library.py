@@ -11,7 +11,7 @@ from cds_service.policy.errors import PolicyDataError
 from cds_service.policy.loader import load_revision, load_valuesets
 from cds_service.policy.model import Revision
 from cds_service.policy.params import CheckParams
-from cds_service.policy.scope import ScopeTable, load_scope_table
+from cds_service.policy.scope import SHIPPED_SCOPE_FILE, ScopeTable, load_scope_table, shipped_scope
 from cds_service.policy.valuesets import ValueSets
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "cp-mp-171"
@@ -38,7 +38,8 @@ class PolicyLibrary:
         missing = sorted(set(required_valuesets) - valuesets.names())
         if missing:
             raise PolicyDataError(f"valuesets.json: value sets the engine relies on are missing: {missing}")
-        scope = load_scope_table(directory / "scope.toml")
+        scope_file = directory / "scope.toml"
+        scope = shipped_scope() if scope_file.resolve() == SHIPPED_SCOPE_FILE else load_scope_table(scope_file)
         revisions = [
             load_revision(p, check_params=check_params, valuesets=valuesets)
             for p in sorted(directory.glob("[0-9]*.toml"))
