@@ -40,11 +40,11 @@ from cds_service.evaluation.procedures import (
 )
 from cds_service.evaluation.record import (
     PatientRecord,
-    as_list,
     codings,
     condition_onset,
     effective_date,
     numeric_value,
+    one_or_many,
     performed_date,
     reference_id,
 )
@@ -541,7 +541,7 @@ def second_block(ctx: CheckContext, p: SecondBlock) -> Outcome:
             NOT_MET, f"first block gave {_relief_text(relief)} relief; {p.min_relief_percent}% needed", ev
         )
     prior_levels = tuple(
-        level_names([s for m in first.members or (first.resource,) for s in as_list(m.get("bodySite"))])
+        level_names([s for m in first.members or (first.resource,) for s in one_or_many(m.get("bodySite"))])
     )
     if prior_levels and ctx.levels and set(prior_levels) != set(ctx.levels):
         return Outcome(

@@ -16,7 +16,6 @@ from cds_service.evaluation.procedures import body_site_region, facet_code_of, s
 from cds_service.evaluation.record import (
     PatientRecord,
     Resource,
-    as_list,
     codings,
     concept_text,
     condition_is_active,
@@ -24,6 +23,7 @@ from cds_service.evaluation.record import (
     effective_date,
     effective_instant,
     numeric_value,
+    one_or_many,
     performed_date,
     performed_instant,
     status_code,
@@ -432,8 +432,8 @@ def prescribed_programmes(record: PatientRecord, valuesets: ValueSets) -> list[t
         for res in record.of_type(kind):
             if res.get("status") not in ("active", "completed"):
                 continue
-            concepts = [res.get(field)] if kind == "ServiceRequest" else as_list(res.get(field)) + [
-                (a.get("detail") or {}).get("code") for a in as_list(res.get("activity")) if isinstance(a, Mapping)]
+            concepts = [res.get(field)] if kind == "ServiceRequest" else one_or_many(res.get(field)) + [
+                (a.get("detail") or {}).get("code") for a in one_or_many(res.get("activity")) if isinstance(a, Mapping)]
             if not any(valuesets.matching((HEP_VALUESET,), codings(c)) for c in concepts):
                 continue
             period = res.get("occurrencePeriod") or res.get("period")
@@ -559,7 +559,7 @@ def _medication_concept(resource: Resource, record: PatientRecord) -> Any:
 def is_systemic(resource: Resource, record: PatientRecord, concept: Any) -> bool:
     """Route codes decide, then the Medication's dose form, then the words of route/form/product text."""
     dosages = [
-        d for d in as_list(resource.get("dosage") or resource.get("dosageInstruction")) if isinstance(d, Mapping)
+        d for d in one_or_many(resource.get("dosage") or resource.get("dosageInstruction")) if isinstance(d, Mapping)
     ]
     for d in dosages:
         for c in codings(d.get("route")):
@@ -605,7 +605,7 @@ def _course_of(
 ) -> tuple[date, tuple[date, date] | None, tuple[date, date] | None, str | None] | None:
     """(start, known interval, upper interval, what is missing) of a MedicationStatement/Request/Dispense."""
     kind = resource.get("resourceType")
-    dosages = as_list(resource.get("dosage") or resource.get("dosageInstruction"))
+    dosages = one_or_many(resource.get("dosage") or resource.get("dosageInstruction"))
     stated, bounds = durations.stated_duration(dosages)
     if kind == "MedicationStatement":
         period = period_raw if isinstance(period_raw := resource.get("effectivePeriod"), Mapping) else {}
@@ -769,12 +769,16 @@ DEVICE_WORDS = re.compile(
 )
 
 
-def implanted_electrical_device(record: PatientRecord, valuesets: ValueSets, names: Sequence[str]) -> Evidence | None:
+def implanted_electrical_device(
+    record: PatientRecord, valuesets: ValueSets, device_valuesets: Sequence[str]
+) -> Evidence | None:
     for device in record.of_type("Device"):
         if device.get("status") not in (None, "active"):
             continue
-        typed = valuesets.matching(names, codings(device.get("type")))
-        names = " ".join(str(n.get("name") or "") for n in as_list(device.get("deviceName")) if isinstance(n, Mapping))
+        typed = valuesets.matching(device_valuesets, codings(device.get("type")))
+        names = " ".join(
+            str(n.get("name") or "") for n in one_or_many(device.get("deviceName")) if isinstance(n, Mapping)
+        )
         if typed or DEVICE_WORDS.search(concept_text(device.get("type")) + " " + names):
             return evidence_of(device, field="type", note="implanted electrical device")
     return None
@@ -795,7 +799,7 @@ def attestations(record: PatientRecord, canonical: str, start: date) -> dict[str
     answers: dict[str, tuple[bool, Evidence]] = {}
     for authored, qr in sorted(responses, key=lambda pair: pair[0]):
         for item in _flatten(qr.get("item")):
-            for answer in as_list(item.get("answer")):
+            for answer in one_or_many(item.get("answer")):
                 if isinstance(answer, Mapping) and isinstance(answer.get("valueBoolean"), bool):
                     answers[str(item.get("linkId"))] = (
                         answer["valueBoolean"],
@@ -806,7 +810,7 @@ def attestations(record: PatientRecord, canonical: str, start: date) -> dict[str
 
 
 def _flatten(items: Any) -> Iterable[Mapping[str, Any]]:
-    for item in as_list(items):
+    for item in one_or_many(items):
         if isinstance(item, Mapping):
             yield item
             yield from _flatten(item.get("item"))

@@ -12,7 +12,7 @@ from itertools import pairwise
 from typing import Any
 
 from cds_service.evaluation.dates import parse_date
-from cds_service.evaluation.record import as_list, codings, concept_text
+from cds_service.evaluation.record import codings, concept_text, one_or_many
 from cds_service.policy.conventions import (
     CERVICAL_SPINE_STRUCTURE,
     CPT,
@@ -69,7 +69,7 @@ def is_other_interventional(resource: Resource) -> bool:
 
 def order_text(order: Resource) -> str:
     parts = [concept_text(order.get("code")), concept_text(order.get("orderDetail"))]
-    parts += [str(n.get("text") or "") for n in as_list(order.get("note")) if isinstance(n, Mapping)]
+    parts += [str(n.get("text") or "") for n in one_or_many(order.get("note")) if isinstance(n, Mapping)]
     return " ".join(parts).lower()
 
 
@@ -143,7 +143,7 @@ def level_names(body_sites: Any) -> list[str]:
     Left, right and bilateral at one level are one level: the side words are not part of the name.
     """
     found: list[str] = []
-    for site in as_list(body_sites):
+    for site in one_or_many(body_sites):
         for name in site_levels(site):
             if name not in found:
                 found.append(name)
@@ -169,7 +169,7 @@ def order_side(order: Resource) -> str | None:
             for c in _codes_anywhere(order.get(key))
             if c in SIDE_CODES and (c != "50" or key != "bodySite")
         }
-    for code_ext in as_list(
+    for code_ext in one_or_many(
         (order.get("code") or {}).get("coding") if isinstance(order.get("code"), Mapping) else None
     ):
         sides |= {
@@ -177,7 +177,7 @@ def order_side(order: Resource) -> str | None:
             for c in _codes_anywhere(code_ext.get("extension") if isinstance(code_ext, Mapping) else None)
             if c in SIDE_CODES
         }
-    for site in as_list(order.get("bodySite")):
+    for site in one_or_many(order.get("bodySite")):
         if isinstance(site, Mapping):
             text = " ".join([str(site.get("text") or "")] + [str(c.get("display") or "") for c in codings(site)])
             for word in SIDE_WORDS.findall(text):
@@ -207,7 +207,7 @@ def body_site_region(body_sites: Any) -> Region | None:
     }
     by_letter = {"C": Region.CERVICAL, "T": Region.THORACIC, "L": Region.LUMBAR, "S": Region.LUMBAR}
     regions: set[Region] = set()
-    for site in as_list(body_sites):
+    for site in one_or_many(body_sites):
         for c in codings(site):
             if c.get("system") == SNOMED and str(c.get("code")) in by_structure:
                 regions.add(by_structure[str(c.get("code"))])
@@ -261,7 +261,7 @@ class OrderedProcedure:
         return " ".join(order_text(o) for o in self.orders)
 
     def body_sites(self) -> list[Any]:
-        return [s for o in self.orders for s in as_list(o.get("bodySite"))]
+        return [s for o in self.orders for s in one_or_many(o.get("bodySite"))]
 
     def date_of_service(self, today: date) -> date:
         """occurrenceDateTime, else occurrencePeriod.start, else authoredOn, else today (contract §4)."""

@@ -6,6 +6,7 @@ duplicate keys.
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import replace
@@ -15,7 +16,7 @@ from typing import Any
 
 from cds_service.policy.errors import PolicyDataError
 from cds_service.policy.model import ALL_KINDS, ORDER_KINDS, Criterion, Revision
-from cds_service.policy.params import CheckParams, parse_params
+from cds_service.policy.params import CheckParams, params_valuesets, parse_params
 from cds_service.policy.terms import DecidableAt, Fix
 from cds_service.policy.valuesets import ValueSetError, ValueSets
 
@@ -23,6 +24,8 @@ REVISION_KEYS = frozenset({"policy", "title", "revision", "label", "effective", 
 CRITERION_KEYS = frozenset(
     {"id", "title", "text", "check", "applies_to", "attestable", "params", "decidable_at", "fix"}
 )
+# A value set named for one revision ("ct-chiropractic-2019-only") may be listed by that revision alone.
+REVISION_ONLY = re.compile(r"-(\d{4})-only$")
 PROVENANCES = ("published", "reconstructed from the revision log")
 
 
@@ -96,6 +99,10 @@ def load_revision(path: Path, *, check_params: Mapping[str, type[CheckParams]], 
             typed = parse_params(check_params[row["check"]], params, valuesets.names())
         except PolicyDataError as exc:
             raise fail(f"{where}: check {row['check']!r} {exc}") from None
+        foreign = sorted(n for n in params_valuesets(typed)
+                         if (m := REVISION_ONLY.search(n)) and not data["revision"].startswith(m.group(1)))
+        if foreign:
+            raise fail(f"{where}: value sets {foreign} belong to another revision")
         if not isinstance(row.get("attestable", False), bool):
             raise fail(f"{where}: 'attestable' must be true or false")
         try:

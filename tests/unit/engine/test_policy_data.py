@@ -159,6 +159,8 @@ def _load_with(tmp_path: Path, name: str, old: str, new: str) -> PolicyDataError
         ('"dx-facet-synovial-cyst"', '"dx-synovial-cyst"', ["(I.A.1.b.i Note)", "unknown value sets ['dx-synovial-cyst']"]),
         ('exception_criterion = "I.A.1.b.i Note"', 'exception_criterion = "I.A.1.b.i note"',
          ["'I.A.1.b.i'", "'exception_criterion' names 'I.A.1.b.i note'"]),
+        ('"ct-home-exercise-program"] }', '"ct-home-exercise-program", "ct-chiropractic-2019-only"] }',
+         ["(I.A.1.b)", "value sets ['ct-chiropractic-2019-only'] belong to another revision"]),
         ('fix = "levels"', 'fix = "level"', ["(I.A.1.d)", "'level' is not a valid Fix"]),
         ('decidable_at = "order-select"', 'decidable_at = "order-selct"', ["'order-selct' is not a valid DecidableAt"]),
         ('check = "ultrasound_not_covered"\napplies_to = ["all"]\ndecidable_at = "order-select"\nfix = "fluoroscopic-code"\n'
@@ -168,7 +170,8 @@ def _load_with(tmp_path: Path, name: str, old: str, new: str) -> PolicyDataError
          ["'Table 2'", "fix = 'levels' needs a check with a 'max_levels' parameter"]),
     ],
     ids=["threshold-as-string", "missing-threshold", "missing-only-threshold", "unknown-parameter",
-         "bool-as-string", "unknown-prior", "unknown-value-set", "unknown-exception-criterion", "unknown-fix",
+         "bool-as-string", "unknown-prior", "unknown-value-set", "unknown-exception-criterion",
+         "another-revisions-value-set", "unknown-fix",
          "unknown-decidable-at", "levels-fix-without-limit"],
 )
 def test_a_malformed_parameter_fails_at_load_naming_file_criterion_and_parameter(tmp_path, old, new, expected):
