@@ -44,9 +44,10 @@ from cds_service.policy.terms import INJECTION_FAMILIES, CodeRole, Family, Regio
 from cds_service.policy.valuesets import ValueSets
 
 INTERFERENCE_LOINC = ADL_INTERFERENCE_LOINC  # one definition, shared with fhir_access/relevance.py
-# The diagnoses whose `region` attribute tells cervical from thoracic (evaluator._region); pain_duration takes
-# its own list from the revision (`pain_valuesets`).
-REGION_VALUESETS = (
+# Spinal-pain diagnoses outside any one criterion: their `region` attribute tells cervical from thoracic
+# (evaluator._region), and patient-view asks whether there is spinal pain at all. The pain_duration criteria
+# take their list from the revision file (`pain_valuesets`).
+SPINAL_PAIN_VALUESETS = (
     "dx-spinal-pain-and-chronic-pain",
     "dx-2019-supporting-cervical",
     "dx-2019-supporting-lumbar",
@@ -335,7 +336,7 @@ def diagnosis_regions(record: PatientRecord, valuesets: ValueSets, on: date) -> 
     """Spinal regions of the active spinal diagnoses, from the `region` attribute in the value sets."""
     regions: set[str] = set()
     region_of: dict[tuple[str, str], str] = {}
-    for name in REGION_VALUESETS:
+    for name in SPINAL_PAIN_VALUESETS:
         for entry in valuesets.entries(name):
             if entry.attributes.get("region") in ("cervical", "thoracic", "lumbar"):
                 region_of[(entry.system, entry.code.replace(".", ""))] = entry.attributes["region"]
@@ -818,5 +819,5 @@ def _flatten(items: Any) -> Iterable[Mapping[str, Any]]:
 
 # Value sets the engine itself relies on (not named by a revision's parameters): checked to exist at load.
 ENGINE_VALUESETS = frozenset(
-    {*REGION_VALUESETS, *NSAID_CONTRA_VALUESETS, *NSAID_VALUESETS, HEP_VALUESET, EGFR_VALUESET}
+    {*SPINAL_PAIN_VALUESETS, *NSAID_CONTRA_VALUESETS, *NSAID_VALUESETS, HEP_VALUESET, EGFR_VALUESET}
 )
