@@ -244,3 +244,34 @@ def test_the_service_refuses_to_start_on_a_broken_revision_file_and_says_which(t
     assert ("cannot start: 2026-05-01.toml: criterion #10 (I.A.1.d): check 'level_count' parameter 'max_levels' "
             "must be a whole number, not 'three'") in done.stderr
     assert "Traceback" not in done.stderr and "CDS Hooks discovery" not in done.stdout
+
+
+def test_a_new_revision_is_a_data_file_down_to_the_cards(tmp_path):
+    """A hypothetical 01/27 revision allowing two levels: only a TOML file; the engine and the cards follow it."""
+    from cds_service.cdshooks.cards import build_cards
+    from cds_service.cdshooks.presentation import CardSettings
+    from cds_service.evaluation.evaluator import evaluate
+    from cds_service.policy.conventions import CPT
+
+    data = _copy_data(tmp_path)
+    text = (data / "2026-05-01.toml").read_text(encoding="utf-8")
+    for old, new in [('revision = "2026-05"', 'revision = "2027-01"'), ('label = "05/26"', 'label = "01/27"'),
+                     ("effective = 2026-05-01", "effective = 2027-01-01")]:
+        text = text.replace(old, new, 1)
+    (data / "2027-01-01.toml").write_text(text.replace("max_levels = 3", "max_levels = 2"), encoding="utf-8")
+    library = load_library(directory=data)
+    order = {"resourceType": "ServiceRequest", "id": "sr-1", "status": "draft", "intent": "order",
+             "code": {"coding": [{"system": CPT, "code": "64493"}]}, "subject": {"reference": "Patient/p"},
+             "occurrenceDateTime": "2027-02-01",
+             "bodySite": [{"text": "L3-L4"}, {"text": "L4-L5"}, {"text": "L5-S1"}]}
+
+    evaluation = evaluate(library, [], [order], today=date(2027, 2, 1))
+    (determination,) = evaluation.determinations
+    assert determination.revision_id == "2027-01" and determination.max_levels == 2
+    assert {c.criterion_id: c.status.value for c in determination.criteria}["I.A.1.d"] == "not-met"
+    cards = build_cards(evaluation.determinations, hook="order-select",
+                        settings=CardSettings(plan_name="Plan", policy_url="https://plan.example/p"),
+                        new_uuid=lambda: "00000000-0000-4000-8000-000000000001", orders_by_id={"sr-1": order})
+    proposal = next(c for c in cards if c["source"]["topic"]["code"] == "therapy-alternatives-req")
+    assert proposal["summary"].endswith("treat L3-L4, L4-L5 only")
+    assert "no more than 2 spinal levels per session (I.A.1.d); this keeps the first two" in proposal["detail"]
