@@ -66,6 +66,8 @@ class TherapyTrial(CheckParams):
 class NsaidTrial(CheckParams):
     min_days: int
     lookback_months: int
+    egfr_below: int  # the latest eGFR below this contraindicates NSAIDs (CKD stage 4-5)
+    contraindication_valuesets: tuple[str, ...] = valuesets()  # established diagnoses that contraindicate them
 
 
 @dataclass(frozen=True)

@@ -409,7 +409,8 @@ def _therapy_name(ctx: CheckContext, resource: Mapping[str, Any]) -> str:
 
 @check("nsaid_trial", NsaidTrial)
 def nsaid_trial(ctx: CheckContext, p: NsaidTrial) -> Outcome:
-    contra = clinical.nsaid_contraindication(ctx.record, ctx.valuesets, ctx.nsaids, ctx.dos)
+    contra = clinical.nsaid_contraindication(ctx.record, ctx.valuesets, ctx.nsaids, ctx.dos,
+                                             contraindications=p.contraindication_valuesets, egfr_below=p.egfr_below)
     if contra:
         return Outcome(MET, "NSAIDs contraindicated or not tolerated", (contra,))
     months, need = p.lookback_months, p.min_days

@@ -55,13 +55,6 @@ SPINAL_PAIN_VALUESETS = (
     "dx-facet-pain-candidates-2026-informational",
     "dx-thoracic-region-indicators",
 )
-NSAID_CONTRA_VALUESETS = (
-    "contra-nsaid-allergy-intolerance",
-    "contra-ckd-stage-4-5",
-    "contra-gi-bleed-peptic-ulcer",
-    "contra-heart-failure",
-    "contra-anticoagulant-therapy",
-)
 # Display-text fallback when no code maps (clinical-mapping §5.2 step 4). Names of NSAID ingredients and brands.
 NSAID_NAMES = re.compile(
     r"\b(ibuprofen|naproxen|diclofenac|meloxicam|celecoxib|indomethacin|nabumetone|piroxicam|flurbiprofen|ketorolac|"
@@ -719,8 +712,10 @@ def nsaid_exposure(record: PatientRecord, matcher: NsaidMatcher, start: date, en
 
 
 def nsaid_contraindication(
-    record: PatientRecord, valuesets: ValueSets, matcher: NsaidMatcher, on: date
+    record: PatientRecord, valuesets: ValueSets, matcher: NsaidMatcher, on: date, *,
+    contraindications: Sequence[str], egfr_below: int,
 ) -> Evidence | None:
+    """An NSAID allergy/intolerance, an established contraindicating diagnosis, or the latest eGFR below the limit."""
     for allergy in record.of_type("AllergyIntolerance"):
         if status_code(allergy.get("verificationStatus")) in ("refuted", "entered-in-error"):
             continue
@@ -731,13 +726,14 @@ def nsaid_contraindication(
             continue
         if matcher.match(allergy.get("code")) or re.search(r"nsaid|non-?steroidal", concept_text(allergy.get("code"))):
             return evidence_of(allergy, day=parse_date(allergy.get("recordedDate")), note="NSAID allergy/intolerance")
-    for condition in active_conditions_in(record, valuesets, NSAID_CONTRA_VALUESETS, on):
+    for condition in active_conditions_in(record, valuesets, contraindications, on):
         return evidence_of(condition, day=condition_onset(condition), note="NSAID contraindication")
     egfr = latest_result(record, valuesets, EGFR_VALUESET, on)
     if egfr is not None:
         obs, value, below = egfr
-        if value < 30 or (below and value <= 30):
-            return evidence_of(obs, day=effective_date(obs), note=f"latest eGFR {'<' if below else ''}{value:g} (< 30)")
+        if value < egfr_below or (below and value <= egfr_below):
+            note = f"latest eGFR {'<' if below else ''}{value:g} (< {egfr_below})"
+            return evidence_of(obs, day=effective_date(obs), note=note)
     return None
 
 
@@ -819,5 +815,5 @@ def _flatten(items: Any) -> Iterable[Mapping[str, Any]]:
 
 # Value sets the engine itself relies on (not named by a revision's parameters): checked to exist at load.
 ENGINE_VALUESETS = frozenset(
-    {*SPINAL_PAIN_VALUESETS, *NSAID_CONTRA_VALUESETS, *NSAID_VALUESETS, HEP_VALUESET, EGFR_VALUESET}
+    {*SPINAL_PAIN_VALUESETS, *NSAID_VALUESETS, HEP_VALUESET, EGFR_VALUESET}
 )
