@@ -50,7 +50,7 @@ from cds_service.evaluation.record import (
 )
 from cds_service.evaluation.results import Evidence, Status
 from cds_service.policy.params import CheckParams, NoParams
-from cds_service.policy.terms import INJECTION_FAMILIES, Family, OrderKind, Region, Zone
+from cds_service.policy.terms import INJECTION_FAMILIES, Family, Intent, OrderKind, Region, Zone
 from cds_service.policy.valuesets import ValueSets
 
 MET, NOT_MET, DOC, NA = Status.MET, Status.NOT_MET, Status.DOCUMENTATION, Status.NOT_APPLICABLE
@@ -617,7 +617,7 @@ def _prior_for(ctx: CheckContext, prior: Prior) -> PriorProcedure | None:
     therapeutic = [
         x
         for x in ctx.priors
-        if x.family in INJECTION_FAMILIES and x.intent == "therapeutic" and clinical.same_zone(x, ctx.zone)
+        if x.family in INJECTION_FAMILIES and x.intent is Intent.THERAPEUTIC and clinical.same_zone(x, ctx.zone)
     ]
     return therapeutic[-1] if therapeutic else None
 

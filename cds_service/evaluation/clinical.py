@@ -40,7 +40,7 @@ from cds_service.policy.conventions import (
     PRE_PROCEDURE_MARKER,
     RXNORM,
 )
-from cds_service.policy.terms import INJECTION_FAMILIES, CodeRole, Family, Region, Zone
+from cds_service.policy.terms import INJECTION_FAMILIES, CodeRole, Family, Intent, Region, Zone
 from cds_service.policy.valuesets import ValueSets
 
 INTERFERENCE_LOINC = ADL_INTERFERENCE_LOINC  # one definition, shared with fhir_access/relevance.py
@@ -101,7 +101,7 @@ class PriorProcedure:
     day: date
     family: Family
     zone: Zone | Region  # the code's zone, narrowed when the Procedure's bodySite says which
-    intent: str  # diagnostic | therapeutic (absent = diagnostic)
+    intent: Intent  # absent = diagnostic
     members: tuple[Resource, ...] = ()  # every Procedure of the session (add-ons, other side)
 
     @property
@@ -141,7 +141,7 @@ def prior_facet_procedures(record: PatientRecord, before: date) -> list[PriorPro
         primary = [p for p, fc in members if fc.role is CodeRole.PRIMARY]
         resource = (linked or primary or [members[0][0]])[0]
         intents = [i for p, _ in members if (i := stated_intent(p))]
-        intent = stated_intent(resource) or (intents[0] if intents else "diagnostic")
+        intent = stated_intent(resource) or (intents[0] if intents else Intent.DIAGNOSTIC)
         out.append(PriorProcedure(resource, day, family, zone, intent, tuple(p for p, _ in members)))
     return sorted(out, key=lambda p: p.day)
 
@@ -175,14 +175,16 @@ def diagnostic_blocks_since_last_rf(priors: Sequence[PriorProcedure], zone: Plac
         p
         for p in priors
         if p.family in INJECTION_FAMILIES
-        and p.intent == "diagnostic"
+        and p.intent is Intent.DIAGNOSTIC
         and same_zone(p, zone)
         and (rf is None or p.day > rf.day)
     ]
 
 
 def diagnostic_blocks(priors: Sequence[PriorProcedure], zone: Place) -> list[PriorProcedure]:
-    return [p for p in priors if p.family in INJECTION_FAMILIES and p.intent == "diagnostic" and same_zone(p, zone)]
+    return [
+        p for p in priors if p.family in INJECTION_FAMILIES and p.intent is Intent.DIAGNOSTIC and same_zone(p, zone)
+    ]
 
 
 # ---------------------------------------------------------------- pain scores and relief

@@ -32,7 +32,7 @@ from cds_service.evaluation.results import (
 )
 from cds_service.policy.library import PolicyLibrary
 from cds_service.policy.model import Criterion, Revision
-from cds_service.policy.terms import Family, Fix, OrderKind, Region, Zone
+from cds_service.policy.terms import Family, Fix, Intent, OrderKind, Region, Zone
 
 ATTESTATION_LOOKBACK_MONTHS = 12
 KIND_WORDS = {
@@ -82,9 +82,9 @@ def _kind(proc: OrderedProcedure, priors: Sequence[clinical.PriorProcedure], zon
     if proc.is_rf:
         return OrderKind.RF_REPEAT if clinical.last_rf(priors, zone) else OrderKind.RF_INITIAL
     intent = stated_intent(proc.primary)
-    if intent == "therapeutic":
+    if intent is Intent.THERAPEUTIC:
         return OrderKind.THERAPEUTIC_INJECTION
-    if intent == "diagnostic":
+    if intent is Intent.DIAGNOSTIC:
         return OrderKind.DIAGNOSTIC_BLOCK
     done = clinical.diagnostic_blocks_since_last_rf(priors, zone)
     return OrderKind.DIAGNOSTIC_BLOCK if len(done) < 2 else OrderKind.INJECTION_INTENT_UNKNOWN

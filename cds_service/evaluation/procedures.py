@@ -24,7 +24,7 @@ from cds_service.policy.conventions import (
     canonical_system,
 )
 from cds_service.policy.scope import CPT_SHAPE, FacetCode, shipped_scope
-from cds_service.policy.terms import INJECTION_FAMILIES, CodeRole, Family, Region
+from cds_service.policy.terms import INJECTION_FAMILIES, CodeRole, Family, Intent, Region
 
 Resource = Mapping[str, Any]
 
@@ -87,13 +87,13 @@ def facet_code_of(order: Resource) -> FacetCode | None:
     return None
 
 
-def stated_intent(resource: Resource) -> str | None:
+def stated_intent(resource: Resource) -> Intent | None:
     """'diagnostic' / 'therapeutic' from SNOMED intent codes in orderDetail or category."""
     for c in codings(resource.get("orderDetail")) + codings(resource.get("category")):
         if c.get("system") in (SNOMED, None) and c.get("code") == DIAGNOSTIC_INTENT:
-            return "diagnostic"
+            return Intent.DIAGNOSTIC
         if c.get("system") in (SNOMED, None) and c.get("code") == THERAPEUTIC_INTENT:
-            return "therapeutic"
+            return Intent.THERAPEUTIC
     return None
 
 

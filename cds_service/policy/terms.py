@@ -19,6 +19,13 @@ class OrderKind(StrEnum):
     PULSED_RF = "pulsed-rf"
 
 
+class Intent(StrEnum):
+    """Why an injection is done (SNOMED intent codes on the order; unstated: inferred, see OrderKind)."""
+
+    DIAGNOSTIC = "diagnostic"
+    THERAPEUTIC = "therapeutic"
+
+
 class Family(StrEnum):
     """The procedure family of an in-scope code (scope table)."""
 
