@@ -40,6 +40,7 @@ class FailedConservative(CheckParams):
     lookback_months: int
     min_pain_score: int
     therapy_valuesets: tuple[str, ...] = valuesets()
+    home_exercise_valuesets: tuple[str, ...] = valuesets()  # a prescribed programme (ServiceRequest, CarePlan)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class TherapyTrial(CheckParams):
     lookback_months: int
     allow_intolerance: bool
     therapy_valuesets: tuple[str, ...] = valuesets()
+    home_exercise_valuesets: tuple[str, ...] = valuesets()  # a prescribed programme (ServiceRequest, CarePlan)
     exception_criterion: str | None = None  # a synovial_cyst_exception criterion that waives the trial
     exception: SynovialCyst | None = resolved()  # that criterion's parameters, filled in by the loader
 

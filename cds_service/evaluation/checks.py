@@ -5,7 +5,7 @@ the loader each check's model, so a misspelt, missing or mistyped threshold fail
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -295,7 +295,8 @@ def pain_duration(ctx: CheckContext, p: PainDuration) -> Outcome:
 
 def _last_conservative_day(ctx: CheckContext, p: FailedConservative, start: date) -> date | None:
     """The last dated day of PT/HEP treatment or NSAID therapy in the look-back."""
-    sessions = clinical.therapy_sessions(ctx.record, ctx.valuesets, p.therapy_valuesets, start, ctx.dos)
+    sessions = clinical.therapy_sessions(ctx.record, ctx.valuesets, p.therapy_valuesets, start, ctx.dos,
+                                         home_exercise=p.home_exercise_valuesets)
     courses = clinical.nsaid_courses(ctx.record, ctx.nsaids, start, ctx.dos)
     days = [s.last for s in sessions] + [c.end or c.start for c in courses]
     return max(days) if days else None
@@ -346,7 +347,8 @@ def synovial_cyst_exception(ctx: CheckContext, p: SynovialCyst) -> Outcome:
 def therapy_trial(ctx: CheckContext, p: TherapyTrial) -> Outcome:
     start = months_before(ctx.dos, p.lookback_months)
     names = p.therapy_valuesets
-    sessions = clinical.therapy_sessions(ctx.record, ctx.valuesets, names, start, ctx.dos)
+    hep = p.home_exercise_valuesets
+    sessions = clinical.therapy_sessions(ctx.record, ctx.valuesets, names, start, ctx.dos, home_exercise=hep)
     span = 0
     ev: tuple[Evidence, ...] = ()
     if sessions:
@@ -381,9 +383,9 @@ def therapy_trial(ctx: CheckContext, p: TherapyTrial) -> Outcome:
         if exception.status is MET:
             return Outcome(MET, f"not required: {exception.reason} ({p.exception_criterion})", exception.evidence)
     # A programme with no recorded length could make up the rest: only documentation can settle it.
-    programmes = clinical.open_programmes(ctx.record, ctx.valuesets, names, start, ctx.dos)
+    programmes = clinical.open_programmes(ctx.record, ctx.valuesets, names, start, ctx.dos, home_exercise=hep)
     if programmes:
-        what = "; ".join(f"{_therapy_name(ctx, r)} from {day}: {missing}" for day, r, missing in programmes[:3])
+        what = "; ".join(f"{_therapy_name(ctx, r, hep)} from {day}: {missing}" for day, r, missing in programmes[:3])
         done = f" (treatment dated {span} days so far)" if span else ""
         return Outcome(DOC, f"{what}{done}; record its duration (start and end dates) to show {p.min_days} days",
                        ev + tuple(evidence_of(r, day=day) for day, r, _ in programmes[:3]))
@@ -396,13 +398,13 @@ def therapy_trial(ctx: CheckContext, p: TherapyTrial) -> Outcome:
     )
 
 
-def _therapy_name(ctx: CheckContext, resource: Mapping[str, Any]) -> str:
+def _therapy_name(ctx: CheckContext, resource: Mapping[str, Any], home_exercise: Sequence[str]) -> str:
     concept = resource.get("code") if resource.get("resourceType") != "CarePlan" else resource.get("category")
     text = clinical.concept_text(concept)
     if len(text) > 60:  # cut at a word, visibly: a name cut mid-word reads as a different thing
         text = text[:60].rsplit(" ", 1)[0] + "…"
     hep = (
-        ctx.valuesets.matching((clinical.HEP_VALUESET,), codings(concept)) or resource.get("resourceType") == "CarePlan"
+        ctx.valuesets.matching(home_exercise, codings(concept)) or resource.get("resourceType") == "CarePlan"
     )
     return text or ("home exercise programme" if hep else "physical therapy")
 

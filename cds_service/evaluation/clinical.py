@@ -352,7 +352,6 @@ def diagnosis_regions(record: PatientRecord, valuesets: ValueSets, on: date) -> 
 EVALUATION_CPT = frozenset({str(c) for c in range(97161, 97173)} | {"97750"})
 # SNOMED referrals to physiotherapy are orders, not treatment.
 REFERRAL_SNOMED = frozenset({"306170007", "306171006", "306172004"})
-HEP_VALUESET = "ct-home-exercise-program"
 NSAID_VALUESETS = ("med-nsaid-rxnorm-ingredients", "med-nsaid-rxnorm-product-examples", "med-nsaid-atc-classes")
 EGFR_VALUESET = "lab-egfr-loinc"
 EVALUATION_OPENS_DAYS = 14  # an evaluation this close before the first treatment starts the plan of care
@@ -377,7 +376,8 @@ def _is_treatment(proc: Resource, valuesets: ValueSets, names: Sequence[str]) ->
 
 
 def therapy_sessions(
-    record: PatientRecord, valuesets: ValueSets, names: Sequence[str], start: date, end: date
+    record: PatientRecord, valuesets: ValueSets, names: Sequence[str], start: date, end: date, *,
+    home_exercise: Sequence[str],
 ) -> list[TherapySpan]:
     """Completed PT/HEP treatment Procedures in [start, end]; a performedPeriod spans its whole (clipped) period."""
     out = []
@@ -392,7 +392,7 @@ def therapy_sessions(
             continue
         out.append(TherapySpan(max(first, start), min(last, end), proc))
     # A home-exercise programme prescribed for a stated period spans that period (to the date of service).
-    for res, first, last in prescribed_programmes(record, valuesets):
+    for res, first, last in prescribed_programmes(record, valuesets, home_exercise):
         if last is not None and last >= start and first <= end:
             out.append(TherapySpan(max(first, start), min(last, end), res))
     return sorted(out, key=lambda s: (s.first, s.last))
@@ -421,7 +421,9 @@ def evaluation_before(
     return min(found, key=lambda t: t[0]) if found else None
 
 
-def prescribed_programmes(record: PatientRecord, valuesets: ValueSets) -> list[tuple[Resource, date, date | None]]:
+def prescribed_programmes(
+    record: PatientRecord, valuesets: ValueSets, home_exercise: Sequence[str]
+) -> list[tuple[Resource, date, date | None]]:
     """Active/completed home-exercise ServiceRequests and CarePlans: (resource, start, end of the prescribed period)."""
     out = []
     for kind, field in (("ServiceRequest", "code"), ("CarePlan", "category")):
@@ -430,7 +432,7 @@ def prescribed_programmes(record: PatientRecord, valuesets: ValueSets) -> list[t
                 continue
             concepts = [res.get(field)] if kind == "ServiceRequest" else one_or_many(res.get(field)) + [
                 (a.get("detail") or {}).get("code") for a in one_or_many(res.get("activity")) if isinstance(a, Mapping)]
-            if not any(valuesets.matching((HEP_VALUESET,), codings(c)) for c in concepts):
+            if not any(valuesets.matching(home_exercise, codings(c)) for c in concepts):
                 continue
             period = res.get("occurrencePeriod") or res.get("period")
             period = period if isinstance(period, Mapping) else {}
@@ -442,7 +444,8 @@ def prescribed_programmes(record: PatientRecord, valuesets: ValueSets) -> list[t
 
 
 def open_programmes(
-    record: PatientRecord, valuesets: ValueSets, names: Sequence[str], start: date, end: date
+    record: PatientRecord, valuesets: ValueSets, names: Sequence[str], start: date, end: date, *,
+    home_exercise: Sequence[str],
 ) -> list[tuple[date, Resource, str]]:
     """Prescribed or ongoing programmes whose length is not recorded: (start, resource, what is missing).
 
@@ -458,12 +461,12 @@ def open_programmes(
             continue
         period = proc.get("performedPeriod") if isinstance(proc.get("performedPeriod"), Mapping) else None
         open_period = period is not None and not parse_date(period.get("end"))
-        single_hep = period is None and valuesets.matching((HEP_VALUESET,), codings(proc.get("code")))
+        single_hep = period is None and valuesets.matching(home_exercise, codings(proc.get("code")))
         if proc.get("status") == "in-progress" or open_period:
             out.append((day, proc, "in progress; no end date recorded"))
         elif single_hep:
             out.append((day, proc, "prescribed; how long it was followed is not recorded"))
-    for res, day, period_end in prescribed_programmes(record, valuesets):
+    for res, day, period_end in prescribed_programmes(record, valuesets, home_exercise):
         if period_end is None and start <= day <= end:
             out.append((day, res, "prescribed; how long it was followed is not recorded"))
     return sorted(out, key=lambda t: t[0])
@@ -817,5 +820,5 @@ def _flatten(items: Any) -> Iterable[Mapping[str, Any]]:
 
 # Value sets the engine itself relies on (not named by a revision's parameters): checked to exist at load.
 ENGINE_VALUESETS = frozenset(
-    {*SPINAL_PAIN_VALUESETS, *NSAID_VALUESETS, HEP_VALUESET, EGFR_VALUESET}
+    {*SPINAL_PAIN_VALUESETS, *NSAID_VALUESETS, EGFR_VALUESET}
 )
