@@ -1,6 +1,7 @@
 """Facet procedure codes, and how draft orders become procedures (primary + add-ons = one procedure).
 
-CPT semantics come from the policy's coding tables (both revisions) and contract §4 "In scope".
+What each CPT code means (family, zone, how it counts levels) is policy data: scope.toml, read by
+policy/scope.py (from the policy's coding tables and contract §4 "In scope"). Here: reading orders.
 """
 from __future__ import annotations
 
