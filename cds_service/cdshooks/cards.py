@@ -140,12 +140,12 @@ def _order_select_cards(
     proposals = _proposals(determination, orders_by_id)
     addressed = {i for p in proposals for change in p.changes for i in change.criterion_ids}
     decidable = [c for c in determination.not_met
-                 if _decidable_at_selection(c, determination) and c.criterion_id not in addressed]
+                 if _decidable_at_selection(c) and c.criterion_id not in addressed]
     cards = [_early_warning_card(maker, determination, decidable, orders_by_id)] if decidable else []
     return cards + [_alternative_card(maker, determination, p) for p in proposals]
 
 
-def _decidable_at_selection(criterion: CriterionResult, determination: ProcedureDetermination) -> bool:
+def _decidable_at_selection(criterion: CriterionResult) -> bool:
     """Not met on the order's own facts, so the answer will not change by signing time (policy data role)."""
     return criterion.decidable_at is DecidableAt.ORDER_SELECT
 
@@ -284,27 +284,27 @@ _Step = Callable[[dict], "tuple[dict, _Change] | None"]
 
 def _proposals(determination: ProcedureDetermination, orders_by_id: Mapping[str, dict]) -> list[_Proposal]:
     ultrasound = _failed_ids(determination, Fix.FLUOROSCOPIC_CODE)
-    levels = _failed_ids(determination, Fix.LEVELS)
-    max_levels = determination.max_levels
-    if levels and max_levels is None:
-        levels = ()  # no level limit for this order in the revision: nothing to propose
+    limit = determination.max_levels  # the revision's own level limit for this order
+    levels = _failed_ids(determination, Fix.LEVELS) if limit else ()
     if not ultrasound and not levels:
         return []
     orders = [orders_by_id[i] for i in determination.order_ids if i in orders_by_id]
     revision = revision_name(determination)
     steps: list[_Step] = []
+    units: dict[str, int] = {}
     if ultrasound:
         steps.append(partial(_swap_ultrasound_code, revision=revision, criterion_ids=ultrasound))
-    keep = _first_levels(determination.levels, max_levels) if levels and max_levels else ()
-    if keep and max_levels:
-        steps.append(partial(_keep_levels, keep=keep, max_levels=max_levels, revision=revision,
-                             criterion_ids=levels))
-    units = _allowed_add_on_units(orders, max_levels) if levels and max_levels else {}
+    if levels and limit:
+        keep = _first_levels(determination.levels, limit)
+        if keep:
+            steps.append(partial(_keep_levels, keep=keep, max_levels=limit, revision=revision,
+                                 criterion_ids=levels))
+        units = _allowed_add_on_units(orders, limit)
     proposals = []
     for order in orders:
         own_steps = list(steps)
-        if order.get("id") in units and max_levels:
-            own_steps.append(partial(_reduce_units, units=units[order["id"]], max_levels=max_levels,
+        if order.get("id") in units and limit:
+            own_steps.append(partial(_reduce_units, units=units[order["id"]], max_levels=limit,
                                      revision=revision, criterion_ids=levels))
         proposal = _apply(order, own_steps)
         if proposal:
