@@ -2,6 +2,9 @@
 
 Loaded strictly like a revision file: an unknown family, zone or role, a code given twice, or a fluoroscopic
 equivalent that is not itself in the table fails at start-up with the file named.
+
+The engine and the cards read the shipped table (`shipped_scope()`); `PolicyLibrary.load` validates the table
+of the directory it loads, which is the shipped one in every deployment.
 """
 from __future__ import annotations
 
@@ -85,6 +88,9 @@ def load_scope_table(path: Path) -> ScopeTable:
             raise fail(f"{where}: {exc}") from None
         codes[code] = FacetCode(code, family, zone, role, row["display"], row.get("cpt_display"),
                                 row.get("fluoroscopic"))
+    overlap = sorted(set(others) & set(codes))
+    if overlap:
+        raise fail(f"'other_interventional' lists in-scope codes {overlap}")
     for facet in codes.values():
         target = codes.get(facet.fluoroscopic or "")
         if facet.fluoroscopic and (target is None or target.family is not Family.INJECTION or not target.cpt_display):

@@ -199,6 +199,7 @@ def test_a_value_set_the_engine_relies_on_fails_when_renamed(tmp_path):
         ('family = "pulsed-rf"', 'family = "pulsed"', "code #17 (64999): 'pulsed' is not a valid Family"),
         ('fluoroscopic = "64493"', 'fluoroscopic = "64633"', "fluoroscopic 64633 must be an injection code"),
         ('code = "64495"', 'code = "64494"', "code 64494 is given twice"),
+        ('"27096",', '"27096", "64493",', "'other_interventional' lists in-scope codes ['64493']"),
     ],
 )
 def test_a_malformed_scope_table_fails_at_load(tmp_path, old, new, expected):
