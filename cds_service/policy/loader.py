@@ -65,6 +65,8 @@ def load_revision(path: Path, *, check_params: Mapping[str, type[CheckParams]], 
             raise fail(f"{key!r} must be a non-empty string")
     if not isinstance(data.get("effective"), date):
         raise fail("'effective' must be a TOML date (YYYY-MM-DD)")
+    if path.stem != data["effective"].isoformat():
+        raise fail(f"a revision file is named by its effective date: {data['effective'].isoformat()}.toml")
     if not data["provenance"].startswith(PROVENANCES):
         raise fail(f"'provenance' must start with one of {PROVENANCES}")
     rows = data.get("criterion")

@@ -76,6 +76,7 @@ def _copy_data(tmp_path: Path) -> Path:
         (lambda t: t.replace('"excl-spinal-tumor"', '"excl-spinal-tumour"', 1), "unknown value sets"),
         (lambda t: t.replace('applies_to = ["rf-initial"]', 'applies_to = ["rf-first"]', 1), "unknown order kinds"),
         (lambda t: t.replace("effective = 2026-05-01", 'effective = "May 2026"', 1), "'effective' must be a TOML date"),
+        (lambda t: t.replace("effective = 2026-05-01", "effective = 2026-06-01", 1), "named by its effective date"),
     ],
 )
 def test_malformed_revision_data_fails_loudly_at_start_up(tmp_path, mutate, message):
