@@ -157,4 +157,8 @@ def _resolve_references(criteria: list[Criterion], fail: Any) -> list[Criterion]
         if c.fix is Fix.LEVELS and not isinstance(getattr(c.params, "max_levels", None), int):
             raise fail(f"{where}: fix = 'levels' needs a check with a 'max_levels' parameter")
         out.append(c)
+    for kind in ORDER_KINDS:  # the card proposes one limit per order: the level criteria of a kind agree on it
+        limits = {getattr(c.params, "max_levels", None) for c in out if c.fix is Fix.LEVELS and c.applies(kind)}
+        if len(limits) > 1:
+            raise fail(f"the fix = 'levels' criteria for a {kind} order give different max_levels {sorted(limits)}")
     return out

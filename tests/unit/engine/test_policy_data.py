@@ -277,3 +277,17 @@ def test_a_new_revision_is_a_data_file_down_to_the_cards(tmp_path):
     proposal = next(c for c in cards if c["source"]["topic"]["code"] == "therapy-alternatives-req")
     assert proposal["summary"].endswith("treat L3-L4, L4-L5 only")
     assert "no more than 2 spinal levels per session (I.A.1.d); this keeps the first two" in proposal["detail"]
+
+
+def test_level_limits_of_one_order_kind_must_agree(tmp_path):
+    """I.A.1.d and a second levels criterion for the same kind with another limit: the card could not choose."""
+    old = 'id = "I.D.4"'
+    text = (DATA_DIR / "2026-05-01.toml").read_text(encoding="utf-8")
+    block = text[text.index(old):]
+    block = block[:block.index("[[criterion]]")]
+    assert 'applies_to = ["therapeutic-injection"]' in block
+    twin = block.replace(old, 'id = "I.D.5"').replace('applies_to = ["therapeutic-injection"]',
+                                                      'applies_to = ["diagnostic-block"]').replace(
+        "max_levels = 3", "max_levels = 2")
+    message = str(_load_with(tmp_path, "2026-05-01.toml", block, block + "[[criterion]]\n" + twin))
+    assert "the fix = 'levels' criteria for a diagnostic-block order give different max_levels [2, 3]" in message
