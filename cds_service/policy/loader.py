@@ -154,11 +154,17 @@ def _resolve_references(criteria: list[Criterion], fail: Any) -> list[Criterion]
                 raise fail(f"{where}: parameter {name!r} names {ref!r}, which is not a {wanted_check!r} criterion "
                            "of this revision")
             c = replace(c, params=replace(c.params, **{name.removesuffix("_criterion"): target.params}))
-        if c.fix is Fix.LEVELS and not isinstance(getattr(c.params, "max_levels", None), int):
+        if c.fix is Fix.LEVELS and _max_levels(c) < 0:
             raise fail(f"{where}: fix = 'levels' needs a check with a 'max_levels' parameter")
         out.append(c)
     for kind in ORDER_KINDS:  # the card proposes one limit per order: the level criteria of a kind agree on it
-        limits = {getattr(c.params, "max_levels", None) for c in out if c.fix is Fix.LEVELS and c.applies(kind)}
+        limits = {_max_levels(c) for c in out if c.fix is Fix.LEVELS and c.applies(kind)}
         if len(limits) > 1:
             raise fail(f"the fix = 'levels' criteria for a {kind} order give different max_levels {sorted(limits)}")
     return out
+
+
+def _max_levels(criterion: Criterion) -> int:
+    """The `max_levels` parameter of a criterion's check; -1 when its check has none."""
+    value = getattr(criterion.params, "max_levels", None)
+    return value if isinstance(value, int) else -1
