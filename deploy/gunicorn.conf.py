@@ -42,10 +42,12 @@ _handler = {"class": "logging.StreamHandler", "formatter": _log_format, "filters
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "cds_service.observability.request_context.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "cds_service.observability.request_context.RequestIdFilter"},
+                "quiet_probes": {"()": "cds_service.observability.logs.QuietProbes"}},
     "formatters": {"json": {"()": "cds_service.observability.logs.JsonFormatter"},
                    "text": {"format": TEXT_FORMAT}},
-    "handlers": {"console": {**_handler, "stream": "ext://sys.stdout"},
+    "handlers": {"console": {**_handler, "stream": "ext://sys.stdout",
+                             "filters": ["request_id", "quiet_probes"]},  # probes/scrapes: DEBUG only
                  "error_console": {**_handler, "stream": "ext://sys.stderr"}},
     "root": {"level": loglevel.upper(), "handlers": ["error_console"]},
     "loggers": {
@@ -61,6 +63,9 @@ _created_metrics_dir: str | None = None
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     _created_metrics_dir = tempfile.mkdtemp(prefix="facet-cds-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _created_metrics_dir
+# Imported here, once the directory is set, not in child_exit: that runs in a SIGCHLD handler, and with several
+# workers exiting together a second handler interrupted the first one's import ("partially initialized module").
+from prometheus_client import multiprocess  # noqa: E402
 
 # No CDS_HASH_KEY(_FILE): one random key for all workers of this server (never stored; the service warns).
 if not (os.environ.get("CDS_HASH_KEY", "").strip() or os.environ.get("CDS_HASH_KEY_FILE", "").strip()):
@@ -89,8 +94,6 @@ def post_worker_init(worker: Any) -> None:
 
 def child_exit(server: Any, worker: Any) -> None:
     """A dead worker's live gauges must stop counting; its counters stay in the totals."""
-    from prometheus_client import multiprocess
-
     multiprocess.mark_process_dead(worker.pid)
 
 
