@@ -126,3 +126,11 @@ def test_the_secret_placeholders_fail_closed() -> None:
     data = manifests()["Secret"]["stringData"]
     assert len(data["CDS_HASH_KEY"]) < 32  # the service refuses a key this short: no deployment on the placeholder
     assert data["CDS_ADMIN_TOKEN"] == ""  # admin disabled until someone sets a real token
+
+
+def test_env_example_documents_every_variable_the_service_reads() -> None:
+    source = "\n".join(p.read_text() for p in (DEPLOY.parent / "cds_service").rglob("*.py"))
+    source += (DEPLOY / "gunicorn.conf.py").read_text()
+    read = set(re.findall(r"[\"']((?:CDS|GUNICORN)_[A-Z0-9_]+)[\"']", source)) - {"CDS_GENERATED_HASH_KEY"}  # internal
+    documented = set(re.findall(r"^#?([A-Z][A-Z0-9_]+)=", (DEPLOY / "env.example").read_text(), re.M))
+    assert read - documented == set(), "add these to deploy/env.example"
