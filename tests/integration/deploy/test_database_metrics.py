@@ -70,3 +70,6 @@ def test_a_database_outage_shows_in_the_metrics_and_clears(server: Gunicorn, clu
     assert back[("cds_database_errors_total", (("where", "request"),))] == 3  # no new errors once it is back
     database_lines = [line for line in server.log_lines() if "database unavailable" in line["message"]]
     assert len(database_lines) == 3 and {line["level"] for line in database_lines} == {"ERROR"}
+    # a failing readiness probe keeps its access line at INFO (only successful probes are quiet)
+    probes = [line for line in server.log_lines() if line["logger"] == "gunicorn.access" and line["path"] == "/readyz"]
+    assert [(line["status"], line["level"]) for line in probes] == [("503", "INFO")]

@@ -139,3 +139,14 @@ def test_the_calls_line_carries_decision_and_client_refusals_warn_probes_are_qui
     access = [line for line in lines if line["logger"] == "gunicorn.access"]
     assert len([a for a in access if a["path"] == f"/cds-services/{ORDER_SIGN}"]) == PREFETCHED + FETCHED + REFUSED
     assert not [a for a in access if a["path"] in ("/healthz", "/readyz", "/metrics")]
+
+
+def test_at_debug_level_the_probes_are_logged_at_debug(tmp_path: Path) -> None:
+    server = start_gunicorn(tmp_path, workers=1, extra_env={"GUNICORN_LOGLEVEL": "debug"})
+    try:
+        assert server.get("/healthz").ok and server.get("/metrics").ok
+    finally:
+        server.stop()
+    probes = [line for line in server.log_lines() if line["logger"] == "gunicorn.access"]
+    assert {line["path"] for line in probes} == {"/healthz", "/metrics"}  # start-up polled /healthz too
+    assert {line["level"] for line in probes} == {"DEBUG"}
