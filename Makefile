@@ -3,7 +3,6 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-
 LOCK   := requirements.lock
 
 .PHONY: run test lint bench install system-deps lock clean
@@ -53,8 +52,10 @@ lock:
 	$(PY) -m pip install --quiet --dry-run --ignore-installed --report $(VENV)/lock-report.json '.[dev]'
 	$(PY) deploy/lockfile.py $(VENV)/lock-report.json $(LOCK)
 
-## make bench: benchmarks (not in CI)
-bench: install
+## make bench: benchmarks, the load run and the drills (wrk, a throwaway PostgreSQL; not in CI)
+bench: install system-deps
+	@command -v wrk >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; }
 	$(PY) -m bench
 
 clean:
