@@ -6,6 +6,8 @@ are variables the service reads, and the pod is locked down as deploy/README.md 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +136,15 @@ def test_env_example_documents_every_variable_the_service_reads() -> None:
     read = set(re.findall(r"[\"']((?:CDS|GUNICORN)_[A-Z0-9_]+)[\"']", source)) - {"CDS_GENERATED_HASH_KEY"}  # internal
     documented = set(re.findall(r"^#?([A-Z][A-Z0-9_]+)=", (DEPLOY / "env.example").read_text(), re.M))
     assert read - documented == set(), "add these to deploy/env.example"
+
+
+def test_the_kustomization_renders_to_valid_resources() -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:  # not a Debian package; the file-level checks above still run everywhere
+        pytest.skip("kubectl not installed: kustomize rendering not checked")
+    rendered = subprocess.run([kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=60, check=True)
+    documents = list(yaml.safe_load_all(rendered.stdout))
+    assert {d["kind"] for d in documents} == set(manifests()) - {"Secret"}
+    for document in documents:
+        assert document["metadata"]["labels"]["app.kubernetes.io/part-of"] == "facet-cds"
+        kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
