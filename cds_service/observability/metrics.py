@@ -44,6 +44,7 @@ FEEDBACK = Counter("cds_feedback_total", "Feedback items received, by outcome", 
 SKIPPED_RESOURCES = Counter("cds_skipped_resources_total", "Malformed FHIR resources skipped")
 # Gauges in multiprocess mode need a rule to combine the workers' values: the last readiness answer any live
 # worker gave; build info is the same in every worker.
+# Under gunicorn it is absent until the first /readyz (nothing has been checked yet), not a misleading 0.
 READY = Gauge("cds_ready", "1 when the last /readyz answer was ready, 0 when not ready or draining",
               multiprocess_mode="livemostrecent")
 BUILD_INFO = Gauge("cds_build_info", "Always 1: the package version and the policy revisions loaded",
