@@ -1,7 +1,7 @@
-"""The image takes its port from configuration: the build arg PORT sets the default, GUNICORN_BIND wins at run time.
+"""The image takes its port from configuration (PORT, build arg and environment), the healthcheck too.
 
 Docker itself cannot run here; the Dockerfile's own HEALTHCHECK command is run against a listener on a port that
-is not 8090, with GUNICORN_BIND naming it, as the container would run it.
+is not 8090, with PORT naming it, as the container would run it.
 """
 from __future__ import annotations
 
@@ -38,12 +38,12 @@ def test_no_port_is_hard_coded_outside_the_build_arg() -> None:
     assert "EXPOSE ${PORT}" in instructions and any("GUNICORN_BIND=0.0.0.0:${PORT}" in line for line in instructions)
 
 
-def test_the_healthcheck_asks_the_port_gunicorn_binds() -> None:
+def test_the_healthcheck_asks_the_configured_port() -> None:
     server = HTTPServer(("127.0.0.1", 0), _Healthz)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         command = [sys.executable if part == "python" else part for part in healthcheck_command()]
-        env = {**os.environ, "GUNICORN_BIND": f"0.0.0.0:{server.server_port}"}
+        env = {**os.environ, "PORT": str(server.server_port)}
         assert subprocess.run(command, env=env, timeout=10, capture_output=True).returncode == 0
         server.shutdown()
         server.server_close()

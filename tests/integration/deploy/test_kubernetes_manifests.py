@@ -67,8 +67,8 @@ def test_probes_hit_the_health_endpoints_on_the_served_port() -> None:
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
     (port,) = c["ports"]
-    bind = manifests()["ConfigMap"]["data"]["GUNICORN_BIND"]
-    assert bind == f"0.0.0.0:{port['containerPort']}"
+    data = manifests()["ConfigMap"]["data"]
+    assert data["GUNICORN_BIND"] == f"0.0.0.0:{port['containerPort']}" and data["PORT"] == str(port["containerPort"])
     assert {c[p]["httpGet"]["port"] for p in ("livenessProbe", "readinessProbe", "startupProbe")} == {port["name"]}
     assert manifests()["Service"]["spec"]["ports"][0]["targetPort"] == port["name"]
     pod = manifests()["Deployment"]["spec"]["template"]
