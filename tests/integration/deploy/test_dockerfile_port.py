@@ -14,6 +14,10 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
+import pytest
+
+from cds_service.__main__ import build_parser
+
 DOCKERFILE = (Path(__file__).resolve().parents[3] / "deploy" / "Dockerfile").read_text()
 
 
@@ -35,7 +39,17 @@ def healthcheck_command() -> list[str]:
 def test_no_port_is_hard_coded_outside_the_build_arg() -> None:
     instructions = [line for line in DOCKERFILE.splitlines() if line and not line.lstrip().startswith("#")]
     assert [line for line in instructions if "8090" in line] == ["ARG PORT=8090"]
-    assert "EXPOSE ${PORT}" in instructions and any("GUNICORN_BIND=0.0.0.0:${PORT}" in line for line in instructions)
+    assert "EXPOSE ${PORT}" in instructions and any("ENV PORT=${PORT}" in line for line in instructions)
+    cmd = json.loads(next(line for line in instructions if line.startswith("CMD "))[4:])
+    assert "--port" not in cmd  # serve takes its port from $PORT (test below)
+
+
+def test_serve_takes_its_default_port_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "9123")
+    assert build_parser().parse_args(["serve"]).port == 9123
+    assert build_parser().parse_args(["serve", "--port", "9000"]).port == 9000  # the flag still wins
+    monkeypatch.delenv("PORT")
+    assert build_parser().parse_args(["serve"]).port == 8090
 
 
 def test_the_healthcheck_asks_the_configured_port() -> None:

@@ -68,7 +68,7 @@ def test_probes_hit_the_health_endpoints_on_the_served_port() -> None:
     assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
     (port,) = c["ports"]
     data = manifests()["ConfigMap"]["data"]
-    assert data["GUNICORN_BIND"] == f"0.0.0.0:{port['containerPort']}" and data["PORT"] == str(port["containerPort"])
+    assert data["PORT"] == str(port["containerPort"])  # the image's `serve` listens on $PORT
     assert {c[p]["httpGet"]["port"] for p in ("livenessProbe", "readinessProbe", "startupProbe")} == {port["name"]}
     assert manifests()["Service"]["spec"]["ports"][0]["targetPort"] == port["name"]
     pod = manifests()["Deployment"]["spec"]["template"]
@@ -133,7 +133,8 @@ def test_the_secret_placeholders_fail_closed() -> None:
 def test_env_example_documents_every_variable_the_service_reads() -> None:
     source = "\n".join(p.read_text() for p in (DEPLOY.parent / "cds_service").rglob("*.py"))
     source += (DEPLOY / "gunicorn.conf.py").read_text()
-    read = set(re.findall(r"[\"']((?:CDS|GUNICORN)_[A-Z0-9_]+)[\"']", source)) - {"CDS_GENERATED_HASH_KEY"}  # internal
+    internal = {"CDS_GENERATED_HASH_KEY", "CDS_SERVE_ADDRESS"}  # set by the server for its own workers
+    read = set(re.findall(r"[\"']((?:CDS|GUNICORN)_[A-Z0-9_]+)[\"']", source)) - internal
     documented = set(re.findall(r"^#?([A-Z][A-Z0-9_]+)=", (DEPLOY / "env.example").read_text(), re.M))
     assert read - documented == set(), "add these to deploy/env.example"
 

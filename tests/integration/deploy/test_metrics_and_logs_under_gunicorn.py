@@ -30,14 +30,16 @@ PREFETCHED, FETCHED, REFUSED, PROBES = 24, 6, 4, 5
 def fhir() -> Iterator[StubFhirServer]:
     with StubFhirServer() as server:
         server.add(*record_resources(scenario(SCENARIO)))
-        # each fetching call holds its worker (1 thread) for 0.4 s: concurrent calls must go to other workers
+        # each fetching call holds its worker (one connection at a time, below) for 0.4 s: concurrent calls must
+        # go to other workers
         server.inject("Condition", Fault.delay(0.4))
         yield server
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, fhir: StubFhirServer) -> Iterator[tuple[Gunicorn, dict[str, float], list[dict]]]:
-    server = start_gunicorn(tmp_path_factory.mktemp("gunicorn"), workers=3, fhir_servers=[fhir.base_url])
+    server = start_gunicorn(tmp_path_factory.mktemp("gunicorn"), workers=3, fhir_servers=[fhir.base_url],
+                            extra_env={"GUNICORN_WORKER_CONNECTIONS": "1", "GUNICORN_THREADS": "1"})
     try:
         def prefetched(_: int) -> int:
             return server.hook(ORDER_SIGN, hook_body(scenario(SCENARIO), "order-sign")).status_code
