@@ -32,7 +32,8 @@ def _iso_date(value: str) -> date:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from cds_service.evaluation.results import SkippedResource
-    from cds_service.fhir_access.normalize import normalize_bundle_entries, normalize_resources
+    from cds_service.fhir_access.bundle_links import entries_with_full_urls, link_full_urls
+    from cds_service.fhir_access.normalize import normalize_resources
     from cds_service.usecases.engine import default_library, evaluate
     from cds_service.usecases.report import evaluation_to_json, evaluation_to_text
 
@@ -60,8 +61,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    record = normalize_resources(normalize_bundle_entries(record_json))
-    orders = normalize_resources(normalize_bundle_entries(order_json))
+    # `urn:uuid:` references between entries (record and orders alike) read as the service reads a prefetch.
+    raw_record, raw_orders = entries_with_full_urls(record_json), entries_with_full_urls(order_json)
+    linked = link_full_urls(raw_record + raw_orders)
+    record = normalize_resources(linked[:len(raw_record)])
+    orders = normalize_resources(linked[len(raw_record):])
     skipped = [
         SkippedResource(s.resource_type or "?", s.resource_id, s.problem) for s in record.skipped + orders.skipped
     ]
