@@ -181,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sv = sub.add_parser("serve", help="run the CDS Hooks service")
     sv.add_argument("--host", default="127.0.0.1")
-    sv.add_argument("--port", type=int, default=8090)
+    sv.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8090),
+                    help="default: $PORT, else 8090 (the container image sets PORT)")
     sv.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="start a FHIR server with the demo patients and the service (make run)")
