@@ -17,6 +17,8 @@ FHIR_FAILURES = Counter("cds_fhir_failures_total", "Hook calls whose FHIR data c
 AUTH_FAILURES = Counter("cds_auth_failures_total", "Requests refused with 401/403", ["status"])
 FEEDBACK = Counter("cds_feedback_total", "Feedback items received, by outcome", ["outcome"])
 SKIPPED_RESOURCES = Counter("cds_skipped_resources_total", "Malformed FHIR resources skipped")
+ADMIN_SIGN_INS = Counter("cds_admin_sign_ins_total", "Admin console sign-in attempts, by outcome "
+                         "(success, wrong-token, rate-limited)", ["outcome"])
 
 
 def render() -> tuple[bytes, str]:
