@@ -124,7 +124,6 @@ class Settings:
     generated_hash_key: str | None = None  # made by the gunicorn master when no key is configured (deploy/)
     admin_token: str | None = None
     admin_session_key: str | None = None  # CDS_ADMIN_SESSION_KEY: signs admin session cookies (shared by replicas)
-    generated_session_key: str | None = None  # made by the gunicorn master when none is configured (deploy/)
     admin_session_minutes: int = 30
     trust_forwarded_proto: bool = False  # CDS_TRUST_FORWARDED_PROTO: a TLS proxy's X-Forwarded-Proto/-For count
     patient_view: bool = True
@@ -197,7 +196,6 @@ class Settings:
             generated_hash_key=get("CDS_GENERATED_HASH_KEY"),
             admin_token=get("CDS_ADMIN_TOKEN"),
             admin_session_key=get("CDS_ADMIN_SESSION_KEY"),
-            generated_session_key=get("CDS_GENERATED_SESSION_KEY"),
             admin_session_minutes=integer("CDS_ADMIN_SESSION_MINUTES", cls.admin_session_minutes),
             trust_forwarded_proto=switch("CDS_TRUST_FORWARDED_PROTO", False),
             patient_view=switch("CDS_PATIENT_VIEW", True),

@@ -65,9 +65,6 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 # No CDS_HASH_KEY(_FILE): one random key for all workers of this server (never stored; the service warns).
 if not (os.environ.get("CDS_HASH_KEY", "").strip() or os.environ.get("CDS_HASH_KEY_FILE", "").strip()):
     os.environ.setdefault("CDS_GENERATED_HASH_KEY", secrets.token_hex(32))
-# Likewise the key signing admin session cookies, so a cookie one worker issued is valid in the others.
-if not os.environ.get("CDS_ADMIN_SESSION_KEY", "").strip():
-    os.environ.setdefault("CDS_GENERATED_SESSION_KEY", secrets.token_hex(32))
 
 
 def on_starting(server: Any) -> None:

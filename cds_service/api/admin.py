@@ -44,9 +44,10 @@ class AdminState:
 @admin.record_once
 def _setup(state: Any) -> None:
     app: Flask = state.app
-    settings = app.extensions["facet_cds"].settings
+    services = app.extensions["facet_cds"]
+    settings = services.settings
     config = AdminConfig.build(token=settings.admin_token, session_key=settings.admin_session_key,
-                               generated_session_key=settings.generated_session_key,
+                               hash_key=services.hook_context.hash_key,
                                session_minutes=settings.admin_session_minutes, base_url=settings.base_url,
                                trust_forwarded_proto=settings.trust_forwarded_proto)
     app.extensions["facet_cds_admin"] = AdminState(config, Sessions(config), SignInLimiter(),

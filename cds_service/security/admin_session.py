@@ -3,9 +3,10 @@
 - Admin is enabled only by a CDS_ADMIN_TOKEN of at least MIN_ADMIN_TOKEN_CHARS; a shorter one leaves it
   disabled with a loud start-up warning (a guessable token on a page of audit data is worse than none).
 - The session cookie is signed (itsdangerous, Flask's own dependency) with a random secret: CDS_ADMIN_SESSION_KEY
-  when set (several replicas must share one), else the key the gunicorn master made for its workers, else one
-  made by this process. Never derived from the admin token: knowing the token must not let anyone mint
-  cookies, and changing the token ends every session only because the cookie carries a digest of it.
+  when set, else a key derived (HMAC, own label) from the service's patient-hash key, which is already a
+  random secret every worker of a deployment shares (CDS_HASH_KEY, or the one the gunicorn master made).
+  Never derived from the admin token: knowing the token must not let anyone mint cookies. The cookie
+  carries a digest of the token, so changing the token ends every session.
 - Cookie: HttpOnly, SameSite=Strict, Path=/admin, Max-Age = the session length, and Secure when the service
   is served over TLS (CDS_PUBLIC_BASE_URL https, or X-Forwarded-Proto: https from a proxy trusted by
   CDS_TRUST_FORWARDED_PROTO=on).
@@ -59,16 +60,15 @@ class AdminConfig:
     trust_forwarded_proto: bool
 
     @classmethod
-    def build(cls, *, token: str | None, session_key: str | None, generated_session_key: str | None,
+    def build(cls, *, token: str | None, session_key: str | None, hash_key: bytes | None,
               session_minutes: int, base_url: str, trust_forwarded_proto: bool) -> AdminConfig:
         if token and len(token) < MIN_ADMIN_TOKEN_CHARS:
             _loud(f"CDS_ADMIN_TOKEN is {len(token)} characters, below the minimum of {MIN_ADMIN_TOKEN_CHARS}: "
                   "the admin console and admin API stay DISABLED. Use e.g. `openssl rand -hex 24`")
             token = None
-        key = session_key or generated_session_key
-        if token and not key:
-            log.info("no CDS_ADMIN_SESSION_KEY: admin sessions are signed with a key made by this process; "
-                     "several processes or replicas need one shared CDS_ADMIN_SESSION_KEY")
+        key = session_key
+        if not key and hash_key:
+            key = hmac.new(hash_key, b"facet-cds admin session cookie", hashlib.sha256).hexdigest()
         return cls(token=token, session_key=key or secrets.token_hex(32), session_s=session_minutes * 60,
                    public_https=base_url.lower().startswith("https://"), trust_forwarded_proto=trust_forwarded_proto)
 

@@ -285,6 +285,11 @@ class ConsoleQueries:
 
         ranked = sorted(by_criterion.items(),
                         key=lambda item: (-(item[1]["notMet"] + item[1]["needsDocumentation"]), item[0]))
+        if f.since is not None and f.until is not None and (f.until - f.since) / bucket_s <= 400:
+            start = math.floor(f.since / bucket_s) * bucket_s
+            while start < f.until:  # empty periods too: the time axis is the range asked for
+                buckets.setdefault(start, Bucket(start))
+                start += bucket_s
         criteria = [{"revision": rev, "criterion": crit, "notMet": n["notMet"],
                      "needsDocumentation": n["needsDocumentation"]} for (rev, crit), n in ranked]
         return {

@@ -106,6 +106,14 @@ def criteria_of(call: SeedCall) -> list[dict[str, object]]:
     return rows
 
 
+def stores_issued_cards(database: Path) -> bool:
+    connection = sqlite3.connect(database)
+    try:
+        return bool(connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'issued_card'").fetchone())
+    finally:
+        connection.close()
+
+
 def seed(database: Path) -> None:
     Store(DatabaseUrl("sqlite", str(database)))  # the service's schema (and migrations, where they exist)
     now = time.time()
