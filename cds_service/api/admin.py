@@ -147,12 +147,13 @@ def console() -> Response:
         "criteria": [{"label": f"{_revision_label(c['revision'])} {c['criterion']}", "notMet": c["notMet"],
                       "needsDocumentation": c["needsDocumentation"]} for c in overview["byCriterion"][:15]],
     }
+    message = request.args.get("message")
     return Response(render_template(
         "admin_console.html", form=form, overview=overview, feedback=feedback, rows=rows, total=total,
-        pages=pages, chart=chart, choices=state.queries.choices(), views=views, revision_label=_revision_label,
-        criterion_title=_criterion_title, status_auth="on" if _svc().settings.auth_on else "OFF (demo only)",
-        search_kinds=views.SEARCH_KINDS, message=request.args.get("message") if request.args.get("message")
-        in _MESSAGES else None, messages=_MESSAGES, no_client=NO_CLIENT,
+        pages=pages, chart=chart, choices=state.queries.choices(form.filter), views=views,
+        revision_label=_revision_label, criterion_title=_criterion_title,
+        status_auth="on" if _svc().settings.auth_on else "OFF (demo only)", search_kinds=views.SEARCH_KINDS,
+        message=message if message in _MESSAGES else None, messages=_MESSAGES, no_client=NO_CLIENT,
     ), mimetype="text/html")
 
 

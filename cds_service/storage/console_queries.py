@@ -404,14 +404,21 @@ class ConsoleQueries:
         rows = self._db.rows("SELECT audit_id FROM assertion WHERE assertion_id = ?", (assertion_id,))
         return int(rows[0]["audit_id"]) if rows and rows[0]["audit_id"] is not None else None
 
-    def choices(self) -> dict[str, list[Any]]:
-        """Values the filter drop-downs offer: the hooks, clients and statuses the audit has seen."""
-        hooks = [r["hook"] for r in self._db.rows("SELECT DISTINCT hook FROM audit ORDER BY hook")]
-        clients = {r["client"] or NO_CLIENT for r in self._db.rows("SELECT DISTINCT client FROM audit")}
-        clients |= {r["client"] or NO_CLIENT for r in self._db.rows("SELECT DISTINCT client FROM refusal")}
-        statuses = {int(r["status"]) for r in self._db.rows("SELECT DISTINCT status FROM audit")}
-        statuses |= {int(r["status"]) for r in self._db.rows("SELECT DISTINCT status FROM refusal")}
-        return {"hooks": hooks, "clients": sorted(clients), "statuses": sorted(statuses)}
+    def choices(self, f: CallFilter | None = None) -> dict[str, list[Any]]:
+        """Values the filter drop-downs offer: the hooks, clients and statuses seen in the range (indexed by time)."""
+        clauses, params = [], []
+        if f is not None and f.since is not None:
+            clauses.append("at >= ?")
+            params.append(f.since)
+        if f is not None and f.until is not None:
+            clauses.append("at < ?")
+            params.append(f.until)
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        audit = self._db.rows(f"SELECT DISTINCT hook, client, status FROM audit{where}", params)
+        refusal = self._db.rows(f"SELECT DISTINCT client, status FROM refusal{where}", params)
+        return {"hooks": sorted({str(r["hook"]) for r in audit}),
+                "clients": sorted({r["client"] or NO_CLIENT for r in audit + refusal}),
+                "statuses": sorted({int(r["status"]) for r in audit + refusal})}
 
 
 def _problem_class(problem: str) -> str:

@@ -106,23 +106,48 @@ def criteria_of(call: SeedCall) -> list[dict[str, object]]:
     return rows
 
 
-def stores_issued_cards(database: Path) -> bool:
-    connection = sqlite3.connect(database)
+def _connect(database: DatabaseUrl):  # type: ignore[no-untyped-def]
+    """A DB-API connection in autocommit mode and a function giving a table's columns."""
+    if database.kind == "postgresql":
+        import psycopg
+
+        connection = psycopg.connect(database.location, autocommit=True)
+
+        def columns(table: str) -> set[str]:
+            rows = connection.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s"
+                                      " AND table_schema = current_schema()", (table,)).fetchall()
+            return {r[0] for r in rows}
+
+        return connection, "%s", columns
+    connection = sqlite3.connect(database.sqlite_path, isolation_level=None)
+    return connection, "?", lambda table: {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+
+
+def _database(database: Path | DatabaseUrl) -> DatabaseUrl:
+    return DatabaseUrl("sqlite", str(database)) if isinstance(database, Path) else database
+
+
+def stores_issued_cards(database: Path | DatabaseUrl) -> bool:
+    connection, _, columns = _connect(_database(database))
     try:
-        return bool(connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'issued_card'").fetchone())
+        return bool(columns("issued_card"))
     finally:
         connection.close()
 
 
-def seed(database: Path) -> None:
-    Store(DatabaseUrl("sqlite", str(database)))  # the service's schema (and migrations, where they exist)
+def seed(database: Path | DatabaseUrl) -> None:
+    url = _database(database)
+    Store(url)  # the service's schema (and migrations, where they exist)
     now = time.time()
-    connection = sqlite3.connect(database, isolation_level=None)
+    connection, mark, columns = _connect(url)
+
+    def run(statement: str, params: tuple = ()):  # type: ignore[no-untyped-def, type-arg]
+        return connection.execute(statement.replace("?", mark), params)
+
     try:
-        has_cards = bool(connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'issued_card'").fetchone())
-        has_orders = bool(connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'audit_order'").fetchone())
-        feedback_columns = {row[1] for row in connection.execute("PRAGMA table_info(feedback)")}
-        connection.execute("BEGIN")
+        has_cards = bool(columns("issued_card"))
+        has_orders = bool(columns("audit_order"))
+        feedback_columns = columns("feedback")
         for call in SEED_CALLS:
             at = now - call.hours_ago * 3600
             decisions = [{"procedure": f"Lumbar facet block L4-L5 ({call.order_id})", "orders": [call.order_id],
@@ -130,28 +155,25 @@ def seed(database: Path) -> None:
                           "needsDocumentation": call.needs_documentation}]
             detail = {"fhirServer": call.fhir_server, "prefetchedKeys": ["patient"], "fetchedKeys": ["conditions"],
                       "cachedKeys": [], "skippedResources": [], "droppedResources": [], "outOfScopeOrders": []}
-            audit_id = connection.execute(
+            audit_id = run(
                 "INSERT INTO audit(at, hook, hook_instance, service_id, client, patient_hash, status, duration_ms,"
                 " decisions, technical_problem, detail, request_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
                 (at, call.hook, call.hook_instance, f"facet-{call.hook}", call.client,
                  patient_hash(HASH_KEY.encode(), call.patient), 200, call.duration_ms, json.dumps(decisions),
                  call.technical_problem, json.dumps(detail), f"req-{call.index}")).fetchone()[0]
             if call.hook == "order-sign":
-                connection.execute(
-                    "INSERT INTO assertion(assertion_id, at, audit_id, hook_instance, patient_hash, order_ids,"
+                run("INSERT INTO assertion(assertion_id, at, audit_id, hook_instance, patient_hash, order_ids,"
                     " decision, revision, criteria) VALUES (?,?,?,?,?,?,?,?,?)",
                     (call.assertion_id, at, audit_id, call.hook_instance, None, json.dumps([call.order_id]),
                      call.decision, call.revision, json.dumps(criteria_of(call))))
             if has_cards:
-                connection.execute("INSERT INTO issued_card(card_uuid, audit_id, at, service_id, client)"
-                                   " VALUES (?,?,?,?,?)", (call.card_uuid, audit_id, at, f"facet-{call.hook}",
-                                                           call.client))
+                run("INSERT INTO issued_card(card_uuid, audit_id, at, service_id, client) VALUES (?,?,?,?,?)",
+                    (call.card_uuid, audit_id, at, f"facet-{call.hook}", call.client))
             if has_orders:
-                connection.execute("INSERT INTO audit_order(order_id, audit_id) VALUES (?,?)", (call.order_id, audit_id))
+                run("INSERT INTO audit_order(order_id, audit_id) VALUES (?,?)", (call.order_id, audit_id))
         for hours_ago, client, status, reason, route in SEED_REFUSALS:
-            connection.execute("INSERT INTO refusal(at, request_id, method, route, service_id, client, status, reason)"
-                               " VALUES (?,?,?,?,?,?,?,?)",
-                               (now - hours_ago * 3600, None, "POST", route, None, client, status, reason))
+            run("INSERT INTO refusal(at, request_id, method, route, service_id, client, status, reason)"
+                " VALUES (?,?,?,?,?,?,?,?)", (now - hours_ago * 3600, None, "POST", route, None, client, status, reason))
         for n, (index, outcome, reason) in enumerate(SEED_FEEDBACK):
             call = SEED_CALLS[index] if index is not None else None
             values = {"at": now - 600 - n, "service_id": "facet-order-sign", "client": call.client if call else CLIENT_A,
@@ -162,8 +184,7 @@ def seed(database: Path) -> None:
                 values["client_key"] = values["client"] or ""
             if "card_issued" in feedback_columns:
                 values["card_issued"] = int(call is not None)
-            connection.execute(f"INSERT INTO feedback({', '.join(values)}) VALUES ({', '.join('?' for _ in values)})",
-                               tuple(values.values()))
-        connection.execute("COMMIT")
+            run(f"INSERT INTO feedback({', '.join(values)}) VALUES ({', '.join('?' for _ in values)})",
+                tuple(values.values()))
     finally:
         connection.close()
