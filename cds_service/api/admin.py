@@ -154,9 +154,11 @@ def console() -> Response:
         revision_label=_revision_label, criterion_title=_criterion_title,
         status_auth="on" if _svc().settings.auth_on else "OFF (demo only)", search_kinds=views.SEARCH_KINDS,
         message=message if message in _MESSAGES else None, messages=_MESSAGES, no_client=NO_CLIENT,
+        export=_EXPORT_ENDPOINT in current_app.view_functions,
     ), mimetype="text/html")
 
 
+_EXPORT_ENDPOINT = "admin_export.audit_export"  # the audit export (api/admin_export.py), when installed
 _MESSAGES = {"not-found": "Nothing matched that search.", "bad-search": "That search term is not valid."}
 
 
