@@ -166,6 +166,19 @@ def test_search_by_patient_order_and_assertion_then_the_decision_page(page, cons
     page.wait_for_selector("body[data-charts=drawn]")
     assert _text(page, "#calls-total") == "1"
 
+    page.select_option("#search select[name=kind]", "hookInstance")
+    page.fill("#search input[name=q]", SEED_CALLS[3].hook_instance)
+    page.click("#search button[type=submit]")
+    page.wait_for_selector("body[data-charts=drawn]")
+    assert _text(page, "#calls-total") == "1"
+    assert "hookInstance" in _text(page, "#search-active")
+
+    page.select_option("#search select[name=kind]", "order")
+    page.fill("#search input[name=q]", "not an id!")
+    page.click("#search button[type=submit]")
+    page.wait_for_selector("#message")
+    assert _text(page, "#message") == "That search term is not valid."
+
     call = next(c for c in SEED_CALLS if c.decision == "not-covered" and c.hook == "order-sign")
     page.select_option("#search select[name=kind]", "assertion")
     page.fill("#search input[name=q]", call.assertion_id)

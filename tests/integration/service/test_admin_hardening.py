@@ -130,3 +130,35 @@ def test_the_sign_in_limiter_forgets_old_attempts_and_stays_bounded():
     for n in range(1000):  # an address sweep cannot grow memory past the cap
         limiter.allow(f"10.0.{n // 256}.{n % 256}", now=70)
     assert len(limiter) == 100
+
+
+def _config(token: str, session_s: int = 1800):
+    from cds_service.security.admin_session import AdminConfig
+
+    return AdminConfig(token=token, session_key="fixed-test-key", session_s=session_s, public_https=False,
+                       trust_forwarded_proto=False)
+
+
+def test_a_session_expires_and_a_new_admin_token_ends_old_sessions():
+    from cds_service.security.admin_session import Sessions
+
+    short = Sessions(_config(TOKEN, session_s=1))
+    cookie = short.issue()
+    assert short.valid(cookie)
+    time.sleep(2.1)  # itsdangerous counts whole seconds
+    assert not short.valid(cookie)
+    fresh = Sessions(_config(TOKEN)).issue()
+    assert Sessions(_config(TOKEN)).valid(fresh)
+    assert not Sessions(_config(TOKEN + "-rotated")).valid(fresh)  # same signing key, another token
+
+
+def test_the_session_key_is_random_not_derived_from_the_admin_token():
+    from cds_service.security.admin_session import AdminConfig
+
+    def key(hash_key: bytes | None) -> str:
+        return AdminConfig.build(token=TOKEN, session_key=None, hash_key=hash_key, session_minutes=30,
+                                 base_url="http://127.0.0.1:1", trust_forwarded_proto=False).session_key
+
+    assert key(None) != key(None)  # no shared secret: a fresh random key per process
+    assert key(b"a" * 32) == key(b"a" * 32) != key(b"b" * 32)  # shared by workers with the same hash key
+    assert TOKEN not in key(b"a" * 32)
