@@ -16,7 +16,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, redirect, re
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from cds_service.api import admin_views as views
-from cds_service.api.errors import ApiError
+from cds_service.api.errors import ApiError, operation_outcome
 from cds_service.observability import metrics
 from cds_service.security.admin_session import (
     COOKIE_NAME,
@@ -79,10 +79,47 @@ def _enabled() -> AdminState:
     return state
 
 
+def _address(state: AdminState) -> str:
+    return client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
+                          state.config.trust_forwarded_proto)
+
+
+def _too_many(state: AdminState, *, page: bool) -> Response | None:
+    """The 429 for an address over the sign-in limit (form and Bearer attempts count alike), else None:
+    the sign-in page again for a person, an OperationOutcome for a script."""
+    retry_after = state.limiter.retry_after(_address(state))
+    if not retry_after:
+        return None
+    metrics.ADMIN_SIGN_INS.labels("rate-limited").inc()
+    text = f"Too many sign-in attempts from this address; try again in {retry_after} s."
+    headers = {"Retry-After": str(retry_after)}
+    if not page:
+        return operation_outcome(429, text, headers)
+    return Response(render_template("admin_login.html", problem=text), status=429, mimetype="text/html",
+                    headers=headers)
+
+
+class _RateLimited(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+@admin.app_errorhandler(_RateLimited)  # app-wide: other admin blueprints (export) call _require too
+def _rate_limited(exc: _RateLimited) -> Response:
+    return exc.response
+
+
 def _authorised(state: AdminState) -> bool:
     header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer ") and state.config.token_matches(header[7:]):
-        return True
+    if header.startswith("Bearer "):  # a script's sign-in: wrong tokens count against the limit too
+        refused = _too_many(state, page=False)
+        if refused is not None:
+            raise _RateLimited(refused)
+        if state.config.token_matches(header[7:]):
+            return True
+        metrics.ADMIN_SIGN_INS.labels("wrong-token").inc()
+        state.limiter.failed(_address(state))
+        return False
     return state.sessions.valid(request.cookies.get(COOKIE_NAME))
 
 
@@ -97,16 +134,12 @@ def _require() -> AdminState:
 @admin.post("/login")
 def login() -> Response | WerkzeugResponse:
     state = _enabled()
-    address = client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
-                             state.config.trust_forwarded_proto)
-    allowed, retry_after = state.limiter.allow(address)
-    if not allowed:
-        metrics.ADMIN_SIGN_INS.labels("rate-limited").inc()
-        page = render_template("admin_login.html", problem="Too many sign-in attempts from this address; "
-                               f"try again in {retry_after} s.")
-        return Response(page, status=429, mimetype="text/html", headers={"Retry-After": str(retry_after)})
+    refused = _too_many(state, page=True)
+    if refused is not None:
+        return refused
     if not state.config.token_matches(request.form.get("token", "")):
         metrics.ADMIN_SIGN_INS.labels("wrong-token").inc()
+        state.limiter.failed(_address(state))
         return Response(render_template("admin_login.html", problem="Wrong token."), status=401,
                         mimetype="text/html")
     metrics.ADMIN_SIGN_INS.labels("success").inc()

@@ -112,33 +112,43 @@ class Sessions:
 
 
 class SignInLimiter:
-    """At most `attempts` sign-ins per address within `window_s`; memory bounded by `max_addresses` (LRU)."""
+    """After `attempts` failed sign-ins (form or Bearer) from one address within `window_s`, that address is
+    refused, right token or not, until the oldest failure leaves the window. Memory is bounded by
+    `max_addresses` (least recently seen forgotten first). Successes are not counted: a script using the
+    API with the right token is never held back."""
 
     def __init__(self, attempts: int = 5, window_s: float = 300.0, max_addresses: int = 10_000) -> None:
         self._attempts = attempts
         self._window_s = window_s
         self._max = max_addresses
-        self._seen: OrderedDict[str, deque[float]] = OrderedDict()
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def allow(self, address: str, now: float | None = None) -> tuple[bool, int]:
-        """(allowed, seconds until the next attempt may be allowed). Every attempt counts, right or wrong."""
+    def _recent(self, address: str, now: float) -> deque[float]:
+        times = self._failures.pop(address, None) or deque(maxlen=self._attempts)
+        while times and now - times[0] >= self._window_s:
+            times.popleft()
+        self._failures[address] = times  # most recently seen last
+        while len(self._failures) > self._max:
+            self._failures.popitem(last=False)
+        return times
+
+    def retry_after(self, address: str, now: float | None = None) -> int:
+        """0 when the address may try; else the seconds until it may."""
         now = time.monotonic() if now is None else now
         with self._lock:
-            times = self._seen.pop(address, None) or deque(maxlen=self._attempts)
-            while times and now - times[0] >= self._window_s:
-                times.popleft()
-            allowed = len(times) < self._attempts
-            if allowed:
-                times.append(now)
-            self._seen[address] = times  # most recently seen last
-            while len(self._seen) > self._max:
-                self._seen.popitem(last=False)
-            retry = 0 if allowed else max(1, int(self._window_s - (now - times[0])) + 1)
-            return allowed, retry
+            times = self._recent(address, now)
+            if len(times) < self._attempts:
+                return 0
+            return max(1, int(self._window_s - (now - times[0])) + 1)
+
+    def failed(self, address: str, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._recent(address, now).append(now)
 
     def __len__(self) -> int:
-        return len(self._seen)
+        return len(self._failures)
 
 
 def client_address(remote_addr: str | None, forwarded_for: str | None, trust_forwarded: bool) -> str:

@@ -50,6 +50,21 @@ def test_sign_in_attempts_are_rate_limited_per_address_and_counted(admin_service
     assert _sign_in(admin_service, **{"X-Forwarded-For": "203.0.113.8"}).status_code == 303
 
 
+def test_wrong_bearer_tokens_count_against_the_same_limit(admin_service):
+    address = {"X-Forwarded-For": "203.0.113.9"}
+    for _ in range(5):
+        wrong = admin_service.get("/admin/api/audit", headers={**address, "Authorization": "Bearer wrong-wrong-wrong"})
+        assert wrong.status_code == 401
+    refused = admin_service.get("/admin/api/audit", headers={**address, "Authorization": f"Bearer {TOKEN}"})
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert refused.json()["resourceType"] == "OperationOutcome"
+    assert _sign_in(admin_service, **address).status_code == 429  # the form too, from that address
+    # the right token from elsewhere is never held back, however often it is used
+    for _ in range(8):
+        assert admin_service.get("/admin/api/audit", headers={"X-Forwarded-For": "203.0.113.10",
+                                                             "Authorization": f"Bearer {TOKEN}"}).status_code == 200
+
+
 def test_the_session_cookie_is_httponly_strict_expiring_and_secure_behind_tls(admin_service):
     plain = _sign_in(admin_service, **{"X-Forwarded-For": "203.0.113.20"})
     cookie = plain.headers["Set-Cookie"]
@@ -119,16 +134,18 @@ def test_a_short_admin_token_leaves_admin_disabled_with_a_warning(tmp_path):
         service.stop()
 
 
-def test_the_sign_in_limiter_forgets_old_attempts_and_stays_bounded():
+def test_the_sign_in_limiter_forgets_old_failures_and_stays_bounded():
     from cds_service.security.admin_session import SignInLimiter
 
     limiter = SignInLimiter(attempts=2, window_s=60, max_addresses=100)
-    assert limiter.allow("a", now=0)[0] and limiter.allow("a", now=1)[0]
-    allowed, retry = limiter.allow("a", now=2)
-    assert not allowed and retry == 59
-    assert limiter.allow("a", now=61)[0]  # the first attempt left the window
+    limiter.failed("a", now=0)
+    assert limiter.retry_after("a", now=0.5) == 0
+    limiter.failed("a", now=1)
+    assert limiter.retry_after("a", now=2) == 59
+    assert limiter.retry_after("b", now=2) == 0  # per address
+    assert limiter.retry_after("a", now=61) == 0  # the first failure left the window
     for n in range(1000):  # an address sweep cannot grow memory past the cap
-        limiter.allow(f"10.0.{n // 256}.{n % 256}", now=70)
+        limiter.failed(f"10.0.{n // 256}.{n % 256}", now=70)
     assert len(limiter) == 100
 
 
