@@ -267,7 +267,7 @@ class ConsoleQueries:
                 b.fhir_failures += 1
                 c["fhirFailures"] += 1
                 s["failures"] += 1
-                s["problems"][_problem_class(str(call["technical_problem"]))] += 1
+                s["problems"].update(_problem_parts(str(call["technical_problem"])))
             for d in json.loads(call["decisions"] or "[]"):
                 revision = d.get("revision") or "none"
                 decision = d.get("decision") or "none"
@@ -393,6 +393,8 @@ class ConsoleQueries:
             a["criteria"] = json.loads(a["criteria"])
         call["assertions"] = assertions
         cards = self._card_table()
+        call["cards"] = [] if cards is None else [str(r["card_uuid"]) for r in self._db.rows(
+            "SELECT card_uuid FROM issued_card WHERE audit_id = ? ORDER BY card_uuid", (audit_id,))]
         call["feedback"] = [] if cards is None else self._db.rows(
             f"SELECT f.at, f.card, f.outcome, f.override_reason, f.client FROM feedback f"
             f" JOIN {cards[0]} c ON c.{cards[1]} = f.card WHERE c.{cards[2]} = ? ORDER BY f.at", (audit_id,))
@@ -421,10 +423,10 @@ class ConsoleQueries:
                 "statuses": sorted({int(r["status"]) for r in audit + refusal})}
 
 
-def _problem_class(problem: str) -> str:
-    """A FHIR failure's kind without ids or URLs: the text before the first ':' of each part (bounded label)."""
-    parts = [p.split(":", 1)[0].strip()[:60] for p in problem.split(";") if p.strip()]
-    return "; ".join(sorted(set(parts)))[:120] or "unknown"
+def _problem_parts(problem: str) -> set[str]:
+    """The distinct failures of one call ("Condition search: HTTP 503; Coverage search: timed out"), each cut to
+    a bounded length. The service writes them without tokens, bodies or query strings (fhir_access.client)."""
+    return {part.strip()[:100] for part in problem.split(";") if part.strip()} or {"unknown"}
 
 
 def _override_reason(stored: str | None) -> str:
