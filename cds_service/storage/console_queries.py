@@ -119,6 +119,7 @@ class ConsoleQueries:
     def __init__(self, database: DatabaseUrl) -> None:
         self._db = _Reader(database)
         self._order_table: bool | None = None
+        self._feedback_cols: set[str] | None = None
         self._cards: tuple[str, str, str] | None | bool = False  # False: not looked up yet
 
     # -- WHERE clauses built from a filter (only placeholders carry values)
@@ -329,17 +330,29 @@ class ConsoleQueries:
         elif f.client:
             clauses.append("f.client = ?")
             params.append(f.client)
-        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
         cards = self._card_table()
+        # Hook, decision, patient, order, hookInstance, status: those of the call whose card the feedback answers.
+        calls = replace(f, since=None, until=None, client=None)
+        narrows = calls != CallFilter()
+        if cards is not None and narrows:
+            if f.status == "refused":
+                clauses.append("1 = 0")  # a refused call issued no card
+            else:
+                call_where, call_params = self._audit_where(calls)
+                clauses.append(f"c.{cards[2]} IN (SELECT id FROM audit{call_where})")
+                params += call_params
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        # card_issued (schema 0003): 0 when the card was never issued to the client that sent the feedback
+        issued = "f.card_issued" if "card_issued" in self._feedback_columns() else "1"
         if cards is None:
-            rows = self._db.rows("SELECT f.card, f.outcome, f.override_reason, f.client, NULL AS audit_id,"
-                                 f" NULL AS decisions FROM feedback f{where} ORDER BY f.at DESC LIMIT ?",
-                                 [*params, MAX_ROWS])
+            rows = self._db.rows(f"SELECT f.card, f.outcome, f.override_reason, f.client, NULL AS audit_id,"
+                                 f" NULL AS decisions, {issued} AS issued FROM feedback f{where}"
+                                 " ORDER BY f.at DESC LIMIT ?", [*params, MAX_ROWS])
         else:
             table, card_column, audit_column = cards
             rows = self._db.rows(
-                f"SELECT f.card, f.outcome, f.override_reason, f.client, a.id AS audit_id, a.decisions"
-                f" FROM feedback f LEFT JOIN {table} c ON c.{card_column} = f.card"
+                f"SELECT f.card, f.outcome, f.override_reason, f.client, a.id AS audit_id, a.decisions,"
+                f" {issued} AS issued FROM feedback f LEFT JOIN {table} c ON c.{card_column} = f.card"
                 f" LEFT JOIN audit a ON a.id = c.{audit_column}{where} ORDER BY f.at DESC LIMIT ?",
                 [*params, MAX_ROWS])
         outcomes: Counter[str] = Counter()
@@ -347,8 +360,8 @@ class ConsoleQueries:
         reasons: Counter[str] = Counter()
         unknown = 0
         for row in rows:
-            if cards is not None and row["audit_id"] is None:
-                unknown += 1  # a card uuid this service never issued: kept apart, out of the rates
+            if cards is not None and (row["audit_id"] is None or not row["issued"]):
+                unknown += 1  # a card uuid never issued (to this client): kept apart, out of the rates
                 continue
             outcomes[row["outcome"]] += 1
             decisions = {d.get("decision") or "none" for d in json.loads(row["decisions"] or "[]")}
@@ -369,7 +382,13 @@ class ConsoleQueries:
             "overrideReasons": reasons.most_common(),
             "unknownCards": unknown,
             "linked": cards is not None,
+            "unfiltered": cards is None and narrows,  # hook/decision/... filters could not be applied
         }
+
+    def _feedback_columns(self) -> set[str]:
+        if self._feedback_cols is None:
+            self._feedback_cols = self._db.columns("feedback")
+        return self._feedback_cols
 
     def _card_table(self) -> tuple[str, str, str] | None:
         """Where issued card uuids are stored (schema 0002: issued_card), as (table, uuid column, audit id column);

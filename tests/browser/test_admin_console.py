@@ -145,6 +145,9 @@ def test_filters_and_pagination(page, console_service, shots):
     assert _text(page, "#calls-total") == str(len(not_covered))
     assert {_text(page, f"#calls tbody tr:nth-child({n}) td.decision") for n in range(1, len(not_covered) + 1)} == {"not-covered"}
     page.screenshot(path=str(shots / "filtered.png"), full_page=True)
+    if admin_seed.stores_issued_cards(console_service.log_path.parent / "cds.sqlite3"):
+        on_not_covered = [o for i, o, _ in SEED_FEEDBACK if i is not None and SEED_CALLS[i].decision == "not-covered"]
+        assert _text(page, "#feedback-summary").startswith(f"{len(on_not_covered)} feedback items: 0 accepted")
 
     page.goto(f"{console_service.base_url}/admin?client={CLIENT_B}&hook=order-sign")
     page.wait_for_selector("body[data-charts=drawn]")
