@@ -13,6 +13,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from cds_service.api.admin import admin
+from cds_service.api.admin_export import admin_export
 from cds_service.api.errors import ApiError, install_storage_errors, operation_outcome
 from cds_service.api.routes import bp
 from cds_service.cdshooks.discovery import ORDER_SELECT, ORDER_SIGN, PATIENT_VIEW, ServiceDefinition
@@ -30,6 +31,7 @@ from cds_service.security import (
 )
 from cds_service.security.replay import PostgresReplayStore
 from cds_service.settings import Settings
+from cds_service.storage.retention import start_purger
 from cds_service.storage.store import Store
 from cds_service.usecases.engine import load_library
 from cds_service.usecases.order_hooks import HookContext, answer_order_hook
@@ -67,6 +69,7 @@ def build_services(settings: Settings, *, today: Callable[[], date] | None = Non
                    jwks: JwksProvider | None = None) -> Services:
     library = load_library(settings.revision_effective)
     store = Store(settings.database)
+    start_purger(store, settings.audit_retention_days)  # this worker's audit retention thread
     clients = ClientRegistry.from_file(settings.clients_file) if settings.clients_file else ClientRegistry()
     # The replay store must be the deployment's shared database, so it follows CDS_DATABASE_URL too.
     replay: ReplayStore = (PostgresReplayStore(settings.database.location) if settings.database.kind == "postgresql"
@@ -89,6 +92,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     request_context.install(app)  # first: every later hook and log line of the call sees the id
     app.register_blueprint(bp)
     app.register_blueprint(admin)
+    app.register_blueprint(admin_export)
     # The admin blueprint signs its own session cookie with a random key (security/admin_session.py).
     _install_cors(app, settings)
     _install_error_handlers(app)

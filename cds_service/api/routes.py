@@ -23,6 +23,10 @@ log = logging.getLogger("cds_service.api")
 # Below every front server's own limit (gunicorn: 8190 bytes a field, 100 fields), so that oversized headers
 # that get through are refused here with an OperationOutcome rather than logged or stored.
 MAX_HEADER_BYTES = 16 * 1024
+# Feedback items per request: a client sends one per card it showed, and a call returns a few cards; 50 is far
+# above any real batch and bounds the rows one request can write.
+MAX_FEEDBACK_ITEMS = 50
+MAX_FEEDBACK_FIELD = 128  # characters of a card uuid or outcomeTimestamp (both far shorter when real)
 
 
 def _svc():
@@ -139,15 +143,21 @@ def feedback(service_id: str) -> Response:
     items = data.get("feedback") if isinstance(data, dict) else None
     if not isinstance(items, list) or not items:
         raise ApiError(400, "'feedback' must be a non-empty array")
+    if len(items) > MAX_FEEDBACK_ITEMS:
+        raise ApiError(400, f"at most {MAX_FEEDBACK_ITEMS} feedback items per request (got {len(items)}); "
+                            "send them in several requests")
     for i, item in enumerate(items):
         problem = _feedback_problem(item)
         if problem:
             raise ApiError(400, f"feedback[{i}]: {problem}")
-    stored = 0
-    for item in items:
-        stored += svc.store.record_feedback(service_id, client, item)
-        metrics.FEEDBACK.labels(item["outcome"]).inc()
-    return jsonify({"stored": stored, "duplicates": len(items) - stored})
+    results = [svc.store.record_feedback(service_id, client, item) for item in items]
+    for item, result in zip(items, results, strict=True):
+        if result.stored and result.card_issued:  # rates: neither retries nor cards we never issued
+            metrics.FEEDBACK.labels(item["outcome"]).inc()
+    stored = sum(r.stored for r in results)
+    # unknownCards: items naming a card uuid never issued to this client; stored apart, not in accept rates.
+    return jsonify({"stored": stored, "duplicates": len(items) - stored,
+                    "unknownCards": sum(not r.card_issued for r in results)})
 
 
 def _feedback_problem(item: Any) -> str | None:
@@ -155,10 +165,14 @@ def _feedback_problem(item: Any) -> str | None:
         return "must be an object"
     if not isinstance(item.get("card"), str) or not item["card"]:
         return "'card' (the card uuid) is required"
+    if len(item["card"]) > MAX_FEEDBACK_FIELD or not item["card"].isprintable():
+        return f"'card' must be a card uuid (printable, at most {MAX_FEEDBACK_FIELD} characters)"
     if item.get("outcome") not in ("accepted", "overridden"):
         return "'outcome' must be 'accepted' or 'overridden'"
     if not isinstance(item.get("outcomeTimestamp"), str):
         return "'outcomeTimestamp' is required"
+    if len(item["outcomeTimestamp"]) > MAX_FEEDBACK_FIELD or not item["outcomeTimestamp"].isprintable():
+        return f"'outcomeTimestamp' must be a date-time (at most {MAX_FEEDBACK_FIELD} characters)"
     if item["outcome"] == "accepted" and not isinstance(item.get("acceptedSuggestions"), list):
         return "'acceptedSuggestions' is required when outcome is 'accepted'"
     return None

@@ -86,7 +86,7 @@ def answer_order_hook(ctx: HookContext, request: HookRequest, *, service_id: str
         card = patient_not_found_card(policy_id=ctx.library.revisions[0].policy, settings=ctx.card_settings,
                                       new_uuid=_new_uuid, about=about)
         audit_call(ctx, request, service_id=service_id, client=client, started=started, determinations=[],
-                   gathered=gathered, normalized=normalized, outcome=UNKNOWN_PATIENT)
+                   gathered=gathered, normalized=normalized, outcome=UNKNOWN_PATIENT, cards=[card])
         return {"cards": [card], **({"systemActions": []} if request.hook == "order-sign" else {})}
 
     orders_by_id = {str(o.get("id")): o for o in request.draft_orders if o.get("id")}
@@ -105,7 +105,7 @@ def answer_order_hook(ctx: HookContext, request: HookRequest, *, service_id: str
 
     audit_call(ctx, request, service_id=service_id, client=client, started=started, determinations=determinations,
                gathered=gathered, normalized=normalized, assertions=assertions,
-               out_of_scope=evaluation.out_of_scope_order_ids)
+               out_of_scope=evaluation.out_of_scope_order_ids, cards=cards)
     return response
 
 
@@ -152,7 +152,7 @@ def _assertion_row(assertion: AssertionRecord, determinations: list) -> dict[str
 
 def audit_call(ctx: HookContext, request: HookRequest, *, service_id: str, client: str | None, started: float,
                determinations: list, gathered: Any, normalized: Any = None, assertions: list[AssertionRecord] = (),  # type: ignore[assignment]
-               out_of_scope: tuple[str, ...] = (), outcome: str | None = None) -> None:
+               out_of_scope: tuple[str, ...] = (), outcome: str | None = None, cards: list[dict] = ()) -> None:  # type: ignore[assignment]
     """Audit row, metrics and one log line for a hook call (hashed patient id; no tokens, bodies or codes)."""
     duration_ms = (time.perf_counter() - started) * 1000
     hashed = patient_hash(ctx.hash_key, request.patient_id)
@@ -193,7 +193,8 @@ def audit_call(ctx: HookContext, request: HookRequest, *, service_id: str, clien
     }
     ctx.store.record_audit(
         AuditEntry(request.hook, request.hook_instance, service_id, client, hashed, 200, duration_ms, decisions,
-                   gathered.technical_problem, detail),
+                   gathered.technical_problem, detail,
+                   card_uuids=tuple(str(c["uuid"]) for c in cards if c.get("uuid"))),  # feedback names these
         assertion_rows,
     )
     log.info("%s %s client=%s patient=%s procedures=%d decisions=%s %.1fms", request.hook, request.hook_instance,
