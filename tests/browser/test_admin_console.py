@@ -197,6 +197,11 @@ def test_search_by_patient_order_and_assertion_then_the_decision_page(page, cons
     assert f"ServiceRequest/{call.order_id}" in _text(page, row)
     assert page.locator("#criteria-1 tbody tr").count() == len(admin_seed.criteria_of(call))
     assert _text(page, ".assertion-id") == call.assertion_id
+    if admin_seed.stores_issued_cards(console_service.log_path.parent / "cds.sqlite3"):
+        assert _text(page, "#cards-issued") == call.card_uuid
+        mine = [(outcome, reason) for i, outcome, reason in SEED_FEEDBACK if i == call.index]
+        assert page.locator("#call-feedback tbody tr").count() == len(mine) > 0
+        assert mine[0][1]["reason"]["display"] in _text(page, "#call-feedback")
 
     page.click("#sign-out")
     page.wait_for_selector("input[name=token]")
