@@ -32,7 +32,8 @@ def _iso_date(value: str) -> date:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from cds_service.evaluation.results import SkippedResource
-    from cds_service.fhir_access.normalize import normalize_bundle_entries, normalize_resources
+    from cds_service.fhir_access.bundle_links import entries_with_full_urls, link_full_urls
+    from cds_service.fhir_access.normalize import normalize_resources
     from cds_service.usecases.engine import default_library, evaluate
     from cds_service.usecases.report import evaluation_to_json, evaluation_to_text
 
@@ -60,8 +61,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    record = normalize_resources(normalize_bundle_entries(record_json))
-    orders = normalize_resources(normalize_bundle_entries(order_json))
+    # `urn:uuid:` references between entries (record and orders alike) read as the service reads a prefetch.
+    raw_record, raw_orders = entries_with_full_urls(record_json), entries_with_full_urls(order_json)
+    linked = link_full_urls(raw_record + raw_orders)
+    record = normalize_resources(linked[:len(raw_record)])
+    orders = normalize_resources(linked[len(raw_record):])
     skipped = [
         SkippedResource(s.resource_type or "?", s.resource_id, s.problem) for s in record.skipped + orders.skipped
     ]
@@ -177,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sv = sub.add_parser("serve", help="run the CDS Hooks service")
     sv.add_argument("--host", default="127.0.0.1")
-    sv.add_argument("--port", type=int, default=8090)
+    sv.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8090),
+                    help="default: $PORT, else 8090 (the container image sets PORT)")
     sv.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="start a FHIR server with the demo patients and the service (make run)")

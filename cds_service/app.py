@@ -18,8 +18,9 @@ from cds_service.api.errors import ApiError, install_storage_errors, operation_o
 from cds_service.api.routes import bp
 from cds_service.cdshooks.discovery import ORDER_SELECT, ORDER_SIGN, PATIENT_VIEW, ServiceDefinition
 from cds_service.cdshooks.request import HookRequest
+from cds_service.fhir_access import client as fhir_client
 from cds_service.fhir_access.cache import RecordCache
-from cds_service.observability import request_context
+from cds_service.observability import metrics, request_context
 from cds_service.policy.library import PolicyLibrary
 from cds_service.security import (
     ClientRegistry,
@@ -97,6 +98,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     _install_cors(app, settings)
     _install_error_handlers(app)
     install_storage_errors(app)
+    metrics.configure(clients=[c.iss for c in services.clients],
+                      criteria={r.revision: [c.id for c in r.criteria] for r in services.library.revisions})
+    fhir_client.observe_requests(metrics.observe_fhir_request)  # fhir_access may not import observability
     if not settings.auth_on:
         log.warning(AUTH_OFF_BANNER)
     # Everything built so far lives as long as the process: keep it out of the garbage collector's scans,

@@ -125,8 +125,8 @@ def invoke(service_id: str) -> Response:
         status = 503  # answered by api.errors
         raise
     finally:
-        metrics.HOOK_CALLS.labels(service.hook, str(status)).inc()
-        metrics.HOOK_LATENCY.labels(service.hook).observe(time.perf_counter() - started)
+        metrics.observe_hook_call(service.hook, status, time.perf_counter() - started,
+                                  getattr(g.get("client"), "iss", None))
 
 
 @bp.post("/cds-services/<service_id>/feedback")
@@ -217,6 +217,9 @@ def readyz() -> Response:
     svc = _svc()
     db_ok = svc.store.reachable()
     ready = db_ok and not DRAIN.active  # draining on SIGTERM: still answering, but take me out of rotation
+    metrics.READY.set(1 if ready else 0)
+    if not db_ok:
+        metrics.DATABASE_ERRORS.labels("readiness").inc()
     body = {
         "status": "draining" if DRAIN.active else "ready" if db_ok else "not-ready",
         "policy": [{"revision": r.revision, "label": r.label, "effective": r.effective.isoformat(),

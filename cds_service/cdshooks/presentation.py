@@ -96,8 +96,14 @@ def summary_for(determination: ProcedureDetermination) -> str:
         return fit_summary(f"{noun}: meets {policy} ({label})")
     if decision is Decision.NOT_COVERED:  # name what failed: that is what the clinician can act on
         failed = determination.not_met
-        if len(failed) == 1 and failed[0].title:
-            return fit_summary(f"{noun}: not covered — {failed[0].title} ({failed[0].criterion_id})")
+        if len(failed) == 1:
+            # The finding, not the criterion's title: "not covered — ≥ 6 months since the previous RF" would
+            # state the requirement as if it were the fact.
+            because = f"{noun}: not covered — {failed[0].reason} ({failed[0].criterion_id})"
+            if len(because) <= SUMMARY_LIMIT:
+                return because
+            if failed[0].title:
+                return fit_summary(f"{noun}: not covered — fails {failed[0].criterion_id}: {failed[0].title}")
         return ids_summary(f"{noun}: not covered", failed)
     if decision is Decision.CONDITIONAL:
         return ids_summary(f"{noun}: documentation needed", determination.needs_documentation)

@@ -546,9 +546,15 @@ def second_block(ctx: CheckContext, p: SecondBlock) -> Outcome:
     prior_levels = tuple(
         level_names([s for m in first.members or (first.resource,) for s in one_or_many(m.get("bodySite"))])
     )
-    if prior_levels and ctx.levels and set(prior_levels) != set(ctx.levels):
+    # "At the same level(s)": a confirmatory block may repeat all or some of the blocked levels (it confirms
+    # those), never a level the first block did not test.
+    untested = [level for level in ctx.levels if level not in prior_levels]
+    if prior_levels and untested:
         return Outcome(
-            NOT_MET, f"levels {', '.join(ctx.levels)} differ from the first block ({', '.join(prior_levels)})", ev
+            NOT_MET,
+            f"{', '.join(untested)} {'was' if len(untested) == 1 else 'were'} not blocked in the first block "
+            f"({', '.join(prior_levels)}); a confirmatory block repeats the levels already blocked",
+            ev,
         )
     if relief is None:
         return Outcome(DOC, "relief after the first block is not recorded", ev)
@@ -556,7 +562,10 @@ def second_block(ctx: CheckContext, p: SecondBlock) -> Outcome:
         return Outcome(
             DOC, f"first block gave {_relief_text(relief)}; same levels cannot be confirmed (bodySite missing)", ev
         )
-    return Outcome(MET, f"first block gave {_relief_text(relief)} relief; same levels; {gap} days apart", ev)
+    same = "same levels"
+    if set(ctx.levels) != set(prior_levels):
+        same = f"{', '.join(ctx.levels)} of the first block's {', '.join(prior_levels)}"
+    return Outcome(MET, f"first block gave {_relief_text(relief)} relief; {same}; {gap} days apart", ev)
 
 
 @check("first_block_relief_note", MinRelief)

@@ -170,6 +170,7 @@ def audit_call(ctx: HookContext, request: HookRequest, *, service_id: str, clien
     for d in determinations:
         decision = d.decision.value if d.decision else "none"
         metrics.DECISIONS.labels(request.hook, d.revision_id or "none", decision).inc()
+        metrics.count_criteria(request.hook, d.revision_id, ((c.criterion_id, c.status.value) for c in d.criteria))
     if gathered.technical_problem:
         metrics.FHIR_FAILURES.labels(request.hook).inc()
         log.warning("FHIR data unavailable for patient %s on %s: %s", hashed, request.hook, gathered.technical_problem)
@@ -199,4 +200,5 @@ def audit_call(ctx: HookContext, request: HookRequest, *, service_id: str, clien
     )
     log.info("%s %s client=%s patient=%s procedures=%d decisions=%s %.1fms", request.hook, request.hook_instance,
              client or "-", hashed, len(determinations), ",".join(str(d["decision"]) for d in decisions) or "-",
-             duration_ms)
+             duration_ms, extra={"hook": request.hook, "client": client or "-", "duration_ms": round(duration_ms, 1),
+                                 "decision": ",".join(str(d["decision"]) for d in decisions) or "-"})
