@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import gc
-import hashlib
 import logging
-import secrets
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -96,11 +94,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.register_blueprint(bp)
     app.register_blueprint(admin)
     app.register_blueprint(admin_export)
-    # Session cookies only carry the admin login; the key derives from the admin token so workers agree.
-    app.secret_key = hashlib.sha256(
-        b"facet-cds-admin:" + (settings.admin_token or secrets.token_hex()).encode()
-    ).hexdigest()
-    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict")
+    # The admin blueprint signs its own session cookie with a random key (security/admin_session.py).
     _install_cors(app, settings)
     _install_error_handlers(app)
     install_storage_errors(app)
@@ -115,17 +109,23 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     return app
 
 
+def _is_admin_path() -> bool:
+    return request.path == "/admin" or request.path.startswith("/admin/")
+
+
 def _install_cors(app: Flask, settings: Settings) -> None:
     origins = settings.cors_origins
 
     @app.before_request
     def preflight() -> Response | None:
-        if request.method == "OPTIONS":  # CORS preflight: no JWT needed (contract §3)
+        if request.method == "OPTIONS" and not _is_admin_path():  # CORS preflight: no JWT needed (contract §3)
             return Response(status=204)
         return None
 
     @app.after_request
     def cors_headers(response: Response) -> Response:
+        if _is_admin_path():  # the admin console is same-origin only: no CORS (issue 10)
+            return response
         origin = request.headers.get("Origin")
         if "*" in origins:
             response.headers["Access-Control-Allow-Origin"] = "*"

@@ -138,6 +138,9 @@ class Settings:
     hash_key: str | None = None
     generated_hash_key: str | None = None  # made by the gunicorn master when no key is configured (deploy/)
     admin_token: str | None = None
+    admin_session_key: str | None = None  # CDS_ADMIN_SESSION_KEY: signs admin session cookies (shared by replicas)
+    admin_session_minutes: int = 30
+    trust_forwarded_proto: bool = False  # CDS_TRUST_FORWARDED_PROTO: a TLS proxy's X-Forwarded-Proto/-For count
     patient_view: bool = True
     documentation_app_url: str | None = None
     revision_effective: Mapping[str, date] = field(default_factory=dict)
@@ -209,6 +212,9 @@ class Settings:
             hash_key=_hash_key(get("CDS_HASH_KEY"), get("CDS_HASH_KEY_FILE")),
             generated_hash_key=get("CDS_GENERATED_HASH_KEY"),
             admin_token=get("CDS_ADMIN_TOKEN"),
+            admin_session_key=get("CDS_ADMIN_SESSION_KEY"),
+            admin_session_minutes=integer("CDS_ADMIN_SESSION_MINUTES", cls.admin_session_minutes),
+            trust_forwarded_proto=switch("CDS_TRUST_FORWARDED_PROTO", False),
             patient_view=switch("CDS_PATIENT_VIEW", True),
             documentation_app_url=get("CDS_DOC_APP_URL"),
             revision_effective=effective,

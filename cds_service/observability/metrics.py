@@ -42,6 +42,8 @@ DATABASE_ERRORS = Counter("cds_database_errors_total",
                           ["where"])
 FEEDBACK = Counter("cds_feedback_total", "Feedback items received, by outcome", ["outcome"])
 SKIPPED_RESOURCES = Counter("cds_skipped_resources_total", "Malformed FHIR resources skipped")
+ADMIN_SIGN_INS = Counter("cds_admin_sign_ins_total", "Admin console sign-in attempts, by outcome "
+                         "(success, wrong-token, rate-limited)", ["outcome"])
 # Gauges in multiprocess mode need a rule to combine the workers' values: the last readiness answer any live
 # worker gave; build info is the same in every worker.
 # Under gunicorn it is absent until the first /readyz (nothing has been checked yet), not a misleading 0.

@@ -179,6 +179,7 @@ def audit_call(ctx: HookContext, request: HookRequest, *, service_id: str, clien
         metrics.SKIPPED_RESOURCES.inc(len(skipped))
     assertion_rows = [_assertion_row(a, determinations) for a in assertions]
     detail = {
+        "fhirServer": request.fhir_server,  # a server's base URL (no patient data): FHIR failures by server
         "prefetchedKeys": gathered.prefetched_keys,
         "fetchedKeys": gathered.fetched_keys,
         "cachedKeys": gathered.cached_keys,
