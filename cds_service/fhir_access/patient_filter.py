@@ -65,10 +65,13 @@ def _why_not_the_patients(resource: dict[str, Any], patient_id: str, questionnai
 
 def _refers_to_patient(reference: str, patient_id: str) -> bool:
     """`Patient/{id}`, an absolute `.../Patient/{id}`, or either with `/_history/{version}`."""
-    reference = reference.split("/_history/", 1)[0]
-    if reference == f"Patient/{patient_id}":
+    own = "Patient/" + patient_id
+    if reference == own:  # nearly every resource: one comparison (issue 12)
         return True
-    return "://" in reference and reference.endswith(f"/Patient/{patient_id}")
+    reference = reference.split("/_history/", 1)[0]
+    if reference == own:
+        return True
+    return "://" in reference and reference.endswith("/" + own)
 
 
 def reference_of(value: Any) -> str | None:

@@ -21,7 +21,7 @@ a non-string code, an Observation with `partOf` (a relief score's link to its bl
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -48,6 +48,7 @@ CODE_ELEMENT = {
     "MedicationDispense": "medicationCodeableConcept",
     "MedicationAdministration": "medicationCodeableConcept",
 }
+_SEEN_MAX = 50_000
 _DRUG_TYPES = frozenset(t for t, element in CODE_ELEMENT.items() if element == "medicationCodeableConcept")
 
 
@@ -62,13 +63,19 @@ class RelevantCodes:
 
     exact: Mapping[str, frozenset[str]]
     prefixes: Mapping[str, tuple[str, ...]]
+    # (system, code) as sent -> verdict: a chart repeats a few dozen codes, so most look-ups are one dict hit
+    _seen: dict[tuple[str, str], bool] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def matches(self, system: str, code: str) -> bool:
-        url = canonical_system(system) or ""
-        key = code_key(code)
-        if key in self.exact.get(url, ()):
-            return True
-        return any(key.startswith(prefix) for prefix in self.prefixes.get(url, ()))
+        verdict = self._seen.get((system, code))
+        if verdict is None:
+            url = canonical_system(system) or ""
+            key = code_key(code)
+            verdict = key in self.exact.get(url, ()) or any(key.startswith(p) for p in self.prefixes.get(url, ()))
+            if len(self._seen) >= _SEEN_MAX:
+                self._seen.clear()
+            self._seen[(system, code)] = verdict
+        return verdict
 
     def codes_of(self, system: str) -> frozenset[str]:
         return self.exact.get(system, frozenset())
@@ -152,8 +159,31 @@ def _concept_may_match(concept: Any, codes: RelevantCodes, is_drug: bool) -> boo
 
 
 def _names_a_drug(concept: dict[str, Any]) -> bool:
-    """The engine's text fallback for drugs: an NSAID name in the text or a display (clinical.NsaidMatcher)."""
-    return NSAID_NAMES.search(concept_text(concept)) is not None
+    """The engine's text fallback for drugs: an NSAID name in the text or a display (clinical.NsaidMatcher
+    reads `concept_text`: the text and every display). Anything but a string there is kept: the engine
+    would read its str()."""
+    coding = concept.get("coding")
+    texts = [concept.get("text")] + [c.get("display") for c in (coding if isinstance(coding, list) else [coding])
+                                     if isinstance(c, dict)]
+    for text in texts:
+        if text is None:
+            continue
+        if not isinstance(text, str):
+            return True
+        verdict = _drug_words_seen.get(text)
+        if verdict is None:
+            verdict = NSAID_NAMES.search(text) is not None
+            if len(_drug_words_seen) >= _SEEN_MAX:
+                _drug_words_seen.clear()
+            _drug_words_seen[text] = verdict
+        if verdict:
+            return True
+    # the engine joins the parts with spaces: a name could only span two parts if it held a space
+    return NSAID_NAMES.search(concept_text(concept)) is not None if _NAMES_WITH_SPACES else False
+
+
+_drug_words_seen: dict[str, bool] = {}
+_NAMES_WITH_SPACES = " " in NSAID_NAMES.pattern or "\\s" in NSAID_NAMES.pattern
 
 
 def relevant_only(raws: Iterable[Any], valuesets: ValueSets) -> list[Any]:
