@@ -17,9 +17,9 @@ from cds_service.policy.conventions import CODE_SYSTEM_OIDS, LOINC
 from cds_service.policy.library import DATA_DIR
 from cds_service.policy.loader import load_valuesets
 
-# Observations the policy reads, derived with the local filter's own source (relevance.py): every LOINC code
-# and every facet-cds code of the policy's value sets plus the engine's named codes (pain score, ADL
-# interference, percent relief, eGFR, ...). Each LOINC code is asked for by the URL and by the OID (contract
+# Observations the policy reads, derived with the local filter's own source (relevance.py): the engine's
+# named codes (pain score, ADL interference, percent relief) and every code of the policy's Observation
+# value sets (`obs-*`, `lab-*`: pain scales, relief, eGFR). Each LOINC code is asked for by the URL and by the OID (contract
 # §4 "Codes"), so a fetched record holds what the same record prefetched would. SEKMET honours a comma OR
 # list of tokens (tested in tests/integration/fhir_access); a server that ignores `code` only sends more
 # Observations, which relevance.py filters locally. The other searches carry no code filter on purpose:

@@ -112,11 +112,21 @@ def relevant_codes(valuesets: ValueSets) -> RelevantCodes:
     )
 
 
+# The policy data names its Observation value sets `obs-*` (pain scales, ADL interference, relief) and
+# `lab-*` (eGFR); the others hold diagnoses, drugs, procedures and document codes (`imaging-*`).
+OBSERVATION_VALUESET_PREFIXES = ("obs-", "lab-")
+
+
 def observation_query_codes(valuesets: ValueSets) -> tuple[tuple[str, str], ...]:
-    """(system, code) of every code an Observation can matter by, as spelt in the data: our own codes first
-    (percent relief leading), then LOINC, sorted. For the `code=` OR list of the Observation search."""
+    """(system, code) of every code an Observation is read by, as spelt in the data: our own codes first
+    (percent relief leading), then LOINC, sorted. For the `code=` OR list of the Observation search: the
+    engine's named codes and the codes of the Observation value sets. Narrower than `relevant_codes` (which
+    also keeps, say, an imaging-report LOINC code on an Observation): each token costs the FHIR server time
+    (SEKMET: ~0.3 ms a token on a 1,000-resource chart), and no criterion reads an Observation by those."""
     spelt: dict[str, set[str]] = {system: set(codes) for system, codes in engine_constant_codes().items()}
     for name in valuesets.names():
+        if not name.startswith(OBSERVATION_VALUESET_PREFIXES):
+            continue
         for entry in valuesets.entries(name):
             spelt.setdefault(entry.system, set()).add(entry.code.strip())
     ours = sorted(spelt[FACET_CDS_CODES], key=lambda code: (code not in PERCENT_RELIEF_CODES, code))
