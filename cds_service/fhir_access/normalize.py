@@ -11,6 +11,7 @@ in a bounded process-wide LRU keyed by a hash of the raw resource's canonical JS
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -182,6 +183,8 @@ def _normalize_uncached(raw: Any) -> NormalizedResult:
         return Skipped(resource_type, resource_id, _unknown_type_problem(resource_type, resource_id))
     ref = _ref(resource_type, resource_id)
     try:
+        if _shape_key(raw, model, is_resource=True) in _accepted_shapes:  # already clean, of a known shape
+            return Ok(_copy(raw))
         cleaned, fixes = _clean_object(raw, model, path="", is_resource=True)
         _validate(model, cleaned)
     except _Unusable as unusable:
@@ -470,6 +473,8 @@ def _validate(model: ModelClass, cleaned: dict[str, Any]) -> None:
 
 
 def _shape_key(data: dict[str, Any], model: ModelClass, is_resource: bool = False) -> Any:
+    """The shape of `data`, or _DOUBTFUL when a primitive is doubtful or cleaning would change anything
+    (so a raw resource with a known shape key is, as sent, what cleaning and validation would accept)."""
     shapes = element_shapes(model)
     parts: list[Any] = [model]
     for name, value in data.items():
@@ -478,13 +483,16 @@ def _shape_key(data: dict[str, Any], model: ModelClass, is_resource: bool = Fals
             continue
         shape = shapes.get(name)
         if shape is None:
-            return _DOUBTFUL
+            return _DOUBTFUL  # cleaning drops it
         if shape.is_list:
-            if not isinstance(value, list):
-                return _DOUBTFUL
+            if not isinstance(value, list) or not value:
+                return _DOUBTFUL  # cleaning wraps or drops it
+            # a null keeps its place only where cleaning keeps it (a primitive list and its `_x` twin)
+            nulls_kept = name.startswith("_") or (
+                shape.kind not in (JsonKind.OBJECT, JsonKind.RESOURCE) and f"_{name}" in data)
             items = []
             for item in value:
-                key = _value_key(item, shape)
+                key = None if item is None and nulls_kept else _value_key(item, shape)
                 if key is _DOUBTFUL:
                     return _DOUBTFUL
                 items.append(key)
@@ -498,8 +506,8 @@ def _shape_key(data: dict[str, Any], model: ModelClass, is_resource: bool = Fals
 
 
 def _value_key(value: Any, shape: ElementShape) -> Any:
-    if value is None:
-        return None  # a positional null in a primitive list: part of the shape
+    if value is None or (isinstance(value, (str, list, dict)) and not value):
+        return _DOUBTFUL  # empty: cleaning drops it
     if shape.kind is JsonKind.OBJECT:
         if not isinstance(value, dict) or shape.model is None:
             return _DOUBTFUL
@@ -507,7 +515,19 @@ def _value_key(value: Any, shape: ElementShape) -> Any:
     if shape.kind is JsonKind.RESOURCE:
         model = resource_model(value.get("resourceType")) if isinstance(value, dict) else None
         return _DOUBTFUL if model is None else _shape_key(value, model, is_resource=True)
+    if not _has_json_kind(value, shape.kind) or (
+        shape.fhir_type in _ZONED_TYPES and _TIME_WITHOUT_TIMEZONE.fullmatch(value)
+    ):
+        return _DOUBTFUL  # cleaning refuses or fixes it
     return type(value) if _primitive_is_valid(shape, value) else _DOUBTFUL
+
+
+def _copy(resource: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a JSON resource (the caller's own, as cleaning would have made it)."""
+    try:
+        return orjson.loads(orjson.dumps(resource))  # type: ignore[no-any-return]
+    except orjson.JSONEncodeError:
+        return copy.deepcopy(resource)
 
 
 def _primitive_is_valid(shape: ElementShape, value: Any) -> bool:

@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
+from cds_service.fhir_access import normalize as normalize_module
 from cds_service.fhir_access.normalize import clear_cache, normalize_resource
-from tests.unit.normalize.test_normalize import R4_EXAMPLES
+from tests.unit.normalize.test_normalize import R4_EXAMPLES, RESOURCES
 
 ODD_VALUES = ("", " padded", "x y", "2024-13-45", "2024-01-15T10:00:00", "\n", "not-a-uri with space", "a" * 70,
               -1, 0, 1.5, 10**20, True, "true", "7", {"x": 1}, ["a"])
@@ -67,3 +69,40 @@ def test_a_second_resource_of_a_learned_shape_is_ok_with_its_own_values():
     result = normalize_resource(second)
     clear_cache()
     assert type(result).__name__ == "Ok" and result.resource["effectiveDateTime"] == "2025-02-03T04:05:06Z"
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(RESOURCES)
+def test_a_resource_judged_by_its_learned_shape_gets_exactly_the_models_verdict(raw):
+    """The first call cleans and validates in full (and learns the shape); the second, with the results
+    forgotten but the shape kept, may take the shape path: same Ok (same dict, same fixes) or same Skipped."""
+    clear_cache()
+    full = normalize_resource(raw)
+    normalize_module._results.clear()
+    by_shape = normalize_resource(raw)
+    clear_cache()
+    assert by_shape == full
+
+
+def test_a_positional_null_keeps_its_place_on_the_shape_path():
+    patient = {"resourceType": "Patient", "id": "p", "name": [{"given": ["Ann", None], "_given": [None, {
+        "extension": [{"url": "http://example.org/x", "valueString": "y"}]}]}]}
+    clear_cache()
+    first = normalize_resource(patient)
+    normalize_module._results.clear()
+    second = normalize_resource(patient)
+    clear_cache()
+    assert type(first).__name__ == "Ok" and first == second and second.resource["name"][0]["given"] == ["Ann", None]
+
+
+def test_a_whole_chart_judged_by_learned_shapes_is_what_full_validation_gives():
+    from bench.padding import padded_record
+    from tests.support.scenarios import all_scenarios, record_resources
+
+    raws = padded_record("shapes", 400).resources + [r for s in all_scenarios() for r in record_resources(s)]
+    clear_cache()
+    full = [normalize_resource(raw) for raw in raws]
+    normalize_module._results.clear()
+    by_shape = [normalize_resource(raw) for raw in raws]
+    clear_cache()
+    assert by_shape == full
