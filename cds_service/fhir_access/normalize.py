@@ -454,6 +454,7 @@ def _from_stored_form(stored: _Stored) -> NormalizedResult:
 
 _SHAPES_MAX = 5_000
 _PRIMITIVES_MAX = 100_000
+_REMEMBERED_TEXT_MAX = 200  # bounds the verdict memory at ~30 MB
 _accepted_shapes: set[tuple[Any, ...]] = set()
 _primitive_verdicts: dict[tuple[int, type, Any], bool] = {}
 _adapters: dict[int, TypeAdapter[Any]] = {}
@@ -544,7 +545,8 @@ def _primitive_is_valid(shape: ElementShape, value: Any) -> bool:
             verdict = True
         except (ValidationError, ValueError, TypeError):
             verdict = False
-        if len(_primitive_verdicts) >= _PRIMITIVES_MAX:
-            _primitive_verdicts.clear()
-        _primitive_verdicts[key] = verdict
+        if not isinstance(value, str) or len(value) <= _REMEMBERED_TEXT_MAX:  # a narrative is judged each time
+            if len(_primitive_verdicts) >= _PRIMITIVES_MAX:
+                _primitive_verdicts.clear()
+            _primitive_verdicts[key] = verdict
     return verdict
