@@ -470,7 +470,7 @@ def _validate(model: ModelClass, cleaned: dict[str, Any]) -> None:
     if shape is not _DOUBTFUL:
         if len(_accepted_shapes) >= _SHAPES_MAX:
             _accepted_shapes.clear()
-        _accepted_shapes.add(shape)  # type: ignore[arg-type]
+        _accepted_shapes.add(shape)
 
 
 def _shape_key(data: dict[str, Any], model: ModelClass, is_resource: bool = False) -> Any:
@@ -526,7 +526,7 @@ def _value_key(value: Any, shape: ElementShape) -> Any:
 def _copy(resource: dict[str, Any]) -> dict[str, Any]:
     """A deep copy of a JSON resource (the caller's own, as cleaning would have made it)."""
     try:
-        return orjson.loads(orjson.dumps(resource))  # type: ignore[no-any-return]
+        return orjson.loads(orjson.dumps(resource))
     except orjson.JSONEncodeError:
         return copy.deepcopy(resource)
 

@@ -19,13 +19,14 @@ from cds_service.policy.loader import load_valuesets
 
 # Observations the policy reads, derived with the local filter's own source (relevance.py): the engine's
 # named codes (pain score, ADL interference, percent relief) and every code of the policy's Observation
-# value sets (`obs-*`, `lab-*`: pain scales, relief, eGFR). Each LOINC code is asked for by the URL and by the OID (contract
-# §4 "Codes"), so a fetched record holds what the same record prefetched would. SEKMET honours a comma OR
-# list of tokens (tested in tests/integration/fhir_access); a server that ignores `code` only sends more
-# Observations, which relevance.py filters locally. The other searches carry no code filter on purpose:
-# Conditions match ICD-10 descendants (`M54.5` covers `M54.50`, which a token list cannot say without the
-# rarely supported `:below`), drugs also match by their words (NSAID names), and Procedures count a CPT
-# code with no system or in lower case, which a `system|code` token would miss.
+# value sets (`obs-*`, `lab-*`: pain scales, relief, eGFR). Each LOINC code is asked for by the URL and
+# by the OID (contract §4 "Codes"), so a fetched record holds what the same record prefetched would.
+# SEKMET honours a comma OR list of tokens (tested in tests/integration/fhir_access); a server that
+# ignores `code` only sends more Observations, which relevance.py filters locally.
+# The other searches carry no code filter on purpose: Conditions match ICD-10 descendants (`M54.5`
+# covers `M54.50`, which a token list cannot say without the rarely supported `:below`), drugs also match
+# by their words (NSAID names), and Procedures count a CPT code with no system or in lower case, which a
+# `system|code` token would miss.
 _OBSERVATION_QUERY_CODES = observation_query_codes(load_valuesets(DATA_DIR / "valuesets.json"))
 OBSERVATION_LOINC_CODES: tuple[str, ...] = tuple(code for system, code in _OBSERVATION_QUERY_CODES if system == LOINC)
 _LOINC_OID = next(oid for oid, url in CODE_SYSTEM_OIDS.items() if url == LOINC)
