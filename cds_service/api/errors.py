@@ -12,7 +12,7 @@ log = logging.getLogger("cds_service.api")
 DATABASE_RETRY_AFTER_S = 5
 
 ISSUE_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
-               412: "incomplete", 413: "too-long", 431: "too-long",
+               408: "timeout", 412: "incomplete", 413: "too-long", 431: "too-long",
                500: "exception", 503: "transient"}
 
 

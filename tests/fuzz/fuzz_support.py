@@ -11,9 +11,9 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, currently_in_test_context, event, settings
 from werkzeug.test import TestResponse
 
-from tests.integration.security.harness import Tripwire
+from tests.support.jwt_factory import KeyPair, make_claims
 from tests.support.response_checks import check_cds_response
-from tests.unit.security.jwt_factory import KeyPair, make_claims
+from tests.support.security_harness import Tripwire
 
 PUBLIC_BASE_URL = "https://cds.test.example"
 ISS = "https://ehr.test.example"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.integration.service.hook_bodies import hook_body
+from tests.support.hook_bodies import hook_body
 from tests.support.scenarios import scenario
 from tests.support.service_process import start_service
 

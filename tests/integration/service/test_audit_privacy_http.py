@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.integration.service.hook_bodies import hook_body
+from tests.support.hook_bodies import hook_body
 from tests.support.scenarios import scenario
 from tests.support.service_process import ServiceProcess, start_service
 

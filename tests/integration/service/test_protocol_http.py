@@ -11,9 +11,9 @@ import pytest
 import requests
 
 from tests.conftest import FHIR_TOKEN
-from tests.integration.service.hook_bodies import coverage_decisions, hook_body
+from tests.support.hook_bodies import coverage_decisions, hook_body
+from tests.support.jwt_factory import KeyPair, make_claims
 from tests.support.scenarios import scenario
-from tests.unit.security.jwt_factory import KeyPair, make_claims
 
 SIGN = "/cds-services/facet-order-sign"
 

@@ -7,12 +7,12 @@ import pytest
 
 from cds_service.evaluation.evaluator import evaluate
 from cds_service.usecases.engine import default_library
+from tests.support.criteria_tables import DOC, MET, NA, NOT_MET, base, determine, result, results
 from tests.support.fhir_builders import (
     DOS,
     attestation,
     block_with_relief,
     condition,
-    coverage,
     days_ago,
     documented_first_block,
     interference,
@@ -26,13 +26,6 @@ from tests.support.fhir_builders import (
     procedure,
     pt_sessions,
 )
-from tests.unit.engine.helpers import determine, result, results
-
-MET, NOT_MET, DOC, NA = "met", "not-met", "needs-documentation", "not-applicable"
-
-
-def base():
-    return [patient(), coverage(), condition("M47.816", months_ago(8))]
 
 
 def case(name, records, orders, expected):

@@ -9,11 +9,9 @@ from datetime import timedelta
 import pytest
 
 from cds_service.evaluation.procedures import facet_code_of, level_names, levels_in_text, names_pulsed_rf, order_side
+from tests.support.criteria_tables import MET, NOT_MET, R2019, determine, result
 from tests.support.fhir_builders import DOS, block_with_relief, condition, coverage, days_ago, order, patient, procedure
-from tests.unit.engine.helpers import determine, result
 
-MET, NOT_MET, DOC, NA = "met", "not-met", "needs-documentation", "not-applicable"
-R2019 = {"revision": "2019"}
 # criterion ids per revision: up-to-two blocks, levels per session (block), levels (RF), two positive blocks for RF
 IDS = {
     "2026": {"count": "I.A.1", "levels": "I.A.1.d", "rf_levels": "I.B.1.c", "rf_blocks": "I.B.1.b", "visit": "I"},
