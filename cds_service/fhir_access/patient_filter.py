@@ -44,11 +44,15 @@ def keep_patients_own(
 def _why_not_the_patients(resource: dict[str, Any], patient_id: str, questionnaire_prefix: str) -> str | None:
     """None when the resource belongs to the patient, else why it does not."""
     resource_type = resource["resourceType"]
+    element = PATIENT_ELEMENT_BY_TYPE.get(resource_type)
+    if element is not None and resource_type != "QuestionnaireResponse":  # the usual case, in two look-ups
+        link = resource.get(element)
+        if isinstance(link, dict) and link.get("reference") == "Patient/" + patient_id:
+            return None
     if resource_type == "Patient":
         return None if resource.get("id") == patient_id else "another Patient"
     if resource_type == "Medication":
         return None  # a product, not about a patient: kept so a medicationReference to it resolves
-    element = PATIENT_ELEMENT_BY_TYPE.get(resource_type)
     candidates = (element,) if element else ("subject", "patient")
     references = [reference_of(resource.get(name)) for name in candidates]
     reference = next((value for value in references if value is not None), None)
