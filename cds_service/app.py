@@ -15,12 +15,14 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from cds_service.api.admin import admin
+from cds_service.api.admin_export import admin_export
 from cds_service.api.errors import ApiError, install_storage_errors, operation_outcome
 from cds_service.api.routes import bp
 from cds_service.cdshooks.discovery import ORDER_SELECT, ORDER_SIGN, PATIENT_VIEW, ServiceDefinition
 from cds_service.cdshooks.request import HookRequest
+from cds_service.fhir_access import client as fhir_client
 from cds_service.fhir_access.cache import RecordCache
-from cds_service.observability import request_context
+from cds_service.observability import metrics, request_context
 from cds_service.policy.library import PolicyLibrary
 from cds_service.security import (
     ClientRegistry,
@@ -32,6 +34,7 @@ from cds_service.security import (
 )
 from cds_service.security.replay import PostgresReplayStore
 from cds_service.settings import Settings
+from cds_service.storage.retention import start_purger
 from cds_service.storage.store import Store
 from cds_service.usecases.engine import load_library
 from cds_service.usecases.order_hooks import HookContext, answer_order_hook
@@ -69,6 +72,7 @@ def build_services(settings: Settings, *, today: Callable[[], date] | None = Non
                    jwks: JwksProvider | None = None) -> Services:
     library = load_library(settings.revision_effective)
     store = Store(settings.database)
+    start_purger(store, settings.audit_retention_days)  # this worker's audit retention thread
     clients = ClientRegistry.from_file(settings.clients_file) if settings.clients_file else ClientRegistry()
     # The replay store must be the deployment's shared database, so it follows CDS_DATABASE_URL too.
     replay: ReplayStore = (PostgresReplayStore(settings.database.location) if settings.database.kind == "postgresql"
@@ -91,6 +95,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     request_context.install(app)  # first: every later hook and log line of the call sees the id
     app.register_blueprint(bp)
     app.register_blueprint(admin)
+    app.register_blueprint(admin_export)
     # Session cookies only carry the admin login; the key derives from the admin token so workers agree.
     app.secret_key = hashlib.sha256(
         b"facet-cds-admin:" + (settings.admin_token or secrets.token_hex()).encode()
@@ -99,6 +104,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     _install_cors(app, settings)
     _install_error_handlers(app)
     install_storage_errors(app)
+    metrics.configure(clients=[c.iss for c in services.clients],
+                      criteria={r.revision: [c.id for c in r.criteria] for r in services.library.revisions})
+    fhir_client.observe_requests(metrics.observe_fhir_request)  # fhir_access may not import observability
     if not settings.auth_on:
         log.warning(AUTH_OFF_BANNER)
     # Everything built so far lives as long as the process: keep it out of the garbage collector's scans,

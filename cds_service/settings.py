@@ -95,6 +95,21 @@ def _hash_key(value: str | None, file: str | None) -> str | None:
     return value
 
 
+# Six years: the span commonly applied to HIPAA audit records, which also outlasts claim appeal windows (CRD
+# found-37: keep hook logs for disputes). Deleting too early cannot be undone; 0 keeps everything forever.
+DEFAULT_AUDIT_RETENTION_DAYS = 2190
+
+
+def _retention_days(value: str | None) -> int:
+    try:
+        days = DEFAULT_AUDIT_RETENTION_DAYS if value is None else int(value)
+    except ValueError:
+        raise SettingsError(f"CDS_AUDIT_RETENTION_DAYS must be a whole number of days, got {value!r}") from None
+    if days < 0:
+        raise SettingsError("CDS_AUDIT_RETENTION_DAYS must be 0 (keep forever) or a positive number of days")
+    return days
+
+
 DEFAULT_DATABASE_URL = "sqlite:///var/facet-cds.sqlite3"  # a file under the working directory
 DEFAULT_DATABASE = DatabaseUrl.parse(DEFAULT_DATABASE_URL)
 
@@ -129,6 +144,7 @@ class Settings:
     fetch: FetchLimits = field(default_factory=FetchLimits)
     requests: RequestLimits = field(default_factory=RequestLimits)
     record_cache_ttl_s: float = 120.0
+    audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS  # CDS_AUDIT_RETENTION_DAYS; 0 = keep forever
 
     @property
     def base_url(self) -> str:
@@ -185,6 +201,7 @@ class Settings:
             dev_fhir_servers=get("CDS_DEV_FHIR_SERVERS"),
             policy_date=iso_date("CDS_POLICY_DATE", get("CDS_POLICY_DATE")),
             database=DatabaseUrl.parse(get("CDS_DATABASE_URL") or DEFAULT_DATABASE_URL),
+            audit_retention_days=_retention_days(get("CDS_AUDIT_RETENTION_DAYS")),
             plan_name=get("CDS_PLAN_NAME") or cls.plan_name,
             policy_url=get("CDS_POLICY_URL") or DEFAULT_POLICY_URL,
             pa_needed=pa_needed,

@@ -5,6 +5,7 @@ import logging
 
 from flask import Flask, Response, current_app, g, jsonify, request
 
+from cds_service.observability import metrics
 from cds_service.storage.errors import DatabaseUnavailable
 
 log = logging.getLogger("cds_service.api")
@@ -36,6 +37,7 @@ def operation_outcome(status: int, diagnostics: str, headers: dict[str, str] | N
 
 def database_unavailable(exc: DatabaseUnavailable) -> Response:
     """Database down or restarting: a fast 503 the client may retry, and one log line (no traceback)."""
+    metrics.DATABASE_ERRORS.labels("request").inc()
     log.error("database unavailable on %s %s: %s", request.method, request.path, exc.reason)
     response = operation_outcome(503, "the service's database is unavailable; the call was not answered "
                                       f"and not recorded; retry in {DATABASE_RETRY_AFTER_S} s")
@@ -68,11 +70,15 @@ def audit_refusal(response: Response) -> Response:
         reason = "no-such-route"
     service_id = (request.view_args or {}).get("service_id")
     client = getattr(g.get("client"), "iss", None)
+    # WARNING: a refusal is the client's problem to fix, worth seeing; only the fixed class, never the diagnostics
+    log.warning("refused %s %s: %d %s", request.method[:16], rule, response.status_code, reason,
+                extra={"status": response.status_code, "reason": reason, "client": metrics.client_label(client)})
     try:
         svc.store.record_refusal(method=request.method[:16], route=rule,
                                  service_id=service_id if svc.service(str(service_id)) else None,
                                  client=client, status=response.status_code, reason=reason)
     except Exception as exc:  # noqa: BLE001 - the refusal is still answered; the log says the row is missing
+        metrics.DATABASE_ERRORS.labels("refusal-audit").inc()
         log.error("refusal (%s %s) not recorded: %s", response.status_code, reason, type(exc).__name__)
     return response
 

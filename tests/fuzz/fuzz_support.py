@@ -70,7 +70,7 @@ def check_answer(response: TestResponse, kind: str | None, tripwire: Tripwire) -
         diagnostics = body["issue"][0].get("diagnostics")
         assert isinstance(diagnostics, str) and diagnostics.strip(), body
     elif kind == "feedback":
-        assert set(_json(response)) == {"stored", "duplicates"}
+        assert set(_json(response)) == {"stored", "duplicates", "unknownCards"}
     elif kind in HOOKS:
         assert check_cds_response(_json(response), hook=kind) == []
 

@@ -89,7 +89,7 @@ def test_each_refusal_leaves_exactly_one_row_without_raw_ids(service: ServicePro
     response = _call(service, kind)
     assert response.status_code == int(kind[:3])
     (row,) = _refusals(service, response)
-    names = [c[1] for c in _db(service).execute("PRAGMA table_info(refusal)")]
+    names = [c[1] for c in _db(service).execute("PRAGMA table_xinfo(refusal)")]
     stored = dict(zip(names, row, strict=True))
     assert stored["status"] == int(kind[:3]) and stored["reason"] == CLASSES[kind]
     assert stored["method"] in ("GET", "POST") and stored["at"] > 0

@@ -267,6 +267,14 @@ def test_second_block_at_other_levels_is_not_met():
     assert result("I.A.1.e", records, order(levels=("L5-S1",))) == NOT_MET
 
 
+def test_second_block_at_some_of_the_first_blocks_levels_confirms_them():
+    """ "At the same level(s)": repeating one of two blocked levels confirms that level; a new level does not."""
+    records = base() + block_with_relief(days_ago(30), 10, 1, levels=("L4-L5", "L5-S1"))
+    assert result("I.A.1.e", records, order(levels=("L4-L5",))) == MET
+    assert result("I.A.1.e", records, order(levels=("L4-L5", "L5-S1"))) == MET
+    assert result("I.A.1.e", records, [order(levels=("L4-L5",)), order("64494", levels=("L3-L4",))]) == NOT_MET
+
+
 def test_second_block_relief_not_recorded_needs_documentation():
     records = base() + [procedure("64493", days_ago(30), levels=("L4-L5",))]
     assert result("I.A.1.e", records, order()) == DOC
