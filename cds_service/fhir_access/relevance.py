@@ -5,9 +5,9 @@ problems and other drugs that no criterion reads. A resource that certainly cann
 passed on (never named as skipped, never a refusal); everything else is validated as before.
 
 What "can matter" is derived, never hand-listed: every code of every value set the policy data loads
-(`ValueSets`, all names, `descendants` as prefixes) plus the codes the engine names in its own constants
-(facet CPT codes, other interventional CPT codes, PT evaluation codes, the pain/ADL LOINC codes, our percent
-relief code), and for drugs the NSAID words the engine text-matches (`clinical.NSAID_NAMES`). Codes are
+(`ValueSets`, all names, `descendants` as prefixes), the facet and other interventional CPT codes of the
+scope table (scope.toml), plus the codes the engine names in its own constants (PT evaluation codes, the
+pain/ADL LOINC codes, our percent relief code), and for drugs the NSAID words the engine text-matches (`clinical.NSAID_NAMES`). Codes are
 compared the way the most lenient reader compares them (system as URL or OID, code stripped, upper-cased,
 ICD-10 with or without its dot), so a match here is a superset of every reader's match.
 
@@ -32,10 +32,10 @@ from cds_service.evaluation.clinical import (
     PAIN_SCORE_CODES,
     PERCENT_RELIEF_CODES,
 )
-from cds_service.evaluation.procedures import FACET_CODES, OTHER_INTERVENTIONAL
 from cds_service.evaluation.record import concept_text
 from cds_service.fhir_access.normalize import NormalizedBatch, normalize_resources
 from cds_service.policy.conventions import CPT, FACET_CDS_CODES, LOINC, canonical_system
+from cds_service.policy.scope import shipped_scope
 from cds_service.policy.valuesets import ValueSets
 
 # The element holding the code the engine reads each droppable type by.
@@ -83,8 +83,9 @@ class RelevantCodes:
 
 def engine_constant_codes() -> dict[str, set[str]]:
     """The codes the engine reads by its own constants rather than by a value set."""
+    scope = shipped_scope()  # the facet codes and other interventional codes of the policy data (scope.toml)
     return {
-        CPT: {*FACET_CODES, *OTHER_INTERVENTIONAL, *EVALUATION_CPT},
+        CPT: {*scope.codes, *scope.other_interventional, *EVALUATION_CPT},
         LOINC: {*PAIN_SCORE_CODES, *INTERFERENCE_LOINC},
         FACET_CDS_CODES: set(PERCENT_RELIEF_CODES),
     }
