@@ -7,9 +7,10 @@ passed on (never named as skipped, never a refusal); everything else is validate
 What "can matter" is derived, never hand-listed: every code of every value set the policy data loads
 (`ValueSets`, all names, `descendants` as prefixes), the facet and other interventional CPT codes of the
 scope table (scope.toml), plus the codes the engine names in its own constants (PT evaluation codes, the
-pain/ADL LOINC codes, our percent relief code), and for drugs the NSAID words the engine text-matches (`clinical.NSAID_NAMES`). Codes are
-compared the way the most lenient reader compares them (system as URL or OID, code stripped, upper-cased,
-ICD-10 with or without its dot), so a match here is a superset of every reader's match.
+pain/ADL LOINC codes, our percent relief code), and for drugs the NSAID words the engine text-matches
+(`clinical.NSAID_NAMES`). Codes are compared the way the most lenient reader compares them (system as URL
+or OID, code stripped, upper-cased, ICD-10 with or without its dot), so a match here is a superset of every
+reader's match.
 
 Only the four coded kinds the engine reads by code are ever dropped: Condition, Procedure, Observation and
 Medication{Statement,Request,Dispense,Administration}. Every other type (Patient, Coverage, Medication,
