@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
+import orjson
+
 from cds_service.fhir_access.normalize import normalize_bundle_entries
 
 REQUIRED_CONTEXT = {
@@ -47,6 +49,16 @@ def _refuse_constant(name: str) -> Any:
 
 
 def parse_json(body: bytes, max_depth: int) -> Any:
+    # orjson parses a prefetch ~2x faster (issue 12) and refuses what we refuse (NaN, invalid UTF-8, lone
+    # surrogates); anything it refuses goes through the stdlib path below, so every refusal reads as before.
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        if _deeper_than(data, max_depth):
+            raise BadRequest(f"JSON nested deeper than {max_depth} levels")
+        return data
     try:
         text = body.decode("utf-8")  # JSON on the wire is UTF-8 (RFC 8259); no guessing at UTF-16/32
         data = json.loads(text, parse_constant=_refuse_constant)  # NaN/Infinity are not JSON either
@@ -70,12 +82,21 @@ def _encodable(data: Any) -> bool:
 
 
 def _deeper_than(node: Any, limit: int) -> bool:
-    """True when containers nest more than `limit` levels. The recursion stops at the limit, so a hostile
-    body cannot exhaust the stack, and only containers are visited (this runs on every request)."""
-    if limit == 0:
-        return isinstance(node, (dict, list))
-    children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-    return any(isinstance(child, (dict, list)) and _deeper_than(child, limit - 1) for child in children)
+    """True when containers nest more than `limit` levels. Level by level, without recursion, so a hostile
+    body cannot exhaust the stack; only containers are visited (this runs on every request: issue 12)."""
+    level = [node] if isinstance(node, (dict, list)) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        inner = []
+        for container in level:
+            for child in container.values() if type(container) is dict else container:
+                if type(child) is dict or type(child) is list:
+                    inner.append(child)
+        level = inner
+    return False
 
 
 def parse_hook_request(data: Any, *, expected_hook: str, max_draft_orders: int,
@@ -159,13 +180,25 @@ def _check_identifier(name: str, value: Any) -> None:
 
 
 def _has_nul(node: Any) -> bool:
-    """NUL anywhere (a key or a value): no text column can store it, and no FHIR string may hold it."""
+    """NUL anywhere (a key or a value): no text column can store it, and no FHIR string may hold it.
+
+    orjson writes a NUL as `\\u0000`: when its output has none, there is none (a ~10x cheaper test, issue
+    12); a hit (or a value orjson cannot write) is confirmed by the walk."""
+    try:
+        if b"\\u0000" not in orjson.dumps(node):
+            return False
+    except orjson.JSONEncodeError:
+        pass
+    return _walk_has_nul(node)
+
+
+def _walk_has_nul(node: Any) -> bool:
     if isinstance(node, str):
         return "\x00" in node
     if isinstance(node, dict):
-        return any("\x00" in key or _has_nul(value) for key, value in node.items())
+        return any("\x00" in key or _walk_has_nul(value) for key, value in node.items())
     if isinstance(node, list):
-        return any(_has_nul(item) for item in node)
+        return any(_walk_has_nul(item) for item in node)
     return False
 
 

@@ -7,6 +7,7 @@ it in step with fhir.resources instead of with a hand-kept list.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import decimal
 import enum
@@ -48,6 +49,9 @@ class ElementShape:
     kind: JsonKind
     fhir_type: str  # "dateTime", "code", "CodeableConcept", ...
     model: ModelClass | None = None  # the model of an OBJECT's children
+    # a primitive's own pydantic type (Optional/List stripped), to validate one value alone; None when
+    # the field carries constraints of its own (then only the whole model can judge it)
+    value_type: Any = None
 
 
 # Python types behind FHIR primitives; every one of them is a string in JSON except these.
@@ -72,11 +76,15 @@ def resource_model(resource_type: object) -> ModelClass | None:
 @cache
 def element_shapes(model: ModelClass) -> dict[str, ElementShape]:
     """Shapes of a model's elements keyed by JSON name, including `_x` primitive extensions."""
-    return {
-        field.alias or name: _shape_of(field.annotation)
-        for name, field in model.model_fields.items()
-        if name not in _LIBRARY_FIELDS
-    }
+    shapes = {}
+    for name, field in model.model_fields.items():
+        if name in _LIBRARY_FIELDS:
+            continue
+        shape = _shape_of(field.annotation)
+        if field.metadata and shape.value_type is not None:
+            shape = dataclasses.replace(shape, value_type=None)
+        shapes[field.alias or name] = shape
+    return shapes
 
 
 def shape_at(model: ModelClass, data: Any, location: Sequence[str | int]) -> tuple[ElementShape | None, Any]:
@@ -105,6 +113,7 @@ def shape_at(model: ModelClass, data: Any, location: Sequence[str | int]) -> tup
 
 def _shape_of(annotation: object) -> ElementShape:
     inner, is_list = _strip_optional_and_list(annotation)
+    value_type = inner
     inner, metadata = _strip_annotated(inner)
     if _is_union(inner):
         # url is Union[AnyUrl, str] and Resource.id Union[Annotated[str, Id()], Annotated[str, String()]]:
@@ -118,7 +127,7 @@ def _shape_of(annotation: object) -> ElementShape:
             return ElementShape(is_list, JsonKind.RESOURCE, "Resource")
         model = inner.get_model_klass()
         return ElementShape(is_list, JsonKind.OBJECT, model.__name__, model)
-    return ElementShape(is_list, _primitive_kind(inner), _primitive_name(inner, metadata))
+    return ElementShape(is_list, _primitive_kind(inner), _primitive_name(inner, metadata), value_type=value_type)
 
 
 def _strip_optional_and_list(annotation: object) -> tuple[object, bool]:

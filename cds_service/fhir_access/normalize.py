@@ -11,6 +11,7 @@ in a bounded process-wide LRU keyed by a hash of the raw resource's canonical JS
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -22,7 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from pydantic import ValidationError
+import orjson
+from pydantic import TypeAdapter, ValidationError
 
 from cds_service.fhir_access.model_shapes import (
     ElementShape,
@@ -47,6 +49,8 @@ _PRE_R4_RESOURCE_TYPES = {
 # A dateTime/instant with a time but no timezone, which FHIR (and R4B) rejects.
 _TIME_WITHOUT_TIMEZONE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?")
 _ZONED_TYPES = frozenset({"dateTime", "instant"})
+
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 # fhir.resources' message when more than one type of a choice element (value[x]) is given.
 _ONE_OF_MANY = re.compile(r"from this list \[(.*)\], but got multiple")
@@ -101,8 +105,9 @@ def normalize_resource(raw: Any) -> NormalizedResult:
         return _normalize_uncached(raw)
     stored = _results.get(key)
     if stored is None:
-        stored = _stored_form(_normalize_uncached(raw))
-        _results.put(key, stored)
+        result = _normalize_uncached(raw)
+        _results.put(key, _stored_form(result))
+        return result  # its dicts are new (cleaning copies every container): nobody else holds them
     return _from_stored_form(stored)
 
 
@@ -149,7 +154,10 @@ def cache_info() -> CacheInfo:
 
 
 def clear_cache() -> None:
+    """Forget every result and every shape learned (the never-seen-anything case of the benchmarks)."""
     _results.clear()
+    _accepted_shapes.clear()
+    _primitive_verdicts.clear()
 
 
 # --- cleaning -------------------------------------------------------------------------------------
@@ -166,7 +174,8 @@ def _normalize_uncached(raw: Any) -> NormalizedResult:
     if not isinstance(raw, dict):
         return Skipped(None, None, f"not a JSON object (got {_json_type_name(raw)})")
     resource_type, resource_id = raw.get("resourceType"), raw.get("id")
-    resource_id = resource_id if isinstance(resource_id, str) else None
+    # named by id only when it is one: a newline or a 10 kB string must not reach a one-line problem
+    resource_id = resource_id if isinstance(resource_id, str) and _FHIR_ID.fullmatch(resource_id) else None
     if not isinstance(resource_type, str) or not resource_type:
         return Skipped(None, resource_id, f"{_ref(None, resource_id)}: resourceType is missing")
     model = resource_model(resource_type)
@@ -174,8 +183,10 @@ def _normalize_uncached(raw: Any) -> NormalizedResult:
         return Skipped(resource_type, resource_id, _unknown_type_problem(resource_type, resource_id))
     ref = _ref(resource_type, resource_id)
     try:
+        if _shape_key(raw, model, is_resource=True) in _accepted_shapes:  # already clean, of a known shape
+            return Ok(_copy(raw))
         cleaned, fixes = _clean_object(raw, model, path="", is_resource=True)
-        model.model_validate(cleaned)
+        _validate(model, cleaned)
     except _Unusable as unusable:
         return Skipped(resource_type, resource_id, f"{ref}: {unusable}")
     except ValidationError as error:
@@ -347,7 +358,7 @@ class _StoredOk:
     """An Ok kept as compact JSON text: ~8x smaller than the dict, and parsing it hands every caller
     its own copy, so no caller can change what the next one gets."""
 
-    resource_json: str
+    resource_json: bytes | str  # orjson's bytes; str when only the stdlib could write it
     fixes: tuple[str, ...]
 
 
@@ -393,21 +404,149 @@ class LruCache:
 _results = LruCache(CACHE_MAX_ENTRIES)
 
 
+# orjson also writes some non-JSON Python types; passed through, they raise and take the stdlib path.
+_ORJSON_STRICT = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | (
+    orjson.OPT_PASSTHROUGH_SUBCLASS)
+
+
 def _cache_key(raw: Any) -> bytes | None:
+    # orjson is ~5x faster than json.dumps here (issue 12); it writes NaN/Infinity as null, so any output
+    # with a null (and whatever orjson cannot write: huge ints) is keyed by the stdlib instead. The two
+    # spellings are tagged, so they can never share a key.
     try:
-        canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        canonical = orjson.dumps(raw, option=_ORJSON_STRICT)
+        if b"null" not in canonical:
+            return hashlib.blake2b(b"o" + canonical, digest_size=16).digest()
+    except (orjson.JSONEncodeError, RecursionError):
+        pass
+    try:
+        text = json.dumps(raw, sort_keys=True, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError, RecursionError):
         return None
-    return hashlib.blake2b(canonical.encode(), digest_size=16).digest()
+    return hashlib.blake2b(b"j" + text.encode(), digest_size=16).digest()
 
 
 def _stored_form(result: NormalizedResult) -> _Stored:
     if isinstance(result, Skipped):
         return result
-    return _StoredOk(json.dumps(result.resource, separators=(",", ":")), result.fixes)
+    try:
+        return _StoredOk(orjson.dumps(result.resource), result.fixes)
+    except orjson.JSONEncodeError:  # e.g. an int beyond 64 bits: kept exactly by the stdlib
+        return _StoredOk(json.dumps(result.resource, separators=(",", ":")), result.fixes)
 
 
 def _from_stored_form(stored: _Stored) -> NormalizedResult:
     if isinstance(stored, Skipped):
         return stored
-    return Ok(json.loads(stored.resource_json), stored.fixes)
+    text = stored.resource_json
+    return Ok(orjson.loads(text) if isinstance(text, bytes) else json.loads(text), stored.fixes)
+
+
+# --- validation by shape --------------------------------------------------------------------------
+#
+# pydantic validation is ~70% of a cold resource's cost, and a chart repeats a few shapes (every pain score
+# has the same elements) with different values. Given that every primitive value is valid on its own, the
+# R4B models' verdict depends only on the shape: which elements are present (required elements, value[x]
+# choices, `extra="forbid"`, nulls in lists) and the resourceType of contained resources; fhir.resources has
+# no validator that compares values. So a resource whose shape the models already accepted, and whose every
+# primitive passes its own pydantic type, is valid; anything else (a new shape, one doubtful value) is
+# validated by the model in full, which also words the problem.
+
+_SHAPES_MAX = 5_000
+_PRIMITIVES_MAX = 100_000
+_REMEMBERED_TEXT_MAX = 200  # bounds the verdict memory at ~30 MB
+_accepted_shapes: set[tuple[Any, ...]] = set()
+_primitive_verdicts: dict[tuple[int, type, Any], bool] = {}
+_adapters: dict[int, TypeAdapter[Any]] = {}
+_DOUBTFUL = object()  # a value only the whole model can judge
+
+
+def _validate(model: ModelClass, cleaned: dict[str, Any]) -> None:
+    """Raise ValidationError unless `cleaned` is a valid `model`."""
+    shape = _shape_key(cleaned, model, is_resource=True)
+    if shape is not _DOUBTFUL and shape in _accepted_shapes:
+        return
+    model.model_validate(cleaned)
+    if shape is not _DOUBTFUL:
+        if len(_accepted_shapes) >= _SHAPES_MAX:
+            _accepted_shapes.clear()
+        _accepted_shapes.add(shape)
+
+
+def _shape_key(data: dict[str, Any], model: ModelClass, is_resource: bool = False) -> Any:
+    """The shape of `data`, or _DOUBTFUL when a primitive is doubtful or cleaning would change anything
+    (so a raw resource with a known shape key is, as sent, what cleaning and validation would accept)."""
+    shapes = element_shapes(model)
+    parts: list[Any] = [model]
+    for name, value in data.items():
+        if is_resource and name == "resourceType":
+            parts.append(value)
+            continue
+        shape = shapes.get(name)
+        if shape is None:
+            return _DOUBTFUL  # cleaning drops it
+        if shape.is_list:
+            if not isinstance(value, list) or not value:
+                return _DOUBTFUL  # cleaning wraps or drops it
+            # a null keeps its place only where cleaning keeps it (a primitive list and its `_x` twin)
+            nulls_kept = name.startswith("_") or (
+                shape.kind not in (JsonKind.OBJECT, JsonKind.RESOURCE) and f"_{name}" in data)
+            items = []
+            for item in value:
+                key = None if item is None and nulls_kept else _value_key(item, shape)
+                if key is _DOUBTFUL:
+                    return _DOUBTFUL
+                items.append(key)
+            parts.append((name, tuple(items)))
+        else:
+            key = _value_key(value, shape)
+            if key is _DOUBTFUL:
+                return _DOUBTFUL
+            parts.append((name, key))
+    return tuple(parts)
+
+
+def _value_key(value: Any, shape: ElementShape) -> Any:
+    if value is None or (isinstance(value, (str, list, dict)) and not value):
+        return _DOUBTFUL  # empty: cleaning drops it
+    if shape.kind is JsonKind.OBJECT:
+        if not isinstance(value, dict) or shape.model is None:
+            return _DOUBTFUL
+        return _shape_key(value, shape.model)
+    if shape.kind is JsonKind.RESOURCE:
+        model = resource_model(value.get("resourceType")) if isinstance(value, dict) else None
+        return _DOUBTFUL if model is None else _shape_key(value, model, is_resource=True)
+    if not _has_json_kind(value, shape.kind) or (
+        shape.fhir_type in _ZONED_TYPES and _TIME_WITHOUT_TIMEZONE.fullmatch(value)
+    ):
+        return _DOUBTFUL  # cleaning refuses or fixes it
+    return type(value) if _primitive_is_valid(shape, value) else _DOUBTFUL
+
+
+def _copy(resource: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a JSON resource (the caller's own, as cleaning would have made it)."""
+    try:
+        return orjson.loads(orjson.dumps(resource))
+    except orjson.JSONEncodeError:
+        return copy.deepcopy(resource)
+
+
+def _primitive_is_valid(shape: ElementShape, value: Any) -> bool:
+    if shape.value_type is None:
+        return False
+    key = (id(shape.value_type), type(value), value)
+    verdict = _primitive_verdicts.get(key)
+    if verdict is None:
+        adapter = _adapters.get(id(shape.value_type))
+        if adapter is None:
+            adapter = _adapters[id(shape.value_type)] = TypeAdapter(shape.value_type)
+        try:
+            adapter.validate_python(value)
+            verdict = True
+        except (ValidationError, ValueError, TypeError):
+            verdict = False
+        if not isinstance(value, str) or len(value) <= _REMEMBERED_TEXT_MAX:  # a narrative is judged each time
+            if len(_primitive_verdicts) >= _PRIMITIVES_MAX:
+                _primitive_verdicts.clear()
+            _primitive_verdicts[key] = verdict
+    return verdict

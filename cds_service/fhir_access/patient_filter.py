@@ -44,11 +44,15 @@ def keep_patients_own(
 def _why_not_the_patients(resource: dict[str, Any], patient_id: str, questionnaire_prefix: str) -> str | None:
     """None when the resource belongs to the patient, else why it does not."""
     resource_type = resource["resourceType"]
+    element = PATIENT_ELEMENT_BY_TYPE.get(resource_type)
+    if element is not None and resource_type != "QuestionnaireResponse":  # the usual case, in two look-ups
+        link = resource.get(element)
+        if isinstance(link, dict) and link.get("reference") == "Patient/" + patient_id:
+            return None
     if resource_type == "Patient":
         return None if resource.get("id") == patient_id else "another Patient"
     if resource_type == "Medication":
         return None  # a product, not about a patient: kept so a medicationReference to it resolves
-    element = PATIENT_ELEMENT_BY_TYPE.get(resource_type)
     candidates = (element,) if element else ("subject", "patient")
     references = [reference_of(resource.get(name)) for name in candidates]
     reference = next((value for value in references if value is not None), None)
@@ -65,10 +69,13 @@ def _why_not_the_patients(resource: dict[str, Any], patient_id: str, questionnai
 
 def _refers_to_patient(reference: str, patient_id: str) -> bool:
     """`Patient/{id}`, an absolute `.../Patient/{id}`, or either with `/_history/{version}`."""
-    reference = reference.split("/_history/", 1)[0]
-    if reference == f"Patient/{patient_id}":
+    own = "Patient/" + patient_id
+    if reference == own:  # nearly every resource: one comparison (issue 12)
         return True
-    return "://" in reference and reference.endswith(f"/Patient/{patient_id}")
+    reference = reference.split("/_history/", 1)[0]
+    if reference == own:
+        return True
+    return "://" in reference and reference.endswith("/" + own)
 
 
 def reference_of(value: Any) -> str | None:

@@ -12,28 +12,28 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from cds_service.policy.conventions import (
-    CODE_SYSTEM_OIDS,
-    FACET_CDS_CODES,
-    LOINC,
-    PAIN_SCORE_LOINC,
-    PERCENT_RELIEF_CODE,
-)
+from cds_service.fhir_access.relevance import observation_query_codes
+from cds_service.policy.conventions import CODE_SYSTEM_OIDS, LOINC
+from cds_service.policy.library import DATA_DIR
+from cds_service.policy.loader import load_valuesets
 
-# Observations the policy reads: pain score 0-10, our percent-relief code, the other pain scales EHRs
-# record (77565-0, 91146-1, 91147-9) and eGFR (value set `lab-egfr-loinc`, the NSAID contraindication;
-# tests/unit keep this list and that value set equal). Each LOINC code is asked for by the URL and by the
-# OID (contract §4 "Codes"), so a fetched record holds what the same record prefetched would. SEKMET
-# honours a comma OR list of tokens (tested in tests/integration/fhir_access); a server that ignores
-# `code` only sends more Observations.
-OBSERVATION_LOINC_CODES: tuple[str, ...] = (
-    PAIN_SCORE_LOINC, "77565-0", "91146-1", "91147-9",
-    "98979-8", "62238-1", "77147-7", "48642-3", "48643-1", "69405-9", "50210-4", "98980-6",  # eGFR
-)
+# Observations the policy reads, derived with the local filter's own source (relevance.py): the engine's
+# named codes (pain score, ADL interference, percent relief) and every code of the policy's Observation
+# value sets (`obs-*`, `lab-*`: pain scales, relief, eGFR). Each LOINC code is asked for by the URL and
+# by the OID (contract §4 "Codes"), so a fetched record holds what the same record prefetched would.
+# SEKMET honours a comma OR list of tokens (tested in tests/integration/fhir_access); a server that
+# ignores `code` only sends more Observations, which relevance.py filters locally.
+# The other searches carry no code filter on purpose: Conditions match ICD-10 descendants (`M54.5`
+# covers `M54.50`, which a token list cannot say without the rarely supported `:below`), drugs also match
+# by their words (NSAID names), and Procedures count a CPT code with no system or in lower case, which a
+# `system|code` token would miss.
+_OBSERVATION_QUERY_CODES = observation_query_codes(load_valuesets(DATA_DIR / "valuesets.json"))
+OBSERVATION_LOINC_CODES: tuple[str, ...] = tuple(code for system, code in _OBSERVATION_QUERY_CODES if system == LOINC)
 _LOINC_OID = next(oid for oid, url in CODE_SYSTEM_OIDS.items() if url == LOINC)
 _OBSERVATION_CODES = ",".join(
-    [f"{FACET_CDS_CODES}|{PERCENT_RELIEF_CODE}"]
-    + [f"{system}|{code}" for code in OBSERVATION_LOINC_CODES for system in (LOINC, _LOINC_OID)]
+    token
+    for system, code in _OBSERVATION_QUERY_CODES
+    for token in ([f"{system}|{code}", f"{_LOINC_OID}|{code}"] if system == LOINC else [f"{system}|{code}"])
 )
 
 

@@ -84,3 +84,22 @@ def test_observation_template_covers_every_loinc_code_the_engine_reads_observati
 
     for code in egfr | PAIN_SCORE_CODES | INTERFERENCE_LOINC:
         assert {f"http://loinc.org|{code}", f"urn:oid:2.16.840.1.113883.6.1|{code}"} <= codes
+
+
+def test_observation_template_asks_for_every_code_of_the_observation_value_sets_and_the_engine_constants():
+    """Derived, not hand-kept (issue 12): each code by the URL and by the OID, our own codes by their URL."""
+    from cds_service.fhir_access.relevance import OBSERVATION_VALUESET_PREFIXES, engine_constant_codes
+    from cds_service.policy.conventions import FACET_CDS_CODES, LOINC
+    from cds_service.policy.library import DATA_DIR
+    from cds_service.policy.loader import load_valuesets
+
+    valuesets = load_valuesets(DATA_DIR / "valuesets.json")
+    wanted = {(e.system, e.code) for name in valuesets.names() if name.startswith(OBSERVATION_VALUESET_PREFIXES)
+              for e in valuesets.entries(name) if e.system in (LOINC, FACET_CDS_CODES)}  # not the UCUM unit
+    wanted |= {(system, code) for system, codes in engine_constant_codes().items() if system in (LOINC, FACET_CDS_CODES)
+               for code in codes}
+    tokens = set(PREFETCH_TEMPLATES["observations"].split("&code=", 1)[1].split(","))
+    assert {code for system, code in wanted if system == LOINC} >= {"72514-3", "98979-8", "91146-1"}
+    for system, code in wanted:
+        spellings = {f"{system}|{code}"} | ({f"urn:oid:2.16.840.1.113883.6.1|{code}"} if system == LOINC else set())
+        assert spellings <= tokens, code

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from cds_service.fhir_access.relevance import is_relevant, normalize_relevant, observation_codes, relevant_only
+from cds_service.fhir_access.relevance import is_relevant, normalize_relevant, relevant_codes, relevant_only
 from cds_service.policy.conventions import FACET_CDS_CODES, LOINC, PERCENT_RELIEF_CODE
 from cds_service.policy.library import DATA_DIR
 from cds_service.policy.loader import load_valuesets
@@ -50,11 +50,11 @@ def test_an_oid_coded_pain_score_is_kept_and_normalised():
 
 @pytest.mark.parametrize("code", ["77565-0", "91146-1", "91147-9", " 72514-3 "])
 def test_adl_interference_and_padded_pain_codes_are_kept(code):
-    assert is_relevant(_observation("o", LOINC, code), observation_codes(VALUESETS))
+    assert is_relevant(_observation("o", LOINC, code), relevant_codes(VALUESETS))
 
 
 def test_every_egfr_code_of_the_value_set_is_kept():
-    codes = observation_codes(VALUESETS)
+    codes = relevant_codes(VALUESETS)
     egfr = [e.code for e in VALUESETS.entries("lab-egfr-loinc")]
     assert egfr and all(is_relevant(_observation("o", LOINC, c), codes) for c in egfr)
 
@@ -65,9 +65,13 @@ def test_every_egfr_code_of_the_value_set_is_kept():
     _observation("nosys", None, "8867-4"),  # no system
     {"resourceType": "Observation", "id": "text", "code": {"text": "pain 7/10"}},  # text only
     {"resourceType": "Observation", "id": "mixed", "code": {"coding": [
-        {"system": LOINC, "code": "8867-4"}, {"system": "http://snomed.info/sct", "code": "364075005"}]}},
+        {"system": LOINC, "code": "8867-4"}, {"system": LOINC, "code": "72514-3"}]}},  # one relevant coding
     {"resourceType": "Observation", "id": "odd", "code": {"coding": ["8867-4"]}},  # junk: normalisation judges
-    {"resourceType": "Condition", "id": "c", "code": {"coding": [{"system": LOINC, "code": "8867-4"}]}},
+    {"resourceType": "Condition", "id": "c", "code": {"coding": [{"code": "I10"}]}},  # no system: kept
+    {"resourceType": "Condition", "id": "c2", "code": {"text": "hypertension"}},  # text only: kept
+    {"resourceType": "Procedure", "id": "p", "code": {"coding": [{"system": LOINC, "code": 64635}]}},  # odd code
+    {"resourceType": "MedicationStatement", "id": "m", "medicationReference": {"reference": "Medication/x"}},
+    {"resourceType": "Encounter", "id": "e", "status": "nonsense"},  # a type never dropped
     "not a resource",
 ])
 def test_anything_not_certainly_irrelevant_is_kept(raw):
