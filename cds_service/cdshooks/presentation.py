@@ -176,7 +176,7 @@ def evidence_text(evidence: Evidence) -> str:
     code = _code_text(evidence.code)
     named = f"{evidence.label} ({code})" if evidence.label and code else (evidence.label or code)
     words = ", ".join(part for part in (named, evidence.note) if part)
-    if evidence.date:
+    if evidence.date and evidence.date not in words:  # "onset 2025-09-20" needs no "on 2025-09-20" after it
         words = f"{words} on {evidence.date}" if words else evidence.date
     return f"{words} ({evidence.reference})" if words else evidence.reference
 

@@ -400,7 +400,7 @@ def therapy_trial(ctx: CheckContext, p: TherapyTrial) -> Outcome:
 
 def _therapy_name(ctx: CheckContext, resource: Mapping[str, Any], home_exercise: Sequence[str]) -> str:
     concept = resource.get("code") if resource.get("resourceType") != "CarePlan" else resource.get("category")
-    text = clinical.concept_text(concept)
+    text = clinical.concept_label(concept)
     if len(text) > 60:  # cut at a word, visibly: a name cut mid-word reads as a different thing
         text = text[:60].rsplit(" ", 1)[0] + "…"
     hep = (

@@ -17,6 +17,7 @@ from cds_service.evaluation.record import (
     PatientRecord,
     Resource,
     codings,
+    concept_label,
     concept_text,
     condition_is_active,
     condition_onset,
@@ -86,7 +87,7 @@ def evidence_of(
     resource: Resource, *, day: date | None = None, field: str = "code", note: str | None = None
 ) -> Evidence:
     code = coded(resource, field) or None
-    words = concept_text(resource.get(field))
+    words = concept_label(resource.get(field))
     if len(words) > 60:  # cut at a word, visibly
         words = words[:60].rsplit(" ", 1)[0] + "…"
     return Evidence(str(resource.get("resourceType")), str(resource.get("id") or "?"),

@@ -62,6 +62,19 @@ def concept_text(concept: Any) -> str:
     return " ".join(p for p in parts if p).lower()
 
 
+def concept_label(concept: Any) -> str:
+    """The one name a person reads for a CodeableConcept: its text, else its first display, as recorded
+    (concept_text joins and lower-cases them all for matching, which reads as "naproxen naproxen")."""
+    for cc in one_or_many(concept):
+        if isinstance(cc, Mapping):
+            if str(cc.get("text") or "").strip():
+                return str(cc["text"]).strip()
+            for c in codings(cc):
+                if str(c.get("display") or "").strip():
+                    return str(c["display"]).strip()
+    return ""
+
+
 def status_code(concept: Any) -> str | None:
     for c in codings(concept):
         if c.get("code"):
