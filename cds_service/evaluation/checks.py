@@ -588,6 +588,8 @@ def first_block_relief_note(ctx: CheckContext, p: MinRelief) -> Outcome:
 
 @check("two_positive_blocks", TwoPositiveBlocks)
 def two_positive_blocks(ctx: CheckContext, p: TwoPositiveBlocks) -> Outcome:
+    if ctx.region == Region.THORACIC:  # thoracic RF is not medically necessary (I.E): never invite thoracic blocks
+        return Outcome(NA, "thoracic RF neurotomy is not covered whatever the blocks (I.E)")
     blocks = clinical.diagnostic_blocks(ctx.priors, ctx.zone)
     if len(blocks) < 2:
         return Outcome(
@@ -599,7 +601,7 @@ def two_positive_blocks(ctx: CheckContext, p: TwoPositiveBlocks) -> Outcome:
     good = [(b, r) for b, r in reliefs if r is not None and r.percent >= p.min_relief_percent]
     unknown = [(b, r) for b, r in reliefs if r is None]
     ev = tuple(e for b, r in reliefs for e in (b.evidence,) + (r.evidence if r else ()))
-    summary = ", ".join(f"{b.day}: {_relief_text(r)}" for b, r in reliefs)
+    summary = "; ".join(f"{b.day}{_at_levels(b)}: {_relief_text(r)}" for b, r in reliefs)
     if len(good) >= 2:
         if p.requires_function_attestation:
             return Outcome(
@@ -609,6 +611,12 @@ def two_positive_blocks(ctx: CheckContext, p: TwoPositiveBlocks) -> Outcome:
     if len(good) + len(unknown) >= 2:
         return Outcome(DOC, f"relief after each block must be recorded ({summary})", ev)
     return Outcome(NOT_MET, f"fewer than two blocks with ≥ {p.min_relief_percent}% relief ({summary})", ev)
+
+
+def _at_levels(block: PriorProcedure) -> str:
+    """" at L4-L5, L5-S1" from the block's bodySite (every Procedure of its session); "" when not recorded."""
+    levels = level_names([s for m in block.members or (block.resource,) for s in one_or_many(m.get("bodySite"))])
+    return f" at {', '.join(levels)}" if levels else ""
 
 
 @check("rf_interval", MinMonths)
