@@ -27,6 +27,7 @@ def _iso_date(value: str) -> date:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from cds_service.cdshooks.request import validate_draft_orders
     from cds_service.evaluation.results import SkippedResource
     from cds_service.fhir_access.normalize import normalize_bundle_entries, normalize_resources
     from cds_service.usecases.engine import default_library, evaluate
@@ -57,11 +58,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
         return 2
     record = normalize_resources(normalize_bundle_entries(record_json))
-    orders = normalize_resources(normalize_bundle_entries(order_json))
+    orders = validate_draft_orders(normalize_bundle_entries(order_json))  # as the service validates them
     skipped = [
-        SkippedResource(s.resource_type or "?", s.resource_id, s.problem) for s in record.skipped + orders.skipped
+        SkippedResource(s.resource_type or "?", s.resource_id, s.problem) for s in [*record.skipped, *orders.skipped]
     ]
-    evaluation = evaluate(library, record.resources, orders.resources, today=args.date or date.today(),
+    evaluation = evaluate(library, record.resources, orders.valid, today=args.date or date.today(),
                           revision_id=args.revision, skipped=skipped)
     print(json.dumps(evaluation_to_json(evaluation), indent=2) if args.json else evaluation_to_text(evaluation))
     return 0

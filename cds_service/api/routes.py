@@ -12,7 +12,7 @@ from cds_service.api.errors import ApiError, operation_outcome
 from cds_service.cdshooks.discovery import discovery_document
 from cds_service.cdshooks.questionnaire import questionnaire_for
 from cds_service.cdshooks.request import BadRequest, parse_hook_request, parse_json
-from cds_service.fhir_access.source import HookRequestInvalid, PrefetchUnavailable
+from cds_service.fhir_access.source import PrefetchUnavailable
 from cds_service.observability import metrics
 from cds_service.observability.lifecycle import DRAIN
 from cds_service.security import AuthError, fhir_server_allowed, verify_client_jwt
@@ -106,7 +106,7 @@ def invoke(service_id: str) -> Response:
         answer = svc.answer(service, hook_request, client)
         status = 200
         return jsonify(answer)
-    except (BadRequest, HookRequestInvalid) as exc:
+    except BadRequest as exc:
         status = 400
         raise ApiError(400, str(exc)) from None
     except PrefetchUnavailable as exc:

@@ -30,7 +30,7 @@ log = logging.getLogger("cds_service.usecases.patient_view")
 def answer_patient_view(ctx: HookContext, request: HookRequest, *, service_id: str,
                         client: str | None) -> dict[str, Any]:
     started = time.perf_counter()
-    gathered = gather_record(request.raw, limits=ctx.settings.fetch, cache=ctx.record_cache, issuer=client,
+    gathered = gather_record(request, limits=ctx.settings.fetch, cache=ctx.record_cache, issuer=client,
                              executor=ctx.fetch_executor)
     policy_id = ctx.library.revisions[0].policy
     if gathered.patient_not_found:  # not a passing fault: "reopen the chart to try again" would mislead
@@ -68,9 +68,8 @@ def answer_patient_view(ctx: HookContext, request: HookRequest, *, service_id: s
 def _readiness(ctx: HookContext, request: HookRequest, record: PatientRecord, resources: list[dict[str, Any]],
                today: date) -> list[Readiness] | None:
     """Each hypothetical order evaluated on its own: together they would break "one procedure per visit"."""
-    user = request.raw.get("context", {}).get("userId")
     orders = hypothetical_orders(record, ctx.library.valuesets, patient_id=request.patient_id,
-                                 today=today, requester=user if isinstance(user, str) else None)
+                                 today=today, requester=request.user_id)
     items = []
     try:
         for hypothetical in orders:
