@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeGuard
 
+from cds_service.errors import InvalidRequest
 from cds_service.fhir_access.normalize import Skipped, normalize_bundle_entries, normalize_resources
 
 REQUIRED_CONTEXT = {
@@ -17,7 +18,7 @@ REQUIRED_CONTEXT = {
 }
 
 
-class BadRequest(ValueError):
+class BadRequest(InvalidRequest, ValueError):
     """The request cannot be used; the message says what is wrong (HTTP 400)."""
 
 

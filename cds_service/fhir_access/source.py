@@ -31,6 +31,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from cds_service.errors import PreconditionFailed
 from cds_service.fhir_access.bundle_links import link_full_urls
 from cds_service.fhir_access.cache import token_fingerprint
 from cds_service.fhir_access.client import FhirAccessError, FhirClient, FhirUnavailable, server_key
@@ -80,7 +81,7 @@ class RecordRequest(Protocol):
     def coverage_ids(self) -> tuple[str, ...]: ...  # Coverage ids the draft orders name
 
 
-class PrefetchUnavailable(FhirAccessError):
+class PrefetchUnavailable(FhirAccessError, PreconditionFailed):
     """Some key was neither prefetched nor fetchable: the request has no `fhirServer` (HTTP 412)."""
 
     def __init__(self, keys: list[str]) -> None:

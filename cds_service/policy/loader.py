@@ -13,6 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from cds_service.errors import ConfigurationError
 from cds_service.policy.model import ORDER_KINDS, Criterion, Revision
 from cds_service.policy.valuesets import ValueSetError, ValueSets
 
@@ -21,7 +22,7 @@ CRITERION_KEYS = frozenset({"id", "title", "text", "check", "applies_to", "attes
 PROVENANCES = ("published", "reconstructed from the revision log")
 
 
-class PolicyDataError(ValueError):
+class PolicyDataError(ConfigurationError, ValueError):
     """A policy data file is malformed. The message names the file and the problem."""
 
 
