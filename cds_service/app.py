@@ -14,10 +14,9 @@ from datetime import date
 from typing import Any
 
 from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException
 
 from cds_service.api.admin import admin
-from cds_service.api.errors import ApiError, install_storage_errors, operation_outcome
+from cds_service.api.errors import install_error_handlers, install_storage_errors
 from cds_service.api.routes import bp
 from cds_service.cdshooks.discovery import ORDER_SELECT, ORDER_SIGN, PATIENT_VIEW, ServiceDefinition
 from cds_service.cdshooks.request import HookRequest
@@ -100,7 +99,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     ).hexdigest()
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict")
     _install_cors(app, settings)
-    _install_error_handlers(app)
+    install_error_handlers(app)
     install_storage_errors(app)
     if not settings.auth_on:
         log.warning(AUTH_OFF_BANNER)
@@ -131,21 +130,6 @@ def _install_cors(app: Flask, settings: Settings) -> None:
         response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
         response.headers["Access-Control-Max-Age"] = "600"
         return response
-
-
-def _install_error_handlers(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def api_error(exc: ApiError) -> Response:
-        return operation_outcome(exc.status, exc.diagnostics)
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Response:
-        return operation_outcome(exc.code or 500, exc.description or exc.name)
-
-    @app.errorhandler(Exception)
-    def unexpected(exc: Exception) -> Response:
-        log.exception("unexpected error on %s %s", request.method, request.path)
-        return operation_outcome(500, "internal error; the incident was logged")
 
 
 def serve(host: str, port: int) -> int:

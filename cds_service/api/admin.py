@@ -12,7 +12,7 @@ from html import escape
 from flask import Blueprint, Response, current_app, jsonify, redirect, request, session
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from cds_service.api.errors import ApiError
+from cds_service.errors import NotFound, Unauthorized
 
 admin = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -20,7 +20,7 @@ admin = Blueprint("admin", __name__, url_prefix="/admin")
 def _token() -> str:
     token = current_app.extensions["facet_cds"].settings.admin_token
     if not token:
-        raise ApiError(404, "the admin dashboard is disabled (set CDS_ADMIN_TOKEN)")
+        raise NotFound("the admin dashboard is disabled (set CDS_ADMIN_TOKEN)")
     return token
 
 
@@ -34,7 +34,7 @@ def _authorised() -> bool:
 
 def _require() -> None:
     if not _authorised():
-        raise ApiError(401, "admin authentication required")
+        raise Unauthorized("admin authentication required")
 
 
 @admin.get("/api/audit")
@@ -49,7 +49,7 @@ def assertion_api(assertion_id: str) -> Response:
     _require()
     found = current_app.extensions["facet_cds"].store.assertion(assertion_id)
     if found is None:
-        raise ApiError(404, f"no coverage assertion '{assertion_id}'")
+        raise NotFound(f"no coverage assertion '{assertion_id}'")
     return jsonify(found)
 
 

@@ -8,15 +8,14 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import MethodNotAllowed
 
-from cds_service.api.errors import ApiError, operation_outcome
+from cds_service.api.errors import answer_for, operation_outcome
 from cds_service.cdshooks.discovery import discovery_document
 from cds_service.cdshooks.questionnaire import questionnaire_for
-from cds_service.cdshooks.request import BadRequest, parse_hook_request, parse_json
-from cds_service.fhir_access.source import PrefetchUnavailable
+from cds_service.cdshooks.request import parse_hook_request, parse_json
+from cds_service.errors import CdsError, Forbidden, HeadersTooLarge, InvalidRequest, NotFound, PayloadTooLarge
 from cds_service.observability import metrics
 from cds_service.observability.lifecycle import DRAIN
 from cds_service.security import AuthError, fhir_server_allowed, verify_client_jwt
-from cds_service.storage.errors import DatabaseUnavailable
 
 bp = Blueprint("cds", __name__)
 log = logging.getLogger("cds_service.api")
@@ -32,10 +31,10 @@ def _svc():
 def _read_body() -> bytes:
     limit = _svc().settings.requests.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, f"request body over {limit} bytes")
+        raise PayloadTooLarge(f"request body over {limit} bytes")
     body = request.stream.read(limit + 1)
     if len(body) > limit:
-        raise ApiError(413, f"request body over {limit} bytes")
+        raise PayloadTooLarge(f"request body over {limit} bytes")
     return body
 
 
@@ -51,7 +50,7 @@ def _authenticate(audience: str) -> str | None:
     except AuthError as exc:
         metrics.AUTH_FAILURES.labels("401").inc()
         log.info("JWT refused for %s: %s", request.path, exc.reason)
-        raise ApiError(401, "authentication required: a valid client JWT was not presented") from None
+        raise  # answered by api.errors without the reason
     g.client = verified.client
     return verified.client.iss
 
@@ -64,14 +63,14 @@ def _check_fhir_server(fhir_server: str | None) -> None:
     allowed = fhir_server_allowed(g.client if svc.settings.auth_on else svc.dev_allowlist, fhir_server)
     if not allowed:
         metrics.AUTH_FAILURES.labels("403").inc()
-        raise ApiError(403, "fhirServer is not on this client's allow-list")
+        raise Forbidden("fhirServer is not on this client's allow-list")
 
 
 @bp.before_app_request
 def refuse_oversized_headers() -> None:
     size = sum(len(name) + len(value) + 4 for name, value in request.headers.items())
     if size > MAX_HEADER_BYTES:
-        raise ApiError(431, f"request headers over {MAX_HEADER_BYTES} bytes")
+        raise HeadersTooLarge(f"request headers over {MAX_HEADER_BYTES} bytes")
 
 
 @bp.app_errorhandler(MethodNotAllowed)
@@ -92,7 +91,7 @@ def invoke(service_id: str) -> Response:
     svc = _svc()
     service = svc.service(service_id)
     if service is None:
-        raise ApiError(404, f"no CDS service '{service_id}'")
+        raise NotFound(f"no CDS service '{service_id}'")
     started = time.perf_counter()
     status = 500
     try:
@@ -106,17 +105,8 @@ def invoke(service_id: str) -> Response:
         answer = svc.answer(service, hook_request, client)
         status = 200
         return jsonify(answer)
-    except BadRequest as exc:
-        status = 400
-        raise ApiError(400, str(exc)) from None
-    except PrefetchUnavailable as exc:
-        status = 412
-        raise ApiError(412, str(exc)) from None  # the exception names the cause and the keys, once
-    except ApiError as exc:
-        status = exc.status
-        raise
-    except DatabaseUnavailable:
-        status = 503  # answered by api.errors
+    except CdsError as exc:
+        status = answer_for(exc).status  # answered by api.errors, from its one table
         raise
     finally:
         metrics.HOOK_CALLS.labels(service.hook, str(status)).inc()
@@ -127,20 +117,17 @@ def invoke(service_id: str) -> Response:
 def feedback(service_id: str) -> Response:
     svc = _svc()
     if svc.service(service_id) is None:
-        raise ApiError(404, f"no CDS service '{service_id}'")
+        raise NotFound(f"no CDS service '{service_id}'")
     body = _read_body()
     client = _authenticate(f"{svc.settings.base_url}/cds-services/{service_id}/feedback")
-    try:
-        data = parse_json(body, svc.settings.requests.max_json_depth)
-    except BadRequest as exc:
-        raise ApiError(400, str(exc)) from None
+    data = parse_json(body, svc.settings.requests.max_json_depth)
     items = data.get("feedback") if isinstance(data, dict) else None
     if not isinstance(items, list) or not items:
-        raise ApiError(400, "'feedback' must be a non-empty array")
+        raise InvalidRequest("'feedback' must be a non-empty array")
     for i, item in enumerate(items):
         problem = _feedback_problem(item)
         if problem:
-            raise ApiError(400, f"feedback[{i}]: {problem}")
+            raise InvalidRequest(f"feedback[{i}]: {problem}")
     stored = 0
     for item in items:
         stored += svc.store.record_feedback(service_id, client, item)
@@ -168,7 +155,7 @@ def questionnaire_read(qid: str) -> Response:
         q = questionnaire_for(revision)
         if q["id"] == qid:
             return _fhir_json(q)
-    raise ApiError(404, f"no Questionnaire '{qid}'")
+    raise NotFound(f"no Questionnaire '{qid}'")
 
 
 @bp.get("/fhir/Questionnaire")

@@ -43,7 +43,7 @@ class FhirAccessError(CdsError):
     """Base of every error `cds_service.fhir_access` raises."""
 
 
-class FhirUnavailable(FhirAccessError, UpstreamError):
+class FhirUnavailable(UpstreamError, FhirAccessError):
     """The FHIR server could not give us usable data; `reason` is for logs and audit only."""
 
     def __init__(self, reason: str) -> None:

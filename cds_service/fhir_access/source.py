@@ -81,7 +81,7 @@ class RecordRequest(Protocol):
     def coverage_ids(self) -> tuple[str, ...]: ...  # Coverage ids the draft orders name
 
 
-class PrefetchUnavailable(FhirAccessError, PreconditionFailed):
+class PrefetchUnavailable(PreconditionFailed, FhirAccessError):  # the category first: it decides the answer
     """Some key was neither prefetched nor fetchable: the request has no `fhirServer` (HTTP 412)."""
 
     def __init__(self, keys: list[str]) -> None:
