@@ -47,6 +47,6 @@ def floor(service_id: str) -> Response:
 
 def create_bench_app() -> Flask:
     app = create_app()
-    app.extensions["facet_cds"].hook_context.record_cache = NoRecordCache()
+    app.extensions["facet_cds"].record_cache = NoRecordCache()
     app.add_url_rule(f"{FLOOR_PATH}/<service_id>", "bench_floor", floor, methods=["POST"])
     return app

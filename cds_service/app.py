@@ -9,24 +9,20 @@ import secrets
 import signal
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 from flask import Flask, Response, request
 
 from cds_service.api.admin import admin
+from cds_service.api.context import install_services
 from cds_service.api.errors import install_error_handlers, install_storage_errors
 from cds_service.api.routes import bp
-from cds_service.cdshooks.discovery import ORDER_SELECT, ORDER_SIGN, PATIENT_VIEW, ServiceDefinition
-from cds_service.cdshooks.request import HookRequest
+from cds_service.cdshooks.discovery import ORDER_SELECT, ORDER_SIGN, PATIENT_VIEW
 from cds_service.fhir_access.cache import RecordCache
 from cds_service.observability import logs, request_context
 from cds_service.observability.lifecycle import drain_on_sigterm, drain_seconds
-from cds_service.policy.library import PolicyLibrary
 from cds_service.security import (
     ClientRegistry,
-    FhirServerAllowlist,
     JwksProvider,
     ReplayStore,
     SqliteReplayStore,
@@ -36,35 +32,10 @@ from cds_service.security.replay import PostgresReplayStore
 from cds_service.settings import Settings
 from cds_service.storage.store import Store
 from cds_service.usecases.engine import load_library
-from cds_service.usecases.order_hooks import HookContext, answer_order_hook
+from cds_service.usecases.services import Services
 
 log = logging.getLogger("cds_service")
 AUTH_OFF_BANNER = "CDS_AUTH=off — requests are NOT authenticated. Local demos only; never expose this service."
-
-
-@dataclass
-class Services:
-    """Everything the routes need; one instance per app (per worker process)."""
-
-    settings: Settings
-    library: PolicyLibrary
-    store: Store
-    clients: ClientRegistry
-    jwks: JwksProvider
-    replay: ReplayStore
-    dev_allowlist: FhirServerAllowlist
-    hook_context: HookContext
-    services: list[ServiceDefinition] = field(default_factory=list)
-
-    def service(self, service_id: str) -> ServiceDefinition | None:
-        return next((s for s in self.services if s.id == service_id), None)
-
-    def answer(self, service: ServiceDefinition, hook_request: HookRequest, client: str | None) -> dict[str, Any]:
-        if service.hook == "patient-view":
-            from cds_service.usecases.patient_view import answer_patient_view
-
-            return answer_patient_view(self.hook_context, hook_request, service_id=service.id, client=client)
-        return answer_order_hook(self.hook_context, hook_request, service_id=service.id, client=client)
 
 
 def build_services(settings: Settings, *, today: Callable[[], date] | None = None,
@@ -76,12 +47,14 @@ def build_services(settings: Settings, *, today: Callable[[], date] | None = Non
     replay: ReplayStore = (PostgresReplayStore(settings.database.location) if settings.database.kind == "postgresql"
                            else SqliteReplayStore(settings.database.sqlite_path))
     clock = today or (lambda: settings.policy_date or date.today())
-    context = HookContext(settings=settings, library=library, store=store,
-                          record_cache=RecordCache(ttl_s=settings.record_cache_ttl_s),
-                          hash_key=store.hash_key(settings.hash_key, settings.generated_hash_key), today=clock)
-    definitions = [ORDER_SELECT, ORDER_SIGN] + ([PATIENT_VIEW] if settings.patient_view else [])
-    return Services(settings, library, store, clients, jwks or JwksProvider(), replay,
-                    dev_allowlist(settings.dev_fhir_servers), context, definitions)
+    return Services(
+        settings=settings, library=library, store=store,
+        record_cache=RecordCache(ttl_s=settings.record_cache_ttl_s),
+        hash_key=store.hash_key(settings.hash_key, settings.generated_hash_key), today=clock,
+        clients=clients, jwks=jwks or JwksProvider(), replay=replay,
+        dev_allowlist=dev_allowlist(settings.dev_fhir_servers),
+        definitions=[ORDER_SELECT, ORDER_SIGN] + ([PATIENT_VIEW] if settings.patient_view else []),
+    )
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
@@ -89,7 +62,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     services = services or build_services(settings)
     app = Flask(__name__)
     app.url_map.merge_slashes = False  # its redirect (308, HTML) would bypass our OperationOutcome errors
-    app.extensions["facet_cds"] = services
+    install_services(app, services)
     request_context.install(app)  # first: every later hook and log line of the call sees the id
     app.register_blueprint(bp)
     app.register_blueprint(admin)

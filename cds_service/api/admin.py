@@ -9,16 +9,17 @@ import hmac
 from datetime import UTC, datetime
 from html import escape
 
-from flask import Blueprint, Response, current_app, jsonify, redirect, request, session
+from flask import Blueprint, Response, jsonify, redirect, request, session
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from cds_service.api.context import services
 from cds_service.errors import NotFound, Unauthorized
 
 admin = Blueprint("admin", __name__, url_prefix="/admin")
 
 
 def _token() -> str:
-    token = current_app.extensions["facet_cds"].settings.admin_token
+    token = services().settings.admin_token
     if not token:
         raise NotFound("the admin dashboard is disabled (set CDS_ADMIN_TOKEN)")
     return token
@@ -41,13 +42,13 @@ def _require() -> None:
 def audit_api() -> Response:
     _require()
     limit = min(max(request.args.get("limit", 50, type=int), 1), 500)
-    return jsonify({"entries": current_app.extensions["facet_cds"].store.recent_audit(limit)})
+    return jsonify({"entries": services().store.recent_audit(limit)})
 
 
 @admin.get("/api/assertions/<assertion_id>")
 def assertion_api(assertion_id: str) -> Response:
     _require()
-    found = current_app.extensions["facet_cds"].store.assertion(assertion_id)
+    found = services().store.assertion(assertion_id)
     if found is None:
         raise NotFound(f"no coverage assertion '{assertion_id}'")
     return jsonify(found)
@@ -66,7 +67,7 @@ def dashboard() -> Response:
     _token()
     if not _authorised():
         return Response(_page(_LOGIN), mimetype="text/html")
-    svc = current_app.extensions["facet_cds"]
+    svc = services()
     rows = svc.store.recent_audit(100)
     auth = "on" if svc.settings.auth_on else "OFF (demo only)"
     body = [f"<p>Auth: <b>{auth}</b> · trusted clients: {len(svc.clients)}"

@@ -8,10 +8,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from flask import Flask, Response, current_app, g, jsonify, request
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from cds_service import errors
+from cds_service.api.context import caller, services_if_installed
 from cds_service.fhir_access import FhirAccessError
 from cds_service.security import AuthError
 from cds_service.storage.errors import DatabaseUnavailable
@@ -130,14 +131,15 @@ def audit_refusal(response: Response) -> Response:
     reason = REFUSAL_CLASSES.get(response.status_code)
     if reason is None or request.method == "OPTIONS":
         return response
-    svc = current_app.extensions.get("facet_cds")
+    svc = services_if_installed()
     if svc is None:
         return response
     rule = request.url_rule.rule if request.url_rule is not None else "-"
     if rule == "-" and reason == "not-found":
         reason = "no-such-route"
     service_id = (request.view_args or {}).get("service_id")
-    client = getattr(g.get("client"), "iss", None)
+    verified = caller()
+    client = verified.iss if verified is not None else None
     try:
         svc.store.record_refusal(method=request.method[:16], route=rule,
                                  service_id=service_id if svc.service(str(service_id)) else None,

@@ -5,9 +5,10 @@ import logging
 import time
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import MethodNotAllowed
 
+from cds_service.api.context import remember_caller, services
 from cds_service.api.errors import answer_for, operation_outcome
 from cds_service.cdshooks.discovery import discovery_document
 from cds_service.cdshooks.questionnaire import questionnaire_for
@@ -15,7 +16,8 @@ from cds_service.cdshooks.request import parse_hook_request, parse_json
 from cds_service.errors import CdsError, Forbidden, HeadersTooLarge, InvalidRequest, NotFound, PayloadTooLarge
 from cds_service.observability import metrics
 from cds_service.observability.lifecycle import DRAIN
-from cds_service.security import AuthError, fhir_server_allowed, verify_client_jwt
+from cds_service.security import AuthError, TrustedClient, fhir_server_allowed, verify_client_jwt
+from cds_service.usecases.services import Services
 
 bp = Blueprint("cds", __name__)
 log = logging.getLogger("cds_service.api")
@@ -24,12 +26,8 @@ log = logging.getLogger("cds_service.api")
 MAX_HEADER_BYTES = 16 * 1024
 
 
-def _svc():
-    return current_app.extensions["facet_cds"]
-
-
-def _read_body() -> bytes:
-    limit = _svc().settings.requests.max_body_bytes
+def _read_body(svc: Services) -> bytes:
+    limit = svc.settings.requests.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"request body over {limit} bytes")
     body = request.stream.read(limit + 1)
@@ -38,9 +36,8 @@ def _read_body() -> bytes:
     return body
 
 
-def _authenticate(audience: str) -> str | None:
-    """The verified client's `iss`, or None when CDS_AUTH=off. Refusals carry no detail (401)."""
-    svc = _svc()
+def _authenticate(svc: Services, audience: str) -> TrustedClient | None:
+    """The verified client, or None when CDS_AUTH=off. Refusals carry no detail (401)."""
     if not svc.settings.auth_on:
         log.warning("CDS_AUTH=off: request accepted without a JWT (local demo only)")
         return None
@@ -51,16 +48,15 @@ def _authenticate(audience: str) -> str | None:
         metrics.AUTH_FAILURES.labels("401").inc()
         log.info("JWT refused for %s: %s", request.path, exc.reason)
         raise  # answered by api.errors without the reason
-    g.client = verified.client
-    return verified.client.iss
+    remember_caller(verified.client)  # for the refusal audit only
+    return verified.client
 
 
-def _check_fhir_server(fhir_server: str | None) -> None:
+def _check_fhir_server(svc: Services, client: TrustedClient | None, fhir_server: str | None) -> None:
     """SSRF guard: the fhirServer must be on the calling client's allow-list, before any network traffic."""
     if fhir_server is None:
         return
-    svc = _svc()
-    allowed = fhir_server_allowed(g.client if svc.settings.auth_on else svc.dev_allowlist, fhir_server)
+    allowed = fhir_server_allowed(client if client is not None else svc.dev_allowlist, fhir_server)
     if not allowed:
         metrics.AUTH_FAILURES.labels("403").inc()
         raise Forbidden("fhirServer is not on this client's allow-list")
@@ -83,26 +79,26 @@ def method_not_allowed(exc: MethodNotAllowed) -> Response:
 
 @bp.get("/cds-services")
 def discovery() -> Response:
-    return jsonify(discovery_document(_svc().services))
+    return jsonify(discovery_document(services().definitions))
 
 
 @bp.post("/cds-services/<service_id>")
 def invoke(service_id: str) -> Response:
-    svc = _svc()
+    svc = services()
     service = svc.service(service_id)
     if service is None:
         raise NotFound(f"no CDS service '{service_id}'")
     started = time.perf_counter()
     status = 500
     try:
-        body = _read_body()
-        client = _authenticate(f"{svc.settings.base_url}/cds-services/{service_id}")
+        body = _read_body(svc)
+        client = _authenticate(svc, f"{svc.settings.base_url}/cds-services/{service_id}")
         data = parse_json(body, svc.settings.requests.max_json_depth)
         hook_request = parse_hook_request(data, expected_hook=service.hook,
                                           max_draft_orders=svc.settings.requests.max_draft_orders,
                                           max_prefetch_resources=svc.settings.fetch.max_resources)
-        _check_fhir_server(hook_request.fhir_server)
-        answer = svc.answer(service, hook_request, client)
+        _check_fhir_server(svc, client, hook_request.fhir_server)
+        answer = svc.answer(service, hook_request, client.iss if client else None)
         status = 200
         return jsonify(answer)
     except CdsError as exc:
@@ -115,11 +111,11 @@ def invoke(service_id: str) -> Response:
 
 @bp.post("/cds-services/<service_id>/feedback")
 def feedback(service_id: str) -> Response:
-    svc = _svc()
+    svc = services()
     if svc.service(service_id) is None:
         raise NotFound(f"no CDS service '{service_id}'")
-    body = _read_body()
-    client = _authenticate(f"{svc.settings.base_url}/cds-services/{service_id}/feedback")
+    body = _read_body(svc)
+    client = _authenticate(svc, f"{svc.settings.base_url}/cds-services/{service_id}/feedback")
     data = parse_json(body, svc.settings.requests.max_json_depth)
     items = data.get("feedback") if isinstance(data, dict) else None
     if not isinstance(items, list) or not items:
@@ -130,7 +126,7 @@ def feedback(service_id: str) -> Response:
             raise InvalidRequest(f"feedback[{i}]: {problem}")
     stored = 0
     for item in items:
-        stored += svc.store.record_feedback(service_id, client, item)
+        stored += svc.store.record_feedback(service_id, client.iss if client else None, item)
         metrics.FEEDBACK.labels(item["outcome"]).inc()
     return jsonify({"stored": stored, "duplicates": len(items) - stored})
 
@@ -151,7 +147,7 @@ def _feedback_problem(item: Any) -> str | None:
 
 @bp.get("/fhir/Questionnaire/<qid>")
 def questionnaire_read(qid: str) -> Response:
-    for revision in _svc().library.revisions:
+    for revision in services().library.revisions:
         q = questionnaire_for(revision)
         if q["id"] == qid:
             return _fhir_json(q)
@@ -163,11 +159,12 @@ def questionnaire_search() -> Response:
     url = request.args.get("url", "")
     base, _, version = url.partition("|")
     version = request.args.get("version", version)
+    svc = services()
     entries = []
-    for revision in _svc().library.revisions:
+    for revision in svc.library.revisions:
         q = questionnaire_for(revision)
         if (not base or q["url"] == base) and (not version or q["version"] == version):
-            entries.append({"fullUrl": f"{_svc().settings.base_url}/fhir/Questionnaire/{q['id']}", "resource": q,
+            entries.append({"fullUrl": f"{svc.settings.base_url}/fhir/Questionnaire/{q['id']}", "resource": q,
                             "search": {"mode": "match"}})
     return _fhir_json({"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries})
 
@@ -185,7 +182,7 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    svc = _svc()
+    svc = services()
     db_ok = svc.store.reachable()
     ready = db_ok and not DRAIN.active  # draining on SIGTERM: still answering, but take me out of rotation
     body = {

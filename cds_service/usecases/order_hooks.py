@@ -1,61 +1,38 @@
 """Use cases: answer one hook call. Gathers the record (I/O), runs the pure engine, builds the response.
 
-Knows nothing about HTTP; raises `BadRequest` / `PrefetchUnavailable`, which the API layer translates.
+Knows nothing about HTTP; errors it lets through (`PrefetchUnavailable`, ...) are answered by api/errors.py.
 """
 from __future__ import annotations
 
 import logging
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cds_service.cdshooks.cards import build_cards
 from cds_service.cdshooks.coverage_info import AssertionRecord, build_system_actions
-from cds_service.cdshooks.presentation import CardSettings
 from cds_service.cdshooks.request import HookRequest
 from cds_service.cdshooks.unknown_patient import OUTCOME as UNKNOWN_PATIENT
 from cds_service.cdshooks.unknown_patient import patient_not_found_card
 from cds_service.evaluation.evaluator import evaluate
 from cds_service.evaluation.results import Evaluation, SkippedResource
-from cds_service.fhir_access.cache import RecordCache
 from cds_service.fhir_access.relevance import normalize_relevant  # validates only what can matter (issue 12)
 from cds_service.fhir_access.source import gather_record
 from cds_service.observability import metrics
-from cds_service.policy.library import PolicyLibrary
-from cds_service.settings import Settings
-from cds_service.storage.store import AuditEntry, Store, patient_hash, resource_ref
+from cds_service.storage.store import AuditEntry, patient_hash, resource_ref
+
+if TYPE_CHECKING:
+    from cds_service.usecases.services import Services
 
 log = logging.getLogger("cds_service.usecases.order_hooks")
 TECHNICAL = "the service could not evaluate this order"
-
-
-@dataclass
-class HookContext:
-    """What a hook call needs from the running service (built once in app.create_app)."""
-
-    settings: Settings
-    library: PolicyLibrary
-    store: Store
-    record_cache: RecordCache
-    hash_key: bytes
-    today: Callable[[], date]
-    fetch_executor: Any = None
-
-    @property
-    def card_settings(self) -> CardSettings:
-        s = self.settings
-        return CardSettings(plan_name=s.plan_name, policy_url=s.policy_url, pa_needed=s.pa_needed,  # type: ignore[arg-type]
-                            documentation_app_url=s.documentation_app_url)
 
 
 def _new_uuid() -> str:
     return str(uuid.uuid4())
 
 
-def _evaluate_safely(ctx: HookContext, request: HookRequest, resources: list[dict], problem: str | None,
+def _evaluate_safely(ctx: Services, request: HookRequest, resources: list[dict], problem: str | None,
                      skipped: list[SkippedResource]) -> Evaluation:
     """The engine is pure and tested; should it still fail on some record, answer `indeterminate`, not a 5xx."""
     try:
@@ -66,7 +43,7 @@ def _evaluate_safely(ctx: HookContext, request: HookRequest, resources: list[dic
         return evaluate(ctx.library, [], request.draft_orders, today=ctx.today(), technical_problem=TECHNICAL)
 
 
-def answer_order_hook(ctx: HookContext, request: HookRequest, *, service_id: str, client: str | None) -> dict[str, Any]:
+def answer_order_hook(ctx: Services, request: HookRequest, *, service_id: str, client: str | None) -> dict[str, Any]:
     """order-select / order-sign: cards for each facet procedure and, with a Coverage, coverage-information."""
     started = time.perf_counter()
     gathered = gather_record(request, limits=ctx.settings.fetch, cache=ctx.record_cache, issuer=client,
@@ -135,7 +112,7 @@ def _assertion_row(assertion: AssertionRecord, determinations: list) -> dict[str
     }
 
 
-def audit_call(ctx: HookContext, request: HookRequest, *, service_id: str, client: str | None, started: float,
+def audit_call(ctx: Services, request: HookRequest, *, service_id: str, client: str | None, started: float,
                determinations: list, gathered: Any, normalized: Any = None, assertions: list[AssertionRecord] = (),  # type: ignore[assignment]
                out_of_scope: tuple[str, ...] = (), outcome: str | None = None) -> None:
     """Audit row, metrics and one log line for a hook call (hashed patient id; no tokens, bodies or codes)."""

@@ -11,7 +11,7 @@ import logging
 import time
 import uuid
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cds_service.cdshooks.readiness_card import Readiness, readiness_card, unavailable_card
 from cds_service.cdshooks.request import HookRequest
@@ -22,12 +22,15 @@ from cds_service.evaluation.record import PatientRecord
 from cds_service.fhir_access.relevance import normalize_relevant  # validates only what can matter (issue 12)
 from cds_service.fhir_access.source import gather_record
 from cds_service.usecases.hypothetical_orders import has_spinal_pain, hypothetical_orders
-from cds_service.usecases.order_hooks import HookContext, audit_call
+from cds_service.usecases.order_hooks import audit_call
+
+if TYPE_CHECKING:
+    from cds_service.usecases.services import Services
 
 log = logging.getLogger("cds_service.usecases.patient_view")
 
 
-def answer_patient_view(ctx: HookContext, request: HookRequest, *, service_id: str,
+def answer_patient_view(ctx: Services, request: HookRequest, *, service_id: str,
                         client: str | None) -> dict[str, Any]:
     started = time.perf_counter()
     gathered = gather_record(request, limits=ctx.settings.fetch, cache=ctx.record_cache, issuer=client,
@@ -65,7 +68,7 @@ def answer_patient_view(ctx: HookContext, request: HookRequest, *, service_id: s
     return {"cards": [card]}
 
 
-def _readiness(ctx: HookContext, request: HookRequest, record: PatientRecord, resources: list[dict[str, Any]],
+def _readiness(ctx: Services, request: HookRequest, record: PatientRecord, resources: list[dict[str, Any]],
                today: date) -> list[Readiness] | None:
     """Each hypothetical order evaluated on its own: together they would break "one procedure per visit"."""
     orders = hypothetical_orders(record, ctx.library.valuesets, patient_id=request.patient_id,
