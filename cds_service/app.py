@@ -1,7 +1,6 @@
 """create_app(): the composition root. Builds every collaborator once and hands them to the routes."""
 from __future__ import annotations
 
-import gc
 import hashlib
 import logging
 import os
@@ -76,9 +75,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     install_storage_errors(app)
     if not settings.auth_on:
         log.warning(AUTH_OFF_BANNER)
-    # Everything built so far lives as long as the process: keep it out of the garbage collector's scans,
-    # which otherwise show up as latency spikes on requests that allocate many small dicts.
-    gc.freeze()
+    # gc.freeze() is the process entry points' call (wsgi.py, gunicorn's post_worker_init), not the factory's:
+    # a factory called by tests or a reloader must not freeze what the caller still allocates and drops.
     return app
 
 

@@ -77,7 +77,11 @@ def on_starting(server: Any) -> None:
 
 def post_worker_init(worker: Any) -> None:
     """With CDS_DRAIN_SECONDS, a worker's SIGTERM first drains (/readyz 503, calls still answered)."""
+    import gc
+
     from cds_service.observability.lifecycle import drain_on_sigterm
+
+    gc.freeze()  # the app is loaded, whatever its factory (wsgi.py, bench): its objects live as long as the worker
 
     seconds = _drain_s
     if seconds:
