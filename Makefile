@@ -38,8 +38,10 @@ lint: install
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
 
-## make bench: benchmarks (not in CI)
-bench: install
+## make bench: benchmarks, the load run and the drills (wrk, a throwaway PostgreSQL; not in CI)
+bench: install system-deps
+	@command -v wrk >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; }
 	$(PY) -m bench
 
 clean:

@@ -9,7 +9,7 @@ import logging
 import sys
 import time
 
-from . import cold, engine_bench, report, service_bench
+from . import cold, drills, engine_bench, report, service_bench
 from .records import demo_record, synthetic_record
 
 
@@ -19,11 +19,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine-only", action="store_true", help="skip the HTTP benchmark (no servers started)")
     parser.add_argument("--cold-only", action="store_true", help="only the cold-record benchmark (issue 12)")
     parser.add_argument("--cold-patients", type=int, default=40, help="fresh patients per record size (default 40)")
+    parser.add_argument("--drills-only", action="store_true", help="only the load run and drills (issue 11)")
+    parser.add_argument("--no-drills", action="store_true", help="skip the load run and drills")
+    parser.add_argument("--soak-minutes", type=float, default=10.0, help="soak length in the drills (default 10)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     started = time.monotonic()
     if args.cold_only:
         print(cold.table(cold.run(patients=args.cold_patients)), flush=True)
+        return 0
+    if args.drills_only:
+        print(drills.table(drills.run(soak_minutes=args.soak_minutes)), flush=True)
         return 0
     records = [demo_record(), synthetic_record()]
 
@@ -35,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         print(report.service_table(service_rows, setup) + "\n", flush=True)
         cold_rows = cold.run(patients=args.cold_patients)
         print(cold.table(cold_rows) + "\n", flush=True)
+        if not args.no_drills:
+            print(drills.table(drills.run(soak_minutes=args.soak_minutes)) + "\n", flush=True)
     path = report.write_json(engine_rows, service_rows, setup, time.monotonic() - started)
     print(f"written {path} in {time.monotonic() - started:.0f} s")
     return 0

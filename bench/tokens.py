@@ -33,10 +33,11 @@ class ClientKey:
         """The CDS_CLIENTS_FILE document that trusts this key (contract §2)."""
         return {"clients": [{"iss": self.issuer, "jwks": self.public_jwks(), "fhir_servers": fhir_servers}]}
 
-    def bearer(self, audience: str) -> str:
-        """`Authorization` header value for one call to `audience` (the exact URL called)."""
+    def bearer(self, audience: str, expires_at: float | None = None) -> str:
+        """`Authorization` header value for one call to `audience` (the exact URL called); 5 minutes unless told."""
         now = int(time.time())
-        claims = {"iss": self.issuer, "aud": audience, "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())}
+        exp = int(expires_at) if expires_at else now + 300
+        claims = {"iss": self.issuer, "aud": audience, "iat": now, "exp": exp, "jti": str(uuid.uuid4())}
         return "Bearer " + jwt.encode(claims, self._pem, algorithm="ES384", headers={"kid": self.kid})
 
     @property
