@@ -12,10 +12,11 @@ Modules, one job each:
     patient_filter  only the patient's own resources, whatever the server did with the search parameters
     cache    `RecordCache`: order-select's fetches reused by order-sign
 
-Errors (only these leave the package; FHIR server trouble is `GatheredRecord.technical_problem`):
+Errors (only these leave the package; FHIR server trouble is `GatheredRecord.technical_problem`), in the
+service's one tree (cds_service/errors.py; api/errors.py answers them):
     FhirAccessError
-      + FhirUnavailable      the FHIR server failed (raised by FhirClient; caught by gather_record)
-      + PrefetchUnavailable  data neither prefetched nor fetchable (no fhirServer): HTTP 412
+      + FhirUnavailable      an UpstreamError: the FHIR server failed (raised by FhirClient; caught by gather_record)
+      + PrefetchUnavailable  a PreconditionFailed: data neither prefetched nor fetchable (no fhirServer): HTTP 412
 """
 from cds_service.fhir_access.cache import RecordCache
 from cds_service.fhir_access.client import (

@@ -101,3 +101,30 @@ def test_the_hook_request_is_immutable():
         request.patient_id = "someone-else"  # type: ignore[misc]
     with pytest.raises(TypeError):
         request.prefetch["coverage"] = {}  # type: ignore[index]
+
+
+def test_the_service_validates_draft_orders_as_the_cli_does(tmp_path):
+    """Before, the service evaluated draft orders raw (the CLI validated them): an RF order with an unreadable
+    authoredOn got a card. Now it is skipped and named in the audit (hashed), and the valid block is answered."""
+    import json
+    import sqlite3
+
+    from cds_service.fhir_access import PREFETCH_TEMPLATES
+    from tests.support.in_process import in_process_client
+
+    client = in_process_client(tmp_path, CDS_AUTH="off")
+    prefetch = {key: None for key in PREFETCH_TEMPLATES} | {"patient": {"resourceType": "Patient", "id": PATIENT}}
+    rf = order("sr-bad", authoredOn="last tuesday",
+               code={"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "64635"}]})
+    orders = {"resourceType": "Bundle", "entry": [{"resource": order(occurrenceDateTime="2026-11-20")},
+                                                  {"resource": rf}]}
+
+    response = client.post("/cds-services/facet-order-sign", json=body(orders=orders, prefetch=prefetch))
+
+    assert response.status_code == 200
+    summaries = [card["summary"] for card in response.get_json()["cards"]]
+    assert any(s.startswith("Lumbar facet block") for s in summaries)
+    assert not any("RF" in s or "neurotomy" in s.lower() for s in summaries)
+    (detail,) = sqlite3.connect(tmp_path / "cds.sqlite3").execute("SELECT detail FROM audit").fetchone()
+    skipped = json.loads(detail)["skippedResources"]
+    assert len(skipped) == 1 and skipped[0].startswith("ServiceRequest/#") and "sr-bad" not in skipped[0]
