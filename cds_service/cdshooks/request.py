@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeGuard
@@ -184,7 +184,7 @@ def parse_hook_request(data: Any, *, expected_hook: str | None = None, max_draft
         prefetch=MappingProxyType(prefetch if isinstance(prefetch, dict) else {}),
         context_values=MappingProxyType({k: v for k, v in context.items() if isinstance(v, str | int | float)}),
         orders_as_sent=drafts.as_sent,
-        coverage_ids=insurance_coverage_ids(orders),
+        coverage_ids=insurance_coverage_ids(orders),  # as sent: a skipped order still names the EHR's Coverage
         cards_off=_cards_off(data.get("extension")),
         skipped=tuple((kind, None, problem) for kind, problem in skipped_ids)
         + tuple((s.resource_type or "?", s.resource_id, s.problem) for s in drafts.skipped),
@@ -196,16 +196,16 @@ def normalize_fhir_server(url: str) -> str:
     return url.strip().rstrip("/")
 
 
-def insurance_coverage_ids(orders: list[dict[str, Any]]) -> tuple[str, ...]:
+def insurance_coverage_ids(orders: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
     """Coverage ids the orders name in `insurance` (`Coverage/{id}`, relative or absolute), first named first."""
     ids: list[str] = []
     for order in orders:
         insurance = order.get("insurance")
         for ref in insurance if isinstance(insurance, list) else []:
             reference = ref.get("reference") if isinstance(ref, dict) else None
-            if isinstance(reference, str) and reference.split("/")[-2:-1] == ["Coverage"] and reference.split("/")[-1]:
-                if reference.split("/")[-1] not in ids:
-                    ids.append(reference.split("/")[-1])
+            parts = reference.split("/") if isinstance(reference, str) else []
+            if len(parts) >= 2 and parts[-2] == "Coverage" and parts[-1] and parts[-1] not in ids:
+                ids.append(parts[-1])
     return tuple(ids)
 
 
