@@ -1,6 +1,6 @@
 """`python -m bench` (`make bench`): engine and service benchmarks; prints tables, writes bench/out/latest.json.
 
-    python -m bench [--calls N] [--engine-only]
+    python -m bench [--calls N] [--engine-only] [--slow-only [--drippers N]]
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import logging
 import sys
 import time
 
-from . import cold, drills, engine_bench, report, service_bench
+from . import cold, drills, engine_bench, report, service_bench, slow_clients
 from .records import demo_record, synthetic_record
 
 
@@ -19,12 +19,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine-only", action="store_true", help="skip the HTTP benchmark (no servers started)")
     parser.add_argument("--cold-only", action="store_true", help="only the cold-record benchmark (issue 12)")
     parser.add_argument("--cold-patients", type=int, default=40, help="fresh patients per record size (default 40)")
+    parser.add_argument("--slow-only", action="store_true", help="only the slow-client drill (issue 10)")
+    parser.add_argument("--drippers", type=int, default=12, help="slow-client drill: dripping connections (max 60)")
     parser.add_argument("--drills-only", action="store_true", help="only the load run and drills (issue 11)")
     parser.add_argument("--no-drills", action="store_true", help="skip the load run and drills")
     parser.add_argument("--soak-minutes", type=float, default=10.0, help="soak length in the drills (default 10)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     started = time.monotonic()
+    if args.slow_only:
+        print(slow_clients.table(slow_clients.run(drippers=args.drippers)), flush=True)
+        return 0
     if args.cold_only:
         print(cold.table(cold.run(patients=args.cold_patients)), flush=True)
         return 0
@@ -41,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         print(report.service_table(service_rows, setup) + "\n", flush=True)
         cold_rows = cold.run(patients=args.cold_patients)
         print(cold.table(cold_rows) + "\n", flush=True)
+        print(slow_clients.table(slow_clients.run(drippers=args.drippers)) + "\n", flush=True)
         if not args.no_drills:
             print(drills.table(drills.run(soak_minutes=args.soak_minutes)) + "\n", flush=True)
     path = report.write_json(engine_rows, service_rows, setup, time.monotonic() - started)

@@ -242,7 +242,7 @@ def why_not() -> str | None:
 
 @contextmanager
 def production_stack() -> Iterator[Stack]:
-    """PostgreSQL + the service under gunicorn with the deploy configuration, WORKERS workers, CDS_AUTH=on."""
+    """PostgreSQL + `python -m cds_service serve` (the production server, as deploy/ runs it), WORKERS workers."""
     from tests.integration.postgres.cluster import start_cluster
 
     key = ClientKey()
@@ -256,12 +256,11 @@ def production_stack() -> Iterator[Stack]:
             clients_file = directory / "clients.json"
             clients_file.write_text(json.dumps(key.clients_file([])))
             inherited = {k: v for k, v in os.environ.items() if not k.startswith(("CDS_", "GUNICORN_", "PROMETHEUS_"))}
-            env = {**inherited, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": str(WORKERS),
+            env = {**inherited, "GUNICORN_WORKERS": str(WORKERS),
                    "CDS_AUTH": "on", "CDS_CLIENTS_FILE": str(clients_file), "CDS_PUBLIC_BASE_URL": base_url,
                    "CDS_DATABASE_URL": database_url, "CDS_HASH_KEY": uuid.uuid4().hex * 2,
                    "CDS_POLICY_DATE": DATE_OF_SERVICE.isoformat(), "CDS_LOG_FORMAT": "json"}
-            command = [sys.executable, "-m", "gunicorn", "-c", str(REPO / "deploy" / "gunicorn.conf.py"),
-                       "cds_service.wsgi:app"]
+            command = [sys.executable, "-m", "cds_service", "serve", "--host", "127.0.0.1", "--port", str(port)]
             log_path = directory / "service.log"
             with log_path.open("wb") as log:
                 process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -294,7 +293,7 @@ def run(soak_minutes: float = 10.0) -> list[dict[str, Any]]:
         return [{"series": "drills", "skipped": reason}]
     rows = []
     with production_stack() as stack:
-        setup = {"series": "setup", "server": f"gunicorn, deploy/gunicorn.conf.py, {WORKERS} workers",
+        setup = {"series": "setup", "server": f"python -m cds_service serve (gunicorn, gevent), {WORKERS} workers",
                  "store": "PostgreSQL (throwaway cluster, loopback)", "auth": "CDS_AUTH=on, ES384",
                  "record": "demo record, prefetched", "cpus": os.cpu_count(),
                  "load_average_1min": round(os.getloadavg()[0], 2)}

@@ -99,7 +99,7 @@ def run(records: list[BenchRecord], calls: int = 200) -> tuple[list[ServiceRow],
             with bench_gunicorn(directory, fhir, key) as base_url, requests.Session() as session:
                 rows = [_measure(session, base_url, fhir, key, Case(record, prefetched), calls)
                         for record in records for prefetched in (True, False)]
-    setup = {"server": "gunicorn -w 1 (gthread, deploy/gunicorn.conf.py)", "auth": "CDS_AUTH=on, ES384",
+    setup = {"server": "gunicorn -w 1 (gevent, deploy/gunicorn.conf.py)", "auth": "CDS_AUTH=on, ES384",
              "record_cache": "disabled (every fetched call reads SEKMET)", "fhir": "SEKMET 0.1.1, bearer auth",
              "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)], "cpus": os.cpu_count()}
     return rows, setup

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import secrets
-import signal
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -18,8 +16,7 @@ from cds_service.api.errors import install_error_handlers, install_storage_error
 from cds_service.api.routes import bp
 from cds_service.cdshooks.discovery import ORDER_SELECT, ORDER_SIGN, PATIENT_VIEW
 from cds_service.fhir_access.cache import RecordCache
-from cds_service.observability import logs, request_context
-from cds_service.observability.lifecycle import drain_on_sigterm, drain_seconds
+from cds_service.observability import request_context
 from cds_service.security import (
     ClientRegistry,
     JwksProvider,
@@ -104,19 +101,16 @@ def _install_cors(app: Flask, settings: Settings) -> None:
 
 
 def serve(host: str, port: int) -> int:
-    """Development server (one process, threaded). Production: gunicorn, see deploy/."""
+    """The production server (gunicorn, gevent workers; cds_service/server/), as deploy/ and the container run it."""
+    from cds_service.server.runner import exec_server, preflight
+
     try:
-        logs.configure(logs.log_format(default="text"))
-        settings = Settings.from_env(host=host, port=port)
-        drain_s = drain_seconds()
-        app = create_app(settings)
+        settings = preflight(host, port)
     except Exception as exc:  # configuration errors: one clear line, no stack trace
         print(f"cannot start: {exc}", file=sys.stderr)
         return 2
     if not settings.auth_on:
         print(f"\n  !!! {AUTH_OFF_BANNER}\n", file=sys.stderr)
-    if drain_s:  # the dev server stops on SIGINT (KeyboardInterrupt), sent to itself once drained
-        drain_on_sigterm(drain_s, lambda: os.kill(os.getpid(), signal.SIGINT))
     print(f"CDS Hooks discovery: {settings.base_url}/cds-services", flush=True)
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
-    return 0
+    exec_server(host, port)
+    return 0  # not reached: exec_server replaces this process

@@ -6,6 +6,7 @@
         Unauthorized            401  (security.AuthError: its reason is for the log, never the answer)
         Forbidden               403
         NotFound                404
+        RequestTimeout          408  (server.body_deadline.BodyDeadlineExceeded)
         PreconditionFailed      412  (fhir_access.PrefetchUnavailable)
         PayloadTooLarge         413
         HeadersTooLarge         431
@@ -43,6 +44,10 @@ class Forbidden(RequestRefused):
 
 class NotFound(RequestRefused):
     """No such service, resource or route (404)."""
+
+
+class RequestTimeout(RequestRefused):
+    """The request (its body) did not arrive in time (408)."""
 
 
 class PreconditionFailed(RequestRefused):

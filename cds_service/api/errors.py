@@ -44,6 +44,7 @@ ERROR_TABLE: dict[type[errors.CdsError], ErrorAnswer] = {
     errors.Unauthorized: ErrorAnswer(401, "login"),
     errors.Forbidden: ErrorAnswer(403, "forbidden"),
     errors.NotFound: ErrorAnswer(404, "not-found"),
+    errors.RequestTimeout: ErrorAnswer(408, "timeout"),
     errors.PreconditionFailed: ErrorAnswer(412, "incomplete"),  # PrefetchUnavailable names cause and keys, once
     errors.PayloadTooLarge: ErrorAnswer(413, "too-long"),
     errors.HeadersTooLarge: ErrorAnswer(431, "too-long"),
@@ -61,7 +62,7 @@ ERROR_TABLE: dict[type[errors.CdsError], ErrorAnswer] = {
 
 # For werkzeug's own HTTP errors (unknown route, wrong method): the issue code by status.
 ISSUE_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
-               412: "incomplete", 413: "too-long", 431: "too-long",
+               408: "timeout", 412: "incomplete", 413: "too-long", 431: "too-long",
                500: "exception", 503: "transient"}
 
 

@@ -91,8 +91,10 @@ def invoke(service_id: str) -> Response:
     started = time.perf_counter()
     status = 500
     try:
-        body = _read_body(svc)
+        # The JWT first: it needs no body (aud is this URL), so an unauthenticated sender is refused before
+        # a byte of its body is waited for. The fhirServer allow-list needs the body: checked below.
         client = _authenticate(svc, f"{svc.settings.base_url}/cds-services/{service_id}")
+        body = _read_body(svc)
         data = parse_json(body, svc.settings.requests.max_json_depth)
         hook_request = parse_hook_request(data, expected_hook=service.hook,
                                           max_draft_orders=svc.settings.requests.max_draft_orders,
@@ -114,8 +116,8 @@ def feedback(service_id: str) -> Response:
     svc = services()
     if svc.service(service_id) is None:
         raise NotFound(f"no CDS service '{service_id}'")
+    client = _authenticate(svc, f"{svc.settings.base_url}/cds-services/{service_id}/feedback")  # before the body
     body = _read_body(svc)
-    client = _authenticate(svc, f"{svc.settings.base_url}/cds-services/{service_id}/feedback")
     data = parse_json(body, svc.settings.requests.max_json_depth)
     items = data.get("feedback") if isinstance(data, dict) else None
     if not isinstance(items, list) or not items:

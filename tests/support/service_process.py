@@ -76,6 +76,7 @@ def start_service(tmp: Path, *, fhir_servers: list[str] | None = None, clients: 
         "CDS_DATABASE_URL": f"sqlite:///{tmp / 'cds.sqlite3'}",
         "CDS_POLICY_DATE": "2026-11-20",
         "CDS_FHIR_TIMEOUT_S": "3",
+        "CDS_LOG_FORMAT": "text",  # the production server logs JSON by default; these tests read lines as text
         **(extra_env or {}),  # may override any of the above
     }
     log_path = tmp / "service.log"

@@ -1,6 +1,6 @@
 """A worker killed with SIGKILL in the middle of load: every call the EHR got an answer for is in the audit.
 
-Bounded: 4 client threads on loopback for about 6 s against gunicorn with the deploy configuration (2 workers,
+Bounded: 4 client threads on loopback for about 6 s against `python -m cds_service serve` (gunicorn, 2 workers,
 CDS_AUTH=on, SQLite store); one worker is killed 2 s in, and gunicorn starts a new one.
 """
 from __future__ import annotations
@@ -47,12 +47,12 @@ def gunicorn(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Key
     base = f"http://127.0.0.1:{port}"
     database = tmp_path / "audit.sqlite3"
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("CDS_", "GUNICORN_", "PROMETHEUS_"))}
-    env = {**inherited, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "2", "CDS_AUTH": "on",
+    env = {**inherited, "GUNICORN_WORKERS": "2", "CDS_AUTH": "on",
            "CDS_CLIENTS_FILE": str(clients), "CDS_PUBLIC_BASE_URL": base, "CDS_DATABASE_URL": f"sqlite:///{database}",
            "CDS_HASH_KEY": "k" * 40, "CDS_POLICY_DATE": "2026-11-20"}
     log = (tmp_path / "gunicorn.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(REPO / "deploy" / "gunicorn.conf.py"),
-                                "cds_service.wsgi:app"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen([sys.executable, "-m", "cds_service", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                               cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         while len(_children(process.pid)) < 2 or not _ready(base):

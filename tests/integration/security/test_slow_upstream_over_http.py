@@ -63,7 +63,8 @@ def service(tmp_path_factory, slow: StubFhirServer, fast: StubFhirServer) -> Ite
     client = {"iss": EHR_ISS, "jwks": key.jwks(), "fhir_servers": [slow.base_url, fast.base_url]}
     svc = start_service_trusting(
         tmp_path_factory.mktemp("slow-upstream"), [client], key=key, iss=EHR_ISS,
-        extra_env={"CDS_FHIR_TIMEOUT_S": str(DEADLINE_S), "CDS_FHIR_MAX_FETCHES_PER_SERVER": str(PER_SERVER)},
+        extra_env={"CDS_FHIR_TIMEOUT_S": str(DEADLINE_S), "CDS_FHIR_MAX_FETCHES_PER_SERVER": str(PER_SERVER),
+                   "GUNICORN_WORKERS": "1"},  # the bulkhead is per worker process: one, so it is counted exactly
     )
     yield svc
     svc.stop()

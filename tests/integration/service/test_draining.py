@@ -1,6 +1,6 @@
 """SIGTERM with CDS_DRAIN_SECONDS: /readyz turns 503 while calls are still answered, then the process exits.
 
-Both servers: the development server (`python -m cds_service serve`) and gunicorn with deploy/gunicorn.conf.py.
+Both ways of starting the production server: `python -m cds_service serve` and gunicorn with deploy/gunicorn.conf.py.
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ def test_dev_server_drains_on_sigterm_then_exits(tmp_path: Path) -> None:
     try:
         assert service.get("/readyz").status_code == 200
         service.process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)  # serve is gunicorn: its master relays SIGTERM to the workers (a head start, not a timing assertion)
         ready = service.get("/readyz")
         assert ready.status_code == 503
         assert ready.json()["status"] == "draining"

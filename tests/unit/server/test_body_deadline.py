@@ -1,0 +1,78 @@
+"""The body deadline is a total over all reads (cds_service/server/body_deadline.py), on a real socket pair."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from cds_service.api.errors import answer_for
+from cds_service.server.body_deadline import BodyDeadline, BodyDeadlineExceeded, DeadlineInput, body_timeout_seconds
+
+
+def _drip(sock: socket.socket, stop: threading.Event, every: float) -> threading.Thread:
+    def run() -> None:
+        while not stop.wait(every):
+            try:
+                sock.send(b"x")
+            except OSError:
+                return
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_dripped_body_ends_at_the_deadline_though_every_read_is_quick() -> None:
+    server, client = socket.socketpair()
+    stop = threading.Event()
+    dripping = _drip(client, stop, 0.05)
+    try:
+        body = DeadlineInput(server.makefile("rb"), server, time.monotonic() + 0.5, 0.5)
+        with pytest.raises(BodyDeadlineExceeded) as refused:
+            body.read(10_000)  # one read call that would need 500 s of dripping
+        assert answer_for(refused.value).status == 408 and "did not arrive within 0.5 s" in str(refused.value)
+        with pytest.raises(BodyDeadlineExceeded):  # and stays refused
+            body.read(1)
+    finally:
+        stop.set()
+        dripping.join(timeout=2)
+        server.close()
+        client.close()
+
+
+def test_a_body_that_is_all_there_is_read_whole() -> None:
+    server, client = socket.socketpair()
+    try:
+        client.sendall(b'{"hook": "order-sign"}')
+        body = DeadlineInput(server.makefile("rb"), server, time.monotonic() + 5, 5)
+        assert body.read(22) == b'{"hook": "order-sign"}'
+    finally:
+        server.close()
+        client.close()
+
+
+def test_only_requests_with_a_body_are_wrapped() -> None:
+    seen: dict[str, object] = {}
+
+    def app(environ, start_response):
+        seen["input"] = environ["wsgi.input"]
+        return []
+
+    original = object()
+    BodyDeadline(app, 5)({"CONTENT_LENGTH": "", "wsgi.input": original}, lambda *a: None)
+    assert seen["input"] is original
+    BodyDeadline(app, 5)({"CONTENT_LENGTH": "12", "wsgi.input": original}, lambda *a: None)
+    assert isinstance(seen["input"], DeadlineInput)
+
+
+@pytest.mark.parametrize("raw, seconds", [("", 10.0), ("2.5", 2.5), ("300", 300.0)])
+def test_body_timeout_setting(raw: str, seconds: float) -> None:
+    assert body_timeout_seconds({"CDS_BODY_TIMEOUT_S": raw}) == seconds
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "301", "ten", "nan"])
+def test_body_timeout_setting_refuses_nonsense(raw: str) -> None:
+    with pytest.raises(ValueError, match="CDS_BODY_TIMEOUT_S"):
+        body_timeout_seconds({"CDS_BODY_TIMEOUT_S": raw})
