@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     install_storage_errors(app)
     if not settings.auth_on:
         log.warning(AUTH_OFF_BANNER)
-    # gc.freeze() is the process entry points' call (wsgi.py, gunicorn's post_worker_init), not the factory's:
+    # gc.freeze() is the process entry point's call (wsgi.py, which serve runs), not the factory's:
     # a factory called by tests or a reloader must not freeze what the caller still allocates and drops.
     return app
 
