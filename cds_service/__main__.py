@@ -1,13 +1,17 @@
-"""Command line: `python -m cds_service evaluate|serve|demo` (contract §1)."""
+"""Command line: `python -m cds_service evaluate|serve|demo|migrate|purge-audit|export-audit` (contract §1)."""
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cds_service.settings import Settings
 
 
 def _read_json(path: str) -> object:
@@ -29,7 +33,8 @@ def _iso_date(value: str) -> date:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from cds_service.cdshooks.request import validate_draft_orders
     from cds_service.evaluation.results import SkippedResource
-    from cds_service.fhir_access.normalize import normalize_bundle_entries, normalize_resources
+    from cds_service.fhir_access.bundle_links import entries_with_full_urls, link_full_urls
+    from cds_service.fhir_access.normalize import normalize_resources
     from cds_service.usecases.engine import default_library, evaluate
     from cds_service.usecases.report import evaluation_to_json, evaluation_to_text
 
@@ -57,8 +62,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    record = normalize_resources(normalize_bundle_entries(record_json))
-    orders = validate_draft_orders(normalize_bundle_entries(order_json))  # as the service validates them
+    # `urn:uuid:` references between entries (record and orders alike) read as the service reads a prefetch.
+    raw_record, raw_orders = entries_with_full_urls(record_json), entries_with_full_urls(order_json)
+    linked = link_full_urls(raw_record + raw_orders)
+    record = normalize_resources(linked[:len(raw_record)])
+    orders = validate_draft_orders(linked[len(raw_record):])  # as the service validates them
     skipped = [
         SkippedResource(s.resource_type or "?", s.resource_id, s.problem) for s in [*record.skipped, *orders.skipped]
     ]
@@ -80,6 +88,83 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo_main()
 
 
+def _database(*, must_exist: bool = False) -> Settings:
+    """Settings from the environment; `must_exist`: a command that reads the audit never creates a database."""
+    from cds_service.settings import Settings, SettingsError
+
+    settings = Settings.from_env()
+    if must_exist and settings.database.kind == "sqlite" and not settings.database.sqlite_path.exists():
+        raise SettingsError(f"no database at {settings.database.sqlite_path} (set CDS_DATABASE_URL)")
+    return settings
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from cds_service.storage import migrate
+
+    settings = _database()
+    if args.break_lock:
+        migrate.break_lock(settings.database)
+        print("migration lock removed")
+    state = migrate.apply(settings.database) if not args.status else migrate.state(settings.database)
+    print(f"schema version {state.version}; applied: {', '.join(state.applied) or '-'}; "
+          f"pending: {', '.join(state.pending) or '-'}")
+    return 0
+
+
+def cmd_purge_audit(args: argparse.Namespace) -> int:
+    from cds_service.storage.retention import purge
+    from cds_service.storage.store import Store
+
+    settings = _database(must_exist=True)
+    days = settings.audit_retention_days if args.days is None else args.days
+    if days <= 0:
+        print("CDS_AUDIT_RETENTION_DAYS is 0: the audit is kept forever, nothing purged")
+        return 0
+    deleted = purge(Store(settings.database), days)
+    print(f"older than {days} days: " + ", ".join(f"{n} {table}" for table, n in deleted.items()))
+    return 0
+
+
+def cmd_export_audit(args: argparse.Namespace) -> int:
+    from cds_service.storage.export import export
+    from cds_service.storage.store import Store
+
+    if args.to < args.from_:
+        print("--to is before --from", file=sys.stderr)
+        return 2
+    store = Store(_database(must_exist=True).database)
+    out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        for chunk in export(store, args.from_, args.to, args.format):
+            out.write(chunk)
+    finally:
+        if args.output:
+            out.close()
+    return 0
+
+
+def _storage_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A storage command's expected failures (bad settings, database down) as one line and exit 2."""
+    def run(args: argparse.Namespace) -> int:
+        from cds_service.settings import SettingsError
+        from cds_service.storage.errors import DatabaseUnavailable, one_line
+
+        try:
+            return int(command(args))
+        except (SettingsError, DatabaseUnavailable) as exc:
+            print(f"{args.command}: {exc}", file=sys.stderr)
+        except Exception as exc:  # noqa: BLE001 - a driver error (database unreachable, lock held): one line
+            print(f"{args.command}: {one_line(exc)}", file=sys.stderr)
+        return 2
+    return run
+
+
+def _non_negative(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of days")
+    return int(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m cds_service", description="CP.MP.171 facet-joint CDS Hooks service"
@@ -97,11 +182,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     sv = sub.add_parser("serve", help="run the CDS Hooks service")
     sv.add_argument("--host", default="127.0.0.1")
-    sv.add_argument("--port", type=int, default=8090)
+    sv.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8090),
+                    help="default: $PORT, else 8090 (the container image sets PORT)")
     sv.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="start a FHIR server with the demo patients and the service (make run)")
     demo.set_defaults(func=cmd_demo)
+
+    mg = sub.add_parser("migrate", help="bring the database (CDS_DATABASE_URL) to the newest schema version")
+    mg.add_argument("--status", action="store_true", help="only print the schema version and what is pending")
+    mg.add_argument("--break-lock", action="store_true",
+                    help="first remove a migration lock left by a process killed while migrating")
+    mg.set_defaults(func=_storage_errors(cmd_migrate))
+
+    pa = sub.add_parser("purge-audit", help="delete audit rows older than CDS_AUDIT_RETENTION_DAYS, now")
+    pa.add_argument("--days", type=_non_negative, help="this retention instead of CDS_AUDIT_RETENTION_DAYS")
+    pa.set_defaults(func=_storage_errors(cmd_purge_audit))
+
+    ex = sub.add_parser("export-audit", help="write the audit of UTC days FROM..TO (both included)")
+    ex.add_argument("--from", dest="from_", type=_iso_date, required=True, help="first day, YYYY-MM-DD (UTC)")
+    ex.add_argument("--to", type=_iso_date, required=True, help="last day, YYYY-MM-DD (UTC), included")
+    ex.add_argument("--format", choices=("csv", "ndjson"), default="csv")
+    ex.add_argument("--output", "-o", help="a file to write (default: standard output)")
+    ex.set_defaults(func=_storage_errors(cmd_export_audit))
     return parser
 
 

@@ -1,9 +1,7 @@
 """create_app(): the composition root. Builds every collaborator once and hands them to the routes."""
 from __future__ import annotations
 
-import hashlib
 import logging
-import secrets
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -11,12 +9,14 @@ from datetime import date
 from flask import Flask, Response, request
 
 from cds_service.api.admin import admin
+from cds_service.api.admin_export import admin_export
 from cds_service.api.context import install_services
 from cds_service.api.errors import install_error_handlers, install_storage_errors
 from cds_service.api.routes import bp
 from cds_service.cdshooks.discovery import ORDER_SELECT, ORDER_SIGN, PATIENT_VIEW
+from cds_service.fhir_access import client as fhir_client
 from cds_service.fhir_access.cache import RecordCache
-from cds_service.observability import request_context
+from cds_service.observability import metrics, request_context
 from cds_service.security import (
     ClientRegistry,
     JwksProvider,
@@ -26,6 +26,7 @@ from cds_service.security import (
 )
 from cds_service.security.replay import PostgresReplayStore
 from cds_service.settings import Settings
+from cds_service.storage.retention import start_purger
 from cds_service.storage.store import Store
 from cds_service.usecases.engine import load_library
 from cds_service.usecases.services import Services
@@ -38,6 +39,7 @@ def build_services(settings: Settings, *, today: Callable[[], date] | None = Non
                    jwks: JwksProvider | None = None) -> Services:
     library = load_library(settings.revision_effective)
     store = Store(settings.database)
+    start_purger(store, settings.audit_retention_days)  # this worker's audit retention thread
     clients = ClientRegistry.from_file(settings.clients_file) if settings.clients_file else ClientRegistry()
     # The replay store must be the deployment's shared database, so it follows CDS_DATABASE_URL too.
     replay: ReplayStore = (PostgresReplayStore(settings.database.location) if settings.database.kind == "postgresql"
@@ -62,14 +64,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     request_context.install(app)  # first: every later hook and log line of the call sees the id
     app.register_blueprint(bp)
     app.register_blueprint(admin)
-    # Session cookies only carry the admin login; the key derives from the admin token so workers agree.
-    app.secret_key = hashlib.sha256(
-        b"facet-cds-admin:" + (settings.admin_token or secrets.token_hex()).encode()
-    ).hexdigest()
-    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict")
+    app.register_blueprint(admin_export)
+    # The admin blueprint signs its own session cookie with a random key (security/admin_session.py).
     _install_cors(app, settings)
     install_error_handlers(app)
     install_storage_errors(app)
+    metrics.configure(clients=[c.iss for c in services.clients],
+                      criteria={r.revision: [c.id for c in r.criteria] for r in services.library.revisions})
+    fhir_client.observe_requests(metrics.observe_fhir_request)  # fhir_access may not import observability
     if not settings.auth_on:
         log.warning(AUTH_OFF_BANNER)
     # gc.freeze() is the process entry point's call (wsgi.py, which serve runs), not the factory's:
@@ -77,17 +79,23 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     return app
 
 
+def _is_admin_path() -> bool:
+    return request.path == "/admin" or request.path.startswith("/admin/")
+
+
 def _install_cors(app: Flask, settings: Settings) -> None:
     origins = settings.cors_origins
 
     @app.before_request
     def preflight() -> Response | None:
-        if request.method == "OPTIONS":  # CORS preflight: no JWT needed (contract §3)
+        if request.method == "OPTIONS" and not _is_admin_path():  # CORS preflight: no JWT needed (contract §3)
             return Response(status=204)
         return None
 
     @app.after_request
     def cors_headers(response: Response) -> Response:
+        if _is_admin_path():  # the admin console is same-origin only: no CORS (issue 10)
+            return response
         origin = request.headers.get("Origin")
         if "*" in origins:
             response.headers["Access-Control-Allow-Origin"] = "*"

@@ -96,6 +96,21 @@ def _hash_key(value: str | None, file: str | None) -> str | None:
     return value
 
 
+# Six years: the span commonly applied to HIPAA audit records, which also outlasts claim appeal windows (CRD
+# found-37: keep hook logs for disputes). Deleting too early cannot be undone; 0 keeps everything forever.
+DEFAULT_AUDIT_RETENTION_DAYS = 2190
+
+
+def _retention_days(value: str | None) -> int:
+    try:
+        days = DEFAULT_AUDIT_RETENTION_DAYS if value is None else int(value)
+    except ValueError:
+        raise SettingsError(f"CDS_AUDIT_RETENTION_DAYS must be a whole number of days, got {value!r}") from None
+    if days < 0:
+        raise SettingsError("CDS_AUDIT_RETENTION_DAYS must be 0 (keep forever) or a positive number of days")
+    return days
+
+
 DEFAULT_DATABASE_URL = "sqlite:///var/facet-cds.sqlite3"  # a file under the working directory
 DEFAULT_DATABASE = DatabaseUrl.parse(DEFAULT_DATABASE_URL)
 
@@ -124,12 +139,16 @@ class Settings:
     hash_key: str | None = None
     generated_hash_key: str | None = None  # made by the gunicorn master when no key is configured (deploy/)
     admin_token: str | None = None
+    admin_session_key: str | None = None  # CDS_ADMIN_SESSION_KEY: signs admin session cookies (shared by replicas)
+    admin_session_minutes: int = 30
+    trust_forwarded_proto: bool = False  # CDS_TRUST_FORWARDED_PROTO: a TLS proxy's X-Forwarded-Proto/-For count
     patient_view: bool = True
     documentation_app_url: str | None = None
     revision_effective: Mapping[str, date] = field(default_factory=dict)
     fetch: FetchLimits = field(default_factory=FetchLimits)
     requests: RequestLimits = field(default_factory=RequestLimits)
     record_cache_ttl_s: float = 120.0
+    audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS  # CDS_AUDIT_RETENTION_DAYS; 0 = keep forever
 
     @property
     def base_url(self) -> str:
@@ -186,6 +205,7 @@ class Settings:
             dev_fhir_servers=get("CDS_DEV_FHIR_SERVERS"),
             policy_date=iso_date("CDS_POLICY_DATE", get("CDS_POLICY_DATE")),
             database=DatabaseUrl.parse(get("CDS_DATABASE_URL") or DEFAULT_DATABASE_URL),
+            audit_retention_days=_retention_days(get("CDS_AUDIT_RETENTION_DAYS")),
             plan_name=get("CDS_PLAN_NAME") or cls.plan_name,
             policy_url=get("CDS_POLICY_URL") or DEFAULT_POLICY_URL,
             pa_needed=pa_needed,
@@ -193,6 +213,9 @@ class Settings:
             hash_key=_hash_key(get("CDS_HASH_KEY"), get("CDS_HASH_KEY_FILE")),
             generated_hash_key=get("CDS_GENERATED_HASH_KEY"),
             admin_token=get("CDS_ADMIN_TOKEN"),
+            admin_session_key=get("CDS_ADMIN_SESSION_KEY"),
+            admin_session_minutes=integer("CDS_ADMIN_SESSION_MINUTES", cls.admin_session_minutes),
+            trust_forwarded_proto=switch("CDS_TRUST_FORWARDED_PROTO", False),
             patient_view=switch("CDS_PATIENT_VIEW", True),
             documentation_app_url=get("CDS_DOC_APP_URL"),
             revision_effective=effective,

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.scenarios import all_scenarios, rw_scenarios
-from tests.support.sekmet import load_bundle, start_sekmet
+from tests.support.sekmet import load_bundle, put_transaction, start_sekmet
 from tests.support.service_process import ServiceProcess, free_port, start_service
 
 FHIR_TOKEN = "test-token"
@@ -16,15 +16,8 @@ def _transaction(scenario: dict) -> dict:
     """The scenario's record and draft orders as PUTs; deliberately malformed resources are left out."""
     skip = set(scenario.get("malformedResourceIds", []))
     entries = scenario["record"].get("entry", []) + scenario["draftOrders"].get("entry", [])
-    return {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [  # a urn:uuid fullUrl is kept so the server resolves references to it, as a real load would
-            {**({"fullUrl": e["fullUrl"]} if "fullUrl" in e else {}), "resource": e["resource"],
-             "request": {"method": "PUT", "url": f"{e['resource']['resourceType']}/{e['resource']['id']}"}}
-            for e in entries if e["resource"].get("id") not in skip
-        ],
-    }
+    full_urls = {f"{e['resource']['resourceType']}/{e['resource']['id']}": e["fullUrl"] for e in entries if "fullUrl" in e}
+    return put_transaction((e["resource"] for e in entries if e["resource"].get("id") not in skip), full_urls=full_urls)
 
 
 @pytest.fixture(scope="session")

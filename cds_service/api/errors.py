@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from cds_service import errors
 from cds_service.api.context import caller, services_if_installed
 from cds_service.fhir_access import FhirAccessError
+from cds_service.observability import metrics
 from cds_service.security import AuthError
 from cds_service.storage.errors import DatabaseUnavailable
 
@@ -94,6 +95,8 @@ def operation_outcome(status: int, diagnostics: str, headers: dict[str, str] | N
 
 def cds_error(error: errors.CdsError) -> Response:
     answer = answer_for(error)
+    if isinstance(error, DatabaseUnavailable):
+        metrics.DATABASE_ERRORS.labels("request").inc()
     if answer.log_traceback:
         log.exception("unexpected %s on %s %s", type(error).__name__, request.method, request.path)
     elif answer.status >= 500:  # a dependency down: one log line, no traceback
@@ -141,11 +144,15 @@ def audit_refusal(response: Response) -> Response:
     service_id = (request.view_args or {}).get("service_id")
     verified = caller()
     client = verified.iss if verified is not None else None
+    # WARNING: a refusal is the client's problem to fix, worth seeing; only the fixed class, never the diagnostics
+    log.warning("refused %s %s: %d %s", request.method[:16], rule, response.status_code, reason,
+                extra={"status": response.status_code, "reason": reason, "client": metrics.client_label(client)})
     try:
         svc.store.record_refusal(method=request.method[:16], route=rule,
                                  service_id=service_id if svc.service(str(service_id)) else None,
                                  client=client, status=response.status_code, reason=reason)
     except Exception as exc:  # noqa: BLE001 - the refusal is still answered; the log says the row is missing
+        metrics.DATABASE_ERRORS.labels("refusal-audit").inc()
         log.error("refusal (%s %s) not recorded: %s", response.status_code, reason, type(exc).__name__)
     return response
 

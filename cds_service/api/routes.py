@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import MethodNotAllowed
 
-from cds_service.api.context import remember_caller, services
+from cds_service.api.context import caller, remember_caller, services
 from cds_service.api.errors import answer_for, operation_outcome
 from cds_service.cdshooks.discovery import discovery_document
 from cds_service.cdshooks.questionnaire import questionnaire_for
@@ -24,6 +24,10 @@ log = logging.getLogger("cds_service.api")
 # Below every front server's own limit (gunicorn: 8190 bytes a field, 100 fields), so that oversized headers
 # that get through are refused here with an OperationOutcome rather than logged or stored.
 MAX_HEADER_BYTES = 16 * 1024
+# Feedback items per request: a client sends one per card it showed, and a call returns a few cards; 50 is far
+# above any real batch and bounds the rows one request can write.
+MAX_FEEDBACK_ITEMS = 50
+MAX_FEEDBACK_FIELD = 128  # characters of a card uuid or outcomeTimestamp (both far shorter when real)
 
 
 def _read_body(svc: Services) -> bytes:
@@ -107,8 +111,8 @@ def invoke(service_id: str) -> Response:
         status = answer_for(exc).status  # answered by api.errors, from its one table
         raise
     finally:
-        metrics.HOOK_CALLS.labels(service.hook, str(status)).inc()
-        metrics.HOOK_LATENCY.labels(service.hook).observe(time.perf_counter() - started)
+        metrics.observe_hook_call(service.hook, status, time.perf_counter() - started,
+                                  getattr(caller(), "iss", None))
 
 
 @bp.post("/cds-services/<service_id>/feedback")
@@ -122,15 +126,21 @@ def feedback(service_id: str) -> Response:
     items = data.get("feedback") if isinstance(data, dict) else None
     if not isinstance(items, list) or not items:
         raise InvalidRequest("'feedback' must be a non-empty array")
+    if len(items) > MAX_FEEDBACK_ITEMS:
+        raise InvalidRequest(f"at most {MAX_FEEDBACK_ITEMS} feedback items per request (got {len(items)}); "
+                             "send them in several requests")
     for i, item in enumerate(items):
         problem = _feedback_problem(item)
         if problem:
             raise InvalidRequest(f"feedback[{i}]: {problem}")
-    stored = 0
-    for item in items:
-        stored += svc.store.record_feedback(service_id, client.iss if client else None, item)
-        metrics.FEEDBACK.labels(item["outcome"]).inc()
-    return jsonify({"stored": stored, "duplicates": len(items) - stored})
+    results = [svc.store.record_feedback(service_id, client.iss if client else None, item) for item in items]
+    for item, result in zip(items, results, strict=True):
+        if result.stored and result.card_issued:  # rates: neither retries nor cards we never issued
+            metrics.FEEDBACK.labels(item["outcome"]).inc()
+    stored = sum(r.stored for r in results)
+    # unknownCards: items naming a card uuid never issued to this client; stored apart, not in accept rates.
+    return jsonify({"stored": stored, "duplicates": len(items) - stored,
+                    "unknownCards": sum(not r.card_issued for r in results)})
 
 
 def _feedback_problem(item: Any) -> str | None:
@@ -138,10 +148,14 @@ def _feedback_problem(item: Any) -> str | None:
         return "must be an object"
     if not isinstance(item.get("card"), str) or not item["card"]:
         return "'card' (the card uuid) is required"
+    if len(item["card"]) > MAX_FEEDBACK_FIELD or not item["card"].isprintable():
+        return f"'card' must be a card uuid (printable, at most {MAX_FEEDBACK_FIELD} characters)"
     if item.get("outcome") not in ("accepted", "overridden"):
         return "'outcome' must be 'accepted' or 'overridden'"
     if not isinstance(item.get("outcomeTimestamp"), str):
         return "'outcomeTimestamp' is required"
+    if len(item["outcomeTimestamp"]) > MAX_FEEDBACK_FIELD or not item["outcomeTimestamp"].isprintable():
+        return f"'outcomeTimestamp' must be a date-time (at most {MAX_FEEDBACK_FIELD} characters)"
     if item["outcome"] == "accepted" and not isinstance(item.get("acceptedSuggestions"), list):
         return "'acceptedSuggestions' is required when outcome is 'accepted'"
     return None
@@ -187,6 +201,9 @@ def readyz() -> Response:
     svc = services()
     db_ok = svc.store.reachable()
     ready = db_ok and not DRAIN.active  # draining on SIGTERM: still answering, but take me out of rotation
+    metrics.READY.set(1 if ready else 0)
+    if not db_ok:
+        metrics.DATABASE_ERRORS.labels("readiness").inc()
     body = {
         "status": "draining" if DRAIN.active else "ready" if db_ok else "not-ready",
         "policy": [{"revision": r.revision, "label": r.label, "effective": r.effective.isoformat(),

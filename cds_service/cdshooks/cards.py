@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -28,35 +27,15 @@ from cds_service.cdshooks.presentation import (
     revision_name,
     summary_for,
 )
-from cds_service.evaluation.procedures import order_side, site_levels
+from cds_service.evaluation.procedures import is_cpt_coding, order_side, site_levels
 from cds_service.evaluation.results import CriterionResult, Decision, ProcedureDetermination
-from cds_service.policy.conventions import CARD_TYPE_SYSTEM, CPT, FACET_CDS_CODES, canonical_system
+from cds_service.policy.conventions import CARD_TYPE_SYSTEM, CPT, FACET_CDS_CODES
+from cds_service.policy.scope import shipped_scope
+from cds_service.policy.terms import CodeRole, DecidableAt, Family, Fix
 
-# Criterion ids (contract §4), both revisions' numbering.
-ULTRASOUND_GUIDANCE = "Table 2"
-NOT_MEDICALLY_NECESSARY = frozenset({"I.C", "I.E", "I.F", ULTRASOUND_GUIDANCE, "III", "IV", "V"})
-LEVEL_COUNT = frozenset({"I.A.1.d", "I.B.1.c", "I.B.2.c", "I.D.4", "I.A.4", "II.A.3", "II.B.3"})
-INTERVAL = frozenset({"I.A.1.e", "I.B.2.a", "II.B.1"})
-INTERVAL_2019 = "I.A.1"  # in the 05/26 numbering I.A.1 is the diagnostic-block header instead
-MARKER_2019 = "I.A.3bis"  # an id only the 2019 numbering has
-DECIDABLE_AT_SELECTION = NOT_MEDICALLY_NECESSARY | LEVEL_COUNT | INTERVAL
-
-MAX_LEVELS = 3
-ULTRASOUND_TO_FLUOROSCOPIC = {
-    "0213T": "64490", "0214T": "64491", "0215T": "64492",
-    "0216T": "64493", "0217T": "64494", "0218T": "64495",
-}
-FLUOROSCOPIC_DISPLAYS = {
-    "64490": "Facet joint injection, fluoroscopy or CT guided, cervical or thoracic; single level",
-    "64491": "Facet joint injection, fluoroscopy or CT guided, cervical or thoracic; second level",
-    "64492": "Facet joint injection, fluoroscopy or CT guided, cervical or thoracic; third and any additional "
-             "level",
-    "64493": "Facet joint injection, fluoroscopy or CT guided, lumbar or sacral; single level",
-    "64494": "Facet joint injection, fluoroscopy or CT guided, lumbar or sacral; second level",
-    "64495": "Facet joint injection, fluoroscopy or CT guided, lumbar or sacral; third and any additional level",
-}
-RF_PRIMARY = frozenset({"64633", "64635"})
-RF_ADD_ON = frozenset({"64634", "64636"})
+# What a revision says about its criteria (decidable at order-select, the fix a card offers, the level
+# limit) comes from the policy data with each result; the codes a fix writes come from the scope table.
+_NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
 
 TOPICS = {
     "guideline": "Guideline",
@@ -69,9 +48,6 @@ OVERRIDE_REASONS = (
     {"code": "patient-informed", "system": FACET_CDS_CODES,
      "display": "Patient informed it may not be covered"},
 )
-
-_CPT_SHAPE = re.compile(r"^\d{4}[0-9A-Z]$")
-
 
 def build_cards(
     determinations: Sequence[ProcedureDetermination],
@@ -164,17 +140,14 @@ def _order_select_cards(
     proposals = _proposals(determination, orders_by_id)
     addressed = {i for p in proposals for change in p.changes for i in change.criterion_ids}
     decidable = [c for c in determination.not_met
-                 if _decidable_at_selection(c, determination) and c.criterion_id not in addressed]
+                 if _decidable_at_selection(c) and c.criterion_id not in addressed]
     cards = [_early_warning_card(maker, determination, decidable, orders_by_id)] if decidable else []
     return cards + [_alternative_card(maker, determination, p) for p in proposals]
 
 
-def _decidable_at_selection(criterion: CriterionResult, determination: ProcedureDetermination) -> bool:
-    """Not met on the order's own facts, so the answer will not change by signing time."""
-    criterion_id = criterion.criterion_id
-    if criterion_id in DECIDABLE_AT_SELECTION:
-        return True
-    return criterion_id == INTERVAL_2019 and any(c.criterion_id == MARKER_2019 for c in determination.criteria)
+def _decidable_at_selection(criterion: CriterionResult) -> bool:
+    """Not met on the order's own facts, so the answer will not change by signing time (policy data role)."""
+    return criterion.decidable_at is DecidableAt.ORDER_SELECT
 
 
 # --- the cards ----------------------------------------------------------------------------------
@@ -310,25 +283,29 @@ _Step = Callable[[dict], "tuple[dict, _Change] | None"]
 
 
 def _proposals(determination: ProcedureDetermination, orders_by_id: Mapping[str, dict]) -> list[_Proposal]:
-    ultrasound = _failed_ids(determination, {ULTRASOUND_GUIDANCE})
-    levels = _failed_ids(determination, LEVEL_COUNT)
+    ultrasound = _failed_ids(determination, Fix.FLUOROSCOPIC_CODE)
+    limit = determination.max_levels  # the revision's own level limit for this order
+    levels = _failed_ids(determination, Fix.LEVELS) if limit else ()
     if not ultrasound and not levels:
         return []
     orders = [orders_by_id[i] for i in determination.order_ids if i in orders_by_id]
     revision = revision_name(determination)
     steps: list[_Step] = []
+    units: dict[str, int] = {}
     if ultrasound:
         steps.append(partial(_swap_ultrasound_code, revision=revision, criterion_ids=ultrasound))
-    keep = _first_levels(determination.levels) if levels else ()
-    if keep:
-        steps.append(partial(_keep_levels, keep=keep, revision=revision, criterion_ids=levels))
-    units = _allowed_add_on_units(orders) if levels else {}
+    if levels and limit:
+        keep = _first_levels(determination.levels, limit)
+        if keep:
+            steps.append(partial(_keep_levels, keep=keep, max_levels=limit, revision=revision,
+                                 criterion_ids=levels))
+        units = _allowed_add_on_units(orders, limit)
     proposals = []
     for order in orders:
         own_steps = list(steps)
-        if order.get("id") in units:
-            own_steps.append(
-                partial(_reduce_units, units=units[order["id"]], revision=revision, criterion_ids=levels))
+        if order.get("id") in units and limit:
+            own_steps.append(partial(_reduce_units, units=units[order["id"]], max_levels=limit,
+                                     revision=revision, criterion_ids=levels))
         proposal = _apply(order, own_steps)
         if proposal:
             proposals.append(proposal)
@@ -352,11 +329,11 @@ def _swap_ultrasound_code(
     codings = order.get("code", {}).get("coding", [])
     for index, coding in enumerate(codings):
         old = coding.get("code")
-        if not _is_cpt(coding) or old not in ULTRASOUND_TO_FLUOROSCOPIC:
+        target = shipped_scope().fluoroscopic_equivalent(str(old)) if is_cpt_coding(coding) else None
+        if target is None or not target.cpt_display:
             continue
-        new = ULTRASOUND_TO_FLUOROSCOPIC[old]
+        new, display = target.code, target.cpt_display
         updated = copy.deepcopy(order)
-        display = FLUOROSCOPIC_DISPLAYS[new]
         updated["code"]["coding"][index] = {**coding, "system": CPT, "code": new, "display": display}
         if coding.get("display") and updated["code"].get("text") == coding["display"]:
             updated["code"]["text"] = display  # the text only echoed the old code's display
@@ -369,7 +346,7 @@ def _swap_ultrasound_code(
 
 
 def _keep_levels(
-    order: dict, keep: tuple[str, ...], revision: str, criterion_ids: tuple[str, ...]
+    order: dict, keep: tuple[str, ...], max_levels: int, revision: str, criterion_ids: tuple[str, ...]
 ) -> tuple[dict, _Change] | None:
     sites = order.get("bodySite", [])
     kept, dropped_levels = [], []
@@ -382,49 +359,52 @@ def _keep_levels(
         elif mine:  # one text named several levels: keep the site, naming only the kept ones
             kept.append({"text": ", ".join(mine)})
     if not dropped_levels or not kept or all(not site_levels(site) for site in kept):
-        return None  # nothing beyond the first three here, or only deleting the order would help
+        return None  # nothing beyond the first N here, or only deleting the order would help
     dropped = ", ".join(dict.fromkeys(dropped_levels))
     updated = copy.deepcopy(order)
     updated["bodySite"] = kept
-    explanation = (f"{revision} covers no more than {MAX_LEVELS} spinal levels per session "
-                   f"({', '.join(criterion_ids)}); this keeps the first three as ordered and drops {dropped}.")
+    first = _NUMBER_WORDS.get(max_levels, str(max_levels))
+    explanation = (f"{revision} covers no more than {max_levels} spinal levels per session "
+                   f"({', '.join(criterion_ids)}); this keeps the first {first} as ordered and drops {dropped}.")
     return updated, _Change(f"treat {', '.join(keep)} only", explanation, "body sites", criterion_ids)
 
 
 def _reduce_units(
-    order: dict, units: int, revision: str, criterion_ids: tuple[str, ...]
+    order: dict, units: int, max_levels: int, revision: str, criterion_ids: tuple[str, ...]
 ) -> tuple[dict, _Change] | None:
     updated = copy.deepcopy(order)
     updated["quantityQuantity"] = {**order.get("quantityQuantity", {}), "value": units}
     code = _cpt_code(order)
     plural = "s" if units != 1 else ""
-    explanation = (f"{revision} covers no more than {MAX_LEVELS} levels per session ({', '.join(criterion_ids)}); "
-                   f"the primary joint plus {units} additional joint{plural} makes {MAX_LEVELS}.")
-    return updated, _Change(f"reduce {code} to {units} unit{plural} ({MAX_LEVELS} joints in all)", explanation,
+    explanation = (f"{revision} covers no more than {max_levels} levels per session ({', '.join(criterion_ids)}); "
+                   f"the primary joint plus {units} additional joint{plural} makes {max_levels}.")
+    return updated, _Change(f"reduce {code} to {units} unit{plural} ({max_levels} joints in all)", explanation,
                             "quantity", criterion_ids)
 
 
-def _allowed_add_on_units(orders: Iterable[dict]) -> dict[str, int]:
-    """RF add-on order id -> the units that make primary + add-ons = 3, where fewer than ordered."""
+def _allowed_add_on_units(orders: Iterable[dict], max_levels: int) -> dict[str, int]:
+    """RF add-on order id -> the units that make primary + add-ons = the limit, where fewer than ordered."""
     orders = list(orders)
     sides = [order_side(o) for o in orders]
-    if sum(1 for o in orders if _cpt_code(o) in RF_PRIMARY) > 1 and all(sides):
+    if sum(1 for o in orders if _is_rf(o, primary=True)) > 1 and all(sides):
         allowed: dict[str, int] = {}  # a bilateral procedure: three joints per side
         for side in ("left", "right"):
             allowed.update(
-                _allowed_units_one_side([o for o, s in zip(orders, sides, strict=True) if s in (side, "bilateral")])
+                _allowed_units_one_side(
+                    [o for o, s in zip(orders, sides, strict=True) if s in (side, "bilateral")], max_levels
+                )
             )
         return allowed
-    return _allowed_units_one_side(orders)
+    return _allowed_units_one_side(orders, max_levels)
 
 
-def _allowed_units_one_side(orders: list[dict]) -> dict[str, int]:
-    remaining = MAX_LEVELS - sum(1 for o in orders if _cpt_code(o) in RF_PRIMARY)
-    if remaining == MAX_LEVELS:
+def _allowed_units_one_side(orders: list[dict], max_levels: int) -> dict[str, int]:
+    remaining = max_levels - sum(1 for o in orders if _is_rf(o, primary=True))
+    if remaining == max_levels:
         return {}  # no RF primary in the procedure: add-on units mean nothing on their own
     allowed: dict[str, int] = {}
     for order in orders:
-        if _cpt_code(order) not in RF_ADD_ON:
+        if not _is_rf(order, primary=False):
             continue
         ordered = order.get("quantityQuantity", {}).get("value", 1)
         units = min(ordered, remaining)
@@ -436,24 +416,25 @@ def _allowed_units_one_side(orders: list[dict]) -> dict[str, int]:
     return allowed
 
 
-def _first_levels(levels: Iterable[str]) -> tuple[str, ...]:
-    """The first three of the levels the engine counted (one parser: evaluation.procedures.level_names)."""
+def _first_levels(levels: Iterable[str], max_levels: int) -> tuple[str, ...]:
+    """The first `max_levels` of the levels the engine counted (one parser: evaluation.procedures.level_names)."""
     distinct = tuple(dict.fromkeys(levels))
-    return distinct[:MAX_LEVELS] if len(distinct) > MAX_LEVELS else ()
+    return distinct[:max_levels] if len(distinct) > max_levels else ()
 
 
-def _failed_ids(determination: ProcedureDetermination, ids: Iterable[str]) -> tuple[str, ...]:
-    wanted = set(ids)
-    return tuple(c.criterion_id for c in determination.not_met if c.criterion_id in wanted)
+def _failed_ids(determination: ProcedureDetermination, fix: Fix) -> tuple[str, ...]:
+    """The not-met criteria that this fix answers (their role in the policy data)."""
+    return tuple(c.criterion_id for c in determination.not_met if c.fix is fix)
 
 
-def _is_cpt(coding: Mapping) -> bool:
-    system = canonical_system(coding.get("system"))  # CPT may come as its OID (contract §4 "Codes")
-    return system == CPT or (not system and bool(_CPT_SHAPE.match(str(coding.get("code", "")))))
+def _is_rf(order: Mapping, *, primary: bool) -> bool:
+    """An RF primary (single joint) or add-on (each additional joint) order, by its CPT code (scope table)."""
+    facet = shipped_scope().codes.get(_cpt_code(order) or "")
+    return facet is not None and facet.family is Family.RF and (facet.role is CodeRole.PRIMARY) is primary
 
 
 def _cpt_code(order: Mapping) -> str | None:
-    return next((c.get("code") for c in order.get("code", {}).get("coding", []) if _is_cpt(c)), None)
+    return next((c.get("code") for c in order.get("code", {}).get("coding", []) if is_cpt_coding(c)), None)
 
 
 def _reference(order: Mapping) -> str:

@@ -17,6 +17,7 @@ from cds_service.evaluation.results import (
     Status,
 )
 from cds_service.policy.conventions import ATC, CPT, ICD10CM, LOINC, RXNORM, SNOMED
+from cds_service.policy.terms import OrderKind, Region
 
 Hook = Literal["order-select", "order-sign"]
 PaNeeded = Literal["auth-needed", "no-auth"]
@@ -37,18 +38,19 @@ class CardSettings:
     source_url: str | None = None
 
 
-_KIND_NOUNS = {
-    "diagnostic-block": "facet block",
-    "therapeutic-injection": "therapeutic facet injection",
-    "rf-initial": "facet RF ablation",
-    "rf-repeat": "repeat facet RF ablation",
-    "pulsed-rf": "pulsed RF of facet nerves",
+_KIND_NOUNS = {  # every OrderKind (tests/unit/cdshooks): an injection of unstated intent is not named a block
+    OrderKind.DIAGNOSTIC_BLOCK: "facet block",
+    OrderKind.INJECTION_INTENT_UNKNOWN: "facet joint procedure",
+    OrderKind.THERAPEUTIC_INJECTION: "therapeutic facet injection",
+    OrderKind.RF_INITIAL: "facet RF ablation",
+    OrderKind.RF_REPEAT: "repeat facet RF ablation",
+    OrderKind.PULSED_RF: "pulsed RF of facet nerves",
 }
-_REGION_ADJECTIVES = {
-    "lumbar": "Lumbar",
-    "cervical": "Cervical",
-    "thoracic": "Thoracic",
-    "cervical-or-thoracic": "Cervical/thoracic",
+_REGION_ADJECTIVES = {  # Region.ANY (64999 without a stated region) has none
+    Region.LUMBAR: "Lumbar",
+    Region.CERVICAL: "Cervical",
+    Region.THORACIC: "Thoracic",
+    Region.CERVICAL_OR_THORACIC: "Cervical/thoracic",
 }
 _SYSTEM_NAMES = {CPT: "CPT", ICD10CM: "ICD-10-CM", SNOMED: "SNOMED", LOINC: "LOINC", RXNORM: "RxNorm", ATC: "ATC"}
 _DECISION_WORDS = {
@@ -94,8 +96,14 @@ def summary_for(determination: ProcedureDetermination) -> str:
         return fit_summary(f"{noun}: meets {policy} ({label})")
     if decision is Decision.NOT_COVERED:  # name what failed: that is what the clinician can act on
         failed = determination.not_met
-        if len(failed) == 1 and failed[0].title:
-            return fit_summary(f"{noun}: not covered — {failed[0].title} ({failed[0].criterion_id})")
+        if len(failed) == 1:
+            # The finding, not the criterion's title: "not covered — ≥ 6 months since the previous RF" would
+            # state the requirement as if it were the fact.
+            because = f"{noun}: not covered — {failed[0].reason} ({failed[0].criterion_id})"
+            if len(because) <= SUMMARY_LIMIT:
+                return because
+            if failed[0].title:
+                return fit_summary(f"{noun}: not covered — fails {failed[0].criterion_id}: {failed[0].title}")
         return ids_summary(f"{noun}: not covered", failed)
     if decision is Decision.CONDITIONAL:
         return ids_summary(f"{noun}: documentation needed", determination.needs_documentation)

@@ -25,6 +25,7 @@ from cds_service.cdshooks.presentation import (
 )
 from cds_service.evaluation.results import CriterionResult, Decision, ProcedureDetermination, Status
 from cds_service.policy.conventions import CARD_TYPE_SYSTEM
+from cds_service.policy.terms import OrderKind
 
 SUMMARY_VERDICTS = {
     Decision.COVERED: "ready",
@@ -75,7 +76,7 @@ class Readiness:
 
     @property
     def short_noun(self) -> str:
-        return "repeat RF" if self.determination.kind == "rf-repeat" else SHORT_NOUNS[self.intervention]
+        return "repeat RF" if self.determination.kind == OrderKind.RF_REPEAT else SHORT_NOUNS[self.intervention]
 
 
 def readiness_card(items: Sequence[Readiness], *, settings: CardSettings, today: date,

@@ -1,36 +1,56 @@
 """The checks that decide criteria. A revision file names a check and gives its parameters.
 
-Each check is `fn(ctx, params) -> Outcome`. `CHECK_PARAMS` tells the loader which parameters each check
-accepts, so a misspelt threshold fails at start-up rather than being silently ignored.
+Each check is `fn(ctx, params) -> Outcome`, `params` its typed model (check_params.py). `CHECK_PARAMS` gives
+the loader each check's model, so a misspelt, missing or mistyped threshold fails at start-up, not on a call.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from cds_service.evaluation import clinical, durations, episodes
+from cds_service.evaluation.check_params import (
+    AttestationOnly,
+    FacetSyndromeFindings,
+    FailedConservative,
+    MaxBlocks,
+    MaxLevels,
+    MinMonths,
+    MinRelief,
+    NotRfCandidate,
+    NsaidTrial,
+    PainDuration,
+    Prior,
+    SecondBlock,
+    SustainedRelief,
+    SynovialCyst,
+    TherapyTrial,
+    TwoPositiveBlocks,
+    UltrasoundCodes,
+)
 from cds_service.evaluation.clinical import NsaidMatcher, PriorProcedure, evidence_of
 from cds_service.evaluation.dates import add_months, months_before
 from cds_service.evaluation.procedures import (
-    OTHER_INTERVENTIONAL,
     OrderedProcedure,
-    cpt_codes,
     facet_code_of,
+    is_other_interventional,
     level_names,
 )
 from cds_service.evaluation.record import (
     PatientRecord,
-    as_list,
     codings,
     condition_onset,
     effective_date,
     numeric_value,
+    one_or_many,
     performed_date,
     reference_id,
 )
 from cds_service.evaluation.results import Evidence, Status
+from cds_service.policy.params import CheckParams, NoParams
+from cds_service.policy.terms import INJECTION_FAMILIES, Family, Intent, OrderKind, Region, Zone
 from cds_service.policy.valuesets import ValueSets
 
 MET, NOT_MET, DOC, NA = Status.MET, Status.NOT_MET, Status.DOCUMENTATION, Status.NOT_APPLICABLE
@@ -49,43 +69,45 @@ class CheckContext:
     valuesets: ValueSets
     nsaids: NsaidMatcher
     procedure: OrderedProcedure
-    kind: str
-    region: str  # lumbar | cervical | thoracic | cervical-or-thoracic | any
-    zone: str  # lumbar | cervical-thoracic | any
+    kind: OrderKind
+    region: Region
+    zone: Zone | Region  # the code's zone, narrowed to the region when it is known (evaluator._zone)
     dos: date
     priors: tuple[PriorProcedure, ...]
     level_count: int | None
     levels: tuple[str, ...]
 
 
-CheckFn = Callable[[CheckContext, Mapping[str, Any]], Outcome]
+CheckFn = Callable[[CheckContext, Any], Outcome]  # (ctx, the check's own CheckParams subclass)
 CHECKS: dict[str, CheckFn] = {}
-CHECK_PARAMS: dict[str, frozenset[str]] = {}
+CHECK_PARAMS: dict[str, type[CheckParams]] = {}
 
 
-def check(name: str, *params: str) -> Callable[[CheckFn], CheckFn]:
+def check(name: str, params: type[CheckParams]) -> Callable[[CheckFn], CheckFn]:
+    """Register a check under the name revision files use, with the parameter model the loader enforces."""
+
     def register(fn: CheckFn) -> CheckFn:
         CHECKS[name] = fn
-        CHECK_PARAMS[name] = frozenset(params)
+        CHECK_PARAMS[name] = params
         return fn
 
     return register
 
 
-def _region_words(region: str) -> str:
+def _region_words(region: Region) -> str:
     return {"cervical-or-thoracic": "cervical or thoracic (not stated)"}.get(region, region)
 
 
 # ---------------------------------------------------------------- headers and order facts
 
-@check("preamble")
-def preamble(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
+@check("preamble", NoParams)
+def preamble(ctx: CheckContext, p: NoParams) -> Outcome:
     """Performed by a physician; only one procedure per visit."""
     others = ctx.procedure.others_in_session
     same_day = [
         proc for proc in ctx.record.of_type("Procedure")
         if proc.get("status") in ("completed", "in-progress") and performed_date(proc) == ctx.dos
-        and (set(cpt_codes(proc.get("code"))) & OTHER_INTERVENTIONAL or facet_code_of(proc))
+        and (is_other_interventional(proc) or facet_code_of(proc))
     ]
     if others or same_day:
         ev = tuple(evidence_of(o) for o in others) + tuple(evidence_of(s, day=ctx.dos) for s in same_day)
@@ -105,84 +127,105 @@ def preamble(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     )
 
 
-@check("guidance")
-def guidance(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
+@check("guidance", NoParams)
+def guidance(ctx: CheckContext, p: NoParams) -> Outcome:
     if ctx.procedure.is_ultrasound:
         return Outcome(NOT_MET, f"ultrasound guidance ({ctx.procedure.code.code}); fluoroscopy or CT is required")
     return Outcome(MET, f"fluoroscopy/CT-guided code {ctx.procedure.code.code}")
 
 
-@check("rf_technique_and_region")
-def rf_technique_and_region(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
-    if ctx.region == "thoracic":
+@check("rf_technique_and_region", NoParams)
+def rf_technique_and_region(ctx: CheckContext, p: NoParams) -> Outcome:
+    if ctx.region == Region.THORACIC:
         return Outcome(NOT_MET, "thoracic RF neurotomy is not covered (lumbar or cervical only)")
-    if ctx.region == "cervical-or-thoracic":
+    if ctx.region == Region.CERVICAL_OR_THORACIC:
         return Outcome(DOC, "region not stated: document cervical (not thoracic) levels in bodySite")
     return Outcome(MET, f"conventional RF, fluoroscopy/CT-guided, {ctx.region}")
 
 
-@check("diagnostic_block_count", "max_blocks")
-def diagnostic_block_count(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
-    if ctx.region == "thoracic":
+@check("diagnostic_block_count", MaxBlocks)
+def diagnostic_block_count(ctx: CheckContext, p: MaxBlocks) -> Outcome:
+    if ctx.region == Region.THORACIC:
         return Outcome(NOT_MET, "facet injections are covered in the lumbar and cervical regions only")
-    if ctx.region == "cervical-or-thoracic":
+    if ctx.region == Region.CERVICAL_OR_THORACIC:
         return Outcome(DOC, "region not stated: document cervical (not thoracic) levels in bodySite")
     done = clinical.diagnostic_blocks_since_last_rf(ctx.priors, ctx.zone)
     ev = tuple(b.evidence for b in done)
-    if len(done) >= p["max_blocks"]:
-        if ctx.kind == "injection-intent-unknown":
+    if len(done) >= p.max_blocks:
+        if ctx.kind == OrderKind.INJECTION_INTENT_UNKNOWN:
             return Outcome(
                 DOC,
                 f"{len(done)} diagnostic blocks already done and the order states no intent (diagnostic/therapeutic)",
                 ev,
             )
         return Outcome(
-            NOT_MET, f"{len(done)} diagnostic blocks already done in this region (limit {p['max_blocks']})", ev
+            NOT_MET, f"{len(done)} diagnostic blocks already done in this region (limit {p.max_blocks})", ev
         )
     return Outcome(
-        MET, f"{_region_words(ctx.region)}; this would be block {len(done) + 1} of up to {p['max_blocks']}", ev
+        MET, f"{_region_words(ctx.region)}; this would be block {len(done) + 1} of up to {p.max_blocks}", ev
     )
 
 
-@check("level_count", "max_levels")
-def level_count(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
+@check("level_count", MaxLevels)
+def level_count(ctx: CheckContext, p: MaxLevels) -> Outcome:
     levels = ", ".join(ctx.levels)
     if ctx.level_count is None:
         return Outcome(DOC, "add-on code means 3 or more levels; name each level in bodySite")
-    if ctx.level_count > p["max_levels"]:
+    if ctx.level_count > p.max_levels:
         return Outcome(
-            NOT_MET, f"{ctx.level_count} levels ({levels or 'by codes'}); at most {p['max_levels']} per session"
+            NOT_MET, f"{ctx.level_count} levels ({levels or 'by codes'}); at most {p.max_levels} per session"
         )
     return Outcome(
         MET, f"{ctx.level_count} level{'s' if ctx.level_count != 1 else ''}" + (f" ({levels})" if levels else "")
     )
 
 
-@check("not_medically_necessary", "category", "codes")
-def not_medically_necessary(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
-    category = p["category"]
-    injection = ctx.procedure.is_injection
-    rf = ctx.kind in ("rf-initial", "rf-repeat")
-    if category in ("thoracic-injection", "thoracic-rf") and (injection if category == "thoracic-injection" else rf):
-        if ctx.region == "thoracic":
-            return Outcome(NOT_MET, "thoracic region: not medically necessary")
-        if ctx.region == "cervical-or-thoracic":
-            return Outcome(DOC, "cervical/thoracic code without a stated region: name the levels in bodySite")
-        return Outcome(NA, f"{ctx.region} region")
-    if category == "pulsed-rf" and ctx.kind == "pulsed-rf":
+# Not medically necessary: one check per category the policy names (the criterion says which order it hits).
+NOT_IN_CATEGORY = "the order is not in this category"
+
+
+def _thoracic(ctx: CheckContext, hit: bool) -> Outcome:
+    if not hit:
+        return Outcome(NA, NOT_IN_CATEGORY)
+    if ctx.region == Region.THORACIC:
+        return Outcome(NOT_MET, "thoracic region: not medically necessary")
+    if ctx.region == Region.CERVICAL_OR_THORACIC:
+        return Outcome(DOC, "cervical/thoracic code without a stated region: name the levels in bodySite")
+    return Outcome(NA, f"{ctx.region} region")
+
+
+@check("thoracic_injection_not_covered", NoParams)
+def thoracic_injection_not_covered(ctx: CheckContext, p: NoParams) -> Outcome:
+    return _thoracic(ctx, ctx.procedure.is_injection)
+
+
+@check("thoracic_rf_not_covered", NoParams)
+def thoracic_rf_not_covered(ctx: CheckContext, p: NoParams) -> Outcome:
+    return _thoracic(ctx, ctx.kind in (OrderKind.RF_INITIAL, OrderKind.RF_REPEAT))
+
+
+@check("pulsed_rf_not_covered", NoParams)
+def pulsed_rf_not_covered(ctx: CheckContext, p: NoParams) -> Outcome:
+    if ctx.kind == OrderKind.PULSED_RF:
         return Outcome(NOT_MET, "pulsed radiofrequency: not medically necessary")
-    if category == "ultrasound":
-        listed = [c for c in ctx.procedure.codes if c in p.get("codes", ())]
-        if listed:
-            return Outcome(NOT_MET, f"ultrasound-guided code {', '.join(listed)} does not support coverage")
-    if category == "therapeutic-injection":
-        if ctx.kind == "therapeutic-injection":
-            return Outcome(NOT_MET, "therapeutic facet injection: not medically necessary in this revision")
-        if ctx.kind == "injection-intent-unknown":
-            return Outcome(
-                DOC, "intent not stated and 2 diagnostic blocks already done: state diagnostic or therapeutic"
-            )
-    return Outcome(NA, "the order is not in this category")
+    return Outcome(NA, NOT_IN_CATEGORY)
+
+
+@check("ultrasound_not_covered", UltrasoundCodes)
+def ultrasound_not_covered(ctx: CheckContext, p: UltrasoundCodes) -> Outcome:
+    listed = [c for c in ctx.procedure.codes if c in p.codes]
+    if listed:
+        return Outcome(NOT_MET, f"ultrasound-guided code {', '.join(listed)} does not support coverage")
+    return Outcome(NA, NOT_IN_CATEGORY)
+
+
+@check("therapeutic_injection_not_covered", NoParams)
+def therapeutic_injection_not_covered(ctx: CheckContext, p: NoParams) -> Outcome:
+    if ctx.kind == OrderKind.THERAPEUTIC_INJECTION:
+        return Outcome(NOT_MET, "therapeutic facet injection: not medically necessary in this revision")
+    if ctx.kind == OrderKind.INJECTION_INTENT_UNKNOWN:
+        return Outcome(DOC, "intent not stated and 2 diagnostic blocks already done: state diagnostic or therapeutic")
+    return Outcome(NA, NOT_IN_CATEGORY)
 
 
 # ---------------------------------------------------------------- pain and conservative therapy
@@ -195,14 +238,14 @@ def _dx_words(condition: Mapping[str, Any]) -> str:
     return str(text or display or clinical.coded(condition) or "the diagnosis")
 
 
-@check("pain_duration", "min_months", "requires_adl", "lookback_months")
-def pain_duration(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
+@check("pain_duration", PainDuration)
+def pain_duration(ctx: CheckContext, p: PainDuration) -> Outcome:
     """Duration of the current episode (contract §4): onset[x], never recordedDate; an ended episode is history."""
     birth = episodes.birth_date(ctx.record)
-    conditions = clinical.spinal_pain_conditions(ctx.record, ctx.valuesets, ctx.dos)
-    cutoff = months_before(ctx.dos, p["min_months"])
+    conditions = clinical.spinal_pain_conditions(ctx.record, ctx.valuesets, p.pain_valuesets, ctx.dos)
+    cutoff = months_before(ctx.dos, p.min_months)
     if not conditions:
-        ended = clinical.ended_spinal_pain_conditions(ctx.record, ctx.valuesets, ctx.dos)
+        ended = clinical.ended_spinal_pain_conditions(ctx.record, ctx.valuesets, p.pain_valuesets, ctx.dos)
         if ended:
             c = max(ended, key=lambda x: episodes.abatement_of(x, birth) or date.min)  # the most recent episode
             when = episodes.abatement_of(c, birth)
@@ -218,7 +261,7 @@ def pain_duration(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     if verdict == "not met":
         o, c = dated[0]
         return Outcome(NOT_MET,
-                       f"{_dx_words(c)} began {o.text}, less than {p['min_months']} months before the procedure",
+                       f"{_dx_words(c)} began {o.text}, less than {p.min_months} months before the procedure",
                        tuple(evidence_of(x, day=ox.earliest, note=f"onset {ox.text}") for ox, x in dated))
     if verdict == "documentation":
         undated = [c for o, c in onsets if o.latest is None]
@@ -231,16 +274,16 @@ def pain_duration(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
                 why = f"{_dx_words(c)} recurred; the onset of the current episode is not recorded"
             else:
                 why = f"{_dx_words(c)} {f'recorded {recorded} ' if recorded else ''}with no onset date"
-            return Outcome(DOC, f"{why}: record onset[x] on the Condition to show {p['min_months']} months of pain", ev)
+            return Outcome(DOC, f"{why}: record onset[x] on the Condition to show {p.min_months} months of pain", ev)
         o, c = dated[0]
-        return Outcome(DOC, f"{_dx_words(c)} began {o.text}; cannot tell whether that is {p['min_months']} months "
+        return Outcome(DOC, f"{_dx_words(c)} began {o.text}; cannot tell whether that is {p.min_months} months "
                        f"before the procedure: record the onset date", ev)
     o, c = next((o, c) for o, c in onsets if o.latest is not None and o.latest <= cutoff)
     since = o.text  # a day, or the span a coarse onset allows
     ev = (evidence_of(c, day=o.earliest, note=f"onset {o.text}"),)
-    if not p.get("requires_adl"):
+    if not p.requires_adl:
         return Outcome(MET, f"{_dx_words(c)} since {since}", ev)
-    scores = clinical.interference_scores(ctx.record, months_before(ctx.dos, p["lookback_months"]), ctx.dos)
+    scores = clinical.interference_scores(ctx.record, months_before(ctx.dos, p.lookback_months), ctx.dos)
     positive = [o for o in scores if (numeric_value(o) or 0) > 0]
     if positive:
         last = positive[-1]
@@ -250,22 +293,23 @@ def pain_duration(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
                    "(record a pain-interference score)", ev)
 
 
-def _last_conservative_day(ctx: CheckContext, p: Mapping[str, Any], start: date) -> date | None:
+def _last_conservative_day(ctx: CheckContext, p: FailedConservative, start: date) -> date | None:
     """The last dated day of PT/HEP treatment or NSAID therapy in the look-back."""
-    sessions = clinical.therapy_sessions(ctx.record, ctx.valuesets, p["therapy_valuesets"], start, ctx.dos)
+    sessions = clinical.therapy_sessions(ctx.record, ctx.valuesets, p.therapy_valuesets, start, ctx.dos,
+                                         home_exercise=p.home_exercise_valuesets)
     courses = clinical.nsaid_courses(ctx.record, ctx.nsaids, start, ctx.dos)
     days = [s.last for s in sessions] + [c.end or c.start for c in courses]
     return max(days) if days else None
 
 
-@check("failed_conservative", "lookback_months", "min_pain_score", "therapy_valuesets")
-def failed_conservative(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
-    start = months_before(ctx.dos, p["lookback_months"])
+@check("failed_conservative", FailedConservative)
+def failed_conservative(ctx: CheckContext, p: FailedConservative) -> Outcome:
+    start = months_before(ctx.dos, p.lookback_months)
     last = _last_conservative_day(ctx, p, start)
     if last is None:
         return Outcome(DOC, "no conservative therapy recorded in the look-back")
     after = [
-        o for o in clinical.pain_scores(ctx.record, last, ctx.dos) if (numeric_value(o) or 0) >= p["min_pain_score"]
+        o for o in clinical.pain_scores(ctx.record, last, ctx.dos) if (numeric_value(o) or 0) >= p.min_pain_score
     ]
     if after:
         o = after[-1]
@@ -277,14 +321,14 @@ def failed_conservative(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     return Outcome(DOC, f"no pain score after conservative therapy ended ({last}) shows it failed")
 
 
-def synovial_cyst(ctx: CheckContext, min_pain_score: float, lookback_months: int) -> Outcome:
-    cysts = clinical.active_conditions_in(ctx.record, ctx.valuesets, ("dx-facet-synovial-cyst",), ctx.dos)
-    radic = clinical.active_conditions_in(ctx.record, ctx.valuesets, ("excl-radiculopathy",), ctx.dos)
+def synovial_cyst(ctx: CheckContext, p: SynovialCyst) -> Outcome:
+    cysts = clinical.active_conditions_in(ctx.record, ctx.valuesets, p.cyst_valuesets, ctx.dos)
+    radic = clinical.active_conditions_in(ctx.record, ctx.valuesets, p.radiculopathy_valuesets, ctx.dos)
     if not (cysts and radic):
         return Outcome(NA, "no facet synovial cyst with radiculopathy recorded")
     ev = (evidence_of(cysts[0], day=condition_onset(cysts[0])), evidence_of(radic[0], day=condition_onset(radic[0])))
-    scores = clinical.pain_scores(ctx.record, months_before(ctx.dos, lookback_months), ctx.dos)
-    severe = [o for o in scores if (numeric_value(o) or 0) >= min_pain_score]
+    scores = clinical.pain_scores(ctx.record, months_before(ctx.dos, p.lookback_months), ctx.dos)
+    severe = [o for o in scores if (numeric_value(o) or 0) >= p.min_pain_score]
     if severe:
         return Outcome(
             MET,
@@ -294,16 +338,17 @@ def synovial_cyst(ctx: CheckContext, min_pain_score: float, lookback_months: int
     return Outcome(DOC, "synovial cyst with radiculopathy; severity of radicular pain not recorded", ev)
 
 
-@check("synovial_cyst_exception", "min_pain_score", "lookback_months")
-def synovial_cyst_exception(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
-    return synovial_cyst(ctx, p["min_pain_score"], p["lookback_months"])
+@check("synovial_cyst_exception", SynovialCyst)
+def synovial_cyst_exception(ctx: CheckContext, p: SynovialCyst) -> Outcome:
+    return synovial_cyst(ctx, p)
 
 
-@check("therapy_trial", "min_days", "lookback_months", "allow_intolerance", "exception_criterion", "therapy_valuesets")
-def therapy_trial(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
-    start = months_before(ctx.dos, p["lookback_months"])
-    names = p["therapy_valuesets"]
-    sessions = clinical.therapy_sessions(ctx.record, ctx.valuesets, names, start, ctx.dos)
+@check("therapy_trial", TherapyTrial)
+def therapy_trial(ctx: CheckContext, p: TherapyTrial) -> Outcome:
+    start = months_before(ctx.dos, p.lookback_months)
+    names = p.therapy_valuesets
+    hep = p.home_exercise_valuesets
+    sessions = clinical.therapy_sessions(ctx.record, ctx.valuesets, names, start, ctx.dos, home_exercise=hep)
     span = 0
     ev: tuple[Evidence, ...] = ()
     if sessions:
@@ -320,56 +365,57 @@ def therapy_trial(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
                 sessions[-1].resource, day=performed_date(sessions[-1].resource), note=f"last treatment (to {last})"
             ),
         )
-        if span >= p["min_days"]:
+        if span >= p.min_days:
             return Outcome(
                 MET,
                 f"therapy {first} to {last} ({span} days, {len(sessions)} treatment "
                 f"record{'s' if len(sessions) > 1 else ''})",
                 ev,
             )
-    if p.get("allow_intolerance"):
+    if p.allow_intolerance:
         stopped = clinical.therapy_not_tolerated(ctx.record, ctx.valuesets, names, start, ctx.dos)
         if stopped:
             return Outcome(
                 MET, "physical therapy not tolerated (documented)", (evidence_of(stopped, day=performed_date(stopped)),)
             )
-    if p.get("exception_criterion"):
-        exception = synovial_cyst(ctx, 4, p["lookback_months"])
+    if p.exception is not None:  # the exception criterion's own parameters (resolved at load)
+        exception = synovial_cyst(ctx, p.exception)
         if exception.status is MET:
-            return Outcome(MET, f"not required: {exception.reason} ({p['exception_criterion']})", exception.evidence)
+            return Outcome(MET, f"not required: {exception.reason} ({p.exception_criterion})", exception.evidence)
     # A programme with no recorded length could make up the rest: only documentation can settle it.
-    programmes = clinical.open_programmes(ctx.record, ctx.valuesets, names, start, ctx.dos)
+    programmes = clinical.open_programmes(ctx.record, ctx.valuesets, names, start, ctx.dos, home_exercise=hep)
     if programmes:
-        what = "; ".join(f"{_therapy_name(ctx, r)} from {day}: {missing}" for day, r, missing in programmes[:3])
+        what = "; ".join(f"{_therapy_name(ctx, r, hep)} from {day}: {missing}" for day, r, missing in programmes[:3])
         done = f" (treatment dated {span} days so far)" if span else ""
-        return Outcome(DOC, f"{what}{done}; record its duration (start and end dates) to show {p['min_days']} days",
+        return Outcome(DOC, f"{what}{done}; record its duration (start and end dates) to show {p.min_days} days",
                        ev + tuple(evidence_of(r, day=day) for day, r, _ in programmes[:3]))
     if sessions:
-        return Outcome(NOT_MET, f"therapy lasted {span} days ({first} to {last}); {p['min_days']} needed", ev)
+        return Outcome(NOT_MET, f"therapy lasted {span} days ({first} to {last}); {p.min_days} needed", ev)
     return Outcome(
         DOC,
-        f"no physical therapy or home exercise treatment recorded in the past {p['lookback_months']} months "
+        f"no physical therapy or home exercise treatment recorded in the past {p.lookback_months} months "
         "(an evaluation alone is not treatment); record the treatment dates",
     )
 
 
-def _therapy_name(ctx: CheckContext, resource: Mapping[str, Any]) -> str:
+def _therapy_name(ctx: CheckContext, resource: Mapping[str, Any], home_exercise: Sequence[str]) -> str:
     concept = resource.get("code") if resource.get("resourceType") != "CarePlan" else resource.get("category")
     text = clinical.concept_text(concept)
     if len(text) > 60:  # cut at a word, visibly: a name cut mid-word reads as a different thing
         text = text[:60].rsplit(" ", 1)[0] + "…"
     hep = (
-        ctx.valuesets.matching((clinical.HEP_VALUESET,), codings(concept)) or resource.get("resourceType") == "CarePlan"
+        ctx.valuesets.matching(home_exercise, codings(concept)) or resource.get("resourceType") == "CarePlan"
     )
     return text or ("home exercise programme" if hep else "physical therapy")
 
 
-@check("nsaid_trial", "min_days", "lookback_months")
-def nsaid_trial(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
-    contra = clinical.nsaid_contraindication(ctx.record, ctx.valuesets, ctx.nsaids, ctx.dos)
+@check("nsaid_trial", NsaidTrial)
+def nsaid_trial(ctx: CheckContext, p: NsaidTrial) -> Outcome:
+    contra = clinical.nsaid_contraindication(ctx.record, ctx.valuesets, ctx.nsaids, ctx.dos,
+                                             contraindications=p.contraindication_valuesets, egfr_below=p.egfr_below)
     if contra:
         return Outcome(MET, "NSAIDs contraindicated or not tolerated", (contra,))
-    months, need = p["lookback_months"], p["min_days"]
+    months, need = p.lookback_months, p.min_days
     exposure = clinical.nsaid_exposure(ctx.record, ctx.nsaids, months_before(ctx.dos, months), ctx.dos)
     if exposure.days >= need:
         return Outcome(MET, f"{exposure.days} days of NSAIDs in the past {months} months", exposure.evidence)
@@ -403,38 +449,37 @@ def nsaid_trial(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
 ATTESTATION_ONLY_REASON = "not shown by structured data: record it in the attestation questionnaire"
 
 
-@check("attestation_only", "rf_order_counts")
-def attestation_only(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
-    if p.get("rf_order_counts"):
+@check("attestation_only", AttestationOnly)
+def attestation_only(ctx: CheckContext, p: AttestationOnly) -> Outcome:
+    if p.rf_order_counts:
         for sr in ctx.record.of_type("ServiceRequest") + list(
             ctx.procedure.others_in_session + ctx.procedure.later_orders
         ):
             fc = facet_code_of(sr)
-            if fc and fc.family == "rf" and sr.get("status") in ("draft", "active", None):
+            if fc and fc.family == Family.RF and sr.get("status") in ("draft", "active", None):
                 return Outcome(MET, "an RF neurotomy order exists", (evidence_of(sr),))
     return Outcome(DOC, ATTESTATION_ONLY_REASON)
 
 
-SITE_NOT_STATED = "excl-site-not-stated"
-
-
-@check("facet_syndrome_findings", "exclusion_valuesets", "radiculopathy_valuesets", "synovial_cyst_exception")
-def facet_syndrome_findings(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
+@check("facet_syndrome_findings", FacetSyndromeFindings)
+def facet_syndrome_findings(ctx: CheckContext, p: FacetSyndromeFindings) -> Outcome:
     """Exclusions count when established and active on the date; a provisional/differential one is a question."""
-    names = p["exclusion_valuesets"]
+    names = p.exclusion_valuesets
     exclusions = clinical.active_conditions_in(ctx.record, ctx.valuesets, names, ctx.dos)
     unconfirmed = clinical.active_conditions_in(ctx.record, ctx.valuesets, names, ctx.dos, unconfirmed=True)
     # Bone/marrow neoplasms with no site (C79.51, C90.0, …) raise the question of the spine; they do not settle it.
-    site_unstated = [c for c in exclusions if ctx.valuesets.matching((SITE_NOT_STATED,), codings(c.get("code")))]
+    site_unstated = [
+        c for c in exclusions if ctx.valuesets.matching(p.site_not_stated_valuesets, codings(c.get("code")))
+    ]
     exclusions = [c for c in exclusions if c not in site_unstated]
-    if p.get("synovial_cyst_exception") and p["radiculopathy_valuesets"]:
-        radiculopathy = p["radiculopathy_valuesets"]
+    if p.synovial_cyst_exception and p.radiculopathy_valuesets:
+        radiculopathy = p.radiculopathy_valuesets
         radic = {id(c) for flag in (False, True)
                  for c in clinical.active_conditions_in(ctx.record, ctx.valuesets, radiculopathy, ctx.dos,
                                                         unconfirmed=flag)}
-        cyst = clinical.active_conditions_in(ctx.record, ctx.valuesets, ("dx-facet-synovial-cyst",), ctx.dos)
-        cyst_q = clinical.active_conditions_in(ctx.record, ctx.valuesets, ("dx-facet-synovial-cyst",), ctx.dos,
-                                               unconfirmed=True)
+        cysts = p.cyst_valuesets or ()
+        cyst = clinical.active_conditions_in(ctx.record, ctx.valuesets, cysts, ctx.dos)
+        cyst_q = clinical.active_conditions_in(ctx.record, ctx.valuesets, cysts, ctx.dos, unconfirmed=True)
         if cyst:  # radiculopathy caused by a facet synovial cyst is allowed
             exclusions = [c for c in exclusions if id(c) not in radic]
             unconfirmed = [c for c in unconfirmed if id(c) not in radic]
@@ -476,34 +521,40 @@ def _relief_text(relief: clinical.Relief | None) -> str:
     return "not recorded" if relief is None else f"{relief.percent:.0f}%"
 
 
-@check("second_block", "min_relief_percent", "min_interval_days", "every_repeat")
-def second_block(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
+@check("second_block", SecondBlock)
+def second_block(ctx: CheckContext, p: SecondBlock) -> Outcome:
     done = clinical.diagnostic_blocks_since_last_rf(ctx.priors, ctx.zone)
     if not done:
         return Outcome(NA, "first diagnostic block")
-    if not p.get("every_repeat") and len(done) != 1:
+    if not p.every_repeat and len(done) != 1:
         return Outcome(NA, "not a second block")
     first, last = done[0], done[-1]
     gap = (ctx.dos - last.day).days
     ev: tuple[Evidence, ...] = (last.evidence,)
-    if gap < p["min_interval_days"]:
+    if gap < p.min_interval_days:
         return Outcome(
-            NOT_MET, f"{gap} days after the previous block on {last.day}; at least {p['min_interval_days']} needed", ev
+            NOT_MET, f"{gap} days after the previous block on {last.day}; at least {p.min_interval_days} needed", ev
         )
-    if "min_relief_percent" not in p:
+    if p.min_relief_percent is None:
         return Outcome(MET, f"{gap} days after the previous block", ev)
     relief = clinical.relief_after_block(ctx.record, first.resource)
     ev = (first.evidence,) + (relief.evidence if relief else ())
-    if relief is not None and relief.percent < p["min_relief_percent"]:
+    if relief is not None and relief.percent < p.min_relief_percent:
         return Outcome(
-            NOT_MET, f"first block gave {_relief_text(relief)} relief; {p['min_relief_percent']}% needed", ev
+            NOT_MET, f"first block gave {_relief_text(relief)} relief; {p.min_relief_percent}% needed", ev
         )
     prior_levels = tuple(
-        level_names([s for m in first.members or (first.resource,) for s in as_list(m.get("bodySite"))])
+        level_names([s for m in first.members or (first.resource,) for s in one_or_many(m.get("bodySite"))])
     )
-    if prior_levels and ctx.levels and set(prior_levels) != set(ctx.levels):
+    # "At the same level(s)": a confirmatory block may repeat all or some of the blocked levels (it confirms
+    # those), never a level the first block did not test.
+    untested = [level for level in ctx.levels if level not in prior_levels]
+    if prior_levels and untested:
         return Outcome(
-            NOT_MET, f"levels {', '.join(ctx.levels)} differ from the first block ({', '.join(prior_levels)})", ev
+            NOT_MET,
+            f"{', '.join(untested)} {'was' if len(untested) == 1 else 'were'} not blocked in the first block "
+            f"({', '.join(prior_levels)}); a confirmatory block repeats the levels already blocked",
+            ev,
         )
     if relief is None:
         return Outcome(DOC, "relief after the first block is not recorded", ev)
@@ -511,29 +562,32 @@ def second_block(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
         return Outcome(
             DOC, f"first block gave {_relief_text(relief)}; same levels cannot be confirmed (bodySite missing)", ev
         )
-    return Outcome(MET, f"first block gave {_relief_text(relief)} relief; same levels; {gap} days apart", ev)
+    same = "same levels"
+    if set(ctx.levels) != set(prior_levels):
+        same = f"{', '.join(ctx.levels)} of the first block's {', '.join(prior_levels)}"
+    return Outcome(MET, f"first block gave {_relief_text(relief)} relief; {same}; {gap} days apart", ev)
 
 
-@check("first_block_relief_note", "min_relief_percent")
-def first_block_relief_note(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
-    if ctx.kind not in ("diagnostic-block", "injection-intent-unknown"):
+@check("first_block_relief_note", MinRelief)
+def first_block_relief_note(ctx: CheckContext, p: MinRelief) -> Outcome:
+    if ctx.kind not in (OrderKind.DIAGNOSTIC_BLOCK, OrderKind.INJECTION_INTENT_UNKNOWN):
         return Outcome(NA, "not a diagnostic block")
     done = clinical.diagnostic_blocks_since_last_rf(ctx.priors, ctx.zone)
     if not done:
         return Outcome(NA, "first diagnostic block")
     relief = clinical.relief_after_block(ctx.record, done[0].resource)
-    if relief is not None and relief.percent < p["min_relief_percent"]:
+    if relief is not None and relief.percent < p.min_relief_percent:
         return Outcome(
             NOT_MET,
-            f"first block gave {_relief_text(relief)} relief (< {p['min_relief_percent']}%): a second block is not "
+            f"first block gave {_relief_text(relief)} relief (< {p.min_relief_percent}%): a second block is not "
             "medically necessary",
             (done[0].evidence,) + relief.evidence,
         )
     return Outcome(NA, "first block relief is not below the threshold")
 
 
-@check("two_positive_blocks", "min_relief_percent", "requires_function_attestation")
-def two_positive_blocks(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
+@check("two_positive_blocks", TwoPositiveBlocks)
+def two_positive_blocks(ctx: CheckContext, p: TwoPositiveBlocks) -> Outcome:
     blocks = clinical.diagnostic_blocks(ctx.priors, ctx.zone)
     if len(blocks) < 2:
         return Outcome(
@@ -542,39 +596,39 @@ def two_positive_blocks(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
             tuple(b.evidence for b in blocks),
         )
     reliefs = [(b, clinical.relief_after_block(ctx.record, b.resource)) for b in blocks]
-    good = [(b, r) for b, r in reliefs if r is not None and r.percent >= p["min_relief_percent"]]
+    good = [(b, r) for b, r in reliefs if r is not None and r.percent >= p.min_relief_percent]
     unknown = [(b, r) for b, r in reliefs if r is None]
     ev = tuple(e for b, r in reliefs for e in (b.evidence,) + (r.evidence if r else ()))
     summary = ", ".join(f"{b.day}: {_relief_text(r)}" for b, r in reliefs)
     if len(good) >= 2:
-        if p.get("requires_function_attestation"):
+        if p.requires_function_attestation:
             return Outcome(
                 DOC, f"relief {summary}; ability to perform previously painful movements needs attestation", ev
             )
-        return Outcome(MET, f"two blocks with ≥ {p['min_relief_percent']}% relief ({summary})", ev)
+        return Outcome(MET, f"two blocks with ≥ {p.min_relief_percent}% relief ({summary})", ev)
     if len(good) + len(unknown) >= 2:
         return Outcome(DOC, f"relief after each block must be recorded ({summary})", ev)
-    return Outcome(NOT_MET, f"fewer than two blocks with ≥ {p['min_relief_percent']}% relief ({summary})", ev)
+    return Outcome(NOT_MET, f"fewer than two blocks with ≥ {p.min_relief_percent}% relief ({summary})", ev)
 
 
-@check("rf_interval", "min_months")
-def rf_interval(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
+@check("rf_interval", MinMonths)
+def rf_interval(ctx: CheckContext, p: MinMonths) -> Outcome:
     rf = clinical.last_rf(ctx.priors, ctx.zone)
     if rf is None:
         return Outcome(NA, "no previous RF neurotomy in this region")
-    due = add_months(rf.day, p["min_months"])
+    due = add_months(rf.day, p.min_months)
     if ctx.dos < due:
         return Outcome(NOT_MET, f"previous RF on {rf.day}; a repeat is possible from {due}", (rf.evidence,))
-    return Outcome(MET, f"previous RF on {rf.day} (≥ {p['min_months']} months ago)", (rf.evidence,))
+    return Outcome(MET, f"previous RF on {rf.day} (≥ {p.min_months} months ago)", (rf.evidence,))
 
 
-def _prior_for(ctx: CheckContext, prior: str) -> PriorProcedure | None:
-    if prior == "rf":
+def _prior_for(ctx: CheckContext, prior: Prior) -> PriorProcedure | None:
+    if prior is Prior.RF:
         return clinical.last_rf(ctx.priors, ctx.zone)
     therapeutic = [
         x
         for x in ctx.priors
-        if x.family in clinical.INJECTION_FAMILIES and x.intent == "therapeutic" and clinical.same_zone(x, ctx.zone)
+        if x.family in INJECTION_FAMILIES and x.intent is Intent.THERAPEUTIC and clinical.same_zone(x, ctx.zone)
     ]
     return therapeutic[-1] if therapeutic else None
 
@@ -592,17 +646,17 @@ def _function_improved(ctx: CheckContext, after_day: date, min_improvement: floa
     return None
 
 
-@check("sustained_relief", "min_relief_percent", "min_months", "requires_function", "prior")
-def sustained_relief(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
-    prior = _prior_for(ctx, p["prior"])
+@check("sustained_relief", SustainedRelief)
+def sustained_relief(ctx: CheckContext, p: SustainedRelief) -> Outcome:
+    prior = _prior_for(ctx, p.prior)
     if prior is None:
         return Outcome(NA, "no prior procedure of this kind at this site")
     before, after = clinical.pain_scores_linked(ctx.record, prior.resource)
-    threshold, months = p["min_relief_percent"], p["min_months"]
+    threshold, months = p.min_relief_percent, p.min_months
     until = add_months(prior.day, months)
     ev: tuple[Evidence, ...] = (prior.evidence,)
     if not before or not after:
-        alt = _function_improved(ctx, prior.day, threshold) if p["prior"] != "rf" else None
+        alt = _function_improved(ctx, prior.day, threshold) if p.prior is not Prior.RF else None
         if alt:  # I.D.2: ≥ 50% consistent improvement on the same scale is an alternative
             return Outcome(MET, f"function improved ≥ {threshold}% on the same scale", ev + (alt,))
         return Outcome(DOC, f"pain scores before and after the procedure on {prior.day} are not recorded", ev)
@@ -625,7 +679,7 @@ def sustained_relief(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
         return Outcome(
             DOC, f"relief ≥ {threshold}% is recorded only until {last_good or prior.day}; {months} months needed", ev
         )
-    if p.get("requires_function"):
+    if p.requires_function:
         improved = _function_improved(ctx, prior.day)
         if improved is None:
             return Outcome(
@@ -635,19 +689,19 @@ def sustained_relief(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
     return Outcome(MET, f"≥ {threshold}% relief for at least {months} months after {prior.day}", ev)
 
 
-@check("not_rf_candidate", "valuesets")
-def not_rf_candidate(ctx: CheckContext, p: Mapping[str, Any]) -> Outcome:
-    conditions = clinical.active_conditions_in(ctx.record, ctx.valuesets, p["valuesets"], ctx.dos)
+@check("not_rf_candidate", NotRfCandidate)
+def not_rf_candidate(ctx: CheckContext, p: NotRfCandidate) -> Outcome:
+    conditions = clinical.active_conditions_in(ctx.record, ctx.valuesets, p.valuesets, ctx.dos)
     if conditions:
         return Outcome(
             MET,
             "not an RF candidate (coded diagnosis)",
             (evidence_of(conditions[0], day=condition_onset(conditions[0])),),
         )
-    device = clinical.implanted_electrical_device(ctx.record, ctx.valuesets)
+    device = clinical.implanted_electrical_device(ctx.record, ctx.valuesets, p.device_valuesets)
     if device:
         return Outcome(MET, "not an RF candidate (implanted electrical device)", (device,))
-    unconfirmed = clinical.active_conditions_in(ctx.record, ctx.valuesets, p["valuesets"], ctx.dos, unconfirmed=True)
+    unconfirmed = clinical.active_conditions_in(ctx.record, ctx.valuesets, p.valuesets, ctx.dos, unconfirmed=True)
     if unconfirmed:
         c = unconfirmed[0]
         status = clinical.status_code(c.get("verificationStatus"))

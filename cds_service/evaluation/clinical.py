@@ -12,11 +12,10 @@ from typing import Any
 
 from cds_service.evaluation import durations, episodes
 from cds_service.evaluation.dates import parse_date
-from cds_service.evaluation.procedures import INJECTION_FAMILIES, body_site_region, facet_code_of, stated_intent
+from cds_service.evaluation.procedures import body_site_region, facet_code_of, stated_intent
 from cds_service.evaluation.record import (
     PatientRecord,
     Resource,
-    as_list,
     codings,
     concept_text,
     condition_is_active,
@@ -24,6 +23,7 @@ from cds_service.evaluation.record import (
     effective_date,
     effective_instant,
     numeric_value,
+    one_or_many,
     performed_date,
     performed_instant,
     status_code,
@@ -40,9 +40,13 @@ from cds_service.policy.conventions import (
     PRE_PROCEDURE_MARKER,
     RXNORM,
 )
+from cds_service.policy.terms import INJECTION_FAMILIES, CodeRole, Family, Intent, Region, Zone
 from cds_service.policy.valuesets import ValueSets
 
 INTERFERENCE_LOINC = ADL_INTERFERENCE_LOINC  # one definition, shared with fhir_access/relevance.py
+# Spinal-pain diagnoses outside any one criterion: their `region` attribute tells cervical from thoracic
+# (evaluator._region), and patient-view asks whether there is spinal pain at all. The pain_duration criteria
+# take their list from the revision file (`pain_valuesets`).
 SPINAL_PAIN_VALUESETS = (
     "dx-spinal-pain-and-chronic-pain",
     "dx-2019-supporting-cervical",
@@ -50,13 +54,6 @@ SPINAL_PAIN_VALUESETS = (
     "dx-2019-supporting-unspecified-region",
     "dx-facet-pain-candidates-2026-informational",
     "dx-thoracic-region-indicators",
-)
-NSAID_CONTRA_VALUESETS = (
-    "contra-nsaid-allergy-intolerance",
-    "contra-ckd-stage-4-5",
-    "contra-gi-bleed-peptic-ulcer",
-    "contra-heart-failure",
-    "contra-anticoagulant-therapy",
 )
 # Display-text fallback when no code maps (clinical-mapping §5.2 step 4). Names of NSAID ingredients and brands.
 NSAID_NAMES = re.compile(
@@ -102,9 +99,9 @@ def evidence_of(
 class PriorProcedure:
     resource: Resource
     day: date
-    family: str  # injection | ultrasound-injection | rf | pulsed-rf
-    zone: str
-    intent: str  # diagnostic | therapeutic (absent = diagnostic)
+    family: Family
+    zone: Zone | Region  # the code's zone, narrowed when the Procedure's bodySite says which
+    intent: Intent  # absent = diagnostic
     members: tuple[Resource, ...] = ()  # every Procedure of the session (add-ons, other side)
 
     @property
@@ -112,12 +109,12 @@ class PriorProcedure:
         return evidence_of(self.resource, day=self.day)
 
 
-def _prior_zone(proc: Resource, zone: str) -> str:
+def _prior_zone(proc: Resource, zone: Zone) -> Zone | Region:
     """The code's zone, narrowed to cervical or thoracic when the Procedure's bodySite says which."""
     stated = body_site_region(proc.get("bodySite"))
-    if zone == "cervical-thoracic" and stated in ("cervical", "thoracic"):
+    if zone is Zone.CERVICAL_THORACIC and stated in (Region.CERVICAL, Region.THORACIC):
         return stated
-    if zone == "any" and stated:
+    if zone is Zone.ANY and stated:
         return stated
     return zone
 
@@ -128,7 +125,7 @@ def prior_facet_procedures(record: PatientRecord, before: date) -> list[PriorPro
     A block is a session (contract §4 "Prior blocks and RF"): every facet Procedure of the same family and
     region on the same day — primary and add-on recorded separately, or left and right — is one.
     """
-    sessions: dict[tuple[date, str, str], list[tuple[Resource, Any]]] = {}
+    sessions: dict[tuple[date, Family, Zone | Region], list[tuple[Resource, Any]]] = {}
     for proc in record.of_type("Procedure"):
         if proc.get("status") != "completed":
             continue
@@ -141,45 +138,53 @@ def prior_facet_procedures(record: PatientRecord, before: date) -> list[PriorPro
     for (day, family, zone), members in sessions.items():
         # The Procedure the relief scores point at stands for the session; else its primary code.
         linked = [p for p, _ in members if record.part_of(str(p.get("id") or ""))]
-        primary = [p for p, fc in members if fc.role == "primary"]
+        primary = [p for p, fc in members if fc.role is CodeRole.PRIMARY]
         resource = (linked or primary or [members[0][0]])[0]
         intents = [i for p, _ in members if (i := stated_intent(p))]
-        intent = stated_intent(resource) or (intents[0] if intents else "diagnostic")
+        intent = stated_intent(resource) or (intents[0] if intents else Intent.DIAGNOSTIC)
         out.append(PriorProcedure(resource, day, family, zone, intent, tuple(p for p, _ in members)))
     return sorted(out, key=lambda p: p.day)
 
 
-_NARROWER = {"cervical-thoracic": {"cervical", "thoracic"}, "cervical-or-thoracic": {"cervical", "thoracic"}}
+# Zone "cervical-thoracic" (a code's) and region "cervical-or-thoracic" (an order's, not stated) both stand
+# for "cervical or thoracic, not known which".
+_NARROWER: dict[str, set[str]] = {
+    Zone.CERVICAL_THORACIC: {Region.CERVICAL, Region.THORACIC},
+    Region.CERVICAL_OR_THORACIC: {Region.CERVICAL, Region.THORACIC},
+}
+Place = Zone | Region  # where a procedure is: a code's zone, or narrowed to a region
 
 
-def same_zone(prior: PriorProcedure, zone: str) -> bool:
+def same_zone(prior: PriorProcedure, zone: Place) -> bool:
     """Regions never mix; a cervical/thoracic code without a stated region matches either of the two."""
     a, b = prior.zone, zone
-    if a == b or "any" in (a, b):
+    if a == b or Zone.ANY in (a, b):
         return True
     return b in _NARROWER.get(a, set()) or a in _NARROWER.get(b, set()) or (a in _NARROWER and b in _NARROWER)
 
 
-def last_rf(priors: Sequence[PriorProcedure], zone: str) -> PriorProcedure | None:
+def last_rf(priors: Sequence[PriorProcedure], zone: Place) -> PriorProcedure | None:
     rfs = [p for p in priors if p.family == "rf" and same_zone(p, zone)]
     return rfs[-1] if rfs else None
 
 
-def diagnostic_blocks_since_last_rf(priors: Sequence[PriorProcedure], zone: str) -> list[PriorProcedure]:
+def diagnostic_blocks_since_last_rf(priors: Sequence[PriorProcedure], zone: Place) -> list[PriorProcedure]:
     """The "up to two" count: diagnostic blocks in the region since the last RF there (contract §4)."""
     rf = last_rf(priors, zone)
     return [
         p
         for p in priors
         if p.family in INJECTION_FAMILIES
-        and p.intent == "diagnostic"
+        and p.intent is Intent.DIAGNOSTIC
         and same_zone(p, zone)
         and (rf is None or p.day > rf.day)
     ]
 
 
-def diagnostic_blocks(priors: Sequence[PriorProcedure], zone: str) -> list[PriorProcedure]:
-    return [p for p in priors if p.family in INJECTION_FAMILIES and p.intent == "diagnostic" and same_zone(p, zone)]
+def diagnostic_blocks(priors: Sequence[PriorProcedure], zone: Place) -> list[PriorProcedure]:
+    return [
+        p for p in priors if p.family in INJECTION_FAMILIES and p.intent is Intent.DIAGNOSTIC and same_zone(p, zone)
+    ]
 
 
 # ---------------------------------------------------------------- pain scores and relief
@@ -297,24 +302,28 @@ def active_conditions_in(record: PatientRecord, valuesets: ValueSets, names: Ite
     ]
 
 
-def spinal_pain_conditions(record: PatientRecord, valuesets: ValueSets, on: date) -> list[Resource]:
+def spinal_pain_conditions(
+    record: PatientRecord, valuesets: ValueSets, names: Sequence[str], on: date
+) -> list[Resource]:
     """Spinal-pain diagnoses of the current episode: ongoing on the date (an episode that ended is history)."""
     birth = episodes.birth_date(record)
     return [
         c for c in record.of_type("Condition")
         if episodes.in_current_episode(c, on, birth)
-        and valuesets.matching(SPINAL_PAIN_VALUESETS, codings(c.get("code")))
+        and valuesets.matching(names, codings(c.get("code")))
     ]
 
 
-def ended_spinal_pain_conditions(record: PatientRecord, valuesets: ValueSets, on: date) -> list[Resource]:
+def ended_spinal_pain_conditions(
+    record: PatientRecord, valuesets: ValueSets, names: Sequence[str], on: date
+) -> list[Resource]:
     """Spinal-pain diagnoses whose episode ended before the date (for a true reason when no current one exists)."""
     birth = episodes.birth_date(record)
     return [
         c for c in record.of_type("Condition")
         if episodes.verification(c) != "refuted" and not episodes.in_current_episode(c, on, birth)
         and (episodes.onset_of(c, birth).earliest or date.min) <= on
-        and valuesets.matching(SPINAL_PAIN_VALUESETS, codings(c.get("code")))
+        and valuesets.matching(names, codings(c.get("code")))
     ]
 
 
@@ -343,7 +352,8 @@ def diagnosis_regions(record: PatientRecord, valuesets: ValueSets, on: date) -> 
 EVALUATION_CPT = frozenset({str(c) for c in range(97161, 97173)} | {"97750"})
 # SNOMED referrals to physiotherapy are orders, not treatment.
 REFERRAL_SNOMED = frozenset({"306170007", "306171006", "306172004"})
-HEP_VALUESET = "ct-home-exercise-program"
+NSAID_VALUESETS = ("med-nsaid-rxnorm-ingredients", "med-nsaid-rxnorm-product-examples", "med-nsaid-atc-classes")
+EGFR_VALUESET = "lab-egfr-loinc"
 EVALUATION_OPENS_DAYS = 14  # an evaluation this close before the first treatment starts the plan of care
 
 
@@ -366,7 +376,8 @@ def _is_treatment(proc: Resource, valuesets: ValueSets, names: Sequence[str]) ->
 
 
 def therapy_sessions(
-    record: PatientRecord, valuesets: ValueSets, names: Sequence[str], start: date, end: date
+    record: PatientRecord, valuesets: ValueSets, names: Sequence[str], start: date, end: date, *,
+    home_exercise: Sequence[str],
 ) -> list[TherapySpan]:
     """Completed PT/HEP treatment Procedures in [start, end]; a performedPeriod spans its whole (clipped) period."""
     out = []
@@ -381,7 +392,7 @@ def therapy_sessions(
             continue
         out.append(TherapySpan(max(first, start), min(last, end), proc))
     # A home-exercise programme prescribed for a stated period spans that period (to the date of service).
-    for res, first, last in prescribed_programmes(record, valuesets):
+    for res, first, last in prescribed_programmes(record, valuesets, home_exercise):
         if last is not None and last >= start and first <= end:
             out.append(TherapySpan(max(first, start), min(last, end), res))
     return sorted(out, key=lambda s: (s.first, s.last))
@@ -410,16 +421,18 @@ def evaluation_before(
     return min(found, key=lambda t: t[0]) if found else None
 
 
-def prescribed_programmes(record: PatientRecord, valuesets: ValueSets) -> list[tuple[Resource, date, date | None]]:
+def prescribed_programmes(
+    record: PatientRecord, valuesets: ValueSets, home_exercise: Sequence[str]
+) -> list[tuple[Resource, date, date | None]]:
     """Active/completed home-exercise ServiceRequests and CarePlans: (resource, start, end of the prescribed period)."""
     out = []
     for kind, field in (("ServiceRequest", "code"), ("CarePlan", "category")):
         for res in record.of_type(kind):
             if res.get("status") not in ("active", "completed"):
                 continue
-            concepts = [res.get(field)] if kind == "ServiceRequest" else as_list(res.get(field)) + [
-                (a.get("detail") or {}).get("code") for a in as_list(res.get("activity")) if isinstance(a, Mapping)]
-            if not any(valuesets.matching((HEP_VALUESET,), codings(c)) for c in concepts):
+            concepts = [res.get(field)] if kind == "ServiceRequest" else one_or_many(res.get(field)) + [
+                (a.get("detail") or {}).get("code") for a in one_or_many(res.get("activity")) if isinstance(a, Mapping)]
+            if not any(valuesets.matching(home_exercise, codings(c)) for c in concepts):
                 continue
             period = res.get("occurrencePeriod") or res.get("period")
             period = period if isinstance(period, Mapping) else {}
@@ -431,7 +444,8 @@ def prescribed_programmes(record: PatientRecord, valuesets: ValueSets) -> list[t
 
 
 def open_programmes(
-    record: PatientRecord, valuesets: ValueSets, names: Sequence[str], start: date, end: date
+    record: PatientRecord, valuesets: ValueSets, names: Sequence[str], start: date, end: date, *,
+    home_exercise: Sequence[str],
 ) -> list[tuple[date, Resource, str]]:
     """Prescribed or ongoing programmes whose length is not recorded: (start, resource, what is missing).
 
@@ -447,12 +461,12 @@ def open_programmes(
             continue
         period = proc.get("performedPeriod") if isinstance(proc.get("performedPeriod"), Mapping) else None
         open_period = period is not None and not parse_date(period.get("end"))
-        single_hep = period is None and valuesets.matching((HEP_VALUESET,), codings(proc.get("code")))
+        single_hep = period is None and valuesets.matching(home_exercise, codings(proc.get("code")))
         if proc.get("status") == "in-progress" or open_period:
             out.append((day, proc, "in progress; no end date recorded"))
         elif single_hep:
             out.append((day, proc, "prescribed; how long it was followed is not recorded"))
-    for res, day, period_end in prescribed_programmes(record, valuesets):
+    for res, day, period_end in prescribed_programmes(record, valuesets, home_exercise):
         if period_end is None and start <= day <= end:
             out.append((day, res, "prescribed; how long it was followed is not recorded"))
     return sorted(out, key=lambda t: t[0])
@@ -505,9 +519,9 @@ class NsaidMatcher:
     """Is this medication concept an NSAID? Ingredient code, product→ingredient table, ATC M01A, then names."""
 
     def __init__(self, valuesets: ValueSets):
-        self._ingredients = {e.code for e in valuesets.entries("med-nsaid-rxnorm-ingredients")}
+        self._ingredients = {e.code for e in valuesets.entries(NSAID_VALUESETS[0])}
         self._products = {
-            e.code: e.attributes.get("ingredient", "") for e in valuesets.entries("med-nsaid-rxnorm-product-examples")
+            e.code: e.attributes.get("ingredient", "") for e in valuesets.entries(NSAID_VALUESETS[1])
         }
         self._valuesets = valuesets
 
@@ -520,7 +534,7 @@ class NsaidMatcher:
             system, code = c.get("system"), str(c.get("code") or "")
             if system == RXNORM and (code in self._ingredients or self._products.get(code) in self._ingredients):
                 return "coded"
-            if system == ATC and self._valuesets.contains("med-nsaid-atc-classes", ATC, code):
+            if system == ATC and self._valuesets.contains(NSAID_VALUESETS[2], ATC, code):
                 return "coded"
         return "text-matched" if NSAID_NAMES.search(text) else None
 
@@ -544,7 +558,7 @@ def _medication_concept(resource: Resource, record: PatientRecord) -> Any:
 def is_systemic(resource: Resource, record: PatientRecord, concept: Any) -> bool:
     """Route codes decide, then the Medication's dose form, then the words of route/form/product text."""
     dosages = [
-        d for d in as_list(resource.get("dosage") or resource.get("dosageInstruction")) if isinstance(d, Mapping)
+        d for d in one_or_many(resource.get("dosage") or resource.get("dosageInstruction")) if isinstance(d, Mapping)
     ]
     for d in dosages:
         for c in codings(d.get("route")):
@@ -590,7 +604,7 @@ def _course_of(
 ) -> tuple[date, tuple[date, date] | None, tuple[date, date] | None, str | None] | None:
     """(start, known interval, upper interval, what is missing) of a MedicationStatement/Request/Dispense."""
     kind = resource.get("resourceType")
-    dosages = as_list(resource.get("dosage") or resource.get("dosageInstruction"))
+    dosages = one_or_many(resource.get("dosage") or resource.get("dosageInstruction"))
     stated, bounds = durations.stated_duration(dosages)
     if kind == "MedicationStatement":
         period = period_raw if isinstance(period_raw := resource.get("effectivePeriod"), Mapping) else {}
@@ -703,8 +717,10 @@ def nsaid_exposure(record: PatientRecord, matcher: NsaidMatcher, start: date, en
 
 
 def nsaid_contraindication(
-    record: PatientRecord, valuesets: ValueSets, matcher: NsaidMatcher, on: date
+    record: PatientRecord, valuesets: ValueSets, matcher: NsaidMatcher, on: date, *,
+    contraindications: Sequence[str], egfr_below: int,
 ) -> Evidence | None:
+    """An NSAID allergy/intolerance, an established contraindicating diagnosis, or the latest eGFR below the limit."""
     for allergy in record.of_type("AllergyIntolerance"):
         if status_code(allergy.get("verificationStatus")) in ("refuted", "entered-in-error"):
             continue
@@ -715,13 +731,14 @@ def nsaid_contraindication(
             continue
         if matcher.match(allergy.get("code")) or re.search(r"nsaid|non-?steroidal", concept_text(allergy.get("code"))):
             return evidence_of(allergy, day=parse_date(allergy.get("recordedDate")), note="NSAID allergy/intolerance")
-    for condition in active_conditions_in(record, valuesets, NSAID_CONTRA_VALUESETS, on):
+    for condition in active_conditions_in(record, valuesets, contraindications, on):
         return evidence_of(condition, day=condition_onset(condition), note="NSAID contraindication")
-    egfr = latest_result(record, valuesets, "lab-egfr-loinc", on)
+    egfr = latest_result(record, valuesets, EGFR_VALUESET, on)
     if egfr is not None:
         obs, value, below = egfr
-        if value < 30 or (below and value <= 30):
-            return evidence_of(obs, day=effective_date(obs), note=f"latest eGFR {'<' if below else ''}{value:g} (< 30)")
+        if value < egfr_below or (below and value <= egfr_below):
+            note = f"latest eGFR {'<' if below else ''}{value:g} (< {egfr_below})"
+            return evidence_of(obs, day=effective_date(obs), note=note)
     return None
 
 
@@ -754,12 +771,16 @@ DEVICE_WORDS = re.compile(
 )
 
 
-def implanted_electrical_device(record: PatientRecord, valuesets: ValueSets) -> Evidence | None:
+def implanted_electrical_device(
+    record: PatientRecord, valuesets: ValueSets, device_valuesets: Sequence[str]
+) -> Evidence | None:
     for device in record.of_type("Device"):
         if device.get("status") not in (None, "active"):
             continue
-        typed = valuesets.matching(("dx-rfa-not-candidate-implanted-electrical-device",), codings(device.get("type")))
-        names = " ".join(str(n.get("name") or "") for n in as_list(device.get("deviceName")) if isinstance(n, Mapping))
+        typed = valuesets.matching(device_valuesets, codings(device.get("type")))
+        names = " ".join(
+            str(n.get("name") or "") for n in one_or_many(device.get("deviceName")) if isinstance(n, Mapping)
+        )
         if typed or DEVICE_WORDS.search(concept_text(device.get("type")) + " " + names):
             return evidence_of(device, field="type", note="implanted electrical device")
     return None
@@ -780,7 +801,7 @@ def attestations(record: PatientRecord, canonical: str, start: date) -> dict[str
     answers: dict[str, tuple[bool, Evidence]] = {}
     for authored, qr in sorted(responses, key=lambda pair: pair[0]):
         for item in _flatten(qr.get("item")):
-            for answer in as_list(item.get("answer")):
+            for answer in one_or_many(item.get("answer")):
                 if isinstance(answer, Mapping) and isinstance(answer.get("valueBoolean"), bool):
                     answers[str(item.get("linkId"))] = (
                         answer["valueBoolean"],
@@ -791,7 +812,13 @@ def attestations(record: PatientRecord, canonical: str, start: date) -> dict[str
 
 
 def _flatten(items: Any) -> Iterable[Mapping[str, Any]]:
-    for item in as_list(items):
+    for item in one_or_many(items):
         if isinstance(item, Mapping):
             yield item
             yield from _flatten(item.get("item"))
+
+
+# Value sets the engine itself relies on (not named by a revision's parameters): checked to exist at load.
+ENGINE_VALUESETS = frozenset(
+    {*SPINAL_PAIN_VALUESETS, *NSAID_VALUESETS, EGFR_VALUESET}
+)

@@ -43,7 +43,3 @@ def parse_instant(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def in_window(day: date | None, start: date, end: date) -> bool:
-    return day is not None and start <= day <= end

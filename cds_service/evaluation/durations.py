@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from cds_service.evaluation.dates import parse_date
-from cds_service.evaluation.record import as_list
+from cds_service.evaluation.record import one_or_many
 
 Interval = tuple[date, date]  # inclusive calendar days
 
@@ -70,7 +70,7 @@ def doses_per_day(dosage: Mapping[str, Any]) -> float | None:
     if isinstance(period, (int, float)) and period > 0 and per and isinstance(freq, (int, float)) and freq > 0:
         return freq / (period * per)
     timing = timing_raw if isinstance(timing_raw := dosage.get("timing"), Mapping) else {}
-    for c in as_list((timing.get("code") or {}).get("coding") if isinstance(timing.get("code"), Mapping) else None):
+    for c in one_or_many((timing.get("code") or {}).get("coding") if isinstance(timing.get("code"), Mapping) else None):
         if isinstance(c, Mapping) and str(c.get("code") or "").upper() in _TIMING_CODES:
             return float(_TIMING_CODES[str(c["code"]).upper()])
     return None
@@ -87,7 +87,7 @@ def daily_dose(dosage: Mapping[str, Any]) -> tuple[float, str] | None:
     per_day = doses_per_day(dosage)
     if per_day is None:
         return None
-    for dr in as_list(dosage.get("doseAndRate")):
+    for dr in one_or_many(dosage.get("doseAndRate")):
         dose = dr.get("doseQuantity") if isinstance(dr, Mapping) else None
         if isinstance(dose, Mapping) and isinstance(dose.get("value"), (int, float)) and dose["value"] > 0:
             return dose["value"] * per_day, _unit_of(dose)

@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 from cds_service.evaluation import clinical
+from cds_service.evaluation.check_params import MaxLevels
 from cds_service.evaluation.checks import ATTESTATION_ONLY_REASON, CHECKS, CheckContext, Outcome
 from cds_service.evaluation.dates import months_before
 from cds_service.evaluation.procedures import (
@@ -30,16 +31,17 @@ from cds_service.evaluation.results import (
     Status,
 )
 from cds_service.policy.library import PolicyLibrary
-from cds_service.policy.model import Criterion
+from cds_service.policy.model import Criterion, Revision
+from cds_service.policy.terms import Family, Fix, Intent, OrderKind, Region, Zone
 
 ATTESTATION_LOOKBACK_MONTHS = 12
 KIND_WORDS = {
-    "diagnostic-block": "diagnostic facet block",
-    "injection-intent-unknown": "facet injection (intent not stated)",
-    "therapeutic-injection": "therapeutic facet injection",
-    "rf-initial": "facet RF neurotomy",
-    "rf-repeat": "repeat facet RF neurotomy",
-    "pulsed-rf": "pulsed RF of facet joints",
+    OrderKind.DIAGNOSTIC_BLOCK: "diagnostic facet block",
+    OrderKind.INJECTION_INTENT_UNKNOWN: "facet injection (intent not stated)",
+    OrderKind.THERAPEUTIC_INJECTION: "therapeutic facet injection",
+    OrderKind.RF_INITIAL: "facet RF neurotomy",
+    OrderKind.RF_REPEAT: "repeat facet RF neurotomy",
+    OrderKind.PULSED_RF: "pulsed RF of facet joints",
 }
 
 
@@ -55,40 +57,41 @@ def decide(criteria: Sequence[CriterionResult], technical_problem: str | None) -
     return Decision.COVERED
 
 
-def _region(proc: OrderedProcedure, record: PatientRecord, library: PolicyLibrary, dos: date) -> str:
-    if proc.code.zone == "lumbar":
-        return "lumbar"
-    if proc.code.zone == "any":  # 64999: the region comes from bodySite if anywhere
-        return body_site_region(proc.body_sites()) or "any"
+def _region(proc: OrderedProcedure, record: PatientRecord, library: PolicyLibrary, dos: date) -> Region:
+    if proc.code.zone is Zone.LUMBAR:
+        return Region.LUMBAR
+    if proc.code.zone is Zone.ANY:  # 64999: the region comes from bodySite if anywhere
+        return body_site_region(proc.body_sites()) or Region.ANY
     stated = body_site_region(proc.body_sites())
-    if stated in ("cervical", "thoracic"):
+    if stated in (Region.CERVICAL, Region.THORACIC):
         return stated
-    dx = clinical.diagnosis_regions(record, library.valuesets, dos) & {"cervical", "thoracic"}
-    return dx.pop() if len(dx) == 1 else "cervical-or-thoracic"
+    dx = clinical.diagnosis_regions(record, library.valuesets, dos) & {Region.CERVICAL, Region.THORACIC}
+    return Region(dx.pop()) if len(dx) == 1 else Region.CERVICAL_OR_THORACIC
 
 
-def _zone(proc: OrderedProcedure, region: str) -> str:
+def _zone(proc: OrderedProcedure, region: Region) -> Zone | Region:
     """The code's zone, narrowed to the region when it is known: blocks of another region never count."""
-    return region if proc.code.zone == "cervical-thoracic" and region in ("cervical", "thoracic") else proc.code.zone
+    narrowed = proc.code.zone is Zone.CERVICAL_THORACIC and region in (Region.CERVICAL, Region.THORACIC)
+    return region if narrowed else proc.code.zone
 
 
-def _kind(proc: OrderedProcedure, priors: Sequence[clinical.PriorProcedure], zone: str) -> str:
+def _kind(proc: OrderedProcedure, priors: Sequence[clinical.PriorProcedure], zone: Zone | Region) -> OrderKind:
     """The order kind (policy/data/cp-mp-171/CRITERIA.md "Order kinds"); unstated intent is inferred from history."""
-    if proc.code.family == "pulsed-rf" or (proc.is_rf and names_pulsed_rf(proc.text)):
-        return "pulsed-rf"
+    if proc.code.family is Family.PULSED_RF or (proc.is_rf and names_pulsed_rf(proc.text)):
+        return OrderKind.PULSED_RF
     if proc.is_rf:
-        return "rf-repeat" if clinical.last_rf(priors, zone) else "rf-initial"
+        return OrderKind.RF_REPEAT if clinical.last_rf(priors, zone) else OrderKind.RF_INITIAL
     intent = stated_intent(proc.primary)
-    if intent == "therapeutic":
-        return "therapeutic-injection"
-    if intent == "diagnostic":
-        return "diagnostic-block"
+    if intent is Intent.THERAPEUTIC:
+        return OrderKind.THERAPEUTIC_INJECTION
+    if intent is Intent.DIAGNOSTIC:
+        return OrderKind.DIAGNOSTIC_BLOCK
     done = clinical.diagnostic_blocks_since_last_rf(priors, zone)
-    return "diagnostic-block" if len(done) < 2 else "injection-intent-unknown"
+    return OrderKind.DIAGNOSTIC_BLOCK if len(done) < 2 else OrderKind.INJECTION_INTENT_UNKNOWN
 
 
-def _label(kind: str, region: str, proc: OrderedProcedure, level_count: int | None) -> str:
-    region_word = {"cervical-or-thoracic": "Cervical/thoracic", "any": ""}.get(region, region.capitalize())
+def _label(kind: OrderKind, region: Region, proc: OrderedProcedure, level_count: int | None) -> str:
+    region_word = {Region.CERVICAL_OR_THORACIC: "Cervical/thoracic", Region.ANY: ""}.get(region, region.capitalize())
     levels = "" if level_count is None else f", {level_count} level{'s' if level_count != 1 else ''}"
     return f"{region_word} {KIND_WORDS[kind]} ({' + '.join(proc.codes)}){levels}".strip()
 
@@ -105,6 +108,12 @@ def _apply_attestation(
     before = "" if outcome.reason == ATTESTATION_ONLY_REASON else f"; the record alone left open: {outcome.reason}"
     verdict = "attested by the clinician" if answer else "attested as not met by the clinician"
     return Outcome(Status.MET if answer else Status.NOT_MET, f"{verdict}{before}", outcome.evidence + (evidence,)), True
+
+
+def _max_levels(revision: Revision, kind: OrderKind) -> int | None:
+    """The revision's own level limit for this kind of order (its `fix = "levels"` criterion), if any."""
+    limits = [c.params for c in revision.criteria if c.fix is Fix.LEVELS and c.applies(kind)]
+    return next((p.max_levels for p in limits if isinstance(p, MaxLevels)), None)
 
 
 def evaluate_procedure(
@@ -155,9 +164,10 @@ def evaluate_procedure(
         else:
             outcome, settled = Outcome(Status.NOT_APPLICABLE, f"does not apply to a {KIND_WORDS[kind]}"), False
         results.append(CriterionResult(criterion.id, outcome.status, outcome.reason, outcome.evidence, criterion.title,
-                                       criterion.attestable, settled))
+                                       criterion.attestable, settled, criterion.decidable_at, criterion.fix))
     return base.with_results(
         criteria=tuple(results),
+        max_levels=_max_levels(revision, kind),
         decision=decide(results, technical_problem),
         questionnaire=revision.questionnaire_canonical,
     )

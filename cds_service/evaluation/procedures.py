@@ -1,6 +1,7 @@
 """Facet procedure codes, and how draft orders become procedures (primary + add-ons = one procedure).
 
-CPT semantics come from the policy's coding tables (both revisions) and contract §4 "In scope".
+What each CPT code means (family, zone, how it counts levels) is policy data: scope.toml, read by
+policy/scope.py (from the policy's coding tables and contract §4 "In scope"). Here: reading orders.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from itertools import pairwise
 from typing import Any
 
 from cds_service.evaluation.dates import parse_date
-from cds_service.evaluation.record import as_list, codings, concept_text
+from cds_service.evaluation.record import codings, concept_text, one_or_many
 from cds_service.policy.conventions import (
     CERVICAL_SPINE_STRUCTURE,
     CPT,
@@ -21,107 +22,17 @@ from cds_service.policy.conventions import (
     SNOMED,
     THERAPEUTIC_INTENT,
     THORACIC_SPINE_STRUCTURE,
+    canonical_system,
 )
+from cds_service.policy.scope import CPT_SHAPE, FacetCode, shipped_scope
+from cds_service.policy.terms import INJECTION_FAMILIES, CodeRole, Family, Intent, Region
 
 Resource = Mapping[str, Any]
 
 
-@dataclass(frozen=True)
-class FacetCode:
-    code: str
-    family: str  # injection | rf | ultrasound-injection | pulsed-rf
-    zone: str  # "lumbar" (lumbar/sacral) or "cervical-thoracic"; "any" for 64999
-    role: str  # primary | add-one (second level) | add-three-plus | add-quantity
-    display: str
+# The in-scope codes come from the policy data (policy/data/cp-mp-171/scope.toml, `shipped_scope()`), read on
+# first use: the library loads the same file at start-up, so a malformed table fails there, with its name.
 
-
-def _codes() -> dict[str, FacetCode]:
-    rows = [
-        ("64490", "injection", "cervical-thoracic", "primary", "facet injection, cervical/thoracic, single level"),
-        ("64491", "injection", "cervical-thoracic", "add-one", "facet injection, cervical/thoracic, second level"),
-        (
-            "64492",
-            "injection",
-            "cervical-thoracic",
-            "add-three-plus",
-            "facet injection, cervical/thoracic, third+ level",
-        ),
-        ("64493", "injection", "lumbar", "primary", "facet injection, lumbar/sacral, single level"),
-        ("64494", "injection", "lumbar", "add-one", "facet injection, lumbar/sacral, second level"),
-        ("64495", "injection", "lumbar", "add-three-plus", "facet injection, lumbar/sacral, third+ level"),
-        ("64633", "rf", "cervical-thoracic", "primary", "facet RF neurotomy, cervical/thoracic, single joint"),
-        (
-            "64634",
-            "rf",
-            "cervical-thoracic",
-            "add-quantity",
-            "facet RF neurotomy, cervical/thoracic, each additional joint",
-        ),
-        ("64635", "rf", "lumbar", "primary", "facet RF neurotomy, lumbar/sacral, single joint"),
-        ("64636", "rf", "lumbar", "add-quantity", "facet RF neurotomy, lumbar/sacral, each additional joint"),
-        (
-            "0213T",
-            "ultrasound-injection",
-            "cervical-thoracic",
-            "primary",
-            "facet injection with ultrasound, cervical/thoracic, single level",
-        ),
-        (
-            "0214T",
-            "ultrasound-injection",
-            "cervical-thoracic",
-            "add-one",
-            "facet injection with ultrasound, cervical/thoracic, second level",
-        ),
-        (
-            "0215T",
-            "ultrasound-injection",
-            "cervical-thoracic",
-            "add-three-plus",
-            "facet injection with ultrasound, cervical/thoracic, third+ level",
-        ),
-        (
-            "0216T",
-            "ultrasound-injection",
-            "lumbar",
-            "primary",
-            "facet injection with ultrasound, lumbar/sacral, single level",
-        ),
-        (
-            "0217T",
-            "ultrasound-injection",
-            "lumbar",
-            "add-one",
-            "facet injection with ultrasound, lumbar/sacral, second level",
-        ),
-        (
-            "0218T",
-            "ultrasound-injection",
-            "lumbar",
-            "add-three-plus",
-            "facet injection with ultrasound, lumbar/sacral, third+ level",
-        ),
-        ("64999", "pulsed-rf", "any", "primary", "unlisted nervous system procedure (pulsed RF of facet joints)"),
-    ]
-    return {r[0]: FacetCode(*r) for r in rows}
-
-
-FACET_CODES = _codes()
-INJECTION_FAMILIES = {"injection", "ultrasound-injection"}
-ULTRASOUND_TO_FLUORO = {
-    "0213T": "64490",
-    "0214T": "64491",
-    "0215T": "64492",
-    "0216T": "64493",
-    "0217T": "64494",
-    "0218T": "64495",
-}
-# Other interventional spine/pain procedures that make a second "procedure" at the same visit (contract §4).
-OTHER_INTERVENTIONAL = (
-    {str(c) for c in range(62320, 62328)} | {str(c) for c in range(64479, 64485)} | {"27096", "64451", "G0260", "64625"}
-)
-
-CPT_SHAPE = re.compile(r"^(\d{5}|\d{4}T)$")
 # Text is the last resort (codes first): whole words, and a negation just before the word cancels it.
 PULSED_RF_TEXT = re.compile(r"\bpulsed\b", re.I)
 NEGATED_PULSED = re.compile(r"\b(?:not|no|non|without|never)\s*[-\s]?\s*pulsed\b", re.I)
@@ -140,26 +51,33 @@ def names_pulsed_rf(text: str) -> bool:
     return bool(PULSED_RF_TEXT.search(NEGATED_PULSED.sub(" ", text)))
 
 
+def is_cpt_coding(coding: Mapping[str, Any]) -> bool:
+    """A CPT coding: system CPT (its OID too, contract §4 "Codes"), or no system and a CPT-shaped code."""
+    system = canonical_system(coding.get("system"))
+    code = str(coding.get("code") or "").strip().upper()
+    return system == CPT or (not system and bool(CPT_SHAPE.match(code)))
+
+
 def cpt_codes(concept: Any) -> list[str]:
     """CPT codes of a CodeableConcept; a coding with no system but a CPT-shaped code counts too."""
-    out = []
-    for c in codings(concept):
-        code = str(c.get("code") or "").strip().upper()
-        if c.get("system") == CPT or (not c.get("system") and CPT_SHAPE.match(code)):
-            out.append(code)
-    return out
+    return [str(c.get("code") or "").strip().upper() for c in codings(concept) if is_cpt_coding(c)]
+
+
+def is_other_interventional(resource: Resource) -> bool:
+    """Another interventional spine/pain procedure (scope table): a second procedure at the same visit."""
+    return bool(set(cpt_codes(resource.get("code"))) & shipped_scope().other_interventional)
 
 
 def order_text(order: Resource) -> str:
     parts = [concept_text(order.get("code")), concept_text(order.get("orderDetail"))]
-    parts += [str(n.get("text") or "") for n in as_list(order.get("note")) if isinstance(n, Mapping)]
+    parts += [str(n.get("text") or "") for n in one_or_many(order.get("note")) if isinstance(n, Mapping)]
     return " ".join(parts).lower()
 
 
 def facet_code_of(order: Resource) -> FacetCode | None:
     """The in-scope facet code of an order or Procedure, or None (64999 only when it names pulsed facet RF)."""
     for code in cpt_codes(order.get("code")):
-        fc = FACET_CODES.get(code)
+        fc = shipped_scope().codes.get(code)
         if fc is None:
             continue
         if code == "64999":
@@ -170,13 +88,13 @@ def facet_code_of(order: Resource) -> FacetCode | None:
     return None
 
 
-def stated_intent(resource: Resource) -> str | None:
+def stated_intent(resource: Resource) -> Intent | None:
     """'diagnostic' / 'therapeutic' from SNOMED intent codes in orderDetail or category."""
     for c in codings(resource.get("orderDetail")) + codings(resource.get("category")):
         if c.get("system") in (SNOMED, None) and c.get("code") == DIAGNOSTIC_INTENT:
-            return "diagnostic"
+            return Intent.DIAGNOSTIC
         if c.get("system") in (SNOMED, None) and c.get("code") == THERAPEUTIC_INTENT:
-            return "therapeutic"
+            return Intent.THERAPEUTIC
     return None
 
 
@@ -226,7 +144,7 @@ def level_names(body_sites: Any) -> list[str]:
     Left, right and bilateral at one level are one level: the side words are not part of the name.
     """
     found: list[str] = []
-    for site in as_list(body_sites):
+    for site in one_or_many(body_sites):
         for name in site_levels(site):
             if name not in found:
                 found.append(name)
@@ -252,7 +170,7 @@ def order_side(order: Resource) -> str | None:
             for c in _codes_anywhere(order.get(key))
             if c in SIDE_CODES and (c != "50" or key != "bodySite")
         }
-    for code_ext in as_list(
+    for code_ext in one_or_many(
         (order.get("code") or {}).get("coding") if isinstance(order.get("code"), Mapping) else None
     ):
         sides |= {
@@ -260,7 +178,7 @@ def order_side(order: Resource) -> str | None:
             for c in _codes_anywhere(code_ext.get("extension") if isinstance(code_ext, Mapping) else None)
             if c in SIDE_CODES
         }
-    for site in as_list(order.get("bodySite")):
+    for site in one_or_many(order.get("bodySite")):
         if isinstance(site, Mapping):
             text = " ".join([str(site.get("text") or "")] + [str(c.get("display") or "") for c in codings(site)])
             for word in SIDE_WORDS.findall(text):
@@ -281,23 +199,25 @@ def order_date(order: Resource) -> date | None:
     )
 
 
-def body_site_region(body_sites: Any) -> str | None:
-    """'thoracic' / 'cervical' / 'lumbar' when bodySite says so by SNOMED code or level text."""
-    regions = set()
-    for site in as_list(body_sites):
+def body_site_region(body_sites: Any) -> Region | None:
+    """Thoracic / cervical / lumbar when bodySite says so by SNOMED code or level text."""
+    by_structure = {
+        THORACIC_SPINE_STRUCTURE: Region.THORACIC,
+        CERVICAL_SPINE_STRUCTURE: Region.CERVICAL,
+        LUMBAR_SPINE_STRUCTURE: Region.LUMBAR,
+    }
+    by_letter = {"C": Region.CERVICAL, "T": Region.THORACIC, "L": Region.LUMBAR, "S": Region.LUMBAR}
+    regions: set[Region] = set()
+    for site in one_or_many(body_sites):
         for c in codings(site):
-            if c.get("system") == SNOMED:
-                regions |= {
-                    THORACIC_SPINE_STRUCTURE: {"thoracic"},
-                    CERVICAL_SPINE_STRUCTURE: {"cervical"},
-                    LUMBAR_SPINE_STRUCTURE: {"lumbar"},
-                }.get(str(c.get("code")), set())
+            if c.get("system") == SNOMED and str(c.get("code")) in by_structure:
+                regions.add(by_structure[str(c.get("code"))])
     for level in level_names(body_sites):
-        regions.add({"C": "cervical", "T": "thoracic", "L": "lumbar", "S": "lumbar"}[level[0]])
+        regions.add(by_letter[level[0]])
     if len(regions) == 1:
         return regions.pop()
-    if "thoracic" in regions:
-        return "thoracic"  # any thoracic level makes the order (partly) thoracic
+    if Region.THORACIC in regions:
+        return Region.THORACIC  # any thoracic level makes the order (partly) thoracic
     return None
 
 
@@ -327,7 +247,7 @@ class OrderedProcedure:
 
     @property
     def is_ultrasound(self) -> bool:
-        return self.code.family == "ultrasound-injection"
+        return self.code.family is Family.ULTRASOUND_INJECTION
 
     @property
     def is_injection(self) -> bool:
@@ -335,14 +255,14 @@ class OrderedProcedure:
 
     @property
     def is_rf(self) -> bool:
-        return self.code.family == "rf"
+        return self.code.family is Family.RF
 
     @property
     def text(self) -> str:
         return " ".join(order_text(o) for o in self.orders)
 
     def body_sites(self) -> list[Any]:
-        return [s for o in self.orders for s in as_list(o.get("bodySite"))]
+        return [s for o in self.orders for s in one_or_many(o.get("bodySite"))]
 
     def date_of_service(self, today: date) -> date:
         """occurrenceDateTime, else occurrencePeriod.start, else authoredOn, else today (contract §4)."""
@@ -367,11 +287,11 @@ def _count_from_codes(pairs: list[tuple[FacetCode, Resource]]) -> int | None:
     """Primary 1, 64491/64494 +1, 64492/64495 "3 or more" (None), 64634/64636 + quantity (contract §4)."""
     count = 1
     for addon, order in pairs:
-        if addon.role == "add-one":
+        if addon.role is CodeRole.ADD_ONE:
             count += 1
-        elif addon.role == "add-three-plus":
+        elif addon.role is CodeRole.ADD_THREE_PLUS:
             return None
-        elif addon.role == "add-quantity":
+        elif addon.role is CodeRole.ADD_QUANTITY:
             quantity = order.get("quantityQuantity")
             value = quantity.get("value") if isinstance(quantity, Mapping) else None
             count += int(value) if isinstance(value, (int, float)) and value > 0 else 1
@@ -415,9 +335,9 @@ def group_orders(
         fc = facet_code_of(order)
         if fc is None:
             out_of_scope.append(str(order.get("id") or ""))
-            if set(cpt_codes(order.get("code"))) & OTHER_INTERVENTIONAL:
+            if is_other_interventional(order):
                 others.append(order)
-        elif fc.role == "primary":
+        elif fc.role is CodeRole.PRIMARY:
             primaries.append((order, fc))
         else:
             add_ons.append((order, fc))

@@ -15,7 +15,9 @@ INACTIVE_CLINICAL = {"inactive", "resolved", "remission"}
 REFUTED = {"refuted", "entered-in-error"}
 
 
-def as_list(value: Any) -> list[Any]:
+def one_or_many(value: Any) -> list[Any]:
+    """A FHIR element that may be one or repeated, as a list (None: empty). Not fhir_access.json_values.as_list,
+    which drops a non-list."""
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
@@ -34,9 +36,9 @@ def codings(concept: Any) -> list[Mapping[str, Any]]:
             return [_canonical(c) for c in coding if isinstance(c, dict)]
         return [_canonical(coding)] if isinstance(coding, dict) else []
     out: list[Mapping[str, Any]] = []
-    for cc in as_list(concept):
+    for cc in one_or_many(concept):
         if isinstance(cc, dict):
-            out.extend(_canonical(c) for c in as_list(cc.get("coding")) if isinstance(c, dict))
+            out.extend(_canonical(c) for c in one_or_many(cc.get("coding")) if isinstance(c, dict))
     return out
 
 
@@ -53,7 +55,7 @@ def _canonical(coding: dict[str, Any]) -> dict[str, Any]:
 def concept_text(concept: Any) -> str:
     """Text and displays of a CodeableConcept, lower-cased, for display-text fallbacks."""
     parts = []
-    for cc in as_list(concept):
+    for cc in one_or_many(concept):
         if isinstance(cc, Mapping):
             parts.append(str(cc.get("text") or ""))
             parts.extend(str(c.get("display") or "") for c in codings(cc))
@@ -181,7 +183,7 @@ class PatientRecord:
         if self._part_of is None:
             index: dict[str, list[Resource]] = defaultdict(list)
             for o in self.of_type("Observation"):
-                for ref in as_list(o.get("partOf")):
+                for ref in one_or_many(o.get("partOf")):
                     target = self.resolve(ref, o)
                     if target is not None and target.get("resourceType") == "Procedure" and target.get("id"):
                         index[str(target["id"])].append(o)
@@ -210,7 +212,7 @@ class PatientRecord:
         if reference.startswith("#"):
             wanted = reference[1:]
             contained = source.get("contained") if isinstance(source, Mapping) else None
-            return next((r for r in as_list(contained) if isinstance(r, dict) and r.get("id") == wanted), None)
+            return next((r for r in one_or_many(contained) if isinstance(r, dict) and r.get("id") == wanted), None)
         parts = reference.split("/_history/", 1)[0].rstrip("/").split("/")
         if len(parts) >= 2:
             return self.get(f"{parts[-2]}/{parts[-1]}")

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from cds_service.policy.terms import DecidableAt, Fix, OrderKind, Region
+
 
 # str+Enum, not StrEnum: StrEnum would change str()/format() of members (e.g. in f-strings and logs).
 class Status(str, Enum):  # noqa: UP042
@@ -72,6 +74,8 @@ class CriterionResult:
     title: str = ""  # the criterion's short title from the policy data
     attestable: bool = False
     settled_by_attestation: bool = False
+    decidable_at: DecidableAt = DecidableAt.ORDER_SIGN  # the criterion's role (policy data), for the cards
+    fix: Fix | None = None  # the order change that answers it when not met (policy data)
 
 
 @dataclass(frozen=True)
@@ -93,8 +97,8 @@ class ProcedureDetermination:
     date_of_service: str  # YYYY-MM-DD
     order_ids: tuple[str, ...]  # primary first, then add-ons
     procedure_label: str  # e.g. "Lumbar diagnostic facet block (64493 + 64494), 2 levels"
-    kind: str  # diagnostic-block | therapeutic-injection | rf-initial | rf-repeat | pulsed-rf | ...
-    region: str  # lumbar | cervical | thoracic | cervical-or-thoracic
+    kind: OrderKind
+    region: Region
     codes: tuple[str, ...] = ()  # CPT codes of the procedure's orders, primary first
     levels: tuple[str, ...] = ()  # named spinal levels from bodySite ("L4-L5"), in order given
     level_count: int | None = None  # None when it cannot be told (e.g. 64495 without bodySite)
@@ -102,6 +106,7 @@ class ProcedureDetermination:
     criteria: tuple[CriterionResult, ...] = ()
     technical_problem: str | None = None  # set when FHIR data could not be had (never shown in a card)
     questionnaire: str | None = None  # canonical|version of the attestation Questionnaire
+    max_levels: int | None = None  # the revision's level limit for this kind of order (its level criterion)
 
     def with_results(self, **changes) -> ProcedureDetermination:
         from dataclasses import replace

@@ -42,6 +42,28 @@ def link_full_urls(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [_rewrite(resource, targets) for resource in out]
 
 
+def entries_with_full_urls(bundle_or_resource: Any) -> list[dict[str, Any]]:
+    """The raw resources of a Bundle (nested Bundles too, or one resource), each carrying its entry's fullUrl
+    under FULL_URL_KEY for `link_full_urls`: how a file read from disk gets the prefetch's reference reading."""
+    if isinstance(bundle_or_resource, list):
+        return [r for item in bundle_or_resource for r in entries_with_full_urls(item)]
+    if not isinstance(bundle_or_resource, dict):
+        return []
+    if bundle_or_resource.get("resourceType") != "Bundle":
+        return [bundle_or_resource]
+    entries = bundle_or_resource.get("entry")
+    entries = [entries] if isinstance(entries, dict) else entries if isinstance(entries, list) else []
+    out: list[dict[str, Any]] = []
+    for entry in entries:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and resource.get("resourceType") == "Bundle":
+            out += entries_with_full_urls(resource)
+        elif isinstance(resource, dict):
+            full_url = entry.get("fullUrl")
+            out.append({**resource, FULL_URL_KEY: full_url} if isinstance(full_url, str) and full_url else resource)
+    return out
+
+
 def _rewrite(value: Any, targets: dict[str, str]) -> Any:
     if isinstance(value, dict):
         rewritten = {k: _rewrite(v, targets) for k, v in value.items()}

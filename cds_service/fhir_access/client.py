@@ -17,6 +17,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
@@ -160,6 +161,16 @@ def shared_session() -> requests.Session:
         return _shared_session
 
 
+# Told of every FHIR HTTP request: (resource type, "ok" | "error", seconds). app.py installs the metrics one.
+RequestObserver = Callable[[str, str, float], None]
+_observer: RequestObserver | None = None
+
+
+def observe_requests(observer: RequestObserver | None) -> None:
+    global _observer
+    _observer = observer
+
+
 class FhirClient:
     """Reads and searches one FHIR server on behalf of one hook call. Safe to use from several threads.
 
@@ -262,6 +273,16 @@ class FhirClient:
         return segments[: len(self._base_segments)] == self._base_segments
 
     def _get_json(self, url: str, deadline: float, *, what: str) -> dict[str, Any]:
+        started, outcome = time.perf_counter(), "error"
+        try:
+            document = self._fetch_json(url, deadline, what=what)
+            outcome = "ok"
+            return document
+        finally:
+            if _observer is not None:  # the request's latency by resource type ("Condition search" -> Condition)
+                _observer(what.split(" ", 1)[0], outcome, time.perf_counter() - started)
+
+    def _fetch_json(self, url: str, deadline: float, *, what: str) -> dict[str, Any]:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise FhirUnavailable(f"{what}: deadline passed")

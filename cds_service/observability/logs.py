@@ -18,6 +18,12 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 LOG_FORMAT_ENV = "CDS_LOG_FORMAT"
 # gunicorn's access-log atoms worth a field of their own (glogging passes them as the record's args).
 _ACCESS_ATOMS = {"m": "method", "U": "path", "s": "status", "M": "duration_ms", "{x-request-id}o": "request_id"}
+# Fields a log call may pass as `extra=` (the hook call's line: its decision and client; a refusal: its class),
+# copied as named fields so a log search need not parse the message. Only these: never an arbitrary attribute.
+EXTRA_FIELDS = ("hook", "client", "decision", "duration_ms", "status", "reason")
+# Probes and scrapes: every few seconds from every load balancer and Prometheus. Their access lines would
+# drown the calls, so a successful one is logged at DEBUG only (GUNICORN_LOGLEVEL=debug shows them).
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class JsonFormatter(logging.Formatter):
@@ -29,6 +35,9 @@ class JsonFormatter(logging.Formatter):
             "message": without_colour(record.getMessage()),  # no colour codes from Werkzeug
             "request_id": getattr(record, "request_id", "-"),
         }
+        for field in EXTRA_FIELDS:
+            if field in record.__dict__:
+                line[field] = record.__dict__[field]
         if record.name == "gunicorn.access" and isinstance(record.args, dict):
             for atom, field in _ACCESS_ATOMS.items():
                 if atom in record.args and record.args[atom] not in ("-", None):
@@ -36,6 +45,21 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:  # kept, but as one escaped field: still one line
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False, default=str)
+
+
+class QuietProbes(logging.Filter):
+    """On gunicorn's access handler: a 2xx/3xx line for /healthz, /readyz or /metrics becomes DEBUG.
+
+    It is dropped unless the gunicorn.error logger (GUNICORN_LOGLEVEL) is at DEBUG; a failing probe (a 503
+    readiness while the database is down) keeps its INFO line.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, dict) else {}
+        if args.get("U") not in QUIET_PATHS or not str(args.get("s", "")).startswith(("2", "3")):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger("gunicorn.error").isEnabledFor(logging.DEBUG)
 
 
 def log_format(default: str) -> str:

@@ -1,25 +1,16 @@
 """The policy as data: a revision is an ordered list of criteria, each naming the check that decides it."""
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from types import MappingProxyType
-from typing import Any
 
 from cds_service.policy.conventions import QUESTIONNAIRE_BASE
+from cds_service.policy.params import CheckParams, NoParams
+from cds_service.policy.terms import DecidableAt, Fix, OrderKind
 
 # Order kinds a criterion can apply to (see policy/data/cp-mp-171/CRITERIA.md "Order kinds").
-ORDER_KINDS = frozenset(
-    {
-        "diagnostic-block",
-        "therapeutic-injection",
-        "injection-intent-unknown",
-        "rf-initial",
-        "rf-repeat",
-        "pulsed-rf",
-    }
-)
+ORDER_KINDS = frozenset(OrderKind)
+ALL_KINDS = "all"  # `applies_to = ["all"]`
 
 
 @dataclass(frozen=True)
@@ -30,10 +21,12 @@ class Criterion:
     check: str
     applies_to: frozenset[str]  # order kinds; {"all"} for every order
     attestable: bool = False
-    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    params: CheckParams = field(default_factory=NoParams)  # the check's typed parameters (policy/params.py)
+    decidable_at: DecidableAt = DecidableAt.ORDER_SIGN  # order-select: not met on the order's own facts
+    fix: Fix | None = None  # the order change a card proposes when it is not met
 
     def applies(self, kind: str) -> bool:
-        return "all" in self.applies_to or kind in self.applies_to
+        return ALL_KINDS in self.applies_to or kind in self.applies_to
 
 
 @dataclass(frozen=True)
@@ -62,3 +55,6 @@ class Revision:
     @property
     def attestable_criteria(self) -> tuple[Criterion, ...]:
         return tuple(c for c in self.criteria if c.attestable)
+
+    def criterion(self, criterion_id: str) -> Criterion | None:
+        return next((c for c in self.criteria if c.id == criterion_id), None)

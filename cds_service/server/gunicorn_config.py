@@ -54,10 +54,12 @@ _handler = {"class": "logging.StreamHandler", "formatter": _log_format, "filters
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "cds_service.observability.request_context.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "cds_service.observability.request_context.RequestIdFilter"},
+                "quiet_probes": {"()": "cds_service.observability.logs.QuietProbes"}},
     "formatters": {"json": {"()": "cds_service.observability.logs.JsonFormatter"},
                    "text": {"format": TEXT_FORMAT}},
-    "handlers": {"console": {**_handler, "stream": "ext://sys.stdout"},
+    "handlers": {"console": {**_handler, "stream": "ext://sys.stdout",
+                             "filters": ["request_id", "quiet_probes"]},  # probes/scrapes: DEBUG only
                  "error_console": {**_handler, "stream": "ext://sys.stderr"}},
     "root": {"level": loglevel.upper(), "handlers": ["error_console"]},
     "loggers": {

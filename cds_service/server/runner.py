@@ -28,7 +28,9 @@ def preflight(host: str, port: int) -> Settings:
     from cds_service.observability.logs import log_format
     from cds_service.security import ClientRegistry
     from cds_service.server.body_deadline import body_timeout_seconds
+    from cds_service.usecases.engine import load_library
     settings = Settings.from_env(host=host, port=port)
+    load_library(settings.revision_effective)  # malformed policy data: PolicyDataError naming file and criterion
     if settings.clients_file:
         ClientRegistry.from_file(settings.clients_file)
     drain_seconds()

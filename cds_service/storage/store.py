@@ -6,8 +6,9 @@ replay table lives in the same database (security.replay).
 
 One Store class, not one per backend: every statement below is SQL both databases accept (ON CONFLICT and
 RETURNING need SQLite >= 3.35; Python 3.11 ships 3.40+), so each is written once, with `?` placeholders.
-What differs — the placeholder, the auto-numbered key column, connecting and transactions — sits in the two
-small backend classes.
+What differs — the placeholder, connecting and transactions — sits in the two small backend classes. The
+schema itself is the migrations' (storage/migrations/, applied by migrate.py when a Store is made); its
+tables and columns are described in storage/README.md.
 """
 from __future__ import annotations
 
@@ -29,70 +30,12 @@ import psycopg
 
 from cds_service.observability.request_context import current_request_id
 from cds_service.settings import DatabaseUrl
-from cds_service.storage.errors import DatabaseUnavailable
+from cds_service.storage import migrate
+from cds_service.storage.errors import DatabaseUnavailable, one_line
 from cds_service.storage.postgres_connections import PostgresConnections
 from cds_service.storage.sqlite_connections import ThreadLocalConnections
 
 log = logging.getLogger("cds_service.storage")
-
-# DOUBLE PRECISION, not REAL: REAL is 4 bytes in PostgreSQL, too coarse for epoch seconds (SQLite stores 8 either way).
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS audit (
-    id {id_column},
-    at DOUBLE PRECISION NOT NULL,
-    hook TEXT NOT NULL,
-    hook_instance TEXT NOT NULL,
-    service_id TEXT NOT NULL,
-    client TEXT,
-    patient_hash TEXT,
-    status INTEGER NOT NULL,
-    duration_ms DOUBLE PRECISION NOT NULL,
-    decisions TEXT NOT NULL,        -- JSON: per procedure decision, revision, criteria not met / needing documentation
-    technical_problem TEXT,
-    detail TEXT,                    -- JSON: fetched/prefetched keys, skipped resources (types/ids only)
-    request_id TEXT
-);
-CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
-CREATE INDEX IF NOT EXISTS audit_patient ON audit(patient_hash);
-CREATE TABLE IF NOT EXISTS assertion (
-    assertion_id TEXT PRIMARY KEY,
-    at DOUBLE PRECISION NOT NULL,
-    audit_id BIGINT,
-    hook_instance TEXT NOT NULL,
-    patient_hash TEXT,
-    order_ids TEXT NOT NULL,
-    decision TEXT NOT NULL,
-    revision TEXT,
-    criteria TEXT NOT NULL          -- JSON: the full per-criterion result, for DTR and disputes
-);
--- Every refused call (CRD: a log of every call). The class of the refusal only: never the body, the token,
--- the diagnostics text or the raw path (any of them may carry an id).
-CREATE TABLE IF NOT EXISTS refusal (
-    id {id_column},
-    at DOUBLE PRECISION NOT NULL,
-    request_id TEXT,                -- the call's X-Request-ID (its access line carries the same)
-    method TEXT NOT NULL,
-    route TEXT NOT NULL,            -- the matched URL rule, e.g. /cds-services/<service_id>; '-' when none matched
-    service_id TEXT,                -- only a service the service offers
-    client TEXT,                    -- the verified client's iss, when the JWT was verified
-    status INTEGER NOT NULL,
-    reason TEXT NOT NULL            -- a fixed class, e.g. jwt-refused, body-too-large
-);
-CREATE INDEX IF NOT EXISTS refusal_at ON refusal(at);
-CREATE TABLE IF NOT EXISTS feedback (
-    id {id_column},
-    at DOUBLE PRECISION NOT NULL,
-    service_id TEXT NOT NULL,
-    client TEXT,
-    card TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    outcome_timestamp TEXT NOT NULL,
-    accepted_suggestions TEXT,
-    override_reason TEXT,
-    UNIQUE(service_id, card, outcome, outcome_timestamp)
-);
-"""
 
 _KEY_HELP = "set CDS_HASH_KEY or CDS_HASH_KEY_FILE (at least 32 characters, e.g. `openssl rand -hex 32`)"
 GENERATED_KEY = ("no hash key configured: patient ids are hashed with a random key made at start-up (shared by "
@@ -114,10 +57,6 @@ def _loud(message: str) -> None:
     if not logging.getLogger().hasHandlers() or sys.stderr.isatty():
         print(f"\n  !!! WARNING: {message}\n", file=sys.stderr, flush=True)
 
-
-# (table, column, type) added to SCHEMA since databases were first created with it. audit.request_id: the
-# call's X-Request-ID, tying its log lines, access line and this row together (with hook_instance).
-ADDED_COLUMNS = (("audit", "request_id", "TEXT"),)
 
 _ASSERTION_COLUMNS = ("assertion_id", "at", "audit_id", "hook_instance", "patient_hash", "order_ids", "decision",
                       "revision", "criteria")
@@ -142,6 +81,13 @@ class AuditEntry:
     technical_problem: str | None = None
     detail: dict[str, Any] | None = None
     request_id: str | None = None  # None: the current HTTP call's id (observability.request_context)
+    card_uuids: tuple[str, ...] = ()  # every card returned: feedback names cards by uuid (issued_card)
+
+
+@dataclass(frozen=True)
+class FeedbackStored:
+    stored: bool  # False: this client sent this item before (a retry)
+    card_issued: bool  # False: a card uuid this service never issued to this client (kept apart from rates)
 
 
 class _Session:
@@ -155,6 +101,10 @@ class _Session:
         """A DB-API cursor (sqlite3 and psycopg cursors share fetchone/fetchall/rowcount/description)."""
         return self._connection.execute(statement.replace("?", self._placeholder), params)
 
+    def execute_many(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._connection.cursor().executemany(statement.replace("?", self._placeholder), rows)
+
     def rows(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         cursor = self.execute(statement, params)
         names = [column[0] for column in cursor.description]
@@ -162,17 +112,13 @@ class _Session:
 
 
 class _Backend(Protocol):
-    id_column: str  # DDL of an auto-numbered primary key
     errors: tuple[type[Exception], ...]  # what "database unreachable" looks like
 
     def session(self) -> AbstractContextManager[_Session]: ...
     def transaction(self) -> AbstractContextManager[_Session]: ...
-    def create_schema(self, ddl: str) -> None: ...
-    def add_column(self, table: str, column: str, column_type: str) -> None: ...
 
 
 class _SqliteBackend:
-    id_column = "INTEGER PRIMARY KEY AUTOINCREMENT"
     errors: tuple[type[Exception], ...] = (sqlite3.Error,)
 
     def __init__(self, path: Path) -> None:
@@ -194,22 +140,8 @@ class _SqliteBackend:
             raise
         connection.execute("COMMIT")
 
-    def create_schema(self, ddl: str) -> None:
-        self._connections.get().executescript(ddl)
-
-    def add_column(self, table: str, column: str, column_type: str) -> None:
-        connection = self._connections.get()
-        present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
-        if column not in present:
-            try:
-                connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {column_type}")
-            except sqlite3.OperationalError as exc:  # another worker added it first
-                if "duplicate column" not in str(exc):
-                    raise
-
 
 class _PostgresBackend:
-    id_column = "BIGSERIAL PRIMARY KEY"
     errors: tuple[type[Exception], ...] = (psycopg.Error, DatabaseUnavailable)
 
     def __init__(self, url: str) -> None:
@@ -225,12 +157,6 @@ class _PostgresBackend:
         with self._connections.connection() as connection, connection.transaction():
             yield _Session(connection, "%s")
 
-    def create_schema(self, ddl: str) -> None:
-        self._connections.create_schema(ddl)
-
-    def add_column(self, table: str, column: str, column_type: str) -> None:
-        self._connections.create_schema(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {column_type}")
-
 
 def _backend(database: DatabaseUrl | Path) -> _Backend:
     if isinstance(database, Path):
@@ -243,11 +169,12 @@ def _backend(database: DatabaseUrl | Path) -> _Backend:
 class Store:
     def __init__(self, database: DatabaseUrl | Path) -> None:
         """`database`: CDS_DATABASE_URL parsed, or the Path of a SQLite file (tools reading the service's file)."""
+        url = DatabaseUrl("sqlite", str(database)) if isinstance(database, Path) else database
+        try:
+            self.schema = migrate.apply(url)  # every worker: one applies, the others wait and find it done
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:  # down at start-up: one clear line
+            raise DatabaseUnavailable(one_line(exc)) from None
         self._db = _backend(database)
-        self._db.create_schema(SCHEMA.format(id_column=self._db.id_column))
-        # Columns added after the first release: databases created before them get them here.
-        for table, column, column_type in ADDED_COLUMNS:
-            self._db.add_column(table, column, column_type)
 
     def reachable(self) -> bool:
         try:
@@ -282,20 +209,28 @@ class Store:
         return (generated or secrets.token_hex(32)).encode()
 
     def record_audit(self, entry: AuditEntry, assertions: list[dict[str, Any]]) -> int:
-        with self._db.transaction() as db:  # one transaction: the call and its assertions land together
+        now = time.time()
+        with self._db.transaction() as db:  # one transaction: the call, its assertions and cards land together
             audit_id = int(db.execute(
                 "INSERT INTO audit(at, hook, hook_instance, service_id, client, patient_hash, status, duration_ms,"
                 " decisions, technical_problem, detail, request_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
-                (time.time(), entry.hook, entry.hook_instance, entry.service_id, entry.client, entry.patient_hash,
+                (now, entry.hook, entry.hook_instance, entry.service_id, entry.client, entry.patient_hash,
                  entry.status, entry.duration_ms, json.dumps(entry.decisions), entry.technical_problem,
                  json.dumps(entry.detail or {}), entry.request_id or current_request_id()),
             ).fetchone()[0])
             for a in assertions:
                 db.execute(
                     _UPSERT_ASSERTION,
-                    (a["assertion_id"], time.time(), audit_id, entry.hook_instance, entry.patient_hash,
+                    (a["assertion_id"], now, audit_id, entry.hook_instance, entry.patient_hash,
                      json.dumps(a["order_ids"]), a["decision"], a.get("revision"), json.dumps(a["criteria"])),
                 )
+            db.execute_many("INSERT INTO issued_card(card_uuid, audit_id, at, service_id, client) VALUES (?,?,?,?,?)"
+                            " ON CONFLICT (card_uuid) DO NOTHING",
+                            [(c, audit_id, now, entry.service_id, entry.client)
+                             for c in dict.fromkeys(entry.card_uuids)])
+            order_ids = sorted({str(o) for d in entry.decisions for o in (d.get("orders") or ())})
+            db.execute_many("INSERT INTO audit_order(order_id, audit_id) VALUES (?,?) ON CONFLICT DO NOTHING",
+                            [(o, audit_id) for o in order_ids])
             return audit_id
 
     def record_refusal(self, *, method: str, route: str, service_id: str | None, client: str | None, status: int,
@@ -309,18 +244,71 @@ class Store:
         with self._db.session() as db:
             return db.rows("SELECT * FROM refusal ORDER BY id DESC LIMIT ?", (limit,))
 
-    def record_feedback(self, service_id: str, client: str | None, item: dict[str, Any]) -> bool:
-        """Stores one feedback item; False when the same item was stored before (idempotent)."""
+    def record_feedback(self, service_id: str, client: str | None, item: dict[str, Any]) -> FeedbackStored:
+        """Stores one feedback item, once per client (a retry is not stored again; another client's same item is).
+
+        An item naming a card uuid this service never issued to this client (or, without auth, at all) is
+        stored with card_issued = 0: kept for the record, left out of accept/override rates.
+        """
+        issued_to = " AND client = ?" if client is not None else ""
         with self._db.session() as db:
+            issued = bool(db.execute(
+                f"SELECT 1 FROM issued_card WHERE card_uuid = ? AND service_id = ?{issued_to}",
+                (item["card"], service_id, *([client] if client is not None else [])),
+            ).fetchone())
             cursor = db.execute(
-                "INSERT INTO feedback(at, service_id, client, card, outcome, outcome_timestamp,"
-                " accepted_suggestions, override_reason) VALUES (?,?,?,?,?,?,?,?)"
-                " ON CONFLICT (service_id, card, outcome, outcome_timestamp) DO NOTHING",
-                (time.time(), service_id, client, item["card"], item["outcome"], item["outcomeTimestamp"],
+                "INSERT INTO feedback(at, service_id, client, client_key, card, card_issued, outcome,"
+                " outcome_timestamp, accepted_suggestions, override_reason) VALUES (?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT (service_id, client_key, card, outcome, outcome_timestamp) DO NOTHING",
+                (time.time(), service_id, client, client or "", item["card"], int(issued), item["outcome"],
+                 item["outcomeTimestamp"],
                  json.dumps(item.get("acceptedSuggestions")) if item.get("acceptedSuggestions") else None,
                  json.dumps(item.get("overrideReason")) if item.get("overrideReason") else None),
             )
-            return cursor.rowcount == 1
+            return FeedbackStored(stored=cursor.rowcount == 1, card_issued=issued)
+
+    def issued_cards(self, audit_id: int) -> list[str]:
+        with self._db.session() as db:
+            return [str(r["card_uuid"]) for r in db.rows(
+                "SELECT card_uuid FROM issued_card WHERE audit_id = ? ORDER BY card_uuid", (audit_id,))]
+
+    def purge_before(self, cutoff: float, *, batch: int = 2000) -> dict[str, int]:
+        """Deletes every audit row (calls, their cards, orders and assertions, refusals, feedback) older than
+        `cutoff` (epoch seconds), in batches so that no transaction holds the tables for long. Idempotent:
+        workers purging at once only share the work."""
+        deleted = {"audit": 0, "assertion": 0, "refusal": 0, "feedback": 0}
+        oldest_calls = "SELECT id FROM audit WHERE at < ? ORDER BY id LIMIT ?"
+        while True:
+            with self._db.transaction() as db:
+                db.execute(f"DELETE FROM issued_card WHERE audit_id IN ({oldest_calls})", (cutoff, batch))
+                db.execute(f"DELETE FROM audit_order WHERE audit_id IN ({oldest_calls})", (cutoff, batch))
+                count = db.execute(f"DELETE FROM audit WHERE id IN ({oldest_calls})", (cutoff, batch)).rowcount
+            deleted["audit"] += count
+            if count < batch:
+                break
+        for table, key in (("assertion", "assertion_id"), ("refusal", "id"), ("feedback", "id"),
+                           ("issued_card", "card_uuid")):
+            while True:
+                with self._db.session() as db:
+                    count = db.execute(f"DELETE FROM {table} WHERE {key} IN"
+                                       f" (SELECT {key} FROM {table} WHERE at < ? LIMIT ?)", (cutoff, batch)).rowcount
+                if table in deleted:
+                    deleted[table] += count
+                if count < batch:
+                    break
+        return deleted
+
+    def claim_periodic_job(self, name: str, now: float, every_s: float) -> bool:
+        """True for exactly one caller per `every_s` across every worker and replica sharing this database:
+        the one whose update of settings.<name> (the last run's time) went through."""
+        with self._db.session() as db:
+            won = db.execute(
+                "INSERT INTO settings(name, value) VALUES (?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+                " WHERE CAST(settings.value AS DOUBLE PRECISION) <= ? RETURNING name",
+                (name, repr(now), now - every_s),
+            ).fetchone()
+        return won is not None
 
     def recent_audit(self, limit: int = 50) -> list[dict[str, Any]]:
         with self._db.session() as db:

@@ -63,7 +63,7 @@ def answer_order_hook(ctx: Services, request: HookRequest, *, service_id: str, c
         card = patient_not_found_card(policy_id=ctx.library.revisions[0].policy, settings=ctx.card_settings,
                                       new_uuid=_new_uuid, about=about)
         audit_call(ctx, request, service_id=service_id, client=client, started=started, determinations=[],
-                   gathered=gathered, normalized=normalized, outcome=UNKNOWN_PATIENT)
+                   gathered=gathered, normalized=normalized, outcome=UNKNOWN_PATIENT, cards=[card])
         return {"cards": [card], **({"systemActions": []} if request.hook == "order-sign" else {})}
 
     orders_by_id = dict(request.orders_as_sent)  # answers echo the orders as the client sent them
@@ -82,7 +82,7 @@ def answer_order_hook(ctx: Services, request: HookRequest, *, service_id: str, c
 
     audit_call(ctx, request, service_id=service_id, client=client, started=started, determinations=determinations,
                gathered=gathered, normalized=normalized, assertions=assertions,
-               out_of_scope=evaluation.out_of_scope_order_ids)
+               out_of_scope=evaluation.out_of_scope_order_ids, cards=cards)
     return response
 
 
@@ -114,7 +114,7 @@ def _assertion_row(assertion: AssertionRecord, determinations: list) -> dict[str
 
 def audit_call(ctx: Services, request: HookRequest, *, service_id: str, client: str | None, started: float,
                determinations: list, gathered: Any, normalized: Any = None, assertions: list[AssertionRecord] = (),  # type: ignore[assignment]
-               out_of_scope: tuple[str, ...] = (), outcome: str | None = None) -> None:
+               out_of_scope: tuple[str, ...] = (), outcome: str | None = None, cards: list[dict] = ()) -> None:  # type: ignore[assignment]
     """Audit row, metrics and one log line for a hook call (hashed patient id; no tokens, bodies or codes)."""
     duration_ms = (time.perf_counter() - started) * 1000
     hashed = patient_hash(ctx.hash_key, request.patient_id)
@@ -132,6 +132,7 @@ def audit_call(ctx: Services, request: HookRequest, *, service_id: str, client: 
     for d in determinations:
         decision = d.decision.value if d.decision else "none"
         metrics.DECISIONS.labels(request.hook, d.revision_id or "none", decision).inc()
+        metrics.count_criteria(request.hook, d.revision_id, ((c.criterion_id, c.status.value) for c in d.criteria))
     if gathered.technical_problem:
         metrics.FHIR_FAILURES.labels(request.hook).inc()
         log.warning("FHIR data unavailable for patient %s on %s: %s", hashed, request.hook, gathered.technical_problem)
@@ -140,6 +141,7 @@ def audit_call(ctx: Services, request: HookRequest, *, service_id: str, client: 
         metrics.SKIPPED_RESOURCES.inc(len(skipped))
     assertion_rows = [_assertion_row(a, determinations) for a in assertions]
     detail = {
+        "fhirServer": request.fhir_server,  # a server's base URL (no patient data): FHIR failures by server
         "prefetchedKeys": gathered.prefetched_keys,
         "fetchedKeys": gathered.fetched_keys,
         "cachedKeys": gathered.cached_keys,
@@ -155,9 +157,11 @@ def audit_call(ctx: Services, request: HookRequest, *, service_id: str, client: 
     }
     ctx.store.record_audit(
         AuditEntry(request.hook, request.hook_instance, service_id, client, hashed, 200, duration_ms, decisions,
-                   gathered.technical_problem, detail),
+                   gathered.technical_problem, detail,
+                   card_uuids=tuple(str(c["uuid"]) for c in cards if c.get("uuid"))),  # feedback names these
         assertion_rows,
     )
     log.info("%s %s client=%s patient=%s procedures=%d decisions=%s %.1fms", request.hook, request.hook_instance,
              client or "-", hashed, len(determinations), ",".join(str(d["decision"]) for d in decisions) or "-",
-             duration_ms)
+             duration_ms, extra={"hook": request.hook, "client": client or "-", "duration_ms": round(duration_ms, 1),
+                                 "decision": ",".join(str(d["decision"]) for d in decisions) or "-"})

@@ -39,12 +39,12 @@ def answer_patient_view(ctx: Services, request: HookRequest, *, service_id: str,
     if gathered.patient_not_found:  # not a passing fault: "reopen the chart to try again" would mislead
         card = patient_not_found_card(policy_id=policy_id, settings=ctx.card_settings, new_uuid=_new_uuid)
         audit_call(ctx, request, service_id=service_id, client=client, started=started, determinations=[],
-                   gathered=gathered, outcome=UNKNOWN_PATIENT)
+                   gathered=gathered, outcome=UNKNOWN_PATIENT, cards=[card])
         return {"cards": [card]}
     if gathered.technical_problem:
         card = unavailable_card(policy_id=policy_id, settings=ctx.card_settings, new_uuid=_new_uuid)
         audit_call(ctx, request, service_id=service_id, client=client, started=started, determinations=[],
-                   gathered=gathered, outcome="record unavailable")
+                   gathered=gathered, outcome="record unavailable", cards=[card])
         return {"cards": [card]}
 
     normalized = normalize_relevant(gathered.resources, ctx.library.valuesets)
@@ -59,12 +59,12 @@ def answer_patient_view(ctx: Services, request: HookRequest, *, service_id: str,
     if items is None:
         card = unavailable_card(policy_id=policy_id, settings=ctx.card_settings, new_uuid=_new_uuid)
         audit_call(ctx, request, service_id=service_id, client=client, started=started, determinations=[],
-                   gathered=gathered, normalized=normalized, outcome="engine failure")
+                   gathered=gathered, normalized=normalized, outcome="engine failure", cards=[card])
         return {"cards": [card]}
     card = readiness_card(items, settings=ctx.card_settings, today=today, new_uuid=_new_uuid)
     audit_call(ctx, request, service_id=service_id, client=client, started=started,
                determinations=[r.determination for r in items], gathered=gathered, normalized=normalized,
-               outcome="card (hypothetical orders)")
+               outcome="card (hypothetical orders)", cards=[card])
     return {"cards": [card]}
 
 

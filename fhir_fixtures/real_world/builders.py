@@ -9,6 +9,8 @@ import uuid
 import zlib
 from typing import Any
 
+from fhir_fixtures.codes import coding, concept
+
 ICD10_URL = "http://hl7.org/fhir/sid/icd-10-cm"
 ICD10_OID = "urn:oid:2.16.840.1.113883.6.90"
 CPT_URL = "http://www.ama-assn.org/go/cpt"
@@ -33,18 +35,8 @@ def us_core(profile: str) -> dict[str, Any]:
     return {"profile": [f"http://hl7.org/fhir/us/core/StructureDefinition/us-core-{profile}"], "tag": [HTEST]}
 
 
-def coding(system: str, code: str, display: str | None = None) -> dict[str, Any]:
-    c = {"system": system, "code": code}
-    if display:
-        c["display"] = display
-    return c
-
-
-def cc(*codings: dict[str, Any], text: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"coding": list(codings)}
-    if text:
-        out["text"] = text
-    return out
+# The coding and CodeableConcept primitives are the synthetic builder's (fhir_fixtures/codes.py): one shape for both.
+cc = concept
 
 
 class Record:

@@ -10,10 +10,10 @@ import pytest
 import requests
 
 from tests.integration.patient_view.stack import SANDBOX_JWKS_URL, SERVICE_ID, TEST_CLIENT_ISS
+from tests.support.jwt_factory import make_claims
 from tests.support.response_checks import check_cds_response
 from tests.support.scenarios import scenario
 from tests.support.service_process import start_service
-from tests.unit.security.jwt_factory import make_claims
 
 pytestmark = pytest.mark.browser
 PATIENT = scenario("rf-initial-covered")["patientId"]

@@ -8,9 +8,9 @@ import pytest
 from flask.testing import FlaskClient
 
 from tests.fuzz.fuzz_support import ISS, PUBLIC_BASE_URL
-from tests.integration.security.harness import Tripwire
 from tests.support.in_process import in_process_client
-from tests.unit.security.jwt_factory import KeyPair
+from tests.support.jwt_factory import KeyPair
+from tests.support.security_harness import Tripwire
 
 
 @pytest.fixture(scope="module")

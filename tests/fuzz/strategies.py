@@ -10,9 +10,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from tests.integration.service.hook_bodies import hook_body
+from tests.support.hook_bodies import hook_body
+from tests.support.jwt_factory import b64url
 from tests.support.scenarios import all_scenarios
-from tests.unit.security.jwt_factory import b64url
 
 Path = tuple[Any, ...]  # keys and indexes from the body's root
 

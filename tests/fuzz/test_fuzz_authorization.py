@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from tests.fuzz.fuzz_support import KINDS, check_answer, fuzz, post, token_for
 from tests.fuzz.strategies import VALID_BODIES, authorization_headers, json_values
-from tests.unit.security.jwt_factory import KeyPair
+from tests.support.jwt_factory import KeyPair
 
 
 @pytest.fixture(scope="module")

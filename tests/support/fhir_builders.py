@@ -1,31 +1,44 @@
-"""Small builders for synthetic FHIR resources in tests (all data invented)."""
+"""Small builders for synthetic FHIR resources in tests (all data invented).
+
+The test-sized face of fhir_fixtures/builder.py: the same primitives (coding, concept, at, quantity,
+status_concept, durations, calendar months) and the same codes (fhir_fixtures/codes.py), without the story bookkeeping.
+Resources here are minimal (one subject `Patient/pt-test`, raw codes, no displays or tags) so a table test
+shows exactly the fields it is about; the scenario stories use `fhir_fixtures.builder.Scenario` instead.
+"""
 from __future__ import annotations
 
 import itertools
 from datetime import date, timedelta
 from typing import Any
 
-from cds_service.evaluation.dates import add_months
-from cds_service.policy.conventions import (
+# `at` is imported as `_at`: procedure() and pain_score() take an `at=` time of day, as the tests call them
+from fhir_fixtures.builder import add_months, days_before, duration_days, quantity, status_concept
+from fhir_fixtures.builder import at as _at
+from fhir_fixtures.codes import (
     CPT,
-    DIAGNOSTIC_INTENT,
+    DOS,
     FACET_CDS_CODES,
     ICD10CM,
     LOINC,
-    PAIN_SCORE_LOINC,
-    PERCENT_RELIEF_CODE,
+    QUESTIONNAIRE_BASE,
     RXNORM,
     SNOMED,
-    THERAPEUTIC_INTENT,
+    C,
+    coding,
+    concept,
 )
 
-DOS = date(2026, 11, 20)
 PATIENT = "pt-test"
 _ids = itertools.count(1)
+INTENT = {"diagnostic": C["diagnostic"].code, "therapeutic": C["therapeutic"].code}
 
 
 def _id(prefix: str) -> str:
     return f"{prefix}-{next(_ids)}"
+
+
+def _intent(intent: str) -> dict[str, Any]:
+    return concept(coding(SNOMED, INTENT["diagnostic"] if intent == "diagnostic" else INTENT["therapeutic"]))
 
 
 def months_ago(n: int, day: date = DOS) -> date:
@@ -33,7 +46,7 @@ def months_ago(n: int, day: date = DOS) -> date:
 
 
 def days_ago(n: int, day: date = DOS) -> date:
-    return day - timedelta(days=n)
+    return days_before(day, n)
 
 
 def subject() -> dict[str, str]:
@@ -51,8 +64,8 @@ def coverage(cid: str = "cov-1") -> dict[str, Any]:
 def condition(code: str, onset: date | None, *, system: str = ICD10CM, status: str = "active", display: str | None = None) -> dict[str, Any]:
     c: dict[str, Any] = {
         "resourceType": "Condition", "id": _id("cond"), "subject": subject(),
-        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": status}]},
-        "code": {"coding": [{"system": system, "code": code, **({"display": display} if display else {})}]},
+        "clinicalStatus": status_concept("condition-clinical", status),
+        "code": concept(coding(system, code, display)),
     }
     if onset:
         c["onsetDateTime"] = onset.isoformat()
@@ -63,11 +76,11 @@ def procedure(code: str, day: date, *, system: str = CPT, status: str = "complet
               levels: tuple[str, ...] = (), at: str = "09:00:00", pid: str | None = None) -> dict[str, Any]:
     p: dict[str, Any] = {
         "resourceType": "Procedure", "id": pid or _id("proc"), "status": status, "subject": subject(),
-        "code": {"coding": [{"system": system, "code": code}]},
-        "performedDateTime": f"{day.isoformat()}T{at}Z",
+        "code": concept(coding(system, code)),
+        "performedDateTime": _at(day, at),
     }
     if intent:
-        p["category"] = {"coding": [{"system": SNOMED, "code": DIAGNOSTIC_INTENT if intent == "diagnostic" else THERAPEUTIC_INTENT}]}
+        p["category"] = _intent(intent)
     if levels:
         p["bodySite"] = [{"text": lv} for lv in levels]
     return p
@@ -76,8 +89,8 @@ def procedure(code: str, day: date, *, system: str = CPT, status: str = "complet
 def pain_score(value: float, day: date, *, part_of: dict | None = None, at: str = "12:00:00") -> dict[str, Any]:
     o: dict[str, Any] = {
         "resourceType": "Observation", "id": _id("obs"), "status": "final", "subject": subject(),
-        "code": {"coding": [{"system": LOINC, "code": PAIN_SCORE_LOINC}]},
-        "effectiveDateTime": f"{day.isoformat()}T{at}Z", "valueInteger": int(value),
+        "code": concept(coding(LOINC, C["pain-nrs"].code)),
+        "effectiveDateTime": _at(day, at), "valueInteger": int(value),
     }
     if part_of:
         o["partOf"] = [{"reference": f"Procedure/{part_of['id']}"}]
@@ -93,25 +106,25 @@ def block_with_relief(day: date, before: float, after: float, *, code: str = "64
 def percent_relief(value: float, block: dict) -> dict[str, Any]:
     return {
         "resourceType": "Observation", "id": _id("rel"), "status": "final", "subject": subject(),
-        "code": {"coding": [{"system": FACET_CDS_CODES, "code": PERCENT_RELIEF_CODE}]},
+        "code": concept(coding(FACET_CDS_CODES, C["percent-relief"].code)),
         "partOf": [{"reference": f"Procedure/{block['id']}"}],
         "effectiveDateTime": block["performedDateTime"],
-        "valueQuantity": {"value": value, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"},
+        "valueQuantity": quantity(value, "%"),
     }
 
 
-def interference(value: float, day: date, code: str = "77565-0") -> dict[str, Any]:
+def interference(value: float, day: date, code: str = C["pain-interference"].code) -> dict[str, Any]:
     return {
         "resourceType": "Observation", "id": _id("int"), "status": "final", "subject": subject(),
-        "code": {"coding": [{"system": LOINC, "code": code}]},
-        "effectiveDateTime": f"{day.isoformat()}T12:00:00Z", "valueInteger": int(value),
+        "code": concept(coding(LOINC, code)),
+        "effectiveDateTime": _at(day, "12:00"), "valueInteger": int(value),
     }
 
 
 def nsaid_statement(start: date, end: date, *, code: str = "5640", display: str = "ibuprofen", status: str = "completed") -> dict[str, Any]:
     return {
         "resourceType": "MedicationStatement", "id": _id("ms"), "status": status, "subject": subject(),
-        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": code, "display": display}]},
+        "medicationCodeableConcept": concept(coding(RXNORM, code, display)),
         "effectivePeriod": {"start": start.isoformat(), "end": end.isoformat()},
     }
 
@@ -119,9 +132,9 @@ def nsaid_statement(start: date, end: date, *, code: str = "5640", display: str 
 def nsaid_request(start: date, days: int, *, code: str = "197807", display: str = "ibuprofen 800 MG Oral Tablet") -> dict[str, Any]:
     return {
         "resourceType": "MedicationRequest", "id": _id("mr"), "status": "completed", "intent": "order", "subject": subject(),
-        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": code, "display": display}]},
+        "medicationCodeableConcept": concept(coding(RXNORM, code, display)),
         "authoredOn": start.isoformat(),
-        "dispenseRequest": {"expectedSupplyDuration": {"value": days, "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"}},
+        "dispenseRequest": {"expectedSupplyDuration": duration_days(days)},
     }
 
 
@@ -133,8 +146,8 @@ def pt_sessions(first: date, span_days: int, count: int = 4, code: str = "97110"
 def attestation(answers: dict[str, bool], *, revision: str = "2026-05", authored: date = DOS) -> dict[str, Any]:
     return {
         "resourceType": "QuestionnaireResponse", "id": _id("qr"), "status": "completed", "subject": subject(),
-        "questionnaire": f"https://facet-cds.example.org/fhir/Questionnaire/cp-mp-171|{revision}",
-        "authored": f"{authored.isoformat()}T10:00:00Z",
+        "questionnaire": f"{QUESTIONNAIRE_BASE}|{revision}",
+        "authored": _at(authored, "10:00"),
         "item": [{"linkId": k, "answer": [{"valueBoolean": v}]} for k, v in answers.items()],
     }
 
@@ -144,15 +157,15 @@ def order(code: str = "64493", *, levels: tuple[str, ...] = ("L4-L5",), day: dat
     o: dict[str, Any] = {
         "resourceType": "ServiceRequest", "id": oid or _id("sr"), "status": "draft", "intent": "order", "subject": subject(),
         "requester": {"reference": "Practitioner/dr-test"},
-        "code": {"coding": [{"system": CPT, "code": code}], **({"text": text} if text else {})},
+        "code": concept(coding(CPT, code), text=text),
     }
     if day:
         o["occurrenceDateTime"] = day.isoformat()
-    sites = [{"text": lv} for lv in levels] + [{"coding": [{"system": SNOMED, "code": c}]} for c in body_site_codes]
+    sites = [{"text": lv} for lv in levels] + [concept(coding(SNOMED, c)) for c in body_site_codes]
     if sites:
         o["bodySite"] = sites
     if intent:
-        o["orderDetail"] = [{"coding": [{"system": SNOMED, "code": DIAGNOSTIC_INTENT if intent == "diagnostic" else THERAPEUTIC_INTENT}]}]
+        o["orderDetail"] = [_intent(intent)]
     if quantity is not None:
         o["quantityQuantity"] = {"value": quantity}
     return o

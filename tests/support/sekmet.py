@@ -10,7 +10,7 @@ See ecosystem.md §A for the settings and SEKMET's quirks.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,17 @@ def start_sekmet(tmp_dir: Path | str, token: str = "test-token") -> tuple[str, C
     """Start SEKMET with bearer `token` required (the product's own launcher); returns (base_url, stop)."""
     server = start_fhir_server(Path(tmp_dir), bearer_token=token, log_requests=False)
     return server.base_url, server.stop
+
+
+def put_transaction(resources: Iterable[dict[str, Any]], *, full_urls: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A transaction Bundle that PUTs each resource at its own id; `full_urls` ("Type/id" → a urn:uuid fullUrl)
+    keeps the fullUrls that references inside the bundle resolve to, as a real load would."""
+    def entry(r: dict[str, Any]) -> dict[str, Any]:
+        key = f"{r['resourceType']}/{r['id']}"
+        full_url = (full_urls or {}).get(key)
+        return {**({"fullUrl": full_url} if full_url else {}), "resource": r, "request": {"method": "PUT", "url": key}}
+
+    return {"resourceType": "Bundle", "type": "transaction", "entry": [entry(r) for r in resources]}
 
 
 def load_bundle(base_url: str, token: str, bundle: dict[str, Any]) -> dict[str, Any]:

@@ -15,8 +15,9 @@ from typing import Any
 import requests
 
 from cds_service.dev.fhir_server import stop_process
-from tests.unit.security.jwt_factory import KeyPair, make_claims
+from tests.support.jwt_factory import KeyPair, make_claims
 
+REPO = Path(__file__).resolve().parents[2]
 EHR_ISS = "https://ehr.test.example"  # a made-up issuer; nothing is ever fetched from it
 
 
@@ -82,7 +83,7 @@ def start_service(tmp: Path, *, fhir_servers: list[str] | None = None, clients: 
     log_path = tmp / "service.log"
     with log_path.open("w") as log:
         process = subprocess.Popen([sys.executable, "-m", "cds_service", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                                   env=env, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2])
+                                   env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
     service = ServiceProcess(base, key, iss, process, log_path)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -96,3 +97,40 @@ def start_service(tmp: Path, *, fhir_servers: list[str] | None = None, clients: 
         time.sleep(0.1)
     service.stop()
     raise RuntimeError(f"service did not start: {log_path.read_text()[-2000:]}")
+
+
+@dataclass
+class GunicornProcess:
+    base_url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+def start_gunicorn(tmp: Path, *, workers: int, ready_path: str = "/healthz",
+                   extra_env: dict[str, str] | None = None) -> GunicornProcess:
+    """gunicorn with deploy/gunicorn.conf.py on a free loopback port (CDS_AUTH=off, SQLite in `tmp`), once
+    `ready_path` answers 200. The caller stops it (`.stop()`); no CDS_/GUNICORN_/PROMETHEUS_ variable is inherited."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("CDS_", "GUNICORN_", "PROMETHEUS_"))}
+    env = {**inherited, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": str(workers), "CDS_AUTH": "off",
+           "CDS_DATABASE_URL": f"sqlite:///{tmp / 'cds.sqlite3'}", **(extra_env or {})}
+    log_path = tmp / "gunicorn.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py",
+                                    "cds_service.wsgi:app"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()[-2000:]
+            try:
+                if requests.get(f"{base}{ready_path}", timeout=1).status_code == 200:
+                    return GunicornProcess(base, process, log_path)
+            except requests.RequestException:
+                time.sleep(0.2)
+    except BaseException:
+        stop_process(process)
+        raise

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.integration.service.hook_bodies import hook_body
+from tests.support.hook_bodies import hook_body
+from tests.support.jwt_factory import KeyPair, make_claims
 from tests.support.scenarios import scenario
 from tests.support.service_process import free_port
-from tests.unit.security.jwt_factory import KeyPair, make_claims
 
 REPO = Path(__file__).resolve().parents[3]
 ISS = "https://ehr.kill-drill.example"

@@ -8,19 +8,11 @@ import pytest
 
 from cds_service.fhir_access import FetchLimits, FhirClient, FhirUnavailable, new_session
 from tests.support.stub_fhir import Fault, StubFhirServer
+from tests.support.waiting import wait_until
 
 DEADLINE_S = 1.0
 # generous: shows "ended at the deadline", not "ended when the server finished, minutes later"
 ENDED_WITHIN_S = DEADLINE_S + 2.0
-
-
-def wait_until(condition, seconds):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 @pytest.mark.parametrize("headers_too", [True, False], ids=["headers and body dripped", "body dripped"])

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from cds_service.dev.fhir_server import FhirServer, start_fhir_server
+from tests.support.jwt_factory import KeyPair
 from tests.support.scenarios import all_scenarios, record_resources
 from tests.support.service_process import ServiceProcess, start_service
-from tests.unit.security.jwt_factory import KeyPair
 
 SERVICE_ID = "facet-patient-view"
 SANDBOX_USER = "Practitioner/COREPRACTITIONER1"  # what the sandbox always sends when opened directly

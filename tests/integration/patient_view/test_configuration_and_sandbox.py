@@ -11,10 +11,10 @@ from tests.integration.patient_view.stack import (
     overview,
     patient_view_body,
 )
+from tests.support.jwt_factory import make_claims
 from tests.support.response_checks import check_cds_response
 from tests.support.scenarios import record_resources, scenario
 from tests.support.service_process import start_service
-from tests.unit.security.jwt_factory import make_claims
 
 PAGE_ORIGIN = "http://127.0.0.1:9"  # any origin other than the service's
 

@@ -15,7 +15,7 @@ from tests.integration.patient_view.stack import (
     overview,
     patient_view_body,
 )
-from tests.integration.service.hook_bodies import prefetch_for
+from tests.support.hook_bodies import prefetch_for
 from tests.support.response_checks import check_cds_response
 from tests.support.scenarios import scenario
 

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from tests.integration.postgres.cluster import PostgresCluster, start_cluster, why_no_cluster
-from tests.integration.service.hook_bodies import hook_body
+from tests.support.hook_bodies import hook_body
 from tests.support.scenarios import scenario
 from tests.support.service_process import ServiceProcess, start_service
 

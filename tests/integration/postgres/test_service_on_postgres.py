@@ -15,10 +15,10 @@ import requests
 
 from tests.conftest import FHIR_TOKEN
 from tests.integration.postgres.cluster import PostgresCluster
-from tests.integration.service.hook_bodies import coverage_decisions, hook_body
+from tests.support.hook_bodies import coverage_decisions, hook_body
+from tests.support.jwt_factory import KeyPair, make_claims
 from tests.support.scenarios import scenario
 from tests.support.service_process import EHR_ISS, ServiceProcess, start_service
-from tests.unit.security.jwt_factory import KeyPair, make_claims
 
 PUBLIC_BASE_URL = "https://cds.test.example"  # both processes' public URL: the JWT `aud` names it, not a host
 ORDER_SIGN = "/cds-services/facet-order-sign"

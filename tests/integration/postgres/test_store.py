@@ -10,7 +10,8 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from cds_service.settings import DatabaseUrl
-from cds_service.storage.store import SCHEMA, AuditEntry, Store, _backend
+from cds_service.storage.store import AuditEntry, Store
+from tests.integration.postgres import shipped_schema
 
 OpenStore = Callable[[], Store]  # opens the test's database again, as another worker would
 
@@ -72,12 +73,42 @@ def test_a_call_is_audited_with_all_its_assertions_or_not_at_all(open_store: Ope
     assert store.assertion("a-1") is None
 
 
-def test_feedback_is_stored_once(open_store: OpenStore) -> None:
+def test_feedback_is_stored_once_per_client(open_store: OpenStore) -> None:
     store = open_store()
-    assert store.record_feedback("facet-order-sign", "client", _feedback()) is True
-    assert store.record_feedback("facet-order-sign", "client", _feedback()) is False  # a client's retry
-    assert store.record_feedback("facet-order-sign", "client", _feedback("2026-11-20T10:05:00Z")) is True
-    assert open_store().feedback_count() == 2
+    assert store.record_feedback("facet-order-sign", "client", _feedback()).stored is True
+    assert store.record_feedback("facet-order-sign", "client", _feedback()).stored is False  # a client's retry
+    assert store.record_feedback("facet-order-sign", "client", _feedback("2026-11-20T10:05:00Z")).stored is True
+    # The same item from another client is that client's feedback: it cannot be suppressed by the first.
+    assert store.record_feedback("facet-order-sign", "other-client", _feedback()).stored is True
+    assert store.record_feedback("facet-order-sign", None, _feedback()).stored is True  # CDS_AUTH=off
+    assert store.record_feedback("facet-order-sign", None, _feedback()).stored is False
+    assert open_store().feedback_count() == 4
+
+
+def test_issued_cards_are_kept_with_their_call_and_tell_feedback_apart(open_store: OpenStore) -> None:
+    store = open_store()
+    entry = AuditEntry(**{**_entry().__dict__, "card_uuids": ("card-1", "card-2")})
+    audit_id = store.record_audit(entry, [])
+    assert store.issued_cards(audit_id) == ["card-1", "card-2"]
+    assert store.record_feedback("facet-order-sign", "https://ehr.test.example", _feedback()).card_issued is True
+    never = {**_feedback(), "card": "never-issued"}
+    assert store.record_feedback("facet-order-sign", "https://ehr.test.example", never).card_issued is False
+    # Issued to one client: another client's feedback on it does not count as feedback on an issued card.
+    assert store.record_feedback("facet-order-sign", "https://other.example", _feedback()).card_issued is False
+    assert store.record_feedback("facet-order-select", "https://ehr.test.example", _feedback()).card_issued is False
+    with store._db.session() as db:
+        flags = db.rows("SELECT card, client, card_issued FROM feedback ORDER BY id")
+    assert [f["card_issued"] for f in flags] == [1, 0, 0, 0]  # all stored; only the first counts in rates
+
+
+def test_a_calls_order_ids_are_rows_to_look_up(open_store: OpenStore) -> None:
+    store = open_store()
+    first = store.record_audit(AuditEntry(**{**_entry().__dict__, "decisions": [
+        {"decision": "not-covered", "orders": ["sr-1", "sr-2"]}, {"decision": "covered", "orders": ["sr-2"]}]}), [])
+    store.record_audit(AuditEntry(**{**_entry("hook-2").__dict__, "decisions": [{"orders": ["sr-3"]}]}), [])
+    with store._db.session() as db:
+        found = db.rows("SELECT audit_id FROM audit_order WHERE order_id = ?", ("sr-2",))
+    assert found == [{"audit_id": first}]
 
 
 KEY = "k" * 32
@@ -130,15 +161,10 @@ def any_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def test_a_database_from_before_request_ids_gains_the_column(any_url: str) -> None:
     # The schema as shipped before request ids, with one call in it.
-    refusals = slice(SCHEMA.index("-- Every refused call"), SCHEMA.index("CREATE TABLE IF NOT EXISTS feedback"))
-    before_refusals = SCHEMA.replace(SCHEMA[refusals], "")
-    shipped = before_refusals.replace("    request_id TEXT\n", "").replace("detail TEXT,", "detail TEXT ")
-    assert "request_id" not in shipped
-    old = _backend(DatabaseUrl.parse(any_url))
-    old.create_schema(shipped.format(id_column=old.id_column))
-    with old.session() as db:
-        db.execute("INSERT INTO audit(at, hook, hook_instance, service_id, status, duration_ms, decisions)"
-                   " VALUES (1.0, 'order-sign', 'old-call', 'facet-order-sign', 200, 1.0, '[]')")
+    kind = DatabaseUrl.parse(any_url).kind
+    shipped_schema.create(any_url, shipped_schema.before_request_ids(kind),
+                          "INSERT INTO audit(at, hook, hook_instance, service_id, status, duration_ms, decisions)"
+                          " VALUES (1.0, 'order-sign', 'old-call', 'facet-order-sign', 200, 1.0, '[]')")
 
     store = Store(DatabaseUrl.parse(any_url))  # a worker of the new version starting on it
     store.record_audit(AuditEntry(**{**_entry("new-call").__dict__, "request_id": "req-42"}), [])

@@ -5,8 +5,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.security.harness import LOOPBACK_ONLY, SIGN_ID, Listener, diagnostics, fetching_body
 from tests.support.response_checks import check_cds_response
+from tests.support.security_harness import LOOPBACK_ONLY, SIGN_ID, Listener, diagnostics, fetching_body
 from tests.support.service_process import ServiceProcess, start_service
 from tests.support.stub_fhir import StubFhirServer
 

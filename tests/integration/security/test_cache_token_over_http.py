@@ -11,12 +11,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.security.harness import SCENARIO_ID, start_service_trusting
-from tests.integration.service.hook_bodies import hook_body
+from tests.support.hook_bodies import hook_body
+from tests.support.jwt_factory import KeyPair
 from tests.support.scenarios import record_resources, scenario
+from tests.support.security_harness import SCENARIO_ID, start_service_trusting
 from tests.support.service_process import ServiceProcess
 from tests.support.stub_fhir import SeenRequest, StubFhirServer
-from tests.unit.security.jwt_factory import KeyPair
 
 ISS = "https://ehr-cache.test.example"
 TOKEN_A = "fhir-token-of-the-first-user-5b1c"

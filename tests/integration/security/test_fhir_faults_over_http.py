@@ -13,7 +13,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.integration.security.harness import (
+from tests.support.jwt_factory import KeyPair
+from tests.support.response_checks import check_cds_response
+from tests.support.security_harness import (
     FHIR_TOKEN,
     assert_indeterminate_for_technical_reasons,
     coverage_information,
@@ -21,10 +23,8 @@ from tests.integration.security.harness import (
     prefetched_body,
     start_service_trusting,
 )
-from tests.support.response_checks import check_cds_response
 from tests.support.service_process import EHR_ISS, ServiceProcess
 from tests.support.stub_fhir import Fault, StubFhirServer, unused_loopback_url
-from tests.unit.security.jwt_factory import KeyPair
 
 DEADLINE_S = 1.0
 ANSWER_WITHIN_S = DEADLINE_S + 0.5

@@ -17,7 +17,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.integration.security.harness import (
+from tests.support.jwks_server import JwksServer
+from tests.support.jwt_factory import KeyPair, b64url, compact, encode_segment, hs256_token, make_claims
+from tests.support.response_checks import check_cds_response
+from tests.support.security_harness import (
     FHIR_TOKEN,
     SIGN_ID,
     SIGN_PATH,
@@ -26,11 +29,8 @@ from tests.integration.security.harness import (
     fetching_body,
     start_service_trusting,
 )
-from tests.support.response_checks import check_cds_response
 from tests.support.service_process import ServiceProcess
 from tests.support.stub_fhir import StubFhirServer
-from tests.unit.security.jwt_factory import KeyPair, b64url, compact, encode_segment, hs256_token, make_claims
-from tests.unit.security.test_jwt_attacks import JwksServer
 
 ES_ISS = "https://ehr-es384.test.example"
 RS_ISS = "https://ehr-rs384.test.example"

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.security.harness import (
+from tests.support.jwt_factory import KeyPair
+from tests.support.response_checks import check_cds_response
+from tests.support.security_harness import (
     FHIR_TOKEN,
     SIGN_ID,
     SIGN_PATH,
@@ -24,10 +26,8 @@ from tests.integration.security.harness import (
     fetching_body,
     start_service_trusting,
 )
-from tests.support.response_checks import check_cds_response
 from tests.support.service_process import ServiceProcess
 from tests.support.stub_fhir import StubFhirServer
-from tests.unit.security.jwt_factory import KeyPair
 
 REPO = Path(__file__).resolve().parents[3]
 SANDBOX_ISS = "https://sandbox.cds-hooks.org"

@@ -15,32 +15,24 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.integration.security.harness import (
+from tests.support.hook_bodies import hook_body
+from tests.support.jwt_factory import KeyPair
+from tests.support.scenarios import record_resources, scenario
+from tests.support.security_harness import (
     SCENARIO_ID,
     assert_indeterminate_for_technical_reasons,
     coverage_information,
     fetching_body,
     start_service_trusting,
 )
-from tests.integration.service.hook_bodies import hook_body
-from tests.support.scenarios import record_resources, scenario
 from tests.support.service_process import EHR_ISS, ServiceProcess
 from tests.support.stub_fhir import Fault, StubFhirServer
-from tests.unit.security.jwt_factory import KeyPair
+from tests.support.waiting import wait_until
 
 DEADLINE_S = 1.5
 PER_SERVER = 3  # CDS_FHIR_MAX_FETCHES_PER_SERVER: the service's fetch pool is twice that
 # generous bound: "ended at the deadline", not "when the server finished dripping" (15 s later)
 ANSWER_WITHIN_S = DEADLINE_S + 3.0
-
-
-def wait_until(condition, seconds: float) -> bool:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.integration.security.harness import (
+from tests.support.security_harness import (
     FHIR_TOKEN,
     Listener,
     assert_indeterminate_for_technical_reasons,

@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from tests.integration.security.harness import (
+from tests.support.in_process import in_process_client
+from tests.support.jwt_factory import KeyPair, make_claims
+from tests.support.security_harness import (
     SIGN_PATH,
     Tripwire,
     assert_indeterminate_for_technical_reasons,
     diagnostics,
     fetching_body,
 )
-from tests.support.in_process import in_process_client
-from tests.unit.security.jwt_factory import KeyPair, make_claims
 
 PUBLIC_BASE_URL = "https://cds.test.example"
 ISS = "https://ehr.test.example"

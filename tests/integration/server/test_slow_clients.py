@@ -15,7 +15,7 @@ from pathlib import Path
 import requests
 
 from tests.integration.server.slow_http import open_request, read_response
-from tests.integration.service.hook_bodies import hook_body
+from tests.support.hook_bodies import hook_body
 from tests.support.scenarios import scenario
 from tests.support.service_process import ServiceProcess
 

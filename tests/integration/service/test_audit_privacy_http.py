@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.integration.service.hook_bodies import hook_body
+from tests.support.hook_bodies import hook_body
 from tests.support.scenarios import scenario
 from tests.support.service_process import ServiceProcess, start_service
 
@@ -89,7 +89,7 @@ def test_each_refusal_leaves_exactly_one_row_without_raw_ids(service: ServicePro
     response = _call(service, kind)
     assert response.status_code == int(kind[:3])
     (row,) = _refusals(service, response)
-    names = [c[1] for c in _db(service).execute("PRAGMA table_info(refusal)")]
+    names = [c[1] for c in _db(service).execute("PRAGMA table_xinfo(refusal)")]
     stored = dict(zip(names, row, strict=True))
     assert stored["status"] == int(kind[:3]) and stored["reason"] == CLASSES[kind]
     assert stored["method"] in ("GET", "POST") and stored["at"] > 0

@@ -5,7 +5,7 @@ import pytest
 import requests
 
 from tests.conftest import FHIR_TOKEN
-from tests.integration.service.hook_bodies import hook_body
+from tests.support.hook_bodies import hook_body
 from tests.support.scenarios import scenario
 
 SIGN = "/cds-services/facet-order-sign"

@@ -4,19 +4,15 @@ Both ways of starting the production server: `python -m cds_service serve` and g
 """
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import requests
 
-from cds_service.dev.fhir_server import stop_process
-from tests.integration.service.hook_bodies import hook_body
+from tests.support.hook_bodies import hook_body
 from tests.support.scenarios import scenario
-from tests.support.service_process import free_port, start_service
+from tests.support.service_process import start_gunicorn, start_service
 
 REPO = Path(__file__).resolve().parents[3]
 DRAIN_S = "3"  # long enough to probe inside the window on a loaded machine; the test waits for the exit
@@ -41,24 +37,9 @@ def test_dev_server_drains_on_sigterm_then_exits(tmp_path: Path) -> None:
 
 
 def test_gunicorn_workers_drain_on_sigterm(tmp_path: Path) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("CDS_", "GUNICORN_", "PROMETHEUS_"))}
-    env = {**inherited, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "2", "CDS_AUTH": "off",
-           "CDS_DATABASE_URL": f"sqlite:///{tmp_path / 'cds.sqlite3'}", "CDS_DRAIN_SECONDS": DRAIN_S}
-    log_path = tmp_path / "gunicorn.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py",
-                                    "cds_service.wsgi:app"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    gunicorn = start_gunicorn(tmp_path, workers=2, ready_path="/readyz", extra_env={"CDS_DRAIN_SECONDS": DRAIN_S})
+    process, base, log_path = gunicorn.process, gunicorn.base_url, gunicorn.log_path
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()[-2000:]
-            try:
-                if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                time.sleep(0.2)
         process.send_signal(signal.SIGTERM)
         time.sleep(0.5)  # the master relays SIGTERM to the workers: not a timing assertion, a head start
         statuses = {requests.get(f"{base}/readyz", timeout=5).status_code for _ in range(6)}
@@ -68,4 +49,4 @@ def test_gunicorn_workers_drain_on_sigterm(tmp_path: Path) -> None:
         # Each worker that had loaded the app drains (one still booting when SIGTERM came just exits).
         assert "SIGTERM: draining for 3 s" in log_path.read_text()
     finally:
-        stop_process(process)
+        gunicorn.stop()

@@ -11,9 +11,9 @@ import pytest
 import requests
 
 from tests.conftest import FHIR_TOKEN
-from tests.integration.service.hook_bodies import coverage_decisions, hook_body
+from tests.support.hook_bodies import coverage_decisions, hook_body
+from tests.support.jwt_factory import KeyPair, make_claims
 from tests.support.scenarios import scenario
-from tests.unit.security.jwt_factory import KeyPair, make_claims
 
 SIGN = "/cds-services/facet-order-sign"
 
@@ -222,8 +222,9 @@ def test_feedback_is_stored_and_idempotent(service):
             "overrideReason": {"reason": {"code": "clinical-judgment", "system": "https://facet-cds.example.org/fhir/CodeSystem/facet-cds"}}}
     first = service.post(f"{SIGN}/feedback", {"feedback": [item]})
     again = service.post(f"{SIGN}/feedback", {"feedback": [item]})
-    assert first.status_code == 200 and first.json() == {"stored": 1, "duplicates": 0}
-    assert again.status_code == 200 and again.json() == {"stored": 0, "duplicates": 1}
+    # unknownCards: a made-up card uuid, never issued (stored, kept out of the rates)
+    assert first.status_code == 200 and first.json() == {"stored": 1, "duplicates": 0, "unknownCards": 1}
+    assert again.status_code == 200 and again.json() == {"stored": 0, "duplicates": 1, "unknownCards": 1}
 
 
 def test_feedback_needs_a_jwt_for_the_feedback_url(service):

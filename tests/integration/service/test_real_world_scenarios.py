@@ -7,14 +7,13 @@ engine's mistake, so the suite stays green and turns red the moment a fix lands 
 from __future__ import annotations
 
 import copy
-import re
 from typing import Any
 
 import pytest
 
-from fhir_fixtures.real_world.__main__ import differences
 from tests.conftest import FHIR_TOKEN
-from tests.integration.service.hook_bodies import coverage_decisions, hook_body
+from tests.support.card_reading import criteria_from_card, criterion_ids
+from tests.support.hook_bodies import coverage_decisions, hook_body
 from tests.support.response_checks import check_cds_response
 from tests.support.scenarios import rw_scenarios
 
@@ -23,29 +22,6 @@ from tests.support.scenarios import rw_scenarios
 # sessions, sides, visits, levels in one text, negated "pulsed", diagnosis status, eGFR in force, urn:uuid
 # references) are decided as their expectations say, prefetched and fetched. A new disagreement goes here.
 ENGINE_DISAGREES: dict[str, str] = {}
-
-RESULT_WORDS = {"met": "met", "not met": "not-met", "needs documentation": "needs-documentation",
-                "not applicable": "not-applicable"}
-_ROW = re.compile(r"^\|\s*\**(?P<first>[^|]+?)\**\s*\|\s*\**(?P<result>met|not met|needs documentation|not applicable)\b")
-_NOT_APPLICABLE = re.compile(r"^Not applicable to this [^:\n]+: (?P<ids>[^\n]+)\.$", re.M)
-
-
-def criteria_from_card(detail: str, ids: set[str]) -> dict[str, str]:
-    """criterion id → result, read from the Instructions card's per-criterion table."""
-    out: dict[str, str] = {}
-    for line in detail.splitlines():
-        m = _ROW.match(line)
-        if not m:
-            continue
-        cell = m.group("first").replace("*", "").strip()
-        hits = [i for i in ids if cell == i or cell.startswith(i + " ")]
-        if hits:
-            out[max(hits, key=len)] = RESULT_WORDS[m.group("result")]
-    folded = _NOT_APPLICABLE.search(detail)  # the not-applicable ids are folded into one line
-    for criterion_id in folded.group("ids").split(", ") if folded else ():
-        out[criterion_id] = "not-applicable"
-    return out
-
 
 def _with_full_urls(body: dict[str, Any], scenario: dict[str, Any]) -> dict[str, Any]:
     """Prefetch searchsets that keep each entry's fullUrl, as a real EHR's do (needed for urn:uuid references)."""
@@ -73,10 +49,7 @@ def _param(s: dict[str, Any], mode: str) -> Any:
 
 
 CASES = [_param(s, mode) for s in rw_scenarios() for mode in ("prefetched", "fetched")]
-CRITERION_IDS = {k for s in rw_scenarios() for e in s["expected"] for k in e["criteria"]} | {
-    "I", "I.A", "I.A.1", "I.B", "I.C", "I.D", "I.E", "I.F", "Table 2",
-    # the Notes share a prefix with their criterion: knowing them keeps "I.A.1.b.i Note" from being read as I.A.1.b.i
-    "I.A.1.b.i Note", "I.A.1 Note", "I.A Note"}
+CRITERION_IDS = criterion_ids(rw_scenarios())
 
 
 def test_there_are_at_least_twenty_five_real_world_scenarios_in_both_revisions():
@@ -89,10 +62,6 @@ def test_there_are_at_least_twenty_five_real_world_scenarios_in_both_revisions()
 def test_every_disagreement_names_a_scenario():
     ids = {s["id"] for s in rw_scenarios()}
     assert {k.split("@")[0] for k in ENGINE_DISAGREES} <= ids
-
-
-def test_committed_rw_files_match_the_generator():
-    assert differences() == [], "run `python -m fhir_fixtures.real_world` and commit"
 
 
 @pytest.mark.parametrize("scenario, mode", CASES)

@@ -2,22 +2,17 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from cds_service.dev.fhir_server import stop_process
-from tests.integration.service.hook_bodies import hook_body
+from tests.support.hook_bodies import hook_body
 from tests.support.scenarios import scenario
-from tests.support.service_process import EHR_ISS, ServiceProcess, free_port, start_service
+from tests.support.service_process import EHR_ISS, ServiceProcess, start_gunicorn, start_service
 
 REPO = Path(__file__).resolve().parents[3]
 ORDER_SIGN = "facet-order-sign"
@@ -65,24 +60,9 @@ def test_refusals_and_unknown_paths_get_an_id_too(service: ServiceProcess) -> No
 
 
 def test_gunicorn_logs_one_json_object_per_line_tied_by_request_id(tmp_path: Path) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("CDS_", "GUNICORN_", "PROMETHEUS_"))}
-    env = {**inherited, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "1", "CDS_AUTH": "off",
-           "CDS_POLICY_DATE": "2026-11-20", "CDS_DATABASE_URL": f"sqlite:///{tmp_path / 'cds.sqlite3'}"}
-    log_path = tmp_path / "gunicorn.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py",
-                                    "cds_service.wsgi:app"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    gunicorn = start_gunicorn(tmp_path, workers=1, extra_env={"CDS_POLICY_DATE": "2026-11-20"})
+    process, base, log_path = gunicorn.process, gunicorn.base_url, gunicorn.log_path
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()[-2000:]
-            try:
-                if requests.get(f"{base}/healthz", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.2)
         body = hook_body(scenario("dx-four-levels"), "order-sign")
         response = requests.post(f"{base}/cds-services/{ORDER_SIGN}", json=body, timeout=20,
                                  headers={"X-Request-ID": "trace-7"})
@@ -90,7 +70,7 @@ def test_gunicorn_logs_one_json_object_per_line_tied_by_request_id(tmp_path: Pat
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
     finally:
-        stop_process(process)
+        gunicorn.stop()
 
     lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]  # every line is JSON
     of_call = [line for line in lines if line["request_id"] == "trace-7"]

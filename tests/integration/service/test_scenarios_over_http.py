@@ -1,19 +1,50 @@
-"""Every synthetic scenario through the real service over real HTTP: prefetched and fetched give one answer."""
+"""Every synthetic scenario through the real service over real HTTP: prefetched and fetched give one answer, the
+exact decision and the per-criterion results the scenario states, for every revision (chosen by date of service)."""
 from __future__ import annotations
+
+from datetime import date
 
 import pytest
 
 from tests.conftest import FHIR_TOKEN
-from tests.integration.service.hook_bodies import coverage_decisions, hook_body
+from tests.support.card_reading import (
+    REVISIONS,
+    criteria_from_card,
+    criterion_ids,
+    criterion_tables,
+    decision_from_card,
+    revision_in_force,
+)
+from tests.support.hook_bodies import coverage_decisions, hook_body
 from tests.support.response_checks import check_cds_response
-from tests.support.scenarios import all_scenarios
+from tests.support.scenarios import all_scenarios, draft_orders
 
 SCENARIOS = [pytest.param(s, id=s["id"]) for s in all_scenarios()]
+CRITERION_IDS = criterion_ids(all_scenarios())
+
+
+def _date_of_service(scenario) -> date | None:
+    days = {o["occurrenceDateTime"][:10] for o in draft_orders(scenario) if "occurrenceDateTime" in o}
+    assert len(days) <= 1, days
+    return date.fromisoformat(days.pop()) if days else None
 
 
 def _natural_expectation(scenario):
-    """The expected entry for the revision the date of service selects (the first one listed)."""
+    """The expected entry for the revision the date of service selects: the first one listed (a later entry
+    is a what-if under another revision, which HTTP cannot ask for)."""
     return scenario["expected"][0] if scenario["expected"] else None
+
+
+def test_the_scenarios_cover_every_revision_by_date_of_service():
+    """Each scenario's first expectation names the revision in force on its date of service (from the revision
+    files' effective dates, not from the engine), and every revision is some scenario's."""
+    natural = {}
+    for s in all_scenarios():
+        expected = _natural_expectation(s)
+        if expected is not None:
+            assert expected["revision"] == revision_in_force(_date_of_service(s)), s["id"]
+            natural.setdefault(expected["revision"], []).append(s["id"])
+    assert set(natural) == {*REVISIONS, None}, natural
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -32,17 +63,22 @@ def test_order_sign_prefetched_and_fetched_agree(service, fhir_server, scenario)
     has_coverage = any(e["resource"]["resourceType"] == "Coverage" for e in scenario["record"]["entry"])
     if expected is None:                      # nothing in scope: no card, no action
         assert a == {"cards": [], "systemActions": []}
-    elif expected["decision"] == "none":      # before the first revision: a card, no action
+        return
+    if expected["decision"] == "none":        # before the first revision: a card, no action
         assert a["systemActions"] == [] and len(a["cards"]) == 1
-    elif has_coverage:
-        # The first expectation is for the revision in force; a what-if entry may name another revision.
-        decisions = set(coverage_decisions(a).values())
-        assert decisions, a
-        if expected.get("revision") in ("2026-05", "2019"):
-            natural = expected
-            assert natural["decision"] in decisions
-    else:
+        return
+    if has_coverage:                          # every order in scope carries the exact decision
+        decisions = coverage_decisions(a)
+        assert decisions, a["cards"]
+        assert set(decisions.values()) == {expected["decision"]}, [c["summary"] for c in a["cards"]]
+    else:                                     # no Coverage to attach a decision to: cards only
         assert a["systemActions"] == [] and a["cards"]
+    for body in (a, b):                       # the per-criterion results the scenario states, as the card shows them
+        tables = criterion_tables(body)
+        assert tables, [c["summary"] for c in body["cards"]]
+        got = criteria_from_card(tables[0], CRITERION_IDS)
+        assert {k: got.get(k) for k in expected["criteria"]} == expected["criteria"], tables[0]
+        assert decision_from_card(tables[0]) == (expected["decision"], REVISIONS[expected["revision"]][1]), tables[0]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS[:12])

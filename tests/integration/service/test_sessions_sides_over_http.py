@@ -4,7 +4,6 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from tests.integration.service.hook_bodies import PRACTITIONER, coverage_decisions, prefetch_for
 from tests.support.fhir_builders import (
     DOS,
     PATIENT,
@@ -16,6 +15,7 @@ from tests.support.fhir_builders import (
     patient,
     procedure,
 )
+from tests.support.hook_bodies import PRACTITIONER, coverage_decisions, prefetch_for
 from tests.support.response_checks import check_cds_response
 
 

@@ -5,8 +5,12 @@ import itertools
 from collections.abc import Callable, Mapping
 
 from cds_service.cdshooks.presentation import CardSettings
+from cds_service.evaluation.check_params import MaxLevels
 from cds_service.evaluation.results import CriterionResult, Decision, Evidence, ProcedureDetermination, Status
 from cds_service.policy.conventions import CPT
+from cds_service.policy.model import Revision
+from cds_service.policy.terms import Fix
+from cds_service.usecases.engine import default_library
 
 CRITERIA_2026 = (
     "I", "I.A", "I.A.1", "I.A.1.a", "I.A.1.b", "I.A.1.b.i", "I.A.1.b.i Note", "I.A.1.b.ii", "I.A.1.c",
@@ -22,6 +26,11 @@ SETTINGS = CardSettings(plan_name="Centene", policy_url=POLICY_URL)
 BLOCK_EVIDENCE = Evidence("Procedure", "blk-1", "2026-09-01", f"{CPT}|64493")
 
 
+def shipped_revision(ids: tuple[str, ...]) -> Revision:
+    """The shipped revision with this numbering: the criterion roles (decidable at, fix) come from its data."""
+    return default_library().get("2019" if ids == CRITERIA_2019 else "2026-05")
+
+
 def criteria(
     ids: tuple[str, ...] = CRITERIA_2026,
     changes: Mapping[str, Status] | None = None,
@@ -30,17 +39,28 @@ def criteria(
 ) -> tuple[CriterionResult, ...]:
     """Every criterion of a revision: met by default, `changes` overriding some statuses."""
     changes = changes or {}
-    return tuple(
-        CriterionResult(
+    revision = shipped_revision(ids)
+    out = []
+    for i in ids:
+        criterion = revision.criterion(i)
+        assert criterion is not None, i
+        out.append(CriterionResult(
             criterion_id=i,
             status=changes.get(i, Status.MET),
             reason=f"reason for {i}",
             evidence=(BLOCK_EVIDENCE,) if changes.get(i, Status.MET) is Status.MET else (),
             title=f"title {i}",
             attestable=i in attestable,
-        )
-        for i in ids
-    )
+            decidable_at=criterion.decidable_at,
+            fix=criterion.fix,
+        ))
+    return tuple(out)
+
+
+def max_levels(ids: tuple[str, ...], kind: str) -> int | None:
+    """The revision's level limit for this kind of order, as the evaluator reports it."""
+    limits = [c.params for c in shipped_revision(ids).criteria if c.fix is Fix.LEVELS and c.applies(kind)]
+    return next((p.max_levels for p in limits if isinstance(p, MaxLevels)), None)
 
 
 def determination(
@@ -75,6 +95,7 @@ def determination(
         decision=decision if revision_id else None,
         criteria=criteria(ids, changes, attestable=attestable) if revision_id else (),
         questionnaire=questionnaire,
+        max_levels=max_levels(ids, kind) if revision_id else None,
     )
 
 

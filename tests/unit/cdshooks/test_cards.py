@@ -588,3 +588,13 @@ def test_the_response_checker_rejects_broken_responses(name):
 def test_the_response_checker_rejects_system_actions_on_patient_view():
     assert check_cds_response({"cards": [], "systemActions": []}, hook="patient-view") == [
         "systemActions: never on patient-view"]
+
+
+def test_every_order_kind_has_words_in_the_cards_and_the_engine():
+    """One list of kinds (policy.terms.OrderKind); each place that words them covers all of them."""
+    from cds_service.cdshooks.presentation import _KIND_NOUNS
+    from cds_service.evaluation.evaluator import KIND_WORDS
+    from cds_service.policy.model import ORDER_KINDS
+    from cds_service.policy.terms import OrderKind
+
+    assert set(_KIND_NOUNS) == set(KIND_WORDS) == ORDER_KINDS == set(OrderKind)

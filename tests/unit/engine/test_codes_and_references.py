@@ -12,24 +12,17 @@ from typing import Any
 import pytest
 
 from cds_service.policy.conventions import CODE_SYSTEM_OIDS, CPT, ICD10CM, LOINC, RXNORM, SNOMED
+from tests.support.criteria_tables import DOC, MET, NOT_MET, base, result
 from tests.support.fhir_builders import (
     block_with_relief,
     condition,
-    coverage,
     months_ago,
     nsaid_statement,
     order,
-    patient,
     subject,
 )
-from tests.unit.engine.helpers import result
 
-MET, NOT_MET, DOC = "met", "not-met", "needs-documentation"
 OID = {url: oid for oid, url in CODE_SYSTEM_OIDS.items()}
-
-
-def base():
-    return [patient(), coverage(), condition("M47.816", months_ago(8))]
 
 
 def as_oid(value: Any, systems: frozenset[str]) -> Any:

@@ -5,28 +5,19 @@ from datetime import date, timedelta
 
 import pytest
 
+from tests.support.criteria_tables import DOC, MET, NA, NOT_MET, R2019, base, determine, result, results
 from tests.support.fhir_builders import (
     attestation,
     block_with_relief,
     condition,
-    coverage,
     days_ago,
     interference,
     months_ago,
     order,
     pain_score,
-    patient,
     procedure,
     pt_sessions,
 )
-from tests.unit.engine.helpers import determine, result, results
-
-MET, NOT_MET, DOC, NA = "met", "not-met", "needs-documentation", "not-applicable"
-R2019 = {"revision": "2019"}
-
-
-def base():
-    return [patient(), coverage(), condition("M47.816", months_ago(8))]
 
 
 @pytest.mark.parametrize("span, expected_2019, expected_2026", [(42, MET, MET), (41, NOT_MET, MET), (35, NOT_MET, MET), (27, NOT_MET, NOT_MET)])

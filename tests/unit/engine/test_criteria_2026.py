@@ -7,12 +7,12 @@ import pytest
 
 from cds_service.evaluation.evaluator import evaluate
 from cds_service.usecases.engine import default_library
+from tests.support.criteria_tables import DOC, MET, NA, NOT_MET, base, determine, result, results
 from tests.support.fhir_builders import (
     DOS,
     attestation,
     block_with_relief,
     condition,
-    coverage,
     days_ago,
     documented_first_block,
     interference,
@@ -26,13 +26,6 @@ from tests.support.fhir_builders import (
     procedure,
     pt_sessions,
 )
-from tests.unit.engine.helpers import determine, result, results
-
-MET, NOT_MET, DOC, NA = "met", "not-met", "needs-documentation", "not-applicable"
-
-
-def base():
-    return [patient(), coverage(), condition("M47.816", months_ago(8))]
 
 
 def case(name, records, orders, expected):
@@ -272,6 +265,14 @@ def test_I_A_1_e_second_block(gap_days, before, after, expected):
 def test_second_block_at_other_levels_is_not_met():
     records = base() + block_with_relief(days_ago(30), 10, 1, levels=("L3-L4",))
     assert result("I.A.1.e", records, order(levels=("L5-S1",))) == NOT_MET
+
+
+def test_second_block_at_some_of_the_first_blocks_levels_confirms_them():
+    """ "At the same level(s)": repeating one of two blocked levels confirms that level; a new level does not."""
+    records = base() + block_with_relief(days_ago(30), 10, 1, levels=("L4-L5", "L5-S1"))
+    assert result("I.A.1.e", records, order(levels=("L4-L5",))) == MET
+    assert result("I.A.1.e", records, order(levels=("L4-L5", "L5-S1"))) == MET
+    assert result("I.A.1.e", records, [order(levels=("L4-L5",)), order("64494", levels=("L3-L4",))]) == NOT_MET
 
 
 def test_second_block_relief_not_recorded_needs_documentation():

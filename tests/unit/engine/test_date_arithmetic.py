@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cds_service.evaluation.dates import add_months, months_before, parse_date
+from tests.support.criteria_tables import result
 from tests.support.fhir_builders import condition, interference, order, patient
-from tests.unit.engine.helpers import result
 
 days = st.dates(min_value=date(2000, 1, 1), max_value=date(2040, 12, 31))
 months = st.integers(min_value=0, max_value=36)

@@ -16,28 +16,20 @@ from cds_service.evaluation import durations
 from cds_service.evaluation.clinical import NsaidMatcher, nsaid_exposure
 from cds_service.evaluation.record import PatientRecord
 from cds_service.usecases.engine import default_library
+from tests.support.criteria_tables import DOC, MET, NOT_MET, base, determine
 from tests.support.fhir_builders import (
     DOS,
-    condition,
-    coverage,
     days_ago,
     months_ago,
     nsaid_statement,
     order,
-    patient,
     procedure,
 )
-from tests.unit.engine.helpers import determine
 
-MET, NOT_MET, DOC, NA = "met", "not-met", "needs-documentation", "not-applicable"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SCT = "http://snomed.info/sct"
 NSAID = {"2026-05": "I.A.1.b.ii", "2019": "I.A.3.b"}
 PT = {"2026-05": "I.A.1.b.i", "2019": "I.A.3.a"}
-
-
-def base() -> list[dict[str, Any]]:
-    return [patient(), coverage(), condition("M47.816", months_ago(8))]
 
 
 def outcome(criterion: str, records: list[dict[str, Any]], revision: str) -> tuple[str, str]:

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from cds_service.evaluation import episodes
+from tests.support.criteria_tables import DOC, MET, NOT_MET, R2019, determine, result
 from tests.support.fhir_builders import (
     DOS,
     LOINC,
@@ -20,10 +21,7 @@ from tests.support.fhir_builders import (
     order,
     patient,
 )
-from tests.unit.engine.helpers import determine, result
 
-MET, NOT_MET, DOC, NA = "met", "not-met", "needs-documentation", "not-applicable"
-R2019 = {"revision": "2019"}
 VER = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 
 

@@ -101,3 +101,26 @@ def test_one_file_without_record_and_orders_is_refused_in_one_line(tmp_path):
     done = run(str(path))
     assert done.returncode == 2 and "'record' and 'draftOrders'" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+SCENARIO_FILES = sorted((REPO / "fhir_fixtures" / "scenarios").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", SCENARIO_FILES, ids=lambda p: p.stem)
+def test_the_cli_decides_every_shipped_scenario_as_the_service_does(path, capsys):
+    """The analyst's offline answer is the EHR's answer: same reference reading (urn:uuid fullUrls, contained),
+    same decision per order as the scenario expects for the revision in force."""
+    from cds_service.__main__ import main
+
+    scenario_file = json.loads(path.read_text())
+    assert main(["evaluate", str(path), "--json", "--date", "2026-11-20"]) == 0
+    procedures = json.loads(capsys.readouterr().out)["procedures"]
+    if not scenario_file["expected"]:  # nothing in scope: no determination at all
+        assert procedures == []
+        return
+    expected = scenario_file["expected"][0]
+    found = [(p["revision"], p["decision"]) for p in procedures]
+    if expected["revision"] is None:  # dated before the earliest revision: no revision decides it
+        assert all(revision is None for revision, _ in found), found
+        return
+    assert expected["decision"] in {decision for _, decision in found}, (expected, found)

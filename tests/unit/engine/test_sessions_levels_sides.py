@@ -9,11 +9,9 @@ from datetime import timedelta
 import pytest
 
 from cds_service.evaluation.procedures import facet_code_of, level_names, levels_in_text, names_pulsed_rf, order_side
+from tests.support.criteria_tables import MET, NOT_MET, R2019, determine, result
 from tests.support.fhir_builders import DOS, block_with_relief, condition, coverage, days_ago, order, patient, procedure
-from tests.unit.engine.helpers import determine, result
 
-MET, NOT_MET, DOC, NA = "met", "not-met", "needs-documentation", "not-applicable"
-R2019 = {"revision": "2019"}
 # criterion ids per revision: up-to-two blocks, levels per session (block), levels (RF), two positive blocks for RF
 IDS = {
     "2026": {"count": "I.A.1", "levels": "I.A.1.d", "rf_levels": "I.B.1.c", "rf_blocks": "I.B.1.b", "visit": "I"},
@@ -110,7 +108,7 @@ def test_first_three_levels_suggestion_splits_a_text_naming_four():
     from cds_service.cdshooks.cards import _keep_levels
 
     four = order("64493", levels=("L2-L3, L3-L4, L4-L5 and L5-S1",))
-    updated, change = _keep_levels(four, keep=("L2-L3", "L3-L4", "L4-L5"), revision="05/26", criterion_ids=("I.A.1.d",))
+    updated, change = _keep_levels(four, keep=("L2-L3", "L3-L4", "L4-L5"), max_levels=3, revision="05/26", criterion_ids=("I.A.1.d",))
     assert level_names(updated["bodySite"]) == ["L2-L3", "L3-L4", "L4-L5"]
     assert "drops L5-S1" in change.explanation
 
@@ -227,8 +225,8 @@ def test_rf_units_suggestion_is_per_side_for_a_bilateral_procedure():
 
     left, right = _modifier("64635", "LT", levels=()), _modifier("64635", "RT", levels=())
     add_left, add_right = _modifier("64636", "LT", levels=(), quantity=3), _modifier("64636", "RT", levels=(), quantity=3)
-    assert _allowed_add_on_units([left, right, add_left, add_right]) == {add_left["id"]: 2, add_right["id"]: 2}
-    assert _allowed_add_on_units([left, _modifier("64636", "LT", levels=(), quantity=3)]) != {}
+    assert _allowed_add_on_units([left, right, add_left, add_right], 3) == {add_left["id"]: 2, add_right["id"]: 2}
+    assert _allowed_add_on_units([left, _modifier("64636", "LT", levels=(), quantity=3)], 3) != {}
 
 
 def test_add_on_joins_the_primary_of_its_own_region_and_day():

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.fhir_builders import block_with_relief, condition, coverage, months_ago, order, patient
-from tests.unit.engine.helpers import result
-
-MET, NOT_MET, DOC = "met", "not-met", "needs-documentation"
-R2019 = {"revision": "2019"}
-
-
-def base():
-    return [patient(), coverage(), condition("M47.816", months_ago(8))]
+from tests.support.criteria_tables import DOC, MET, NOT_MET, R2019, base, result
+from tests.support.fhir_builders import block_with_relief, condition, months_ago, order
 
 
 # 2019 I.A.3bis: the 2019 coding table lists M51.36 as a code that SUPPORTS coverage; only a code that states

@@ -16,7 +16,7 @@ from cds_service.security import (
     dev_allowlist,
     fhir_server_allowed,
 )
-from tests.unit.security.jwt_factory import KeyPair, b64url
+from tests.support.jwt_factory import KeyPair, b64url
 
 # The CDS Hooks sandbox's published key (sandbox.md §7); its private half is public, so dev/test only.
 SANDBOX_ISS = "https://sandbox.cds-hooks.org"

@@ -11,9 +11,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -29,80 +28,12 @@ from cds_service.security import (
     fetch_jwks_document,
     verify_client_jwt,
 )
-from tests.unit.security.jwt_factory import KeyPair, b64url, compact, encode_segment, hs256_token, make_claims
+from tests.support.jwks_server import JWKS_PATH, JwksServer, Route
+from tests.support.jwt_factory import KeyPair, b64url, compact, encode_segment, hs256_token, make_claims
 
 AUD = "http://127.0.0.1:8092/cds-services/facet-order-sign"
 INLINE_ISS = "https://ehr.example.org"
 REMOTE_ISS = "https://remote-ehr.example.org"
-JWKS_PATH = "/.well-known/jwks.json"
-
-
-# --- a loopback JWKS server -----------------------------------------------------------------------------
-
-
-@dataclass
-class _Route:
-    status: int = 200
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
-    delay_s: float = 0.0
-    drip_s: float = 0.0  # > 0: send the body one byte at a time, this long apart
-
-
-class JwksServer:
-    """Serves configurable routes on 127.0.0.1 and records every path requested."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, _Route] = {}
-        self.hits: list[str] = []
-        self.closing = threading.Event()  # ends dripping answers when the server closes
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                server.hits.append(self.path)
-                route = server.routes.get(self.path, _Route(status=404, body=b"{}"))
-                time.sleep(route.delay_s)
-                self.send_response(route.status)
-                for name, value in route.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(route.body)))
-                self.end_headers()
-                try:
-                    if route.drip_s:
-                        for index in range(len(route.body)):
-                            if server.closing.wait(route.drip_s):
-                                return
-                            self.wfile.write(route.body[index:index + 1])
-                            self.wfile.flush()
-                    else:
-                        self.wfile.write(route.body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (size limit or timeout), as intended
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        # A short poll interval keeps shutdown() (once per test) from costing half a second.
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.01,), daemon=True)
-        self._thread.start()
-
-    def url(self, path: str = JWKS_PATH) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}{path}"
-
-    def serve_json(self, document: object, path: str = JWKS_PATH) -> None:
-        self.routes[path] = _Route(body=json.dumps(document).encode())
-
-    def fetches(self, path: str = JWKS_PATH) -> int:
-        return self.hits.count(path)
-
-    def close(self) -> None:
-        self.closing.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
 
 
 @pytest.fixture
@@ -280,7 +211,7 @@ def test_cached_keys_are_refetched_after_ttl(harness: Harness, remote_key: KeyPa
 
 def test_stale_keys_are_kept_while_the_jwks_url_fails(harness: Harness, remote_key: KeyPair) -> None:
     harness.verify(bearer(remote_key.sign(make_claims(AUD, REMOTE_ISS))))
-    harness.server.routes[JWKS_PATH] = _Route(status=500, body=b"oops")
+    harness.server.routes[JWKS_PATH] = Route(status=500, body=b"oops")
     harness.clock.now += 3600
     for _ in range(5):
         harness.verify(bearer(remote_key.sign(make_claims(AUD, REMOTE_ISS))))
@@ -473,26 +404,26 @@ def test_reason_never_contains_the_token(harness: Harness, es_key: KeyPair) -> N
 
 def test_fetcher_does_not_follow_redirects(jwks_server: JwksServer, remote_key: KeyPair) -> None:
     jwks_server.serve_json(remote_key.jwks(), path="/elsewhere.json")
-    jwks_server.routes[JWKS_PATH] = _Route(status=302, headers={"Location": jwks_server.url("/elsewhere.json")})
+    jwks_server.routes[JWKS_PATH] = Route(status=302, headers={"Location": jwks_server.url("/elsewhere.json")})
     with pytest.raises(JwksFetchError, match="302"):
         fetch_jwks_document(jwks_server.url())
     assert jwks_server.fetches("/elsewhere.json") == 0
 
 
 def test_fetcher_refuses_oversized_documents(jwks_server: JwksServer) -> None:
-    jwks_server.routes[JWKS_PATH] = _Route(body=b'{"keys": [' + b" " * 70_000 + b"]}")
+    jwks_server.routes[JWKS_PATH] = Route(body=b'{"keys": [' + b" " * 70_000 + b"]}")
     with pytest.raises(JwksFetchError, match="more than"):
         fetch_jwks_document(jwks_server.url())
 
 
 def test_fetcher_refuses_non_json(jwks_server: JwksServer) -> None:
-    jwks_server.routes[JWKS_PATH] = _Route(body=b"<html>")
+    jwks_server.routes[JWKS_PATH] = Route(body=b"<html>")
     with pytest.raises(JwksFetchError, match="JSON"):
         fetch_jwks_document(jwks_server.url())
 
 
 def test_fetcher_times_out(jwks_server: JwksServer) -> None:
-    jwks_server.routes[JWKS_PATH] = _Route(body=b"{}", delay_s=1.0)
+    jwks_server.routes[JWKS_PATH] = Route(body=b"{}", delay_s=1.0)
     started = time.monotonic()
     with pytest.raises(JwksFetchError):
         fetch_jwks_document(jwks_server.url(), timeout_s=0.2)
@@ -505,7 +436,7 @@ def test_fetcher_ends_at_an_absolute_deadline_however_the_bytes_drip(jwks_server
     # document would arrive after half a minute. The fetch must give up at its deadline instead of returning it.
     document = json.dumps(remote_key.jwks()).encode()
     assert len(document) * 0.15 > 20
-    jwks_server.routes[JWKS_PATH] = _Route(body=document, drip_s=0.15)
+    jwks_server.routes[JWKS_PATH] = Route(body=document, drip_s=0.15)
 
     with pytest.raises(JwksFetchError, match="deadline"):
         fetch_jwks_document(jwks_server.url(), timeout_s=1.0)
@@ -527,7 +458,7 @@ def test_known_kid_is_not_held_up_by_a_refetch_in_progress(harness: Harness, rem
 
 
 def test_unusable_remote_jwks_refuses_tokens_without_refetch_storm(harness: Harness, remote_key: KeyPair) -> None:
-    harness.server.routes[JWKS_PATH] = _Route(body=b"[]")
+    harness.server.routes[JWKS_PATH] = Route(body=b"[]")
     for _ in range(5):
         with pytest.raises(AuthError, match="no key"):
             harness.verify(bearer(remote_key.sign(make_claims(AUD, REMOTE_ISS))))
