@@ -8,6 +8,7 @@ answers empty cards. It exists only here, never in the product.
 """
 from __future__ import annotations
 
+import gc
 from collections.abc import Hashable
 from typing import Any
 
@@ -47,6 +48,8 @@ def floor(service_id: str) -> Response:
 
 def create_bench_app() -> Flask:
     app = create_app()
-    app.extensions["facet_cds"].hook_context.record_cache = NoRecordCache()
+    app.extensions["facet_cds"].record_cache = NoRecordCache()
     app.add_url_rule(f"{FLOOR_PATH}/<service_id>", "bench_floor", floor, methods=["POST"])
+    gc.freeze()  # gunicorn's entry point here, as cds_service/wsgi.py is the product's
+    gc.set_threshold(100_000, 50, 100)  # as cds_service/wsgi.py
     return app

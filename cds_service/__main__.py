@@ -31,6 +31,7 @@ def _iso_date(value: str) -> date:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from cds_service.cdshooks.request import validate_draft_orders
     from cds_service.evaluation.results import SkippedResource
     from cds_service.fhir_access.bundle_links import entries_with_full_urls, link_full_urls
     from cds_service.fhir_access.normalize import normalize_resources
@@ -65,11 +66,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     raw_record, raw_orders = entries_with_full_urls(record_json), entries_with_full_urls(order_json)
     linked = link_full_urls(raw_record + raw_orders)
     record = normalize_resources(linked[:len(raw_record)])
-    orders = normalize_resources(linked[len(raw_record):])
+    orders = validate_draft_orders(linked[len(raw_record):])  # as the service validates them
     skipped = [
-        SkippedResource(s.resource_type or "?", s.resource_id, s.problem) for s in record.skipped + orders.skipped
+        SkippedResource(s.resource_type or "?", s.resource_id, s.problem) for s in [*record.skipped, *orders.skipped]
     ]
-    evaluation = evaluate(library, record.resources, orders.resources, today=args.date or date.today(),
+    evaluation = evaluate(library, record.resources, orders.valid, today=args.date or date.today(),
                           revision_id=args.revision, skipped=skipped)
     print(json.dumps(evaluation_to_json(evaluation), indent=2) if args.json else evaluation_to_text(evaluation))
     return 0

@@ -1,30 +1,24 @@
 """create_app(): the composition root. Builds every collaborator once and hands them to the routes."""
 from __future__ import annotations
 
-import gc
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException
 
 from cds_service.api.admin import admin
 from cds_service.api.admin_export import admin_export
-from cds_service.api.errors import ApiError, install_storage_errors, operation_outcome
+from cds_service.api.context import install_services
+from cds_service.api.errors import install_error_handlers, install_storage_errors
 from cds_service.api.routes import bp
-from cds_service.cdshooks.discovery import ORDER_SELECT, ORDER_SIGN, PATIENT_VIEW, ServiceDefinition
-from cds_service.cdshooks.request import HookRequest
+from cds_service.cdshooks.discovery import ORDER_SELECT, ORDER_SIGN, PATIENT_VIEW
 from cds_service.fhir_access import client as fhir_client
 from cds_service.fhir_access.cache import RecordCache
 from cds_service.observability import metrics, request_context
-from cds_service.policy.library import PolicyLibrary
 from cds_service.security import (
     ClientRegistry,
-    FhirServerAllowlist,
     JwksProvider,
     ReplayStore,
     SqliteReplayStore,
@@ -35,35 +29,10 @@ from cds_service.settings import Settings
 from cds_service.storage.retention import start_purger
 from cds_service.storage.store import Store
 from cds_service.usecases.engine import load_library
-from cds_service.usecases.order_hooks import HookContext, answer_order_hook
+from cds_service.usecases.services import Services
 
 log = logging.getLogger("cds_service")
 AUTH_OFF_BANNER = "CDS_AUTH=off — requests are NOT authenticated. Local demos only; never expose this service."
-
-
-@dataclass
-class Services:
-    """Everything the routes need; one instance per app (per worker process)."""
-
-    settings: Settings
-    library: PolicyLibrary
-    store: Store
-    clients: ClientRegistry
-    jwks: JwksProvider
-    replay: ReplayStore
-    dev_allowlist: FhirServerAllowlist
-    hook_context: HookContext
-    services: list[ServiceDefinition] = field(default_factory=list)
-
-    def service(self, service_id: str) -> ServiceDefinition | None:
-        return next((s for s in self.services if s.id == service_id), None)
-
-    def answer(self, service: ServiceDefinition, hook_request: HookRequest, client: str | None) -> dict[str, Any]:
-        if service.hook == "patient-view":
-            from cds_service.usecases.patient_view import answer_patient_view
-
-            return answer_patient_view(self.hook_context, hook_request, service_id=service.id, client=client)
-        return answer_order_hook(self.hook_context, hook_request, service_id=service.id, client=client)
 
 
 def build_services(settings: Settings, *, today: Callable[[], date] | None = None,
@@ -76,12 +45,14 @@ def build_services(settings: Settings, *, today: Callable[[], date] | None = Non
     replay: ReplayStore = (PostgresReplayStore(settings.database.location) if settings.database.kind == "postgresql"
                            else SqliteReplayStore(settings.database.sqlite_path))
     clock = today or (lambda: settings.policy_date or date.today())
-    context = HookContext(settings=settings, library=library, store=store,
-                          record_cache=RecordCache(ttl_s=settings.record_cache_ttl_s),
-                          hash_key=store.hash_key(settings.hash_key, settings.generated_hash_key), today=clock)
-    definitions = [ORDER_SELECT, ORDER_SIGN] + ([PATIENT_VIEW] if settings.patient_view else [])
-    return Services(settings, library, store, clients, jwks or JwksProvider(), replay,
-                    dev_allowlist(settings.dev_fhir_servers), context, definitions)
+    return Services(
+        settings=settings, library=library, store=store,
+        record_cache=RecordCache(ttl_s=settings.record_cache_ttl_s),
+        hash_key=store.hash_key(settings.hash_key, settings.generated_hash_key), today=clock,
+        clients=clients, jwks=jwks or JwksProvider(), replay=replay,
+        dev_allowlist=dev_allowlist(settings.dev_fhir_servers),
+        definitions=[ORDER_SELECT, ORDER_SIGN] + ([PATIENT_VIEW] if settings.patient_view else []),
+    )
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
@@ -89,27 +60,22 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     services = services or build_services(settings)
     app = Flask(__name__)
     app.url_map.merge_slashes = False  # its redirect (308, HTML) would bypass our OperationOutcome errors
-    app.extensions["facet_cds"] = services
+    install_services(app, services)
     request_context.install(app)  # first: every later hook and log line of the call sees the id
     app.register_blueprint(bp)
     app.register_blueprint(admin)
     app.register_blueprint(admin_export)
     # The admin blueprint signs its own session cookie with a random key (security/admin_session.py).
     _install_cors(app, settings)
-    _install_error_handlers(app)
+    install_error_handlers(app)
     install_storage_errors(app)
     metrics.configure(clients=[c.iss for c in services.clients],
                       criteria={r.revision: [c.id for c in r.criteria] for r in services.library.revisions})
     fhir_client.observe_requests(metrics.observe_fhir_request)  # fhir_access may not import observability
     if not settings.auth_on:
         log.warning(AUTH_OFF_BANNER)
-    # Everything built so far lives as long as the process: keep it out of the garbage collector's scans,
-    # which otherwise show up as latency spikes on requests that allocate many small dicts.
-    gc.freeze()
-    # A cold 1,000-resource request holds ~50k small containers at once: at the default threshold (700) that
-    # runs ~30 young and some full collections inside the request (+40 ms when a full one hits: issue 12's
-    # p99). Counted net of frees, 100k lets a request's garbage die by reference count instead.
-    gc.set_threshold(100_000, 50, 100)
+    # gc.freeze() is the process entry point's call (wsgi.py, which serve runs), not the factory's:
+    # a factory called by tests or a reloader must not freeze what the caller still allocates and drops.
     return app
 
 
@@ -140,21 +106,6 @@ def _install_cors(app: Flask, settings: Settings) -> None:
         response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
         response.headers["Access-Control-Max-Age"] = "600"
         return response
-
-
-def _install_error_handlers(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def api_error(exc: ApiError) -> Response:
-        return operation_outcome(exc.status, exc.diagnostics)
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Response:
-        return operation_outcome(exc.code or 500, exc.description or exc.name)
-
-    @app.errorhandler(Exception)
-    def unexpected(exc: Exception) -> Response:
-        log.exception("unexpected error on %s %s", request.method, request.path)
-        return operation_outcome(500, "internal error; the incident was logged")
 
 
 def serve(host: str, port: int) -> int:

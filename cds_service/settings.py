@@ -11,12 +11,13 @@ from typing import Any, Literal
 from psycopg import ProgrammingError as PostgresUrlError
 from psycopg.conninfo import conninfo_to_dict
 
+from cds_service.errors import ConfigurationError
 from cds_service.fhir_access.limits import FetchLimits
 
 DEFAULT_POLICY_URL = "https://www.centene.com/content/dam/centene/policies/clinical-policies/CP.MP.171.pdf"
 
 
-class SettingsError(ValueError):
+class SettingsError(ConfigurationError, ValueError):
     """A configuration value is unusable; the message names the variable."""
 
 

@@ -16,6 +16,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, redirect, re
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from cds_service.api import admin_views as views
+from cds_service.api.context import services
 from cds_service.api.errors import ApiError, operation_outcome
 from cds_service.observability import metrics
 from cds_service.security.admin_session import (
@@ -29,6 +30,7 @@ from cds_service.security.admin_session import (
 )
 from cds_service.storage.console_queries import NO_CLIENT, CallFilter, ConsoleQueries
 from cds_service.storage.store import patient_hash
+from cds_service.usecases.services import Services
 
 admin = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates", static_folder="static")
 
@@ -47,7 +49,7 @@ def _setup(state: Any) -> None:
     services = app.extensions["facet_cds"]
     settings = services.settings
     config = AdminConfig.build(token=settings.admin_token, session_key=settings.admin_session_key,
-                               hash_key=services.hook_context.hash_key,
+                               hash_key=services.hash_key,
                                session_minutes=settings.admin_session_minutes, base_url=settings.base_url,
                                trust_forwarded_proto=settings.trust_forwarded_proto)
     app.extensions["facet_cds_admin"] = AdminState(config, Sessions(config), SignInLimiter(),
@@ -59,8 +61,8 @@ def _state() -> AdminState:
     return state
 
 
-def _svc() -> Any:
-    return current_app.extensions["facet_cds"]
+def _svc() -> Services:
+    return services()  # typed (api/context.py)
 
 
 @admin.after_request
@@ -206,7 +208,7 @@ def search() -> WerkzeugResponse:
         audit_id = state.queries.audit_id_of_assertion(term)
         return redirect(f"/admin/calls/{audit_id}" if audit_id else "/admin?message=not-found", code=303)
     if kind == "patient":  # hashed here, with the service's key; the id itself goes no further
-        hashed = patient_hash(_svc().hook_context.hash_key, term)
+        hashed = patient_hash(_svc().hash_key, term)
         return redirect(views.ConsoleForm(CallFilter()).url(patient=hashed, **{"from": "2000-01-01"}), code=303)
     if not (views.FHIR_ID if kind == "order" else views.HOOK_INSTANCE).match(term):
         return redirect("/admin?message=bad-search", code=303)

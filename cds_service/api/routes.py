@@ -5,18 +5,19 @@ import logging
 import time
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import MethodNotAllowed
 
-from cds_service.api.errors import ApiError, operation_outcome
+from cds_service.api.context import caller, remember_caller, services
+from cds_service.api.errors import answer_for, operation_outcome
 from cds_service.cdshooks.discovery import discovery_document
 from cds_service.cdshooks.questionnaire import questionnaire_for
-from cds_service.cdshooks.request import BadRequest, parse_hook_request, parse_json
-from cds_service.fhir_access.source import HookRequestInvalid, PrefetchUnavailable
+from cds_service.cdshooks.request import parse_hook_request, parse_json
+from cds_service.errors import CdsError, Forbidden, HeadersTooLarge, InvalidRequest, NotFound, PayloadTooLarge
 from cds_service.observability import metrics
 from cds_service.observability.lifecycle import DRAIN
-from cds_service.security import AuthError, fhir_server_allowed, verify_client_jwt
-from cds_service.storage.errors import DatabaseUnavailable
+from cds_service.security import AuthError, TrustedClient, fhir_server_allowed, verify_client_jwt
+from cds_service.usecases.services import Services
 
 bp = Blueprint("cds", __name__)
 log = logging.getLogger("cds_service.api")
@@ -29,23 +30,18 @@ MAX_FEEDBACK_ITEMS = 50
 MAX_FEEDBACK_FIELD = 128  # characters of a card uuid or outcomeTimestamp (both far shorter when real)
 
 
-def _svc():
-    return current_app.extensions["facet_cds"]
-
-
-def _read_body() -> bytes:
-    limit = _svc().settings.requests.max_body_bytes
+def _read_body(svc: Services) -> bytes:
+    limit = svc.settings.requests.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, f"request body over {limit} bytes")
+        raise PayloadTooLarge(f"request body over {limit} bytes")
     body = request.stream.read(limit + 1)
     if len(body) > limit:
-        raise ApiError(413, f"request body over {limit} bytes")
+        raise PayloadTooLarge(f"request body over {limit} bytes")
     return body
 
 
-def _authenticate(audience: str) -> str | None:
-    """The verified client's `iss`, or None when CDS_AUTH=off. Refusals carry no detail (401)."""
-    svc = _svc()
+def _authenticate(svc: Services, audience: str) -> TrustedClient | None:
+    """The verified client, or None when CDS_AUTH=off. Refusals carry no detail (401)."""
     if not svc.settings.auth_on:
         log.warning("CDS_AUTH=off: request accepted without a JWT (local demo only)")
         return None
@@ -55,27 +51,26 @@ def _authenticate(audience: str) -> str | None:
     except AuthError as exc:
         metrics.AUTH_FAILURES.labels("401").inc()
         log.info("JWT refused for %s: %s", request.path, exc.reason)
-        raise ApiError(401, "authentication required: a valid client JWT was not presented") from None
-    g.client = verified.client
-    return verified.client.iss
+        raise  # answered by api.errors without the reason
+    remember_caller(verified.client)  # for the refusal audit only
+    return verified.client
 
 
-def _check_fhir_server(fhir_server: str | None) -> None:
+def _check_fhir_server(svc: Services, client: TrustedClient | None, fhir_server: str | None) -> None:
     """SSRF guard: the fhirServer must be on the calling client's allow-list, before any network traffic."""
     if fhir_server is None:
         return
-    svc = _svc()
-    allowed = fhir_server_allowed(g.client if svc.settings.auth_on else svc.dev_allowlist, fhir_server)
+    allowed = fhir_server_allowed(client if client is not None else svc.dev_allowlist, fhir_server)
     if not allowed:
         metrics.AUTH_FAILURES.labels("403").inc()
-        raise ApiError(403, "fhirServer is not on this client's allow-list")
+        raise Forbidden("fhirServer is not on this client's allow-list")
 
 
 @bp.before_app_request
 def refuse_oversized_headers() -> None:
     size = sum(len(name) + len(value) + 4 for name, value in request.headers.items())
     if size > MAX_HEADER_BYTES:
-        raise ApiError(431, f"request headers over {MAX_HEADER_BYTES} bytes")
+        raise HeadersTooLarge(f"request headers over {MAX_HEADER_BYTES} bytes")
 
 
 @bp.app_errorhandler(MethodNotAllowed)
@@ -88,69 +83,57 @@ def method_not_allowed(exc: MethodNotAllowed) -> Response:
 
 @bp.get("/cds-services")
 def discovery() -> Response:
-    return jsonify(discovery_document(_svc().services))
+    return jsonify(discovery_document(services().definitions))
 
 
 @bp.post("/cds-services/<service_id>")
 def invoke(service_id: str) -> Response:
-    svc = _svc()
+    svc = services()
     service = svc.service(service_id)
     if service is None:
-        raise ApiError(404, f"no CDS service '{service_id}'")
+        raise NotFound(f"no CDS service '{service_id}'")
     started = time.perf_counter()
     status = 500
     try:
         # The JWT first: it needs no body (aud is this URL), so an unauthenticated sender is refused before
         # a byte of its body is waited for. The fhirServer allow-list needs the body: checked below.
-        client = _authenticate(f"{svc.settings.base_url}/cds-services/{service_id}")
-        body = _read_body()
+        client = _authenticate(svc, f"{svc.settings.base_url}/cds-services/{service_id}")
+        body = _read_body(svc)
         data = parse_json(body, svc.settings.requests.max_json_depth)
         hook_request = parse_hook_request(data, expected_hook=service.hook,
                                           max_draft_orders=svc.settings.requests.max_draft_orders,
                                           max_prefetch_resources=svc.settings.fetch.max_resources)
-        _check_fhir_server(hook_request.fhir_server)
-        answer = svc.answer(service, hook_request, client)
+        _check_fhir_server(svc, client, hook_request.fhir_server)
+        answer = svc.answer(service, hook_request, client.iss if client else None)
         status = 200
         return jsonify(answer)
-    except (BadRequest, HookRequestInvalid) as exc:
-        status = 400
-        raise ApiError(400, str(exc)) from None
-    except PrefetchUnavailable as exc:
-        status = 412
-        raise ApiError(412, str(exc)) from None  # the exception names the cause and the keys, once
-    except ApiError as exc:
-        status = exc.status
-        raise
-    except DatabaseUnavailable:
-        status = 503  # answered by api.errors
+    except CdsError as exc:
+        status = answer_for(exc).status  # answered by api.errors, from its one table
         raise
     finally:
         metrics.observe_hook_call(service.hook, status, time.perf_counter() - started,
-                                  getattr(g.get("client"), "iss", None))
+                                  getattr(caller(), "iss", None))
 
 
 @bp.post("/cds-services/<service_id>/feedback")
 def feedback(service_id: str) -> Response:
-    svc = _svc()
+    svc = services()
     if svc.service(service_id) is None:
-        raise ApiError(404, f"no CDS service '{service_id}'")
-    client = _authenticate(f"{svc.settings.base_url}/cds-services/{service_id}/feedback")  # before the body
-    body = _read_body()
-    try:
-        data = parse_json(body, svc.settings.requests.max_json_depth)
-    except BadRequest as exc:
-        raise ApiError(400, str(exc)) from None
+        raise NotFound(f"no CDS service '{service_id}'")
+    client = _authenticate(svc, f"{svc.settings.base_url}/cds-services/{service_id}/feedback")  # before the body
+    body = _read_body(svc)
+    data = parse_json(body, svc.settings.requests.max_json_depth)
     items = data.get("feedback") if isinstance(data, dict) else None
     if not isinstance(items, list) or not items:
-        raise ApiError(400, "'feedback' must be a non-empty array")
+        raise InvalidRequest("'feedback' must be a non-empty array")
     if len(items) > MAX_FEEDBACK_ITEMS:
-        raise ApiError(400, f"at most {MAX_FEEDBACK_ITEMS} feedback items per request (got {len(items)}); "
-                            "send them in several requests")
+        raise InvalidRequest(f"at most {MAX_FEEDBACK_ITEMS} feedback items per request (got {len(items)}); "
+                             "send them in several requests")
     for i, item in enumerate(items):
         problem = _feedback_problem(item)
         if problem:
-            raise ApiError(400, f"feedback[{i}]: {problem}")
-    results = [svc.store.record_feedback(service_id, client, item) for item in items]
+            raise InvalidRequest(f"feedback[{i}]: {problem}")
+    results = [svc.store.record_feedback(service_id, client.iss if client else None, item) for item in items]
     for item, result in zip(items, results, strict=True):
         if result.stored and result.card_issued:  # rates: neither retries nor cards we never issued
             metrics.FEEDBACK.labels(item["outcome"]).inc()
@@ -180,11 +163,11 @@ def _feedback_problem(item: Any) -> str | None:
 
 @bp.get("/fhir/Questionnaire/<qid>")
 def questionnaire_read(qid: str) -> Response:
-    for revision in _svc().library.revisions:
+    for revision in services().library.revisions:
         q = questionnaire_for(revision)
         if q["id"] == qid:
             return _fhir_json(q)
-    raise ApiError(404, f"no Questionnaire '{qid}'")
+    raise NotFound(f"no Questionnaire '{qid}'")
 
 
 @bp.get("/fhir/Questionnaire")
@@ -192,11 +175,12 @@ def questionnaire_search() -> Response:
     url = request.args.get("url", "")
     base, _, version = url.partition("|")
     version = request.args.get("version", version)
+    svc = services()
     entries = []
-    for revision in _svc().library.revisions:
+    for revision in svc.library.revisions:
         q = questionnaire_for(revision)
         if (not base or q["url"] == base) and (not version or q["version"] == version):
-            entries.append({"fullUrl": f"{_svc().settings.base_url}/fhir/Questionnaire/{q['id']}", "resource": q,
+            entries.append({"fullUrl": f"{svc.settings.base_url}/fhir/Questionnaire/{q['id']}", "resource": q,
                             "search": {"mode": "match"}})
     return _fhir_json({"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries})
 
@@ -214,7 +198,7 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    svc = _svc()
+    svc = services()
     db_ok = svc.store.reachable()
     ready = db_ok and not DRAIN.active  # draining on SIGTERM: still answering, but take me out of rotation
     metrics.READY.set(1 if ready else 0)

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, TypeGuard
 
 import orjson
 
-from cds_service.fhir_access.normalize import normalize_bundle_entries
+from cds_service.errors import InvalidRequest
+from cds_service.fhir_access.normalize import Skipped, normalize_bundle_entries, normalize_resources
 
 REQUIRED_CONTEXT = {
     "order-select": ("userId", "patientId", "selections", "draftOrders"),
@@ -18,21 +20,46 @@ REQUIRED_CONTEXT = {
 }
 
 
-class BadRequest(ValueError):
+class BadRequest(InvalidRequest, ValueError):
     """The request cannot be used; the message says what is wrong (HTTP 400)."""
 
 
 @dataclass(frozen=True)
+class DraftOrders:
+    """The draft orders of one call, validated once (service and CLI alike)."""
+
+    valid: tuple[dict[str, Any], ...]  # cleaned up and R4B-valid: what the engine evaluates
+    as_sent: Mapping[str, dict[str, Any]]  # order id -> the order as the client sent it (echoed in systemActions)
+    skipped: tuple[Skipped, ...]  # orders that are not valid FHIR: named in the answer, never evaluated
+
+
+def validate_draft_orders(raw_orders: list[dict[str, Any]]) -> DraftOrders:
+    batch = normalize_resources(raw_orders)
+    valid_ids = {o.get("id") for o in batch.resources}
+    as_sent = {o["id"]: o for o in raw_orders if isinstance(o.get("id"), str) and o["id"] in valid_ids}
+    return DraftOrders(tuple(batch.resources), MappingProxyType(as_sent), tuple(batch.skipped))
+
+
+@dataclass(frozen=True)
 class HookRequest:
-    raw: Mapping[str, Any]
+    """One hook call as read ONCE at the boundary: nothing downstream goes back to the body (issue 9)."""
+
     hook: str
     hook_instance: str
-    patient_id: str
-    fhir_server: str | None
-    draft_orders: tuple[dict[str, Any], ...]
+    patient_id: str  # a FHIR id (checked)
+    user_id: str | None
+    fhir_server: str | None  # stripped, no trailing '/': the allow-list, the fetches and the cache key use this
+    fhir_token: str | None  # fhirAuthorization.access_token
+    draft_orders: tuple[dict[str, Any], ...]  # validated (see DraftOrders.valid)
     selections: tuple[str, ...]
-    # prefetched resources dropped for a bad id: (resource type, where and why), named in the answer
-    skipped_ids: tuple[tuple[str, str], ...] = ()
+    prefetch: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # bad-id resources removed
+    # the context's primitive values (str, number, bool), which fill the `{{context.X}}` of prefetch templates
+    context_values: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    orders_as_sent: Mapping[str, dict[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    coverage_ids: tuple[str, ...] = ()  # Coverage ids the draft orders name in `insurance`, in order
+    cards_off: frozenset[str] = frozenset()  # davinci-crd.configuration card types set to false
+    # resources dropped (bad prefetched ids, invalid draft orders): (resource type, id or None, where and why)
+    skipped: tuple[tuple[str, str | None, str], ...] = ()
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
@@ -99,15 +126,18 @@ def _deeper_than(node: Any, limit: int) -> bool:
     return False
 
 
-def parse_hook_request(data: Any, *, expected_hook: str, max_draft_orders: int,
+def parse_hook_request(data: Any, *, expected_hook: str | None = None, max_draft_orders: int = 50,
                        max_prefetch_resources: int = 5000) -> HookRequest:
+    """The one parse of a hook call's body (`expected_hook`: the service's hook; None takes the body's)."""
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object")
     hook = data.get("hook")
     if not isinstance(hook, str) or not hook:
         raise BadRequest("'hook' is required")
-    if hook != expected_hook:
+    if expected_hook is not None and hook != expected_hook:
         raise BadRequest(f"this service answers '{expected_hook}', not '{hook}'")
+    if hook not in REQUIRED_CONTEXT:
+        raise BadRequest(f"'{hook}' is not a hook this service answers")
     if not isinstance(data.get("hookInstance"), str) or not data["hookInstance"]:
         raise BadRequest("'hookInstance' is required")
     if not _UUID.fullmatch(data["hookInstance"]):
@@ -124,7 +154,7 @@ def parse_hook_request(data: Any, *, expected_hook: str, max_draft_orders: int,
         raise BadRequest("context.patientId is not a FHIR id (1-64 of A-Z a-z 0-9 - .)")
     _check_identifier("context.userId", context.get("userId"))
     fhir_server = data.get("fhirServer")
-    if fhir_server is not None and (not isinstance(fhir_server, str) or not fhir_server):
+    if fhir_server is not None and (not isinstance(fhir_server, str) or not fhir_server.strip()):
         raise BadRequest("'fhirServer' must be a URL string")
     # fhirServer is not checked here: anything not exactly on the client's allow-list is a 403 (contract §5)
     if _has_nul(data):
@@ -159,19 +189,53 @@ def parse_hook_request(data: Any, *, expected_hook: str, max_draft_orders: int,
         raise BadRequest("context.selections must be an array of 'Type/id' strings")
     for selection in selections:
         _check_identifier("context.selections", selection)
-    prefetch, skipped = _without_bad_ids(data.get("prefetch"))
-    if skipped:
-        data = {**data, "prefetch": prefetch}
+    prefetch, skipped_ids = _without_bad_ids(data.get("prefetch"))
+    drafts = validate_draft_orders(orders)
+    authorization = data.get("fhirAuthorization")
+    user_id = context.get("userId")
     return HookRequest(
-        raw=data,
         hook=hook,
         hook_instance=data["hookInstance"],
         patient_id=context["patientId"],
-        fhir_server=fhir_server.rstrip("/") if isinstance(fhir_server, str) else None,
-        draft_orders=tuple(orders),
+        user_id=user_id if isinstance(user_id, str) else None,
+        fhir_server=normalize_fhir_server(fhir_server) if isinstance(fhir_server, str) else None,
+        fhir_token=(authorization["access_token"] or None) if isinstance(authorization, dict) else None,
+        draft_orders=drafts.valid,
         selections=tuple(str(s) for s in selections if isinstance(s, str)),
-        skipped_ids=tuple(skipped),
+        prefetch=MappingProxyType(prefetch if isinstance(prefetch, dict) else {}),
+        context_values=MappingProxyType({k: v for k, v in context.items() if isinstance(v, str | int | float)}),
+        orders_as_sent=drafts.as_sent,
+        coverage_ids=insurance_coverage_ids(orders),  # as sent: a skipped order still names the EHR's Coverage
+        cards_off=_cards_off(data.get("extension")),
+        skipped=tuple((kind, None, problem) for kind, problem in skipped_ids)
+        + tuple((s.resource_type or "?", s.resource_id, s.problem) for s in drafts.skipped),
     )
+
+
+def normalize_fhir_server(url: str) -> str:
+    """The one spelling of a fhirServer base URL: no surrounding whitespace, no trailing '/'."""
+    return url.strip().rstrip("/")
+
+
+def insurance_coverage_ids(orders: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+    """Coverage ids the orders name in `insurance` (`Coverage/{id}`, relative or absolute), first named first."""
+    ids: list[str] = []
+    for order in orders:
+        insurance = order.get("insurance")
+        for ref in insurance if isinstance(insurance, list) else []:
+            reference = ref.get("reference") if isinstance(ref, dict) else None
+            parts = reference.split("/") if isinstance(reference, str) else []
+            if len(parts) >= 2 and parts[-2] == "Coverage" and parts[-1] and parts[-1] not in ids:
+                ids.append(parts[-1])
+    return tuple(ids)
+
+
+def _cards_off(extension: Any) -> frozenset[str]:
+    """Card types the client set to false in `davinci-crd.configuration` (CRD dev-14)."""
+    config = extension.get("davinci-crd.configuration") if isinstance(extension, dict) else None
+    if not isinstance(config, dict):
+        return frozenset()
+    return frozenset(code for code, value in config.items() if value is False)
 
 
 def _check_identifier(name: str, value: Any) -> None:

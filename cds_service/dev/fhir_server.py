@@ -22,12 +22,14 @@ from typing import Any, Self
 
 import requests
 
+from cds_service.errors import ConfigurationError
+
 FHIR_JSON = "application/fhir+json"
 START_TIMEOUT_S = 30.0
 LOOPBACK = "127.0.0.1"
 
 
-class FhirServerError(RuntimeError):
+class FhirServerError(ConfigurationError, RuntimeError):
     """The FHIR server could not be started or refused data; the message says why."""
 
 

@@ -1,7 +1,7 @@
 """Everything that reads FHIR: a CDS Hooks request in, the patient's raw FHIR resources (plain dicts) out.
 
     limits = FetchLimits.from_env(os.environ)
-    record = gather_record(hook_request, limits=limits, cache=RecordCache(), issuer=iss)
+    record = gather_record(hook_request, limits=limits, cache=RecordCache(), issuer=iss)  # a parsed HookRequest
 
 Modules, one job each:
     queries  what each evidence key holds and the query for it (also the discovery `prefetch`)
@@ -12,11 +12,11 @@ Modules, one job each:
     patient_filter  only the patient's own resources, whatever the server did with the search parameters
     cache    `RecordCache`: order-select's fetches reused by order-sign
 
-Errors (only these leave the package; FHIR server trouble is `GatheredRecord.technical_problem`):
+Errors (only these leave the package; FHIR server trouble is `GatheredRecord.technical_problem`), in the
+service's one tree (cds_service/errors.py; api/errors.py answers them):
     FhirAccessError
-      + FhirUnavailable      the FHIR server failed (raised by FhirClient; caught by gather_record)
-      + PrefetchUnavailable  data neither prefetched nor fetchable (no fhirServer): HTTP 412
-      + HookRequestInvalid   no context.patientId: HTTP 400
+      + FhirUnavailable      an UpstreamError: the FHIR server failed (raised by FhirClient; caught by gather_record)
+      + PrefetchUnavailable  a PreconditionFailed: data neither prefetched nor fetchable (no fhirServer): HTTP 412
 """
 from cds_service.fhir_access.cache import RecordCache
 from cds_service.fhir_access.client import (
@@ -36,8 +36,8 @@ from cds_service.fhir_access.queries import (
 from cds_service.fhir_access.source import (
     DroppedResource,
     GatheredRecord,
-    HookRequestInvalid,
     PrefetchUnavailable,
+    RecordRequest,
     gather_record,
     select_coverage,
 )
@@ -52,9 +52,9 @@ __all__ = [
     "FhirClient",
     "FhirUnavailable",
     "GatheredRecord",
-    "HookRequestInvalid",
     "PrefetchUnavailable",
     "RecordCache",
+    "RecordRequest",
     "gather_record",
     "new_session",
     "render_template",

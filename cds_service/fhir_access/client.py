@@ -28,6 +28,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from cds_service.errors import CdsError, UpstreamError
 from cds_service.fhir_access.limits import FetchLimits
 
 FHIR_JSON = "application/fhir+json"
@@ -39,11 +40,11 @@ _PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 SEARCH_PAGE_SIZE = 200  # servers may cap it lower; paging links are followed either way
 
 
-class FhirAccessError(Exception):
+class FhirAccessError(CdsError):
     """Base of every error `cds_service.fhir_access` raises."""
 
 
-class FhirUnavailable(FhirAccessError):
+class FhirUnavailable(UpstreamError, FhirAccessError):
     """The FHIR server could not give us usable data; `reason` is for logs and audit only."""
 
     def __init__(self, reason: str) -> None:

@@ -31,15 +31,14 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from cds_service.errors import PreconditionFailed
 from cds_service.fhir_access.bundle_links import link_full_urls
 from cds_service.fhir_access.cache import token_fingerprint
 from cds_service.fhir_access.client import FhirAccessError, FhirClient, FhirUnavailable, server_key
-from cds_service.fhir_access.json_values import as_list, as_mapping, as_text
 from cds_service.fhir_access.limits import FetchLimits, shared_bulkheads
 from cds_service.fhir_access.patient_filter import (
     DroppedResource,
     keep_patients_own,
-    reference_of,
 )
 from cds_service.fhir_access.prefetch import read_prefetch
 from cds_service.fhir_access.queries import (
@@ -65,18 +64,29 @@ class Cache(Protocol):
     def put(self, key: Hashable, value: Any) -> None: ...
 
 
-class PrefetchUnavailable(FhirAccessError):
+class RecordRequest(Protocol):
+    """What fetching needs of a hook call, already parsed and checked (`cdshooks.request.HookRequest` is one)."""
+
+    @property
+    def patient_id(self) -> str: ...
+    @property
+    def fhir_server(self) -> str | None: ...  # normalised once: the allow-list checked this very string
+    @property
+    def fhir_token(self) -> str | None: ...
+    @property
+    def prefetch(self) -> Mapping[str, Any]: ...
+    @property
+    def context_values(self) -> Mapping[str, Any]: ...  # fills the `{{context.X}}` of the queries
+    @property
+    def coverage_ids(self) -> tuple[str, ...]: ...  # Coverage ids the draft orders name
+
+
+class PrefetchUnavailable(PreconditionFailed, FhirAccessError):  # the category first: it decides the answer
     """Some key was neither prefetched nor fetchable: the request has no `fhirServer` (HTTP 412)."""
 
     def __init__(self, keys: list[str]) -> None:
         super().__init__(f"not prefetched and no fhirServer to fetch from: {', '.join(keys)}")
         self.keys = keys
-
-
-class HookRequestInvalid(FhirAccessError):
-    """The hook request lacks what fetching needs (`context.patientId`) (HTTP 400)."""
-
-
 
 
 _PATIENT_KEY = next(query.key for query in EVIDENCE_QUERIES if query.is_read and query.resource_type == "Patient")
@@ -89,7 +99,8 @@ class GatheredRecord:
     patient_id: str
     resources: list[dict[str, Any]]  # de-duplicated by type/id; all belong to the patient
     dropped: list[DroppedResource] = field(default_factory=list)
-    coverage: dict[str, Any] | None = None  # the Coverage the decision is about, when one is known
+    coverage: dict[str, Any] | None = None  # the Coverage the decision is about, when one is in the record
+    coverage_reference: str | None = None  # `Coverage/{id}`: that one, else the one the orders name (contract §4)
     technical_problem: str | None = None  # set when a needed key could not be had: answer indeterminate
     patient_not_found: bool = False  # the Patient read was a 404/410: the server does not know this patient
     prefetched_keys: list[str] = field(default_factory=list)
@@ -103,7 +114,7 @@ class GatheredRecord:
 
 
 def gather_record(
-    hook_request: Mapping[str, Any],
+    hook_request: RecordRequest,
     *,
     client_factory: ClientFactory | None = None,
     deadline_s: float | None = None,
@@ -121,21 +132,17 @@ def gather_record(
     :param cache: reuse of fetched keys across calls, keyed by (issuer, fhirServer, patientId, token digest).
     :param issuer: the authenticated client's `iss` (part of the cache key).
     :param questionnaire_prefix: QuestionnaireResponses whose `questionnaire` does not start with it are dropped.
-    :raise HookRequestInvalid: no `context.patientId`.
     :raise PrefetchUnavailable: a key is not prefetched and the request has no `fhirServer`.
     """
     limits = limits or FetchLimits()
     deadline = time.monotonic() + (limits.timeout_s if deadline_s is None else deadline_s)
-    context = as_mapping(hook_request.get("context"))
-    patient_id = context.get("patientId")
-    if not isinstance(patient_id, str) or not patient_id:
-        raise HookRequestInvalid("context.patientId is missing")
-    fhir_server = as_text(hook_request.get("fhirServer"))
+    patient_id, fhir_server = hook_request.patient_id, hook_request.fhir_server
+    context = hook_request.context_values
 
     record = GatheredRecord(patient_id=patient_id, resources=[])
     by_key: dict[str, list[dict[str, Any]]] = {}
     missing: list[EvidenceQuery] = []
-    prefetch = as_mapping(hook_request.get("prefetch"))
+    prefetch = hook_request.prefetch
     for query in EVIDENCE_QUERIES:
         prefetched = read_prefetch(query.key, prefetch, record.warnings)
         if prefetched is None:
@@ -148,7 +155,7 @@ def gather_record(
     if missing:
         if fhir_server is None:
             raise PrefetchUnavailable([query.key for query in missing])
-        bearer_token = _bearer_token(hook_request)
+        bearer_token = hook_request.fhir_token
         problems = _fetch_missing(
             missing,
             by_key,
@@ -169,7 +176,10 @@ def gather_record(
     if len(raw) > limits.max_resources:
         problems.append(f"more than {limits.max_resources} resources")
     record.resources, record.dropped = keep_patients_own(raw, patient_id, questionnaire_prefix)
-    record.coverage = select_coverage(record.resources, _insurance_coverage_ids(context))
+    record.coverage = select_coverage(record.resources, hook_request.coverage_ids)
+    named = hook_request.coverage_ids[0] if hook_request.coverage_ids else None
+    record.coverage_reference = f"Coverage/{record.coverage['id']}" if record.coverage else (
+        f"Coverage/{named}" if named else None)
     record.technical_problem = "; ".join(problems) or None
     return record
 
@@ -353,22 +363,3 @@ def shared_executor(max_workers: int = 32) -> ThreadPoolExecutor:
         if _executor is None:
             _executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fhir-fetch")
         return _executor
-
-
-def _bearer_token(hook_request: Mapping[str, Any]) -> str | None:
-    authorization = as_mapping(hook_request.get("fhirAuthorization"))
-    return as_text(authorization.get("access_token"))
-
-
-def _insurance_coverage_ids(context: Mapping[str, Any]) -> list[str]:
-    """Coverage ids named by the draft orders' `ServiceRequest.insurance` (`Coverage/{id}` references)."""
-    ids = []
-    for entry in as_list(as_mapping(context.get("draftOrders")).get("entry")):
-        order = as_mapping(entry.get("resource") if isinstance(entry, dict) else None)
-        if order.get("resourceType") != "ServiceRequest":
-            continue
-        for insurance in as_list(order.get("insurance")):
-            reference = reference_of(insurance) or ""
-            if reference.startswith("Coverage/"):
-                ids.append(reference.removeprefix("Coverage/"))
-    return ids

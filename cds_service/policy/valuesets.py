@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cds_service.errors import ConfigurationError
 from cds_service.policy.conventions import (
     ATC,
     CPT,
@@ -39,7 +40,7 @@ ENTRY_KEYS = frozenset({"system", "code", "display", "verified", "match", "regio
 VERIFIED_VALUES = frozenset({"yes", "secondary", "no", "n/a (proposed local code)"})
 
 
-class ValueSetError(ValueError):
+class ValueSetError(ConfigurationError, ValueError):
     pass
 
 

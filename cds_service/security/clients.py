@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from cds_service.errors import ConfigurationError
 from cds_service.security.jwks import JwksError, PublicJwk, parse_jwks
 
 _TOP_LEVEL_KEYS = frozenset({"clients"})
@@ -25,7 +26,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _ENCODED_PATH_TRICKS = re.compile(r"%(2e|2f|5c)", re.IGNORECASE)
 
 
-class ClientConfigError(ValueError):
+class ClientConfigError(ConfigurationError, ValueError):
     """The trusted-clients configuration is unusable; the message says what and where."""
 
 

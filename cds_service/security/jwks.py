@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from cds_service.errors import ConfigurationError, UpstreamError
+
 if TYPE_CHECKING:
     from cds_service.security.clients import TrustedClient
 
@@ -42,11 +44,11 @@ FetchJwks = Callable[[str], Any]
 """Fetches the JSON document at a JWKS URL; raises `JwksFetchError` (or any exception) on failure."""
 
 
-class JwksError(ValueError):
+class JwksError(ConfigurationError, ValueError):
     """A JWK Set (inline or fetched) is malformed or holds a key we will not use."""
 
 
-class JwksFetchError(RuntimeError):
+class JwksFetchError(UpstreamError, RuntimeError):
     """A JWKS URL could not be fetched within the limits."""
 
 

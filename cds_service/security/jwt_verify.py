@@ -21,6 +21,7 @@ from jose import jwk as jose_jwk
 from jose import jwt as jose_jwt
 from jose.exceptions import JOSEError
 
+from cds_service.errors import Unauthorized
 from cds_service.security.clients import ClientRegistry, TrustedClient
 from cds_service.security.jwks import JwksProvider, PublicJwk
 from cds_service.security.replay import ReplayStore
@@ -47,7 +48,7 @@ _JOSE_SIGNATURE_ONLY = {
 }
 
 
-class AuthError(Exception):
+class AuthError(Unauthorized):
     """The caller is not authenticated. `reason` is for the server log only, never for the response."""
 
     def __init__(self, reason: str) -> None:

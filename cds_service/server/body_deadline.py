@@ -2,7 +2,7 @@
 
 Why not a socket timeout: it restarts on every read, so a client sending one byte a second never reaches it.
 Here a timer shuts the read side of the connection when the deadline passes; the read blocked on it returns
-at once, and the call is answered 408 (an OperationOutcome, via the app's ApiError handler), never a 5xx.
+at once, and the call is answered 408 (an OperationOutcome, via the app's error table), never a 5xx.
 Shutting the read side also ends the connection after that answer, so the rest of the body is never waited
 for. Under gevent workers the timer is a greenlet, so this costs no thread.
 """
@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from cds_service.api.errors import ApiError
+from cds_service.errors import RequestTimeout
 
 BODY_TIMEOUT_ENV = "CDS_BODY_TIMEOUT_S"
 DEFAULT_BODY_TIMEOUT_S = 10.0  # 1 MiB (the default body limit) arrives in ~8 s even at 1 Mbit/s
@@ -38,9 +38,9 @@ def body_timeout_seconds(env: Mapping[str, str] = os.environ) -> float:
     return seconds
 
 
-class BodyDeadlineExceeded(ApiError):
+class BodyDeadlineExceeded(RequestTimeout):
     def __init__(self, seconds: float) -> None:
-        super().__init__(408, f"the request body did not arrive within {seconds:g} s")
+        super().__init__(f"the request body did not arrive within {seconds:g} s")
 
 
 class DeadlineInput:

@@ -1,8 +1,10 @@
 """What storage raises when the database cannot be used right now; the api layer answers it with a 503."""
 from __future__ import annotations
 
+from cds_service.errors import ServiceUnavailable
 
-class DatabaseUnavailable(Exception):
+
+class DatabaseUnavailable(ServiceUnavailable):
     """The database is down, restarting or unreachable. `reason` is one line, free of connection secrets."""
 
     def __init__(self, reason: str) -> None:

@@ -1,61 +1,38 @@
 """Use cases: answer one hook call. Gathers the record (I/O), runs the pure engine, builds the response.
 
-Knows nothing about HTTP; raises `BadRequest` / `PrefetchUnavailable`, which the API layer translates.
+Knows nothing about HTTP; errors it lets through (`PrefetchUnavailable`, ...) are answered by api/errors.py.
 """
 from __future__ import annotations
 
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cds_service.cdshooks.cards import build_cards
 from cds_service.cdshooks.coverage_info import AssertionRecord, build_system_actions
-from cds_service.cdshooks.presentation import CardSettings
 from cds_service.cdshooks.request import HookRequest
 from cds_service.cdshooks.unknown_patient import OUTCOME as UNKNOWN_PATIENT
 from cds_service.cdshooks.unknown_patient import patient_not_found_card
 from cds_service.evaluation.evaluator import evaluate
 from cds_service.evaluation.results import Evaluation, SkippedResource
-from cds_service.fhir_access.cache import RecordCache
 from cds_service.fhir_access.relevance import normalize_relevant  # validates only what can matter (issue 12)
 from cds_service.fhir_access.source import gather_record
 from cds_service.observability import metrics
-from cds_service.policy.library import PolicyLibrary
-from cds_service.settings import Settings
-from cds_service.storage.store import AuditEntry, Store, patient_hash, resource_ref
+from cds_service.storage.store import AuditEntry, patient_hash, resource_ref
+
+if TYPE_CHECKING:
+    from cds_service.usecases.services import Services
 
 log = logging.getLogger("cds_service.usecases.order_hooks")
 TECHNICAL = "the service could not evaluate this order"
-
-
-@dataclass
-class HookContext:
-    """What a hook call needs from the running service (built once in app.create_app)."""
-
-    settings: Settings
-    library: PolicyLibrary
-    store: Store
-    record_cache: RecordCache
-    hash_key: bytes
-    today: Callable[[], date]
-    fetch_executor: Any = None
-
-    @property
-    def card_settings(self) -> CardSettings:
-        s = self.settings
-        return CardSettings(plan_name=s.plan_name, policy_url=s.policy_url, pa_needed=s.pa_needed,  # type: ignore[arg-type]
-                            documentation_app_url=s.documentation_app_url)
 
 
 def _new_uuid() -> str:
     return str(uuid.uuid4())
 
 
-def _evaluate_safely(ctx: HookContext, request: HookRequest, resources: list[dict], problem: str | None,
+def _evaluate_safely(ctx: Services, request: HookRequest, resources: list[dict], problem: str | None,
                      skipped: list[SkippedResource]) -> Evaluation:
     """The engine is pure and tested; should it still fail on some record, answer `indeterminate`, not a 5xx."""
     try:
@@ -66,14 +43,14 @@ def _evaluate_safely(ctx: HookContext, request: HookRequest, resources: list[dic
         return evaluate(ctx.library, [], request.draft_orders, today=ctx.today(), technical_problem=TECHNICAL)
 
 
-def answer_order_hook(ctx: HookContext, request: HookRequest, *, service_id: str, client: str | None) -> dict[str, Any]:
+def answer_order_hook(ctx: Services, request: HookRequest, *, service_id: str, client: str | None) -> dict[str, Any]:
     """order-select / order-sign: cards for each facet procedure and, with a Coverage, coverage-information."""
     started = time.perf_counter()
-    gathered = gather_record(request.raw, limits=ctx.settings.fetch, cache=ctx.record_cache, issuer=client,
+    gathered = gather_record(request, limits=ctx.settings.fetch, cache=ctx.record_cache, issuer=client,
                              executor=ctx.fetch_executor)
     normalized = normalize_relevant(gathered.resources, ctx.library.valuesets)
     skipped = [SkippedResource(s.resource_type or "?", s.resource_id, s.problem) for s in normalized.skipped]
-    skipped += [SkippedResource(kind, None, problem) for kind, problem in request.skipped_ids]  # bad ids, never echoed
+    skipped += [SkippedResource(kind, rid, problem) for kind, rid, problem in request.skipped]  # as parsed
     evaluation = _evaluate_safely(ctx, request, normalized.resources, gathered.technical_problem, skipped)
 
     determinations = list(evaluation.determinations)
@@ -89,16 +66,16 @@ def answer_order_hook(ctx: HookContext, request: HookRequest, *, service_id: str
                    gathered=gathered, normalized=normalized, outcome=UNKNOWN_PATIENT, cards=[card])
         return {"cards": [card], **({"systemActions": []} if request.hook == "order-sign" else {})}
 
-    orders_by_id = {str(o.get("id")): o for o in request.draft_orders if o.get("id")}
+    orders_by_id = dict(request.orders_as_sent)  # answers echo the orders as the client sent them
     actions, assertions = build_system_actions(
         determinations, hook=request.hook, orders_by_id=orders_by_id,  # type: ignore[arg-type]
-        coverage_reference=_coverage_reference(gathered.coverage, request.draft_orders),
+        coverage_reference=gathered.coverage_reference,
         questionnaire_for=lambda rev: ctx.library.get(rev).questionnaire_canonical,
         settings=ctx.card_settings, new_assertion_id=_new_uuid, today=ctx.today(),
     )
     cards = build_cards(determinations, hook=request.hook, settings=ctx.card_settings, new_uuid=_new_uuid,  # type: ignore[arg-type]
                         orders_by_id=orders_by_id, assertions=assertions)
-    cards, actions = _apply_crd_configuration(request.raw, cards, actions)
+    cards, actions = _apply_crd_configuration(request.cards_off, cards, actions)
     response: dict[str, Any] = {"cards": cards}
     if request.hook == "order-sign" or actions:
         response["systemActions"] = actions
@@ -110,28 +87,13 @@ def answer_order_hook(ctx: HookContext, request: HookRequest, *, service_id: str
 
 
 def _apply_crd_configuration(
-    raw: Mapping[str, Any], cards: list[dict], actions: list[dict]
+    off: frozenset[str], cards: list[dict], actions: list[dict]
 ) -> tuple[list[dict], list[dict]]:
     """Obey the client's `davinci-crd.configuration` (CRD dev-14): a card type set to false is not returned."""
-    extension = raw.get("extension")
-    config = extension.get("davinci-crd.configuration") if isinstance(extension, dict) else None
-    if not isinstance(config, dict):
+    if not off:
         return cards, actions
-    off = {code for code, value in config.items() if value is False}
     kept = [c for c in cards if not {x.get("code") for x in [c.get("source", {}).get("topic", {})]} & off]
     return kept, ([] if "coverage-info" in off else actions)
-
-
-def _coverage_reference(coverage: dict | None, orders: tuple[dict, ...]) -> str | None:
-    """The Coverage the answer is about: the one found, else the one the order names in `insurance` (contract §4)."""
-    if coverage and coverage.get("id"):
-        return f"Coverage/{coverage['id']}"
-    for order in orders:
-        for ref in order.get("insurance") or []:
-            reference = ref.get("reference") if isinstance(ref, dict) else None
-            if isinstance(reference, str) and reference.split("/")[-2:-1] == ["Coverage"]:
-                return "/".join(reference.split("/")[-2:])
-    return None
 
 
 def _assertion_row(assertion: AssertionRecord, determinations: list) -> dict[str, Any]:
@@ -150,7 +112,7 @@ def _assertion_row(assertion: AssertionRecord, determinations: list) -> dict[str
     }
 
 
-def audit_call(ctx: HookContext, request: HookRequest, *, service_id: str, client: str | None, started: float,
+def audit_call(ctx: Services, request: HookRequest, *, service_id: str, client: str | None, started: float,
                determinations: list, gathered: Any, normalized: Any = None, assertions: list[AssertionRecord] = (),  # type: ignore[assignment]
                out_of_scope: tuple[str, ...] = (), outcome: str | None = None, cards: list[dict] = ()) -> None:  # type: ignore[assignment]
     """Audit row, metrics and one log line for a hook call (hashed patient id; no tokens, bodies or codes)."""
@@ -187,7 +149,8 @@ def audit_call(ctx: HookContext, request: HookRequest, *, service_id: str, clien
         # resource belongs to another patient. The same id always gives the same hash, so a row can still be
         # matched to a record by whoever holds the key.
         "skippedResources": [resource_ref(ctx.hash_key, s.resource_type, s.resource_id) for s in skipped]
-        + [f"{kind}/? ({problem})" for kind, problem in request.skipped_ids],  # bad ids: named, never echoed
+        + [f"{kind}/? ({problem})" if rid is None else resource_ref(ctx.hash_key, kind, rid)
+           for kind, rid, problem in request.skipped],  # bad ids: named, never echoed
         "droppedResources": [resource_ref(ctx.hash_key, d[0], d[1]) for d in gathered.dropped],
         "outOfScopeOrders": list(out_of_scope),
         **({"outcome": outcome} if outcome else {}),

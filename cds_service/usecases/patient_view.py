@@ -11,7 +11,7 @@ import logging
 import time
 import uuid
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cds_service.cdshooks.readiness_card import Readiness, readiness_card, unavailable_card
 from cds_service.cdshooks.request import HookRequest
@@ -22,15 +22,18 @@ from cds_service.evaluation.record import PatientRecord
 from cds_service.fhir_access.relevance import normalize_relevant  # validates only what can matter (issue 12)
 from cds_service.fhir_access.source import gather_record
 from cds_service.usecases.hypothetical_orders import has_spinal_pain, hypothetical_orders
-from cds_service.usecases.order_hooks import HookContext, audit_call
+from cds_service.usecases.order_hooks import audit_call
+
+if TYPE_CHECKING:
+    from cds_service.usecases.services import Services
 
 log = logging.getLogger("cds_service.usecases.patient_view")
 
 
-def answer_patient_view(ctx: HookContext, request: HookRequest, *, service_id: str,
+def answer_patient_view(ctx: Services, request: HookRequest, *, service_id: str,
                         client: str | None) -> dict[str, Any]:
     started = time.perf_counter()
-    gathered = gather_record(request.raw, limits=ctx.settings.fetch, cache=ctx.record_cache, issuer=client,
+    gathered = gather_record(request, limits=ctx.settings.fetch, cache=ctx.record_cache, issuer=client,
                              executor=ctx.fetch_executor)
     policy_id = ctx.library.revisions[0].policy
     if gathered.patient_not_found:  # not a passing fault: "reopen the chart to try again" would mislead
@@ -65,12 +68,11 @@ def answer_patient_view(ctx: HookContext, request: HookRequest, *, service_id: s
     return {"cards": [card]}
 
 
-def _readiness(ctx: HookContext, request: HookRequest, record: PatientRecord, resources: list[dict[str, Any]],
+def _readiness(ctx: Services, request: HookRequest, record: PatientRecord, resources: list[dict[str, Any]],
                today: date) -> list[Readiness] | None:
     """Each hypothetical order evaluated on its own: together they would break "one procedure per visit"."""
-    user = request.raw.get("context", {}).get("userId")
     orders = hypothetical_orders(record, ctx.library.valuesets, patient_id=request.patient_id,
-                                 today=today, requester=user if isinstance(user, str) else None)
+                                 today=today, requester=request.user_id)
     items = []
     try:
         for hypothetical in orders:

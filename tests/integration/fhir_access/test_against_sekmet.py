@@ -7,6 +7,7 @@ import pytest
 import requests
 
 from cds_service.fhir_access import FhirClient, gather_record, new_session
+from tests.support.hook_requests import as_request
 from tests.support.sekmet import load_bundle, start_sekmet
 
 pytestmark = pytest.mark.fhir_server
@@ -87,7 +88,7 @@ def hook_request(base_url: str, token: str = TOKEN) -> dict:
 
 def test_without_prefetch_every_key_returns_exactly_the_patients_resources(sekmet, session):
     record = gather_record(
-        hook_request(sekmet), client_factory=lambda url, token: FhirClient(url, token, session), deadline_s=5
+        as_request(hook_request(sekmet)), client_factory=lambda url, token: FhirClient(url, token, session), deadline_s=5
     )
 
     expected = {
@@ -105,7 +106,7 @@ def test_without_prefetch_every_key_returns_exactly_the_patients_resources(sekme
 
 def test_questionnaire_responses_are_filtered_although_sekmet_ignores_the_parameter(sekmet, session):
     record = gather_record(
-        hook_request(sekmet), client_factory=lambda url, token: FhirClient(url, token, session), deadline_s=5
+        as_request(hook_request(sekmet)), client_factory=lambda url, token: FhirClient(url, token, session), deadline_s=5
     )
 
     assert [r["id"] for r in record.of_type("QuestionnaireResponse")] == ["pat-a-qr"]
@@ -131,7 +132,7 @@ def test_search_follows_sekmet_paging(sekmet, session):
 
 def test_a_wrong_token_is_a_technical_problem(sekmet, session):
     record = gather_record(
-        hook_request(sekmet, token="wrong-token"),
+        as_request(hook_request(sekmet, token="wrong-token")),
         client_factory=lambda url, token: FhirClient(url, token, session),
         deadline_s=5,
     )

@@ -25,6 +25,7 @@ from tests.support.fhir_builders import (
     patient,
     subject,
 )
+from tests.support.hook_requests import as_request
 from tests.support.sekmet import load_bundle, start_sekmet
 
 pytestmark = pytest.mark.fhir_server
@@ -99,7 +100,7 @@ def prefetch() -> dict:
 
 def decide(hook_request: dict, session) -> tuple[set[str], dict[str, str]]:
     """The Observation and Medication ids in the record, and every criterion's status for an RF and a block."""
-    gathered = gather_record(hook_request, client_factory=lambda url, token: FhirClient(url, token, session),
+    gathered = gather_record(as_request(hook_request), client_factory=lambda url, token: FhirClient(url, token, session),
                              deadline_s=5)
     assert gathered.technical_problem is None
     resources = normalize_resources(gathered.resources).resources

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from cds_service.fhir_access import FetchLimits, FhirClient, FhirUnavailable, gather_record, new_session
+from tests.support.hook_requests import as_request
 from tests.support.stub_fhir import Fault, StubFhirServer, unused_loopback_url
 
 DEADLINE_S = 1.0
@@ -96,7 +97,7 @@ def test_fault_gives_a_technical_problem_within_the_deadline(case, fhir, elsewhe
     started = time.monotonic()
 
     record = gather_record(
-        hook_request(fhir_server),
+        as_request(hook_request(fhir_server)),
         client_factory=lambda url, token: FhirClient(url, token, session, limits),
         limits=limits,
         executor=executor,
@@ -118,7 +119,7 @@ def test_a_redirect_is_never_followed(fhir, elsewhere, executor, session):
     CASES["redirect to another loopback port"][0](fhir, elsewhere)
 
     gather_record(
-        hook_request(fhir.base_url),
+        as_request(hook_request(fhir.base_url)),
         client_factory=lambda url, token: FhirClient(url, token, session),
         deadline_s=DEADLINE_S,
         executor=executor,
@@ -151,7 +152,7 @@ def test_one_slow_key_costs_only_that_key(fhir, executor, session):
     started = time.monotonic()
 
     record = gather_record(
-        hook_request(fhir.base_url),
+        as_request(hook_request(fhir.base_url)),
         client_factory=lambda url, token: FhirClient(url, token, session),
         deadline_s=DEADLINE_S,
         executor=executor,

@@ -153,3 +153,14 @@ def test_escaped_next_link_cannot_leave_the_allowed_path_on_the_same_origin(serv
     # only plain searches under the base: no dot segments (requests decodes %2e but does not resolve them)
     assert fetched and all(r.path.startswith(f"{clean_allowed.base_path}/") and "%" not in r.path
                            and not {".", ".."} & set(r.path.split("/")) for r in fetched)
+
+
+@pytest.mark.parametrize("spelling", ["{}/", "  {} ", "{}/\n"], ids=["trailing slash", "spaces", "slash+newline"])
+def test_the_allowed_server_spelled_loosely_is_checked_and_fetched_as_one_url(service, clean_allowed, spelling):
+    """Issue 9: the allow-list, the fetches and the cache key all use the one normalised fhirServer. Before, the
+    allow-list saw a stripped URL and the fetch the URL as sent (surrounding whitespace was a 403)."""
+    seen = len(clean_allowed.requests)
+    response = service.hook("facet-order-sign", fetching_body(spelling.format(clean_allowed.base_url)))
+    assert response.status_code == 200
+    fetched = clean_allowed.requests[seen:]
+    assert fetched and all(r.path.startswith(f"{clean_allowed.base_path}/") and "//" not in r.path for r in fetched)

@@ -25,6 +25,7 @@ from tests.support.fhir_builders import (
     patient,
     subject,
 )
+from tests.support.hook_requests import as_request
 
 UUIDS = iter(f"urn:uuid:6f1c2a4e-0000-4000-8000-{n:012d}" for n in range(1, 1000))
 
@@ -61,8 +62,8 @@ def ibuprofen_request_by_uuid() -> list[tuple[str, dict]]:
 
 
 def decide(prefetch: dict, orders: list[dict]) -> dict[str, str]:
-    gathered = gather_record({"hook": "order-sign", "hookInstance": "h-1",
-                              "context": {"patientId": PATIENT, "userId": "Practitioner/1"}, "prefetch": prefetch})
+    gathered = gather_record(as_request({"hook": "order-sign", "hookInstance": "h-1",
+                              "context": {"patientId": PATIENT, "userId": "Practitioner/1"}, "prefetch": prefetch}))
     resources = normalize_resources(gathered.resources).resources
     determination = evaluate(default_library(), resources, orders, today=DOS).determinations[0]
     return {c.criterion_id: c.status.value for c in determination.criteria}
@@ -95,8 +96,8 @@ def test_linking_leaves_the_request_untouched_and_no_marker_behind():
     blocks, scores = uuid_linked_blocks(drop_block_ids=True)
     prefetch = prefetch_with(procedures=bundle(blocks), observations=bundle(scores))
     before = copy.deepcopy(prefetch)
-    gathered = gather_record({"hook": "order-sign", "hookInstance": "h-1",
-                              "context": {"patientId": PATIENT}, "prefetch": prefetch})
+    gathered = gather_record(as_request({"hook": "order-sign", "hookInstance": "h-1",
+                              "context": {"patientId": PATIENT}, "prefetch": prefetch}))
     assert prefetch == before
     assert not any(FULL_URL_KEY in r for r in gathered.resources)
     procedure_ids = {r["id"] for r in gathered.of_type("Procedure")}

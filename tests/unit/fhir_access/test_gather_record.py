@@ -6,15 +6,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from cds_service.cdshooks.request import BadRequest
 from cds_service.fhir_access import (
     PREFETCH_TEMPLATES,
     FetchLimits,
     FhirUnavailable,
-    HookRequestInvalid,
     PrefetchUnavailable,
     RecordCache,
     gather_record,
 )
+from tests.support.hook_requests import as_request
 
 PATIENT = "pat-a"
 OUR_QUESTIONNAIRE = "https://facet-cds.example.org/fhir/Questionnaire/cp-mp-171|2026-05"
@@ -137,7 +138,7 @@ def test_prefetch_semantics(prefetched_conditions, fetches, condition_ids):
         prefetch["conditions"] = prefetched_conditions
     fake = FakeFhirClient({"Condition": [condition("server-1")]})
 
-    record = gather_record(hook_request(prefetch), client_factory=fake.factory)
+    record = gather_record(as_request(hook_request(prefetch)), client_factory=fake.factory)
 
     assert ids(record, "Condition") == condition_ids
     assert fake.calls == ([f"Condition?patient={PATIENT}"] if fetches else [])
@@ -149,7 +150,7 @@ def test_prefetch_semantics(prefetched_conditions, fetches, condition_ids):
 def test_everything_prefetched_needs_no_fhir_server():
     prefetch = full_prefetch(patient={"resourceType": "Patient", "id": PATIENT}, conditions=searchset(condition("c1")))
 
-    record = gather_record(hook_request(prefetch, fhir_server=None))
+    record = gather_record(as_request(hook_request(prefetch, fhir_server=None)))
 
     assert ids(record, "Patient") == [PATIENT]
     assert ids(record, "Condition") == ["c1"]
@@ -162,28 +163,28 @@ def test_missing_keys_without_fhir_server_is_prefetch_unavailable():
     del prefetch["procedures"], prefetch["devices"]
 
     with pytest.raises(PrefetchUnavailable) as raised:
-        gather_record(hook_request(prefetch, fhir_server=None))
+        gather_record(as_request(hook_request(prefetch, fhir_server=None)))
 
     assert raised.value.keys == ["procedures", "devices"]
 
 
 def test_a_failed_prefetch_without_fhir_server_is_prefetch_unavailable():
     with pytest.raises(PrefetchUnavailable):
-        gather_record(hook_request(full_prefetch(coverage=ERROR_OUTCOME), fhir_server=None))
+        gather_record(as_request(hook_request(full_prefetch(coverage=ERROR_OUTCOME), fhir_server=None)))
 
 
-def test_no_patient_id_is_an_invalid_request():
+def test_no_patient_id_is_refused_once_when_the_request_is_parsed():
     request = hook_request(full_prefetch())
     del request["context"]["patientId"]
 
-    with pytest.raises(HookRequestInvalid):
-        gather_record(request)
+    with pytest.raises(BadRequest, match="patientId"):
+        as_request(request)  # gather_record only ever sees a parsed request with a checked patient id
 
 
 def test_every_missing_key_is_fetched_with_its_template_and_the_token():
     fake = FakeFhirClient()
 
-    record = gather_record(hook_request(), client_factory=fake.factory)
+    record = gather_record(as_request(hook_request()), client_factory=fake.factory)
 
     assert fake.built_with == (FHIR_SERVER, "secret-token")
     assert sorted(fake.calls) == sorted(
@@ -210,7 +211,7 @@ def test_another_patients_resources_are_dropped_and_named():
         }
     )
 
-    record = gather_record(hook_request(), client_factory=fake.factory)
+    record = gather_record(as_request(hook_request()), client_factory=fake.factory)
 
     assert ids(record, "Condition") == ["mine", "absolute", "versioned"]
     assert ("Condition", "theirs", "subject is another patient") in record.dropped
@@ -232,7 +233,7 @@ def test_each_type_is_checked_by_its_own_patient_element():
         devices=searchset(device_theirs),
     )
 
-    record = gather_record(hook_request(prefetch))
+    record = gather_record(as_request(hook_request(prefetch)))
 
     assert [r["id"] for r in record.resources] == ["cov-a", "al-1"]
     assert record.coverage == coverage_mine
@@ -266,7 +267,7 @@ def test_questionnaire_responses_must_be_the_patients_and_of_our_questionnaire()
     prefetch = full_prefetch()
     del prefetch["questionnaireResponses"]
 
-    record = gather_record(hook_request(prefetch), client_factory=fake.factory)
+    record = gather_record(as_request(hook_request(prefetch)), client_factory=fake.factory)
 
     assert ids(record, "QuestionnaireResponse") == ["ours"]
     assert {d.resource_id: d.reason for d in record.dropped} == {
@@ -282,7 +283,7 @@ def test_a_resource_from_prefetch_and_a_fetch_is_kept_once():
     duplicate_via_include = condition("c1")
     fake = FakeFhirClient({"Procedure": [duplicate_via_include]})
 
-    record = gather_record(hook_request(prefetch), client_factory=fake.factory)
+    record = gather_record(as_request(hook_request(prefetch)), client_factory=fake.factory)
 
     assert ids(record, "Condition") == ["c1"]
 
@@ -304,7 +305,7 @@ def test_coverage_is_the_one_the_order_names_else_the_first_active(coverages, in
     request = hook_request(full_prefetch(coverage=searchset(*resources)))
     request["context"]["draftOrders"] = searchset(order)
 
-    record = gather_record(request)
+    record = gather_record(as_request(request))
 
     assert (record.coverage or {}).get("id") == expected
 
@@ -318,7 +319,7 @@ def test_a_failing_key_is_a_technical_problem_and_the_rest_is_kept():
         failures={"Procedure": FhirUnavailable("Procedure search: HTTP 500"), "Device": RuntimeError("bug")},
     )
 
-    record = gather_record(hook_request(), client_factory=fake.factory)
+    record = gather_record(as_request(hook_request()), client_factory=fake.factory)
 
     assert ids(record, "Condition") == ["c1"]
     assert record.technical_problem is not None
@@ -331,7 +332,7 @@ def test_a_client_that_cannot_be_built_is_a_technical_problem():
     def refuse(base_url, token):
         raise FhirUnavailable("fhirServer is not an absolute http(s) URL")
 
-    record = gather_record(hook_request(full_prefetch(conditions="x")), client_factory=refuse)
+    record = gather_record(as_request(hook_request(full_prefetch(conditions="x"))), client_factory=refuse)
 
     assert record.technical_problem == "conditions: fhirServer is not an absolute http(s) URL"
 
@@ -341,7 +342,7 @@ def test_returns_at_the_deadline_even_when_every_fetch_hangs():
     with ThreadPoolExecutor(max_workers=16) as executor:
         started = time.monotonic()
 
-        record = gather_record(hook_request(), client_factory=fake.factory, deadline_s=0.3, executor=executor)
+        record = gather_record(as_request(hook_request()), client_factory=fake.factory, deadline_s=0.3, executor=executor)
 
         elapsed = time.monotonic() - started
     assert elapsed < 0.3 + 0.2
@@ -352,7 +353,7 @@ def test_returns_at_the_deadline_even_when_every_fetch_hangs():
 def test_too_many_resources_is_a_technical_problem():
     prefetch = full_prefetch(conditions=searchset(*(condition(f"c{i}") for i in range(11))))
 
-    record = gather_record(hook_request(prefetch), limits=FetchLimits(max_resources=10))
+    record = gather_record(as_request(hook_request(prefetch)), limits=FetchLimits(max_resources=10))
 
     assert record.technical_problem == "more than 10 resources"
 
@@ -365,8 +366,8 @@ def test_cached_keys_are_reused_except_questionnaire_responses():
     first = FakeFhirClient({"Condition": [condition("c1")]})
     second = FakeFhirClient({"Condition": [condition("changed")]})
 
-    gather_record(hook_request(), client_factory=first.factory, cache=cache, issuer="https://ehr.example")
-    record = gather_record(hook_request(), client_factory=second.factory, cache=cache, issuer="https://ehr.example")
+    gather_record(as_request(hook_request()), client_factory=first.factory, cache=cache, issuer="https://ehr.example")
+    record = gather_record(as_request(hook_request()), client_factory=second.factory, cache=cache, issuer="https://ehr.example")
 
     assert ids(record, "Condition") == ["c1"]
     assert second.calls == [f"QuestionnaireResponse?subject=Patient/{PATIENT}"]
@@ -377,12 +378,12 @@ def test_cached_keys_are_reused_except_questionnaire_responses():
 def test_cache_is_not_shared_between_issuers_and_skips_failed_keys():
     cache = RecordCache()
     failing = FakeFhirClient(failures={"Condition": FhirUnavailable("Condition search: timed out")})
-    gather_record(hook_request(), client_factory=failing.factory, cache=cache, issuer="https://ehr-1.example")
+    gather_record(as_request(hook_request()), client_factory=failing.factory, cache=cache, issuer="https://ehr-1.example")
     same_issuer = FakeFhirClient()
     other_issuer = FakeFhirClient()
 
-    gather_record(hook_request(), client_factory=same_issuer.factory, cache=cache, issuer="https://ehr-1.example")
-    gather_record(hook_request(), client_factory=other_issuer.factory, cache=cache, issuer="https://ehr-2.example")
+    gather_record(as_request(hook_request()), client_factory=same_issuer.factory, cache=cache, issuer="https://ehr-1.example")
+    gather_record(as_request(hook_request()), client_factory=other_issuer.factory, cache=cache, issuer="https://ehr-2.example")
 
     assert sorted(same_issuer.calls) == [
         f"Condition?patient={PATIENT}",
@@ -394,10 +395,10 @@ def test_cache_is_not_shared_between_issuers_and_skips_failed_keys():
 def test_cached_resources_cannot_be_changed_through_a_record():
     cache = RecordCache()
     fake = FakeFhirClient({"Condition": [condition("c1")]})
-    first = gather_record(hook_request(), client_factory=fake.factory, cache=cache)
+    first = gather_record(as_request(hook_request()), client_factory=fake.factory, cache=cache)
     first.of_type("Condition")[0]["code"]["text"] = "scribbled"
 
-    second = gather_record(hook_request(), client_factory=fake.factory, cache=cache)
+    second = gather_record(as_request(hook_request()), client_factory=fake.factory, cache=cache)
 
     assert second.of_type("Condition")[0]["code"]["text"] == "lumbar spondylosis"
 
