@@ -2,6 +2,9 @@
 
     gunicorn -c deploy/gunicorn.conf.py 'bench.app_factory:create_bench_app()'
 
+Bodies are read under the product's absolute deadline (cds_service/wsgi.py wraps the app the same way), so the
+bench pays what production pays; `create_bench_app(body_deadline=False)` measures without it.
+
 The floor (`POST /bench-floor/<service id>`) does what every hook call must do before any policy work:
 verify the client's JWT (signature, claims, jti replay store) and parse and check the same body; it
 answers empty cards. It exists only here, never in the product.
@@ -17,6 +20,7 @@ from flask import Flask, Response, current_app, jsonify, request
 from cds_service.app import create_app
 from cds_service.cdshooks.request import parse_hook_request, parse_json
 from cds_service.security import AuthError, verify_client_jwt
+from cds_service.server.body_deadline import BodyDeadline
 
 FLOOR_PATH = "/bench-floor"
 
@@ -46,10 +50,12 @@ def floor(service_id: str) -> Response:
     return jsonify({"cards": [], "systemActions": []})
 
 
-def create_bench_app() -> Flask:
+def create_bench_app(body_deadline: bool = True) -> Flask:
     app = create_app()
     app.extensions["facet_cds"].record_cache = NoRecordCache()
     app.add_url_rule(f"{FLOOR_PATH}/<service_id>", "bench_floor", floor, methods=["POST"])
+    if body_deadline:
+        app.wsgi_app = BodyDeadline(app.wsgi_app)  # type: ignore[method-assign]
     gc.freeze()  # gunicorn's entry point here, as cds_service/wsgi.py is the product's
     gc.set_threshold(100_000, 50, 100)  # as cds_service/wsgi.py
     return app

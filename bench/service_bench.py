@@ -163,8 +163,12 @@ def _decisions(answers: list[requests.Response]) -> str:
 
 @contextmanager
 def bench_gunicorn(directory: Path, fhir: FhirServer, key: ClientKey,
-                   extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """The product app plus the floor route, one gunicorn worker on a free loopback port."""
+                   extra_env: dict[str, str] | None = None, app_spec: str = "bench.app_factory:create_bench_app()",
+                   ) -> Iterator[str]:
+    """The product app plus the floor route, one gunicorn worker on a free loopback port.
+
+    extra_env may pick the worker class (GUNICORN_WORKER_CLASS=gthread; the deploy config defaults to gevent).
+    """
     port = free_loopback_port()
     base_url = f"http://127.0.0.1:{port}"
     clients_file = directory / "clients.json"
@@ -175,7 +179,7 @@ def bench_gunicorn(directory: Path, fhir: FhirServer, key: ClientKey,
            "CDS_DATABASE_URL": f"sqlite:///{directory / 'cds.sqlite3'}", "CDS_POLICY_DATE": DATE_OF_SERVICE.isoformat(),
            **(extra_env or {})}
     command = [sys.executable, "-m", "gunicorn", "-c", str(REPO / "deploy" / "gunicorn.conf.py"),
-               "bench.app_factory:create_bench_app()"]
+               app_spec]
     log_path = directory / "gunicorn.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,

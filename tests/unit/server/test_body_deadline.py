@@ -53,6 +53,43 @@ def test_a_body_that_is_all_there_is_read_whole() -> None:
         client.close()
 
 
+def test_a_body_read_in_many_pieces_is_one_deadline_and_a_complete_body_keeps_its_connection() -> None:
+    server, client = socket.socketpair()
+    try:
+        client.sendall(b"x" * 100_000)
+        body = DeadlineInput(server.makefile("rb", buffering=0), server, time.monotonic() + 0.3, 0.3, length=100_000)
+        before = threading.active_count()
+        received = 0
+        while received < 100_000:
+            received += len(body.read(1024))
+            assert threading.active_count() <= before + 1  # one timer, not one per read
+        time.sleep(0.5)  # past the deadline: the connection may carry the next request, it must stay open
+        client.sendall(b"next")
+        assert server.recv(4) == b"next"
+    finally:
+        server.close()
+        client.close()
+
+
+def test_a_request_that_ends_before_its_body_is_read_disarms_the_deadline() -> None:
+    server, client = socket.socketpair()
+
+    def app(environ, start_response):
+        environ["wsgi.input"].read(3)  # an early refusal reads part of the body, then answers
+        return [b"refused"]
+
+    try:
+        client.sendall(b"abcdef")
+        environ = {"CONTENT_LENGTH": "6", "wsgi.input": server.makefile("rb", buffering=0), "gunicorn.socket": server}
+        BodyDeadline(app, 0.2)(environ, lambda *a: None)
+        time.sleep(0.4)
+        server.settimeout(2)
+        assert server.recv(3) == b"def"  # the read side was not shut by a left-over timer
+    finally:
+        server.close()
+        client.close()
+
+
 def test_only_requests_with_a_body_are_wrapped() -> None:
     seen: dict[str, object] = {}
 
