@@ -83,7 +83,7 @@ def parse_json(body: bytes, max_depth: int) -> Any:
     except orjson.JSONDecodeError:
         pass
     else:
-        if _deeper_than(data, max_depth):
+        if _text_deeper_than(body, max_depth):
             raise BadRequest(f"JSON nested deeper than {max_depth} levels")
         return data
     try:
@@ -106,6 +106,25 @@ def _encodable(data: Any) -> bool:
         return True
     except UnicodeEncodeError:
         return False
+
+
+_SQUARE = bytes.maketrans(b"{}", b"[]")
+_NOT_BRACKET_OR_QUOTE = bytes(range(256)).translate(None, b'[]{}"')
+
+
+def _text_deeper_than(body: bytes, limit: int) -> bool:
+    """_deeper_than on the text of JSON that orjson accepted, with bytes operations only (2-3x faster on
+    a 570 kB prefetch, issue 12): drop escaped backslashes and quotes (the only escapes holding either),
+    keep brackets and quotes, drop what lies between quotes (string contents), then peel innermost `[]`
+    pairs, one nesting level a round. Valid JSON: no backslash or quote outside strings, brackets balanced."""
+    if b"\\" in body:
+        body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    brackets = b"".join(bytes(body).translate(_SQUARE, _NOT_BRACKET_OR_QUOTE).split(b'"')[::2])
+    for _ in range(limit):
+        if not brackets:
+            return False
+        brackets = brackets.replace(b"[]", b"")
+    return bool(brackets)
 
 
 def _deeper_than(node: Any, limit: int) -> bool:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cds_service.cdshooks.request import BadRequest, _has_nul, parse_json
+from cds_service.cdshooks.request import BadRequest, _deeper_than, _has_nul, _text_deeper_than, parse_json
 
 
 @pytest.mark.parametrize(("depth", "refused"), [(3, False), (4, True)])
@@ -24,6 +24,19 @@ def test_deep_nesting_inside_objects_is_found_too():
     assert parse_json(body, 5) == json.loads(body)
     with pytest.raises(BadRequest):
         parse_json(body, 4)
+
+
+TRICKY_STRINGS = ["[[[[", "}}]]", 'a\\"[', "\\", '\\\\"{', '"', "\u005b\u007b", "é]\n\t[", "\\\\"]
+
+
+@pytest.mark.parametrize("text", TRICKY_STRINGS)
+@pytest.mark.parametrize("spelling", [
+    lambda v: json.dumps(v).encode(), lambda v: json.dumps(v, indent=2, ensure_ascii=False).encode()])
+def test_brackets_quotes_and_backslashes_inside_strings_do_not_count_as_nesting(text, spelling):
+    value = {text: [{"k": text, "deep": [[text]]}, text], "after": {"x": [text]}}  # 5 levels
+    body = spelling(value)
+    for limit in range(1, 8):
+        assert _text_deeper_than(body, limit) == _deeper_than(value, limit) == (limit < 5), (text, limit)
 
 
 @pytest.mark.parametrize(("value", "has_nul"), [
