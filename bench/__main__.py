@@ -8,6 +8,7 @@ import argparse
 import logging
 import sys
 import time
+from typing import Any
 
 from . import cold, drills, engine_bench, report, service_bench, slow_clients
 from .records import demo_record, synthetic_record
@@ -19,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine-only", action="store_true", help="skip the HTTP benchmark (no servers started)")
     parser.add_argument("--cold-only", action="store_true", help="only the cold-record benchmark (issue 12)")
     parser.add_argument("--cold-patients", type=int, default=40, help="fresh patients per record size (default 40)")
+    parser.add_argument("--cold-workers", default="gevent",
+                        help="cold bench: gunicorn worker classes, compared in one run (e.g. gevent,gthread)")
+    parser.add_argument("--cold-sizes", default="1000,3000", help="cold bench: resources per record (1000,3000)")
     parser.add_argument("--slow-only", action="store_true", help="only the slow-client drill (issue 10)")
     parser.add_argument("--drippers", type=int, default=12, help="slow-client drill: dripping connections (max 60)")
     parser.add_argument("--drills-only", action="store_true", help="only the load run and drills (issue 11)")
@@ -31,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         print(slow_clients.table(slow_clients.run(drippers=args.drippers)), flush=True)
         return 0
     if args.cold_only:
-        print(cold.table(cold.run(patients=args.cold_patients)), flush=True)
+        print(cold.table(cold.run(**_cold_args(args))), flush=True)
         return 0
     if args.drills_only:
         print(drills.table(drills.run(soak_minutes=args.soak_minutes)), flush=True)
@@ -44,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.engine_only:
         service_rows, setup = service_bench.run(records, calls=max(1, min(args.calls, 1000)))
         print(report.service_table(service_rows, setup) + "\n", flush=True)
-        cold_rows = cold.run(patients=args.cold_patients)
+        cold_rows = cold.run(**_cold_args(args))
         print(cold.table(cold_rows) + "\n", flush=True)
         print(slow_clients.table(slow_clients.run(drippers=args.drippers)) + "\n", flush=True)
         if not args.no_drills:
@@ -52,6 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     path = report.write_json(engine_rows, service_rows, setup, time.monotonic() - started)
     print(f"written {path} in {time.monotonic() - started:.0f} s")
     return 0
+
+
+def _cold_args(args: argparse.Namespace) -> dict[str, Any]:
+    return {"patients": args.cold_patients, "sizes": tuple(int(s) for s in args.cold_sizes.split(",")),
+            "worker_classes": tuple(w.strip() for w in args.cold_workers.split(",") if w.strip())}
 
 
 if __name__ == "__main__":

@@ -4,13 +4,16 @@ For each fresh patient, in turn: the floor (JWT check + parsing the same body, e
 order-sign call (cold: nothing of this record was ever normalised), the same body again (warm), and a
 JWT-signed `GET /cds-services`. Fetched: other fresh patients loaded into SEKMET, first call each, next to
 SEKMET's own time for the same searches. gunicorn -w 1 with the deploy config, CDS_AUTH=on, loopback only.
+`--cold-workers gevent,gthread` runs one server per worker class in the same run, calls interleaved.
 """
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,77 +44,104 @@ class ColdRow:
     series: dict[str, Timing]
     errors: int
     decisions: str
+    worker_class: str = "gevent"
 
     def as_json(self) -> dict[str, Any]:
-        return {"resources": self.size, "errors": self.errors, "decisions": self.decisions,
-                **{name: timing.summary() for name, timing in self.series.items()}}
+        return {"resources": self.size, "worker_class": self.worker_class, "errors": self.errors,
+                "decisions": self.decisions, **{name: timing.summary() for name, timing in self.series.items()}}
 
 
-def run(sizes: tuple[int, ...] = (1000, 3000), patients: int = 40, fetched_patients: int = 10) -> list[ColdRow]:
+def run(sizes: tuple[int, ...] = (1000, 3000), patients: int = 40, fetched_patients: int = 10,
+        worker_classes: tuple[str, ...] = ("gevent",)) -> list[ColdRow]:
+    """One gunicorn per worker class, all up at once; each patient goes to every server in turn (interleaved,
+    so a busy machine slows every class alike)."""
     key = ClientKey()
     rows = []
-    with tempfile.TemporaryDirectory(prefix="facet-cds-cold-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="facet-cds-cold-") as scratch, ExitStack() as servers:
         directory = Path(scratch)
-        with start_fhir_server(directory / "fhir", bearer_token=FHIR_TOKEN, log_requests=False) as fhir:
-            fetched = {size: [padded_record(f"cold{size}-f{i}-{uuid.uuid4().hex[:6]}", size)
-                              for i in range(fetched_patients)] for size in sizes}
-            for records in fetched.values():
+        fhir = servers.enter_context(start_fhir_server(directory / "fhir", bearer_token=FHIR_TOKEN, log_requests=False))
+        fetched = {size: [[padded_record(f"cold{size}-{wc}-f{i}-{uuid.uuid4().hex[:6]}", size)
+                           for i in range(fetched_patients)] for wc in worker_classes] for size in sizes}
+        for per_class in fetched.values():
+            for records in per_class:
                 for record in records:
                     fhir.put_resources(record.resources)
+        base_urls = []
+        for worker_class in worker_classes:
+            (directory / worker_class).mkdir()
             # A 3,000-resource prefetch is ~3 MB: above the 1 MB default body limit, so the bench raises it.
-            with (
-                bench_gunicorn(directory, fhir, key, {"CDS_MAX_BODY_BYTES": str(BODY_LIMIT)}) as base_url,
-                requests.Session() as session,
-            ):
-                for size in sizes:
-                    count = patients if size <= 1000 else max(10, patients // 2)
-                    prefetched = [padded_record(f"cold{size}-p{i}-{uuid.uuid4().hex[:6]}", size) for i in range(count)]
-                    rows.append(_measure(session, base_url, fhir.base_url, key, size, prefetched, fetched[size]))
+            env = {"CDS_MAX_BODY_BYTES": str(BODY_LIMIT), "GUNICORN_WORKER_CLASS": worker_class}
+            base_urls.append(servers.enter_context(bench_gunicorn(directory / worker_class, fhir, key, env)))
+        session = servers.enter_context(requests.Session())
+        for size in sizes:
+            count = patients if size <= 1000 else max(10, patients // 2)
+            prefetched = [padded_record(f"cold{size}-p{i}-{uuid.uuid4().hex[:6]}", size) for i in range(count)]
+            probes = [_Probe(session, base, fhir.base_url, key) for base in base_urls]
+            for probe in probes:
+                probe.get_discovery()  # a worker's first request pays imports and policy loading
+            for record in prefetched:
+                for probe in probes:  # the same fresh record is cold on each server: each has its own cache
+                    probe.prefetched(record)
+            for i in range(fetched_patients):
+                for probe, records in zip(probes, fetched[size], strict=True):
+                    probe.fetched(records[i])
+            rows += [probe.row(size, wc) for probe, wc in zip(probes, worker_classes, strict=True)]
     return rows
 
 
-def _measure(session: requests.Session, base_url: str, fhir_base: str, key: ClientKey, size: int,
-             prefetched: list[BenchRecord], fetched: list[BenchRecord]) -> ColdRow:
-    hook_url = f"{base_url}/cds-services/{ORDER_SIGN.id}"
-    floor_url = f"{base_url}{FLOOR_PATH}/{ORDER_SIGN.id}"
-    samples: dict[str, list[float]] = {"GET /cds-services (JWT)": [], "floor (JWT + same body parsed)": [],
-                                       "cold, prefetched": [], "warm, prefetched (same body again)": [],
-                                       "cold, fetched from SEKMET": [], "SEKMET alone, same searches": []}
-    answers: list[requests.Response] = []
+class _Probe:
+    """The series of one server."""
 
-    def post(url: str, body: dict[str, Any]) -> float:
+    def __init__(self, session: requests.Session, base_url: str, fhir_base: str, key: ClientKey) -> None:
+        self.session, self.base_url, self.fhir_base, self.key = session, base_url, fhir_base, key
+        self.hook_url = f"{base_url}/cds-services/{ORDER_SIGN.id}"
+        self.floor_url = f"{base_url}{FLOOR_PATH}/{ORDER_SIGN.id}"
+        self.samples: dict[str, list[float]] = {
+            "GET /cds-services (JWT)": [], "floor (JWT + same body parsed)": [], "cold, prefetched": [],
+            "warm, prefetched (same body again)": [], "cold, fetched from SEKMET": [],
+            "SEKMET alone, same searches": []}
+        self.answers: list[requests.Response] = []
+
+    def post(self, url: str, body: dict[str, Any]) -> float:
         body["hookInstance"] = str(uuid.uuid4())
         data = json.dumps(body).encode()
-        headers = {"Authorization": key.bearer(url), "Content-Type": "application/json"}
-        response = session.post(url, data=data, headers=headers, timeout=60)
-        answers.append(response)
+        headers = {"Authorization": self.key.bearer(url), "Content-Type": "application/json"}
+        response = self.session.post(url, data=data, headers=headers, timeout=60)
+        self.answers.append(response)
         return response.elapsed.total_seconds() * 1000
 
-    def get_discovery() -> float:
-        url = f"{base_url}/cds-services"
-        response = session.get(url, headers={"Authorization": key.bearer(url)}, timeout=30)
+    def get_discovery(self) -> float:
+        url = f"{self.base_url}/cds-services"
+        response = self.session.get(url, headers={"Authorization": self.key.bearer(url)}, timeout=30)
         return response.elapsed.total_seconds() * 1000
 
-    get_discovery()  # the first request of a worker pays imports and policy loading: not a cold record
-    for record in prefetched:
-        body = Case(record, prefetched=True).body(fhir_base)
-        samples["floor (JWT + same body parsed)"].append(post(floor_url, body))
-        samples["cold, prefetched"].append(post(hook_url, body))
-        samples["warm, prefetched (same body again)"].append(post(hook_url, body))
-        samples["GET /cds-services (JWT)"].append(get_discovery())
-    for record in fetched:
-        body = Case(record, prefetched=False).body(fhir_base)
-        samples["cold, fetched from SEKMET"].append(post(hook_url, body))
+    def prefetched(self, record: BenchRecord) -> None:
+        body = Case(record, prefetched=True).body(self.fhir_base)
+        self.samples["floor (JWT + same body parsed)"].append(self.post(self.floor_url, body))
+        self.samples["cold, prefetched"].append(self.post(self.hook_url, body))
+        self.samples["warm, prefetched (same body again)"].append(self.post(self.hook_url, body))
+        self.samples["GET /cds-services (JWT)"].append(self.get_discovery())
+
+    def fetched(self, record: BenchRecord) -> None:
+        body = Case(record, prefetched=False).body(self.fhir_base)
+        self.samples["cold, fetched from SEKMET"].append(self.post(self.hook_url, body))
         started = _now_ms()
-        _search_all(session, fhir_base, record.patient_id)
-        samples["SEKMET alone, same searches"].append(_now_ms() - started)
-    errors = sum(1 for a in answers if a.status_code != 200)
-    if errors:  # an error answer is fast and would flatter the figures: say so, never time it as a call
-        statuses = sorted({a.status_code for a in answers if a.status_code != 200})
-        raise RuntimeError(f"{errors} calls of the {size}-resource series failed with HTTP {statuses}")
-    decisions = "; ".join(sorted({(a.json().get("cards") or [{"summary": "(no card)"}])[0]["summary"]
-                                  for a in answers if a.status_code == 200 and a.url == hook_url}))
-    return ColdRow(size, {name: Timing(tuple(values)) for name, values in samples.items() if values}, errors, decisions)
+        _search_all(self.session, self.fhir_base, record.patient_id)
+        self.samples["SEKMET alone, same searches"].append(_now_ms() - started)
+
+    def row(self, size: int, worker_class: str) -> ColdRow:
+        answers = self.answers
+        errors = sum(1 for a in answers if a.status_code != 200)
+        if errors:  # an error answer is fast and would flatter the figures: say so, never time it as a call
+            statuses = sorted({a.status_code for a in answers if a.status_code != 200})
+            raise RuntimeError(f"{errors} calls of the {size}-resource series failed with HTTP {statuses}")
+        decisions = "; ".join(sorted({(a.json().get("cards") or [{"summary": "(no card)"}])[0]["summary"]
+                                      for a in answers if a.status_code == 200 and a.url == self.hook_url}))
+        row = ColdRow(size, {n: Timing(tuple(v)) for n, v in self.samples.items() if v}, errors, decisions,
+                      worker_class)
+        self.answers = []
+        self.samples = {n: [] for n in self.samples}
+        return row
 
 
 def _now_ms() -> float:
@@ -119,9 +149,12 @@ def _now_ms() -> float:
 
 
 def table(rows: list[ColdRow]) -> str:
-    lines = ["(c) cold records: fresh unique patients, gunicorn -w 1, CDS_AUTH=on (ms, client-measured)"]
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    lines = [f"(c) cold records: fresh unique patients, gunicorn -w 1, CDS_AUTH=on (ms, client-measured); "
+             f"load average at the end {load}"]
     for row in rows:
-        lines.append(f"-- {row.size} resources per patient; {row.errors} errors; answers: {row.decisions}")
+        lines.append(f"-- {row.size} resources per patient, {row.worker_class} worker; {row.errors} errors; "
+                     f"answers: {row.decisions}")
         width = max(len(name) for name in row.series)
         lines.append(f"{'series':<{width}}  {'n':>3}  {'p50':>7}  {'p99':>7}")
         for name, timing in row.series.items():
