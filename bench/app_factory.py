@@ -45,8 +45,10 @@ def floor(service_id: str) -> Response:
                           registry=svc.clients, jwks=svc.jwks, replay=svc.replay)
     except AuthError:
         return Response(status=401)
-    data = parse_json(request.get_data(), svc.settings.requests.max_json_depth)
-    parse_hook_request(data, expected_hook=service.hook, max_draft_orders=svc.settings.requests.max_draft_orders)
+    body = request.get_data()
+    data = parse_json(body, svc.settings.requests.max_json_depth)
+    parse_hook_request(data, expected_hook=service.hook, max_draft_orders=svc.settings.requests.max_draft_orders,
+                       max_prefetch_resources=svc.settings.fetch.max_resources, body=body)
     return jsonify({"cards": [], "systemActions": []})
 
 

@@ -102,7 +102,7 @@ def invoke(service_id: str) -> Response:
         data = parse_json(body, svc.settings.requests.max_json_depth)
         hook_request = parse_hook_request(data, expected_hook=service.hook,
                                           max_draft_orders=svc.settings.requests.max_draft_orders,
-                                          max_prefetch_resources=svc.settings.fetch.max_resources)
+                                          max_prefetch_resources=svc.settings.fetch.max_resources, body=body)
         _check_fhir_server(svc, client, hook_request.fhir_server)
         answer = svc.answer(service, hook_request, client.iss if client else None)
         status = 200

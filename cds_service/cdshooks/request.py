@@ -146,8 +146,11 @@ def _deeper_than(node: Any, limit: int) -> bool:
 
 
 def parse_hook_request(data: Any, *, expected_hook: str | None = None, max_draft_orders: int = 50,
-                       max_prefetch_resources: int = 5000) -> HookRequest:
-    """The one parse of a hook call's body (`expected_hook`: the service's hook; None takes the body's)."""
+                       max_prefetch_resources: int = 5000, body: bytes | None = None) -> HookRequest:
+    """The one parse of a hook call's body (`expected_hook`: the service's hook; None takes the body's).
+
+    `body`, the JSON text `data` was parsed from, lets the NUL test read the text instead of writing `data`
+    out again: JSON can only spell a NUL `\\u0000` (a raw NUL byte is refused by both parsers)."""
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object")
     hook = data.get("hook")
@@ -176,7 +179,7 @@ def parse_hook_request(data: Any, *, expected_hook: str | None = None, max_draft
     if fhir_server is not None and (not isinstance(fhir_server, str) or not fhir_server.strip()):
         raise BadRequest("'fhirServer' must be a URL string")
     # fhirServer is not checked here: anything not exactly on the client's allow-list is a 403 (contract §5)
-    if _has_nul(data):
+    if _has_nul(data) if body is None else b"\\u0000" in body and _walk_has_nul(data):
         raise BadRequest("the body contains a NUL character (\\u0000)")
     if data.get("fhirAuthorization") is not None:
         if fhir_server is None:

@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from cds_service.cdshooks.request import BadRequest, _deeper_than, _has_nul, _text_deeper_than, parse_json
+from cds_service.cdshooks.request import (
+    BadRequest,
+    _deeper_than,
+    _has_nul,
+    _text_deeper_than,
+    parse_hook_request,
+    parse_json,
+)
 
 
 @pytest.mark.parametrize(("depth", "refused"), [(3, False), (4, True)])
@@ -49,6 +56,22 @@ def test_brackets_quotes_and_backslashes_inside_strings_do_not_count_as_nesting(
 ])
 def test_nul_is_found_anywhere_and_only_where_it_is(value, has_nul):
     assert _has_nul(value) is has_nul
+
+
+@pytest.mark.parametrize(("text", "has_nul"), [
+    (r'"x\u0000y"', True), (r'{"k\u0000": 1}', True), (r'"\\u0000"', False), (r'"\\\u0000"', True),
+    ('"plain"', False)])
+def test_a_nul_found_in_the_body_text_refuses_exactly_as_the_walk_does(text, has_nul):
+    body = ('{"hook": "order-sign", "hookInstance": "0d6e5c4b-2a1f-4e7a-9b3c-1d2e3f4a5b6c", "context": '
+            '{"userId": "Practitioner/1", "patientId": "p1", "draftOrders": {"resourceType": "Bundle"}}, '
+            '"extension": {"note": ' + text + "}}").encode()
+    data = parse_json(body, 10)
+    for with_text in (body, None):
+        if has_nul:
+            with pytest.raises(BadRequest, match="NUL"):
+                parse_hook_request(data, body=with_text)
+        else:
+            assert parse_hook_request(data, body=with_text).patient_id == "p1"
 
 
 @pytest.mark.parametrize("body", [b'{"a": NaN}', b'{"a": "\\ud800"}', b"\xff{}", b'{"a": 1', b"\xef\xbb\xbf{}"])
