@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
 
     engine_rows = engine_bench.run(records)
     print(report.engine_table(engine_rows) + "\n", flush=True)
-    service_rows, setup = [], {}
+    service_rows: list[service_bench.ServiceRow] = []
+    setup: dict[str, Any] = {}
     if not args.engine_only:
         service_rows, setup = service_bench.run(records, calls=max(1, min(args.calls, 1000)))
         print(report.service_table(service_rows, setup) + "\n", flush=True)
