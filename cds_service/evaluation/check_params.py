@@ -33,6 +33,9 @@ class PainDuration(CheckParams):
     requires_adl: bool
     lookback_months: int  # for the interference score
     pain_valuesets: tuple[str, ...] = valuesets()  # diagnoses that show back or neck pain
+    # PT/home exercise for the complaint: treatment dated before a later "onset" contradicts that onset.
+    therapy_valuesets: tuple[str, ...] | None = valuesets(optional=True)
+    home_exercise_valuesets: tuple[str, ...] | None = valuesets(optional=True)
 
 
 @dataclass(frozen=True)

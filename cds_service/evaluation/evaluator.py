@@ -5,6 +5,7 @@ Pure: no I/O, no clock (today is passed in). Criteria come from the policy data;
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -100,9 +101,18 @@ def _apply_attestation(
     criterion: Criterion, outcome: Outcome, answers: Mapping[str, tuple[bool, Evidence]]
 ) -> tuple[Outcome, bool]:
     """An attestation settles only what the record leaves open (contract §4 "Attestations")."""
-    if not criterion.attestable or outcome.status is not Status.DOCUMENTATION or criterion.id not in answers:
+    if not criterion.attestable or criterion.id not in answers:
         return outcome, False
     answer, evidence = answers[criterion.id]
+    if outcome.status is Status.NOT_MET and answer:  # record evidence wins (contract §4), and the card says so
+        return replace(outcome, reason=f"attested yes, but {outcome.reason}", evidence=outcome.evidence + (evidence,)), False
+    if outcome.status is not Status.DOCUMENTATION:
+        return outcome, False
+    if answer and not outcome.attestation_settles:  # the record contradicts itself: only correcting it settles it
+        return replace(outcome, reason=f"attested yes, but {outcome.reason}", evidence=outcome.evidence + (evidence,)), False
+    if answer and outcome.attested_reason:
+        return Outcome(Status.MET, outcome.attested_reason,
+                       outcome.evidence + (evidence,)), True
     # Who settled it, then what was open before: the open item is told as past ("the record alone left open"),
     # never as a to-do the clinician has already done.
     before = "" if outcome.reason == ATTESTATION_ONLY_REASON else f"; the record alone left open: {outcome.reason}"
