@@ -342,7 +342,8 @@ def _region_mismatch(ctx: CheckContext, conditions: Sequence[Mapping[str, Any]])
         DOC,
         f"the order is {place} ({code}) but the only spinal pain diagnoses are {theirs}: {check_code}, or record "
         f"{_PAIN_OF[ctx.region]}",
-        tuple(evidence_of(c, day=condition_onset(c), note=f"{r} diagnosis") for c, r in zip(conditions, regions)),
+        tuple(evidence_of(c, day=condition_onset(c), note=f"{r} diagnosis")
+              for c, r in zip(conditions, regions, strict=True)),
     )
 
 
@@ -481,7 +482,7 @@ def therapy_trial(ctx: CheckContext, p: TherapyTrial) -> Outcome:
         return Outcome(NOT_MET, f"therapy lasted {span} days ({first} to {last}); {p.min_days} needed", ev)
     return Outcome(
         DOC,
-        f"no physical therapy or home exercise treatment recorded in the past {p.lookback_months} months "
+        f"no physical therapy or home exercise treatment recorded {_window(p.lookback_months, p.lookback_note)} "
         "(an evaluation alone is not treatment); record the treatment dates",
     )
 
@@ -497,6 +498,11 @@ def _therapy_name(ctx: CheckContext, resource: Mapping[str, Any], home_exercise:
     return text or ("home exercise programme" if hep else "physical therapy")
 
 
+def _window(months: int, note: str | None) -> str:
+    """"in the past 12 months" when the policy sets the window; else say it is the months we reviewed."""
+    return f"in the {months} months reviewed ({note})" if note else f"in the past {months} months"
+
+
 @check("nsaid_trial", NsaidTrial)
 def nsaid_trial(ctx: CheckContext, p: NsaidTrial) -> Outcome:
     contra = clinical.nsaid_contraindication(ctx.record, ctx.valuesets, ctx.nsaids, ctx.dos,
@@ -506,7 +512,7 @@ def nsaid_trial(ctx: CheckContext, p: NsaidTrial) -> Outcome:
     months, need = p.lookback_months, p.min_days
     exposure = clinical.nsaid_exposure(ctx.record, ctx.nsaids, months_before(ctx.dos, months), ctx.dos)
     if exposure.days >= need:
-        return Outcome(MET, f"{exposure.days} days of NSAIDs in the past {months} months", exposure.evidence)
+        return Outcome(MET, f"{exposure.days} days of NSAIDs {_window(months, p.lookback_note)}", exposure.evidence)
     if exposure.open and exposure.most_days >= need:
         # Never "only 1 days": a course whose length is unknown is documentation, named with what is missing.
         what = "; ".join(f"{c.name} from {c.start}: {c.missing}" for c in exposure.open[:3])
@@ -519,16 +525,17 @@ def nsaid_trial(ctx: CheckContext, p: NsaidTrial) -> Outcome:
         return Outcome(
             NOT_MET,
             f"{c.name} from {c.start} ({c.missing}): even so, at most {exposure.most_days} days of NSAIDs "
-            f"are possible in the past {months} months; {need} needed",
+            f"are possible {_window(months, p.lookback_note)}; {need} needed",
             exposure.evidence,
         )
     if exposure.days:
         return Outcome(
-            NOT_MET, f"{exposure.days} days of NSAIDs in the past {months} months; {need} needed", exposure.evidence
+            NOT_MET, f"{exposure.days} days of NSAIDs {_window(months, p.lookback_note)}; {need} needed",
+            exposure.evidence,
         )
     return Outcome(
         DOC,
-        f"no NSAID use recorded in the past {months} months; record the NSAID, its dates, or why NSAIDs are "
+        f"no NSAID use recorded {_window(months, p.lookback_note)}; record the NSAID, its dates, or why NSAIDs are "
         "contraindicated",
     )
 
@@ -607,7 +614,8 @@ def facet_syndrome_findings(ctx: CheckContext, p: FacetSyndromeFindings) -> Outc
         # "except for radiculopathy caused by a facet joint synovial cyst": the codes show the two together,
         # never that the cyst causes it — that, like the findings and imaging, is the clinician's to attest.
         r, c = excepted[0], cyst[0]
-        radic_words, cyst_words = _dx_onset_words(r, kind="radiculopathy"), _dx_onset_words(c, kind="facet synovial cyst")
+        radic_words = _dx_onset_words(r, kind="radiculopathy")
+        cyst_words = _dx_onset_words(c, kind="facet synovial cyst")
         return Outcome(
             DOC,
             f"{radic_words} is excepted only if the {cyst_words} causes it; the record "

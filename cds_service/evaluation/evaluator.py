@@ -104,12 +104,13 @@ def _apply_attestation(
     if not criterion.attestable or criterion.id not in answers:
         return outcome, False
     answer, evidence = answers[criterion.id]
+    overridden = replace(outcome, reason=f"attested yes, but {outcome.reason}", evidence=outcome.evidence + (evidence,))
     if outcome.status is Status.NOT_MET and answer:  # record evidence wins (contract §4), and the card says so
-        return replace(outcome, reason=f"attested yes, but {outcome.reason}", evidence=outcome.evidence + (evidence,)), False
+        return overridden, False
     if outcome.status is not Status.DOCUMENTATION:
         return outcome, False
     if answer and not outcome.attestation_settles:  # the record contradicts itself: only correcting it settles it
-        return replace(outcome, reason=f"attested yes, but {outcome.reason}", evidence=outcome.evidence + (evidence,)), False
+        return overridden, False
     if answer and outcome.attested_reason:
         return Outcome(Status.MET, outcome.attested_reason,
                        outcome.evidence + (evidence,)), True

@@ -3,8 +3,11 @@
 Each case is written from the policy text (05/26, 2019) and contract §4 before the engine was changed."""
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from tests.support.criteria_tables import DOC, MET, NOT_MET, determine
 from tests.support.fhir_builders import (
+    DOS,
     attestation,
     condition,
     coverage,
@@ -129,3 +132,27 @@ def test_cervical_order_with_neck_pain_is_met():
 def test_a_diagnosis_without_a_region_leaves_the_region_question_alone():
     c = criterion(determine(_pain_record("M54.50", "G89.29"), order("64490", levels=("C5-C6",))), "I.A.1.a")
     assert "but the only spinal pain diagnoses" not in c.reason
+
+
+# --------------------------------------------------------------- F11: a window the 2019 policy does not set
+# 2019 I.A.3: "failed to respond to conservative therapy including all of the following" (no time window; the
+# 24 months are the team's reading). 05/26 I.A.1.b: "within the past year" (the policy's own window).
+def _nsaid_record(day):
+    return [patient(), coverage(), condition("M47.816", months_ago(30, day)),
+            nsaid_statement(months_ago(6, day), months_ago(6, day) + timedelta(days=29))]
+
+
+def test_2019_look_back_is_said_to_be_ours_not_the_policys():
+    day = date(2023, 3, 1)
+    d = determine(_nsaid_record(day), order(day=day), today=day)
+    assert d.revision_id == "2019"
+    reason = criterion(d, "I.A.3.b").reason
+    assert "in the 24 months reviewed (the 2019 policy sets no time window)" in reason
+    assert "in the past 24 months" not in reason
+    pt = criterion(d, "I.A.3.a").reason
+    assert "in the 24 months reviewed (the 2019 policy sets no time window)" in pt
+
+
+def test_05_26_look_back_is_the_policys_past_year():
+    reason = criterion(determine(_nsaid_record(DOS), order()), "I.A.1.b.ii").reason
+    assert reason.endswith("in the past 12 months")
