@@ -81,6 +81,7 @@ class NsaidTrial(CheckParams):
 @dataclass(frozen=True)
 class AttestationOnly(CheckParams):
     rf_order_counts: bool  # an RF order on file shows that RF "is being considered"
+    document: str | None = None  # what the clinician documents, in clinical words ("that RF … is being considered")
 
 
 @dataclass(frozen=True)

@@ -143,7 +143,7 @@ def rf_technique_and_region(ctx: CheckContext, p: NoParams) -> Outcome:
     if ctx.region == Region.THORACIC:
         return Outcome(NOT_MET, "thoracic RF neurotomy is not covered (lumbar or cervical only)")
     if ctx.region == Region.CERVICAL_OR_THORACIC:
-        return Outcome(DOC, "region not stated: document cervical (not thoracic) levels in bodySite")
+        return Outcome(DOC, "region not stated: record the cervical (not thoracic) levels on the order (e.g. C5-C6)")
     return Outcome(MET, f"conventional RF, fluoroscopy/CT-guided, {ctx.region}")
 
 
@@ -152,7 +152,7 @@ def diagnostic_block_count(ctx: CheckContext, p: MaxBlocks) -> Outcome:
     if ctx.region == Region.THORACIC:
         return Outcome(NOT_MET, "facet injections are covered in the lumbar and cervical regions only")
     if ctx.region == Region.CERVICAL_OR_THORACIC:
-        return Outcome(DOC, "region not stated: document cervical (not thoracic) levels in bodySite")
+        return Outcome(DOC, "region not stated: record the cervical (not thoracic) levels on the order (e.g. C5-C6)")
     done = clinical.diagnostic_blocks_since_last_rf(ctx.priors, ctx.zone)
     ev = tuple(b.evidence for b in done)
     if len(done) >= p.max_blocks:
@@ -174,7 +174,8 @@ def diagnostic_block_count(ctx: CheckContext, p: MaxBlocks) -> Outcome:
 def level_count(ctx: CheckContext, p: MaxLevels) -> Outcome:
     levels = ", ".join(ctx.levels)
     if ctx.level_count is None:
-        return Outcome(DOC, "add-on code means 3 or more levels; name each level in bodySite")
+        return Outcome(DOC, "add-on code means 3 or more levels; "
+                       "name each level on the order (e.g. L3-L4, L4-L5, L5-S1)")
     if ctx.level_count > p.max_levels:
         return Outcome(
             NOT_MET, f"{ctx.level_count} levels ({levels or 'by codes'}); at most {p.max_levels} per session"
@@ -194,7 +195,8 @@ def _thoracic(ctx: CheckContext, hit: bool) -> Outcome:
     if ctx.region == Region.THORACIC:
         return Outcome(NOT_MET, "thoracic region: not medically necessary")
     if ctx.region == Region.CERVICAL_OR_THORACIC:
-        return Outcome(DOC, "cervical/thoracic code without a stated region: name the levels in bodySite")
+        return Outcome(DOC, "cervical/thoracic code without a stated region: "
+                       "name the levels on the order (e.g. C5-C6 or T7-T8)")
     return Outcome(NA, f"{ctx.region} region")
 
 
@@ -255,10 +257,12 @@ def pain_duration(ctx: CheckContext, p: PainDuration) -> Outcome:
             when = episodes.abatement_of(c, birth)
             ended_on = f" on {when}" if when else ""
             return Outcome(DOC, f"{_dx_words(c)} is recorded as ended{ended_on} and no current back or neck "
-                           "pain diagnosis is recorded: record the current episode with its onset on a Condition",
+                           "pain diagnosis is recorded: record the current episode: "
+                           "its diagnosis and when the pain began",
                            tuple(evidence_of(x, day=episodes.abatement_of(x, birth), note="episode ended")
                                  for x in ended))
-        return Outcome(DOC, "no back or neck pain diagnosis in the record: record it on a Condition with its onset")
+        return Outcome(DOC, "no back or neck pain diagnosis in the record: "
+                       "record the diagnosis and when the pain began")
     mismatch = _region_mismatch(ctx, conditions)
     if mismatch:
         return mismatch
@@ -294,7 +298,7 @@ def pain_duration(ctx: CheckContext, p: PainDuration) -> Outcome:
                 why = f"{_dx_words(c)} recurred; the onset of the current episode is not recorded"
             else:
                 why = f"{_dx_words(c)} {f'recorded {recorded} ' if recorded else ''}with no onset date"
-            return Outcome(DOC, f"{why}: record onset[x] on the Condition to show {p.min_months} months of pain", ev)
+            return Outcome(DOC, f"{why}: record when the pain began to show {p.min_months} months of pain", ev)
         o, c = dated[0]
         return Outcome(DOC, f"{_dx_words(c)} began {o.text}; cannot tell whether that is {p.min_months} months "
                        f"before the procedure: record the onset date", ev)
@@ -454,6 +458,9 @@ def therapy_trial(ctx: CheckContext, p: TherapyTrial) -> Outcome:
                 sessions[-1].resource, day=performed_date(sessions[-1].resource), note=f"last treatment (to {last})"
             ),
         )
+        if sessions[-1].resource is head[0]:  # one record is both: say it once
+            dated = f"{first} to {last}" if last != first else str(first)
+            ev = (evidence_of(head[0], day=first, note=f"the only treatment record ({dated})"),)
         if span >= p.min_days:
             return Outcome(
                 MET,
@@ -541,7 +548,7 @@ def nsaid_trial(ctx: CheckContext, p: NsaidTrial) -> Outcome:
 
 
 # What only the clinician can say: the reason names where to say it.
-ATTESTATION_ONLY_REASON = "not shown by structured data: record it in the attestation questionnaire"
+ATTESTATION_ONLY_REASON = "not shown by structured data"
 
 
 @check("attestation_only", AttestationOnly)
@@ -553,7 +560,8 @@ def attestation_only(ctx: CheckContext, p: AttestationOnly) -> Outcome:
             fc = facet_code_of(sr)
             if fc and fc.family == Family.RF and sr.get("status") in ("draft", "active", None):
                 return Outcome(MET, "an RF neurotomy order exists", (evidence_of(sr),))
-    return Outcome(DOC, ATTESTATION_ONLY_REASON)
+    what = f"document {p.document}" if p.document else "record it"
+    return Outcome(DOC, f"{ATTESTATION_ONLY_REASON}: {what} in the attestation questionnaire")
 
 
 @check("facet_syndrome_findings", FacetSyndromeFindings)
@@ -602,9 +610,8 @@ def facet_syndrome_findings(ctx: CheckContext, p: FacetSyndromeFindings) -> Outc
         status = clinical.status_code(c.get("verificationStatus")) or "unconfirmed"
         return Outcome(
             DOC,
-            f"{_dx_words(c).lower()} is {status}, not established: confirm or refute it on the "
-            "Condition "
-            "(verificationStatus) before facet syndrome can be accepted",
+            f"{_dx_words(c).lower()} is {status}, not established: confirm it or rule it out in the record "
+            "before facet syndrome can be accepted",
             tuple(
                 evidence_of(x, day=condition_onset(x), note=clinical.status_code(x.get("verificationStatus")))
                 for x in unconfirmed
@@ -684,7 +691,8 @@ def second_block(ctx: CheckContext, p: SecondBlock) -> Outcome:
         return Outcome(DOC, "relief after the first block is not recorded", ev)
     if not (prior_levels and ctx.levels):
         return Outcome(
-            DOC, f"first block gave {_relief_text(relief)}; same levels cannot be confirmed (bodySite missing)", ev
+            DOC, f"first block gave {_relief_text(relief)}; same levels cannot be confirmed "
+            "(the levels are not recorded on the orders)", ev
         )
     same = "same levels"
     if set(ctx.levels) != set(prior_levels):
@@ -814,9 +822,9 @@ def sustained_relief(ctx: CheckContext, p: SustainedRelief) -> Outcome:
     if p.requires_function:
         improved = _function_improved(ctx, prior.day)
         if improved is None:
-            return Outcome(
-                DOC, f"≥ {threshold}% relief for {months}+ months; functional improvement needs documentation", ev
-            )
+            shown = f"≥ {threshold}% relief recorded for {months} months (to {last_good})"
+            return Outcome(DOC, f"{shown}; functional improvement needs documentation", ev,
+                           attested_reason=f"{shown}; functional improvement attested by the clinician")
         ev += (improved,)
     return Outcome(MET, f"≥ {threshold}% relief for at least {months} months after {prior.day}", ev)
 

@@ -104,7 +104,8 @@ def _apply_attestation(
     if not criterion.attestable or criterion.id not in answers:
         return outcome, False
     answer, evidence = answers[criterion.id]
-    overridden = replace(outcome, reason=f"attested yes, but {outcome.reason}", evidence=outcome.evidence + (evidence,))
+    overridden = replace(outcome, reason=f"attested yes, but {outcome.reason}",
+                         evidence=outcome.evidence + (evidence,))
     if outcome.status is Status.NOT_MET and answer:  # record evidence wins (contract §4), and the card says so
         return overridden, False
     if outcome.status is not Status.DOCUMENTATION:
@@ -116,9 +117,25 @@ def _apply_attestation(
                        outcome.evidence + (evidence,)), True
     # Who settled it, then what was open before: the open item is told as past ("the record alone left open"),
     # never as a to-do the clinician has already done.
-    before = "" if outcome.reason == ATTESTATION_ONLY_REASON else f"; the record alone left open: {outcome.reason}"
+    only_attestable = outcome.reason.startswith(ATTESTATION_ONLY_REASON)
+    before = "" if only_attestable else f"; the record alone left open: {outcome.reason}"
     verdict = "attested by the clinician" if answer else "attested as not met by the clinician"
     return Outcome(Status.MET if answer else Status.NOT_MET, f"{verdict}{before}", outcome.evidence + (evidence,)), True
+
+
+def unique_evidence(evidence: Sequence[Evidence]) -> tuple[Evidence, ...]:
+    """Each resource once per criterion, where it first appears, keeping its most informative entry (a note,
+    then the longer note, then a date): "first treatment" and "last treatment" of one record are one line."""
+    def weight(e: Evidence) -> tuple[int, int, int]:
+        return (bool(e.note), len(e.note or ""), bool(e.date))
+
+    best: dict[str, Evidence] = {}
+    for e in evidence:
+        kept = best.get(e.reference)
+        if kept is None or weight(e) > weight(kept):
+            best[e.reference] = e
+    order = dict.fromkeys(e.reference for e in evidence)
+    return tuple(best[ref] for ref in order)
 
 
 def _max_levels(revision: Revision, kind: OrderKind) -> int | None:
@@ -174,7 +191,8 @@ def evaluate_procedure(
             outcome, settled = _apply_attestation(criterion, CHECKS[criterion.check](ctx, criterion.params), answers)
         else:
             outcome, settled = Outcome(Status.NOT_APPLICABLE, f"does not apply to a {KIND_WORDS[kind]}"), False
-        results.append(CriterionResult(criterion.id, outcome.status, outcome.reason, outcome.evidence, criterion.title,
+        results.append(CriterionResult(criterion.id, outcome.status, outcome.reason, unique_evidence(outcome.evidence),
+                                       criterion.title,
                                        criterion.attestable, settled, criterion.decidable_at, criterion.fix))
     return base.with_results(
         criteria=tuple(results),

@@ -156,3 +156,82 @@ def test_2019_look_back_is_said_to_be_ours_not_the_policys():
 def test_05_26_look_back_is_the_policys_past_year():
     reason = criterion(determine(_nsaid_record(DOS), order()), "I.A.1.b.ii").reason
     assert reason.endswith("in the past 12 months")
+
+
+# --------------------------------------------------------------- N2: each resource once per criterion
+def test_one_resource_is_listed_once_with_its_most_informative_note():
+    from cds_service.evaluation.evaluator import unique_evidence
+    from cds_service.evaluation.results import Evidence
+    bare = Evidence("Procedure", "p1", "2026-06-01")
+    first = Evidence("Procedure", "p1", "2026-06-01", note="first treatment")
+    last = Evidence("Procedure", "p1", "2026-06-01", note="last treatment (to 2026-06-01)")
+    other = Evidence("Observation", "o1", "2026-06-02")
+    assert unique_evidence((first, other, last, bare)) == (last, other)
+
+
+def test_a_single_treatment_record_is_said_once():
+    records = [patient(), coverage(), condition("M47.816", months_ago(8)), *pt_sessions(months_ago(3), 0, count=1)]
+    c = criterion(determine(records, order()), "I.A.1.b.i")
+    refs = [e.reference for e in c.evidence]
+    assert len(refs) == len(set(refs)) == 1
+    assert c.evidence[0].note.startswith("the only treatment record")
+
+
+# --------------------------------------------------------------- N3: what to do, in clinical words
+JARGON = ("bodySite", "onset[x]", "verificationStatus", "on a Condition", "the Condition")
+
+
+def _reasons(d):
+    return " ".join(c.reason for c in d.criteria)
+
+
+def test_instructions_name_no_fhir_elements():
+    cases = [
+        ([patient(), coverage(), condition("M47.816", months_ago(8))], order("64495", levels=())),
+        ([patient(), coverage(), condition("M47.816", months_ago(8))], order("64490", levels=())),
+        ([patient(), coverage(), condition("M47.816", None)], order()),
+        ([patient(), coverage()], order()),
+        ([patient(), coverage(), condition("M47.816", months_ago(8)), condition("S32.010A", months_ago(1))
+          | {"verificationStatus": {"coding": [{"code": "differential"}]}}], order()),
+    ]
+    for records, o in cases:
+        text = _reasons(determine(records, o))
+        assert not [j for j in JARGON if j in text], text
+
+
+def test_attestation_only_says_what_to_document():
+    c = criterion(determine([patient(), coverage(), condition("M47.816", months_ago(8))], order()), "I.A.1.f")
+    assert c.status.value == DOC
+    assert "document that radiofrequency (RF) denervation is being considered" in c.reason
+    assert "record it" not in c.reason
+
+
+def test_2019_activity_modification_says_what_to_document():
+    day = date(2023, 3, 1)
+    d = determine([patient(), coverage(), condition("M47.816", months_ago(30, day))], order(day=day), today=day)
+    assert "document ≥ 6 weeks of activity modification" in criterion(d, "I.A.3.c").reason
+
+
+def test_an_unconfirmed_exclusion_asks_to_confirm_or_rule_it_out():
+    fracture = condition("S32.010A", months_ago(1)) | {"verificationStatus": {"coding": [{"code": "differential"}]}}
+    records = [patient(), coverage(), condition("M47.816", months_ago(8)), fracture]
+    c = criterion(determine(records, order()), "I.A.1.c")
+    assert c.status.value == DOC and "confirm it or rule it out" in c.reason
+
+
+# --------------------------------------------------------------- F12: what the record shows is not "left open"
+# 05/26 I.B.2.b: "≥ 50% relief for at least six months" and "documented improvement in function".
+def test_repeat_rf_with_six_months_relief_recorded_says_only_function_was_open():
+    from tests.support.fhir_builders import procedure as proc
+    rf = proc("64635", months_ago(8), levels=("L4-L5",))
+    ref = rf
+    scores = [pain_score(8, months_ago(8), part_of=ref, at="08:00:00"),
+              pain_score(3, months_ago(7), part_of=ref), pain_score(3, months_ago(1), part_of=ref)]
+    records = [patient(), coverage(), condition("M47.816", months_ago(20)), rf, *scores]
+    d = determine(records, order("64635"))
+    c = criterion(d, "I.B.2.b")
+    assert c.status.value == DOC
+    assert f"relief recorded for 6 months (to {months_ago(1)})" in c.reason and "functional improvement" in c.reason
+    attested = criterion(determine(records + [attestation({"I.B.2.b": True})], order("64635")), "I.B.2.b")
+    assert attested.status.value == MET
+    assert "left open" not in attested.reason and "functional improvement attested" in attested.reason
