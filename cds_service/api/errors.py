@@ -72,14 +72,6 @@ def answer_for(error: errors.CdsError) -> ErrorAnswer:
     return next(ERROR_TABLE[cls] for cls in type(error).__mro__ if cls in ERROR_TABLE)
 
 
-def ApiError(status: int, diagnostics: str) -> errors.RequestRefused:  # noqa: N802 - the old class name
-    """Deprecated (issue 9): raise the `cds_service.errors` class instead. Kept so older call sites still work."""
-    by_status: dict[int, type[errors.RequestRefused]] = {
-        400: errors.InvalidRequest, 401: errors.Unauthorized, 403: errors.Forbidden, 404: errors.NotFound,
-        412: errors.PreconditionFailed, 413: errors.PayloadTooLarge, 431: errors.HeadersTooLarge}
-    return by_status.get(status, errors.InvalidRequest)(diagnostics)
-
-
 def operation_outcome(status: int, diagnostics: str, headers: dict[str, str] | None = None,
                       code: str | None = None) -> Response:
     body = {
