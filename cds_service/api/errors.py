@@ -118,8 +118,8 @@ def install_storage_errors(app: Flask) -> None:
 # Refusals that are audited (CRD: every call is logged), and the class each is recorded under. Only these fixed
 # words are stored: a refusal's diagnostics may echo what the client sent (an iss, a kid, a service id).
 REFUSAL_CLASSES = {400: "bad-request", 401: "jwt-refused", 403: "forbidden", 404: "not-found",
-                   405: "method-not-allowed", 412: "prefetch-unavailable", 413: "body-too-large",
-                   431: "headers-too-large"}
+                   405: "method-not-allowed", 408: "body-timeout", 412: "prefetch-unavailable",
+                   413: "body-too-large", 431: "headers-too-large"}
 
 
 def audit_refusal(response: Response) -> Response:
