@@ -1,28 +1,16 @@
 """Issue 10: a body that misses its deadline (408) is a refused call like any other, so it is in the refusal
 audit (CRD: every call is logged) with its class, route and verified client, never its bytes.
 
-Over real HTTP on loopback against `python -m cds_service serve`; one dripped connection, about 2 s.
+Over real HTTP on loopback against `python -m cds_service serve`; one connection dripping its body, about 3 s.
 """
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Iterator
 
-import pytest
-
-from tests.integration.server.slow_http import open_request, read_response
-from tests.support.service_process import EHR_ISS, ServiceProcess, start_service
+from tests.integration.server.slow_http import dripping, open_request, read_response
+from tests.support.service_process import EHR_ISS, ServiceProcess
 
 SIGN = "/cds-services/facet-order-sign"
-
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    running = start_service(tmp_path_factory.mktemp("late-body"),
-                            extra_env={"GUNICORN_WORKERS": "1", "CDS_BODY_TIMEOUT_S": "1"})
-    yield running
-    running.stop()
 
 
 def _refusals(service: ServiceProcess) -> list[sqlite3.Row]:
@@ -34,26 +22,15 @@ def _refusals(service: ServiceProcess) -> list[sqlite3.Row]:
         db.close()
 
 
-def test_a_dripped_body_answered_408_is_in_the_refusal_table(service: ServiceProcess) -> None:
+def test_a_dripped_body_answered_408_is_in_the_refusal_table(two_workers: ServiceProcess) -> None:
+    service = two_workers  # its body deadline is 2 s
     before = len(_refusals(service))
     sock = open_request(service.base_url, SIGN, authorization=f"Bearer {service.token(SIGN)}",
                         content_length=1000, body_start=b'{"hook": "order-sign", "context": {"patientId": "pat-drip"')
-    stop = threading.Event()
-
-    def drip() -> None:  # one byte every 0.3 s: each read is quick, only the absolute deadline ends it
-        while not stop.wait(0.3):
-            try:
-                sock.send(b" ")
-            except OSError:
-                return
-
-    dripping = threading.Thread(target=drip, daemon=True)
-    dripping.start()
     try:
-        status, _, _ = read_response(sock, timeout=15)
+        with dripping(sock, every_s=0.3):
+            status, _, _ = read_response(sock, timeout=15)
     finally:
-        stop.set()
-        dripping.join(timeout=5)
         sock.close()
     assert status == 408
 
