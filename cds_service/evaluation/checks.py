@@ -720,8 +720,9 @@ def first_block_relief_note(ctx: CheckContext, p: MinRelief) -> Outcome:
 
 @check("two_positive_blocks", TwoPositiveBlocks)
 def two_positive_blocks(ctx: CheckContext, p: TwoPositiveBlocks) -> Outcome:
-    if ctx.region == Region.THORACIC:  # thoracic RF is not medically necessary (I.E): never invite thoracic blocks
-        return Outcome(NA, "thoracic RF neurotomy is not covered whatever the blocks (I.E)")
+    if ctx.region == Region.THORACIC and ctx.kind in (OrderKind.RF_INITIAL, OrderKind.RF_REPEAT):
+        # thoracic RF is not medically necessary (I.E): the card must not invite thoracic blocks for it
+        return Outcome(NA, "a thoracic RF neurotomy is not covered whatever the blocks (I.E)")
     blocks = clinical.diagnostic_blocks(ctx.priors, ctx.zone)
     if len(blocks) < 2:
         return Outcome(

@@ -42,7 +42,7 @@ EXPECTED: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
     "cervical-injection": {"Cervical facet block": (COVERED, ()),
                            "Cervical facet RF ablation": (NOT_YET, ("I.B.1.b",))},
     "thoracic-injection": {"Thoracic facet block": (NOT_COVERED, ("I.A.1", "I.C")),
-                           "Thoracic facet RF ablation": (NOT_COVERED, ("I.B", "I.B.1.b", "I.E")),
+                           "Thoracic facet RF ablation": (NOT_COVERED, ("I.B", "I.E")),  # thoracic RF: I.E decides, blocks are not counted
                            "Thoracic therapeutic facet injection": (NOT_COVERED, ("I.C", "I.D.1"))},
 }
 DEMO_IDS = ("dx-first-lumbar-covered", "dx-first-lumbar-no-attestations", "dx-four-levels", "ultrasound-guided",
