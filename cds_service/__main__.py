@@ -36,7 +36,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from cds_service.fhir_access.bundle_links import entries_with_full_urls, link_full_urls
     from cds_service.fhir_access.normalize import normalize_resources
     from cds_service.usecases.engine import default_library, evaluate
-    from cds_service.usecases.report import evaluation_to_json, evaluation_to_text
+    from cds_service.usecases.report import evaluation_to_text
+    from cds_service.usecases.serialise import evaluation_to_json
 
     record_json = _read_json(args.record)
     if args.order is None:  # one fixture file, as fhir_fixtures/scenarios/*.json ship them

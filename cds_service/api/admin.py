@@ -17,7 +17,8 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from cds_service.api import admin_views as views
 from cds_service.api.context import services
-from cds_service.api.errors import ApiError, operation_outcome
+from cds_service.api.errors import operation_outcome
+from cds_service.errors import NotFound, Unauthorized
 from cds_service.observability import metrics
 from cds_service.security.admin_session import (
     COOKIE_NAME,
@@ -77,7 +78,7 @@ def _headers(response: Response) -> Response:
 def _enabled() -> AdminState:
     state = _state()
     if not state.config.enabled:
-        raise ApiError(404, "the admin console is disabled (set CDS_ADMIN_TOKEN, at least 16 characters)")
+        raise NotFound("the admin console is disabled (set CDS_ADMIN_TOKEN, at least 16 characters)")
     return state
 
 
@@ -128,7 +129,7 @@ def _authorised(state: AdminState) -> bool:
 def _require() -> AdminState:
     state = _enabled()
     if not _authorised(state):
-        raise ApiError(401, "admin authentication required")
+        raise Unauthorized("admin authentication required")
     return state
 
 
@@ -222,7 +223,7 @@ def decision_page(audit_id: int) -> Response:
         return Response(render_template("admin_login.html", problem=None), mimetype="text/html")
     call = state.queries.call(audit_id)
     if call is None:
-        raise ApiError(404, f"no call {audit_id} in the audit")
+        raise NotFound(f"no call {audit_id} in the audit")
     return Response(render_template("admin_decision.html", call=call, views=views, revision_label=_revision_label,
                                     criterion_title=_criterion_title, revision_effective=_revision_effective),
                     mimetype="text/html")
@@ -241,7 +242,7 @@ def assertion_api(assertion_id: str) -> Response:
     _require()
     found = _svc().store.assertion(assertion_id)
     if found is None:
-        raise ApiError(404, f"no coverage assertion '{assertion_id}'")
+        raise NotFound(f"no coverage assertion '{assertion_id}'")
     return jsonify(found)
 
 

@@ -10,7 +10,7 @@ from datetime import date
 from flask import Blueprint, Response, current_app, request, stream_with_context
 
 from cds_service.api import admin as admin_api
-from cds_service.api.errors import ApiError
+from cds_service.errors import InvalidRequest
 from cds_service.storage.export import FORMATS, export
 
 admin_export = Blueprint("admin_export", __name__, url_prefix="/admin")
@@ -22,7 +22,7 @@ def _day(name: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise ApiError(400, f"'{name}' must be a date, YYYY-MM-DD") from None
+        raise InvalidRequest(f"'{name}' must be a date, YYYY-MM-DD") from None
 
 
 @admin_export.get("/api/audit/export")
@@ -30,12 +30,12 @@ def audit_export() -> Response:
     admin_api._require()  # the admin blueprint's own check (token or session)
     first, last = _day("from"), _day("to")
     if last < first:
-        raise ApiError(400, "'to' is before 'from'")
+        raise InvalidRequest("'to' is before 'from'")
     if (last - first).days > MAX_DAYS:
-        raise ApiError(400, f"a range of at most {MAX_DAYS} days")
+        raise InvalidRequest(f"a range of at most {MAX_DAYS} days")
     fmt = request.args.get("format", "csv")
     if fmt not in FORMATS:
-        raise ApiError(400, "'format' must be csv or ndjson")
+        raise InvalidRequest("'format' must be csv or ndjson")
     store = current_app.extensions["facet_cds"].store
     mimetype = "text/csv" if fmt == "csv" else "application/x-ndjson"
     response = Response(stream_with_context(export(store, first, last, fmt)),

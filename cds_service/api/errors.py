@@ -72,14 +72,6 @@ def answer_for(error: errors.CdsError) -> ErrorAnswer:
     return next(ERROR_TABLE[cls] for cls in type(error).__mro__ if cls in ERROR_TABLE)
 
 
-def ApiError(status: int, diagnostics: str) -> errors.RequestRefused:  # noqa: N802 - the old class name
-    """Deprecated (issue 9): raise the `cds_service.errors` class instead. Kept so older call sites still work."""
-    by_status: dict[int, type[errors.RequestRefused]] = {
-        400: errors.InvalidRequest, 401: errors.Unauthorized, 403: errors.Forbidden, 404: errors.NotFound,
-        412: errors.PreconditionFailed, 413: errors.PayloadTooLarge, 431: errors.HeadersTooLarge}
-    return by_status.get(status, errors.InvalidRequest)(diagnostics)
-
-
 def operation_outcome(status: int, diagnostics: str, headers: dict[str, str] | None = None,
                       code: str | None = None) -> Response:
     body = {
@@ -126,8 +118,8 @@ def install_storage_errors(app: Flask) -> None:
 # Refusals that are audited (CRD: every call is logged), and the class each is recorded under. Only these fixed
 # words are stored: a refusal's diagnostics may echo what the client sent (an iss, a kid, a service id).
 REFUSAL_CLASSES = {400: "bad-request", 401: "jwt-refused", 403: "forbidden", 404: "not-found",
-                   405: "method-not-allowed", 412: "prefetch-unavailable", 413: "body-too-large",
-                   431: "headers-too-large"}
+                   405: "method-not-allowed", 408: "body-timeout", 412: "prefetch-unavailable",
+                   413: "body-too-large", 431: "headers-too-large"}
 
 
 def audit_refusal(response: Response) -> Response:

@@ -33,6 +33,9 @@ class PainDuration(CheckParams):
     requires_adl: bool
     lookback_months: int  # for the interference score
     pain_valuesets: tuple[str, ...] = valuesets()  # diagnoses that show back or neck pain
+    # PT/home exercise for the complaint: treatment dated before a later "onset" contradicts that onset.
+    therapy_valuesets: tuple[str, ...] | None = valuesets(optional=True)
+    home_exercise_valuesets: tuple[str, ...] | None = valuesets(optional=True)
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,8 @@ class TherapyTrial(CheckParams):
     therapy_valuesets: tuple[str, ...] = valuesets()
     home_exercise_valuesets: tuple[str, ...] = valuesets()  # a prescribed programme (ServiceRequest, CarePlan)
     exception_criterion: str | None = None  # a synovial_cyst_exception criterion that waives the trial
+    # Set when the revision's text gives no window: the card then says the look-back is ours, not the policy's.
+    lookback_note: str | None = None
     exception: SynovialCyst | None = resolved()  # that criterion's parameters, filled in by the loader
 
     criterion_refs: ClassVar = {"exception_criterion": "synovial_cyst_exception"}
@@ -70,11 +75,13 @@ class NsaidTrial(CheckParams):
     lookback_months: int
     egfr_below: int  # the latest eGFR below this contraindicates NSAIDs (CKD stage 4-5)
     contraindication_valuesets: tuple[str, ...] = valuesets()  # established diagnoses that contraindicate them
+    lookback_note: str | None = None  # as TherapyTrial.lookback_note
 
 
 @dataclass(frozen=True)
 class AttestationOnly(CheckParams):
     rf_order_counts: bool  # an RF order on file shows that RF "is being considered"
+    document: str | None = None  # what the clinician documents, in clinical words ("that RF … is being considered")
 
 
 @dataclass(frozen=True)

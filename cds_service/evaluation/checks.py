@@ -61,6 +61,10 @@ class Outcome:
     status: Status
     reason: str
     evidence: tuple[Evidence, ...] = ()
+    # The reason to show when a "yes" attestation settles this documentation (None: the generic wording).
+    attested_reason: str | None = None
+    # False when the record contradicts itself: an attestation cannot settle it, the record must be corrected.
+    attestation_settles: bool = True
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,7 @@ def rf_technique_and_region(ctx: CheckContext, p: NoParams) -> Outcome:
     if ctx.region == Region.THORACIC:
         return Outcome(NOT_MET, "thoracic RF neurotomy is not covered (lumbar or cervical only)")
     if ctx.region == Region.CERVICAL_OR_THORACIC:
-        return Outcome(DOC, "region not stated: document cervical (not thoracic) levels in bodySite")
+        return Outcome(DOC, "region not stated: record the cervical (not thoracic) levels on the order (e.g. C5-C6)")
     return Outcome(MET, f"conventional RF, fluoroscopy/CT-guided, {ctx.region}")
 
 
@@ -148,7 +152,7 @@ def diagnostic_block_count(ctx: CheckContext, p: MaxBlocks) -> Outcome:
     if ctx.region == Region.THORACIC:
         return Outcome(NOT_MET, "facet injections are covered in the lumbar and cervical regions only")
     if ctx.region == Region.CERVICAL_OR_THORACIC:
-        return Outcome(DOC, "region not stated: document cervical (not thoracic) levels in bodySite")
+        return Outcome(DOC, "region not stated: record the cervical (not thoracic) levels on the order (e.g. C5-C6)")
     done = clinical.diagnostic_blocks_since_last_rf(ctx.priors, ctx.zone)
     ev = tuple(b.evidence for b in done)
     if len(done) >= p.max_blocks:
@@ -170,7 +174,8 @@ def diagnostic_block_count(ctx: CheckContext, p: MaxBlocks) -> Outcome:
 def level_count(ctx: CheckContext, p: MaxLevels) -> Outcome:
     levels = ", ".join(ctx.levels)
     if ctx.level_count is None:
-        return Outcome(DOC, "add-on code means 3 or more levels; name each level in bodySite")
+        return Outcome(DOC, "add-on code means 3 or more levels; "
+                       "name each level on the order (e.g. L3-L4, L4-L5, L5-S1)")
     if ctx.level_count > p.max_levels:
         return Outcome(
             NOT_MET, f"{ctx.level_count} levels ({levels or 'by codes'}); at most {p.max_levels} per session"
@@ -190,7 +195,8 @@ def _thoracic(ctx: CheckContext, hit: bool) -> Outcome:
     if ctx.region == Region.THORACIC:
         return Outcome(NOT_MET, "thoracic region: not medically necessary")
     if ctx.region == Region.CERVICAL_OR_THORACIC:
-        return Outcome(DOC, "cervical/thoracic code without a stated region: name the levels in bodySite")
+        return Outcome(DOC, "cervical/thoracic code without a stated region: "
+                       "name the levels on the order (e.g. C5-C6 or T7-T8)")
     return Outcome(NA, f"{ctx.region} region")
 
 
@@ -251,15 +257,33 @@ def pain_duration(ctx: CheckContext, p: PainDuration) -> Outcome:
             when = episodes.abatement_of(c, birth)
             ended_on = f" on {when}" if when else ""
             return Outcome(DOC, f"{_dx_words(c)} is recorded as ended{ended_on} and no current back or neck "
-                           "pain diagnosis is recorded: record the current episode with its onset on a Condition",
+                           "pain diagnosis is recorded: record the current episode: "
+                           "its diagnosis and when the pain began",
                            tuple(evidence_of(x, day=episodes.abatement_of(x, birth), note="episode ended")
                                  for x in ended))
-        return Outcome(DOC, "no back or neck pain diagnosis in the record: record it on a Condition with its onset")
+        return Outcome(DOC, "no back or neck pain diagnosis in the record: "
+                       "record the diagnosis and when the pain began")
+    mismatch = _region_mismatch(ctx, conditions)
+    if mismatch:
+        return mismatch
     onsets = [(episodes.onset_of(c, birth), c) for c in conditions]
     verdict = episodes.duration_verdict([o for o, _ in onsets], cutoff)
     dated = sorted(((o, c) for o, c in onsets if o.earliest), key=lambda oc: oc[0].earliest or date.min)
     if verdict == "not met":
         o, c = dated[0]
+        treated = _conservative_before(ctx, p, cutoff)
+        if treated and o.earliest and treated[0] < o.earliest:
+            # Conservative therapy for spinal pain months before the recorded onset: the onset, not the pain,
+            # is in question — not clean evidence that the pain is short (contract: not met needs positive evidence).
+            day, what, resource = treated
+            return Outcome(
+                DOC,
+                f"the onset recorded on the diagnosis ({o.text}, {_dx_words(c)}) conflicts with {what} from {day}: "
+                "correct when the pain episode began",
+                tuple(evidence_of(x, day=ox.earliest, note=f"onset {ox.text}") for ox, x in dated)
+                + (evidence_of(resource, day=day, field=_code_field(resource), note=f"{what} from {day}"),),
+                attestation_settles=False,
+            )
         return Outcome(NOT_MET,
                        f"{_dx_words(c)} began {o.text}, less than {p.min_months} months before the procedure",
                        tuple(evidence_of(x, day=ox.earliest, note=f"onset {ox.text}") for ox, x in dated))
@@ -274,7 +298,7 @@ def pain_duration(ctx: CheckContext, p: PainDuration) -> Outcome:
                 why = f"{_dx_words(c)} recurred; the onset of the current episode is not recorded"
             else:
                 why = f"{_dx_words(c)} {f'recorded {recorded} ' if recorded else ''}with no onset date"
-            return Outcome(DOC, f"{why}: record onset[x] on the Condition to show {p.min_months} months of pain", ev)
+            return Outcome(DOC, f"{why}: record when the pain began to show {p.min_months} months of pain", ev)
         o, c = dated[0]
         return Outcome(DOC, f"{_dx_words(c)} began {o.text}; cannot tell whether that is {p.min_months} months "
                        f"before the procedure: record the onset date", ev)
@@ -291,6 +315,75 @@ def pain_duration(ctx: CheckContext, p: PainDuration) -> Outcome:
                        ev + (evidence_of(last, day=effective_date(last)),))
     return Outcome(DOC, f"{_dx_words(c)} since {since}; interference with daily activities is not recorded "
                    "(record a pain-interference score)", ev)
+
+
+# The same procedure in the other part of the spine (CPT 64490-64492 ↔ 64493-64495, RF 64633/4 ↔ 64635/6),
+# to name the likeliest intended code when the diagnoses are all of the other region.
+OTHER_REGION_CODE = {"64490": "64493", "64491": "64494", "64492": "64495", "64633": "64635", "64634": "64636",
+                     "0213T": "0216T", "0214T": "0217T", "0215T": "0218T"}
+OTHER_REGION_CODE.update({v: k for k, v in list(OTHER_REGION_CODE.items())})
+_ORDER_REGIONS = {Region.LUMBAR: {"lumbar"}, Region.CERVICAL: {"cervical"}, Region.THORACIC: {"thoracic"},
+                  Region.CERVICAL_OR_THORACIC: {"cervical", "thoracic"}}
+_PAIN_OF = {Region.LUMBAR: "low back pain with when it began", Region.CERVICAL: "neck pain with when it began",
+           Region.THORACIC: "thoracic back pain with when it began",
+           Region.CERVICAL_OR_THORACIC: "neck pain with when it began, and the cervical levels on the order"}
+
+
+def _region_mismatch(ctx: CheckContext, conditions: Sequence[Mapping[str, Any]]) -> Outcome | None:
+    """Every spinal pain diagnosis names a region and none is the order's: the pain of the region to be treated
+    is not shown (a lumbar episode is not ≥ 3 months of neck pain) — most often a mis-picked code."""
+    wanted = _ORDER_REGIONS.get(ctx.region)
+    regions = [clinical.condition_region(ctx.valuesets, c) for c in conditions]
+    if not wanted or not regions or None in regions or wanted & set(regions):
+        return None
+    code = ctx.procedure.code.code
+    named = sorted({r for r in regions if r})
+    theirs = " and ".join(named)
+    other = OTHER_REGION_CODE.get(code)
+    place = {"cervical-or-thoracic": "cervical/thoracic"}.get(ctx.region, str(ctx.region))
+    check_code = f"check the code ({other} for {named[0]})" if other and len(named) == 1 else "check the code"
+    return Outcome(
+        DOC,
+        f"the order is {place} ({code}) but the only spinal pain diagnoses are {theirs}: {check_code}, or record "
+        f"{_PAIN_OF[ctx.region]}",
+        tuple(evidence_of(c, day=condition_onset(c), note=f"{r} diagnosis")
+              for c, r in zip(conditions, regions, strict=True)),
+    )
+
+
+def _code_field(resource: Mapping[str, Any]) -> str:
+    return "medicationCodeableConcept" if resource.get("medicationCodeableConcept") else "code"
+
+
+def _conservative_before(
+    ctx: CheckContext, p: PainDuration, cutoff: date
+) -> tuple[date, str, Mapping[str, Any]] | None:
+    """The earliest PT/home exercise or NSAID therapy in the look-back, when it is dated on or before the cutoff
+    (so it alone spans the required months): (day, what, resource)."""
+    start = months_before(ctx.dos, p.lookback_months)
+    found: list[tuple[date, str, Mapping[str, Any]]] = []
+    if p.therapy_valuesets:
+        hep = p.home_exercise_valuesets or ()
+        sessions = clinical.therapy_sessions(ctx.record, ctx.valuesets, p.therapy_valuesets, start, ctx.dos,
+                                             home_exercise=hep)
+        if sessions:
+            first = sessions[0]
+            opened = clinical.evaluation_before(ctx.record, ctx.valuesets, p.therapy_valuesets, start, first.first)
+            day, resource = opened if opened else (first.first, first.resource)
+            found.append((day, "physical therapy", resource))
+    found += [(c.start, f"NSAID therapy ({c.name})", _course_resource(ctx, c)) for c in
+              clinical.nsaid_courses(ctx.record, ctx.nsaids, start, ctx.dos) if c.start >= start]
+    found = [f for f in found if f[0] <= cutoff]
+    return min(found, key=lambda f: f[0]) if found else None
+
+
+def _course_resource(ctx: CheckContext, course: clinical.NsaidCourse) -> Mapping[str, Any]:
+    ref = course.evidence
+    for kind in ("MedicationStatement", "MedicationRequest", "MedicationDispense"):
+        for r in ctx.record.of_type(kind):
+            if kind == ref.resource_type and str(r.get("id")) == ref.resource_id:
+                return r
+    return {"resourceType": ref.resource_type, "id": ref.resource_id}
 
 
 def _last_conservative_day(ctx: CheckContext, p: FailedConservative, start: date) -> date | None:
@@ -365,6 +458,9 @@ def therapy_trial(ctx: CheckContext, p: TherapyTrial) -> Outcome:
                 sessions[-1].resource, day=performed_date(sessions[-1].resource), note=f"last treatment (to {last})"
             ),
         )
+        if sessions[-1].resource is head[0]:  # one record is both: say it once
+            dated = f"{first} to {last}" if last != first else str(first)
+            ev = (evidence_of(head[0], day=first, note=f"the only treatment record ({dated})"),)
         if span >= p.min_days:
             return Outcome(
                 MET,
@@ -393,7 +489,7 @@ def therapy_trial(ctx: CheckContext, p: TherapyTrial) -> Outcome:
         return Outcome(NOT_MET, f"therapy lasted {span} days ({first} to {last}); {p.min_days} needed", ev)
     return Outcome(
         DOC,
-        f"no physical therapy or home exercise treatment recorded in the past {p.lookback_months} months "
+        f"no physical therapy or home exercise treatment recorded {_window(p.lookback_months, p.lookback_note)} "
         "(an evaluation alone is not treatment); record the treatment dates",
     )
 
@@ -409,6 +505,11 @@ def _therapy_name(ctx: CheckContext, resource: Mapping[str, Any], home_exercise:
     return text or ("home exercise programme" if hep else "physical therapy")
 
 
+def _window(months: int, note: str | None) -> str:
+    """"in the past 12 months" when the policy sets the window; else say it is the months we reviewed."""
+    return f"in the {months} months reviewed ({note})" if note else f"in the past {months} months"
+
+
 @check("nsaid_trial", NsaidTrial)
 def nsaid_trial(ctx: CheckContext, p: NsaidTrial) -> Outcome:
     contra = clinical.nsaid_contraindication(ctx.record, ctx.valuesets, ctx.nsaids, ctx.dos,
@@ -418,7 +519,7 @@ def nsaid_trial(ctx: CheckContext, p: NsaidTrial) -> Outcome:
     months, need = p.lookback_months, p.min_days
     exposure = clinical.nsaid_exposure(ctx.record, ctx.nsaids, months_before(ctx.dos, months), ctx.dos)
     if exposure.days >= need:
-        return Outcome(MET, f"{exposure.days} days of NSAIDs in the past {months} months", exposure.evidence)
+        return Outcome(MET, f"{exposure.days} days of NSAIDs {_window(months, p.lookback_note)}", exposure.evidence)
     if exposure.open and exposure.most_days >= need:
         # Never "only 1 days": a course whose length is unknown is documentation, named with what is missing.
         what = "; ".join(f"{c.name} from {c.start}: {c.missing}" for c in exposure.open[:3])
@@ -431,22 +532,23 @@ def nsaid_trial(ctx: CheckContext, p: NsaidTrial) -> Outcome:
         return Outcome(
             NOT_MET,
             f"{c.name} from {c.start} ({c.missing}): even so, at most {exposure.most_days} days of NSAIDs "
-            f"are possible in the past {months} months; {need} needed",
+            f"are possible {_window(months, p.lookback_note)}; {need} needed",
             exposure.evidence,
         )
     if exposure.days:
         return Outcome(
-            NOT_MET, f"{exposure.days} days of NSAIDs in the past {months} months; {need} needed", exposure.evidence
+            NOT_MET, f"{exposure.days} days of NSAIDs {_window(months, p.lookback_note)}; {need} needed",
+            exposure.evidence,
         )
     return Outcome(
         DOC,
-        f"no NSAID use recorded in the past {months} months; record the NSAID, its dates, or why NSAIDs are "
+        f"no NSAID use recorded {_window(months, p.lookback_note)}; record the NSAID, its dates, or why NSAIDs are "
         "contraindicated",
     )
 
 
 # What only the clinician can say: the reason names where to say it.
-ATTESTATION_ONLY_REASON = "not shown by structured data: record it in the attestation questionnaire"
+ATTESTATION_ONLY_REASON = "not shown by structured data"
 
 
 @check("attestation_only", AttestationOnly)
@@ -458,7 +560,8 @@ def attestation_only(ctx: CheckContext, p: AttestationOnly) -> Outcome:
             fc = facet_code_of(sr)
             if fc and fc.family == Family.RF and sr.get("status") in ("draft", "active", None):
                 return Outcome(MET, "an RF neurotomy order exists", (evidence_of(sr),))
-    return Outcome(DOC, ATTESTATION_ONLY_REASON)
+    what = f"document {p.document}" if p.document else "record it"
+    return Outcome(DOC, f"{ATTESTATION_ONLY_REASON}: {what} in the attestation questionnaire")
 
 
 @check("facet_syndrome_findings", FacetSyndromeFindings)
@@ -472,6 +575,8 @@ def facet_syndrome_findings(ctx: CheckContext, p: FacetSyndromeFindings) -> Outc
         c for c in exclusions if ctx.valuesets.matching(p.site_not_stated_valuesets, codings(c.get("code")))
     ]
     exclusions = [c for c in exclusions if c not in site_unstated]
+    excepted: list[Mapping[str, Any]] = []  # radiculopathy the synovial-cyst exception may excuse
+    cyst: list[Mapping[str, Any]] = []
     if p.synovial_cyst_exception and p.radiculopathy_valuesets:
         radiculopathy = p.radiculopathy_valuesets
         radic = {id(c) for flag in (False, True)
@@ -481,6 +586,7 @@ def facet_syndrome_findings(ctx: CheckContext, p: FacetSyndromeFindings) -> Outc
         cyst = clinical.active_conditions_in(ctx.record, ctx.valuesets, cysts, ctx.dos)
         cyst_q = clinical.active_conditions_in(ctx.record, ctx.valuesets, cysts, ctx.dos, unconfirmed=True)
         if cyst:  # radiculopathy caused by a facet synovial cyst is allowed
+            excepted = [c for c in exclusions if id(c) in radic]
             exclusions = [c for c in exclusions if id(c) not in radic]
             unconfirmed = [c for c in unconfirmed if id(c) not in radic]
         elif cyst_q:  # the excuse is itself unconfirmed: the radiculopathy becomes a question
@@ -504,15 +610,40 @@ def facet_syndrome_findings(ctx: CheckContext, p: FacetSyndromeFindings) -> Outc
         status = clinical.status_code(c.get("verificationStatus")) or "unconfirmed"
         return Outcome(
             DOC,
-            f"{_dx_words(c).lower()} is {status}, not established: confirm or refute it on the "
-            "Condition "
-            "(verificationStatus) before facet syndrome can be accepted",
+            f"{_dx_words(c).lower()} is {status}, not established: confirm it or rule it out in the record "
+            "before facet syndrome can be accepted",
             tuple(
                 evidence_of(x, day=condition_onset(x), note=clinical.status_code(x.get("verificationStatus")))
                 for x in unconfirmed
             ),
         )
+    if excepted and cyst:
+        # "except for radiculopathy caused by a facet joint synovial cyst": the codes show the two together,
+        # never that the cyst causes it — that, like the findings and imaging, is the clinician's to attest.
+        r, c = excepted[0], cyst[0]
+        radic_words = _dx_onset_words(r, kind="radiculopathy")
+        cyst_words = _dx_onset_words(c, kind="facet synovial cyst")
+        return Outcome(
+            DOC,
+            f"{radic_words} is excepted only if the {cyst_words} causes it; the record "
+            "does not show the cause: that the cyst causes the radicular pain, the facet syndrome findings and the "
+            "imaging need the clinician's attestation",
+            tuple(evidence_of(x, day=condition_onset(x)) for x in (r, c)),
+            attested_reason=f"{radic_words} is excepted because the clinician attests it is caused by the "
+            f"{cyst_words}; facet syndrome findings and imaging attested",
+        )
     return Outcome(DOC, "no exclusion diagnosis; facet syndrome findings and imaging need the clinician's attestation")
+
+
+def _dx_onset_words(condition: Mapping[str, Any], *, kind: str) -> str:
+    """"radiculopathy (M54.16, since 2026-07-20)": what the condition is to this criterion, its code and onset,
+    and the chart's own display when it does not say so (M71.38 reads "other bursal cyst, other site")."""
+    code = next((str(c.get("code")) for c in codings(condition.get("code")) if c.get("code")), None)
+    display = next((str(c.get("display")) for c in codings(condition.get("code")) if c.get("display")), None)
+    onset = condition_onset(condition)
+    recorded = f"recorded as “{display}”" if display and kind.split(" ", 1)[-1] not in display.lower() else None
+    inner = ", ".join(x for x in (code, recorded, f"since {onset}" if onset else None) if x)
+    return f"{kind} ({inner})" if inner else kind
 
 
 # ---------------------------------------------------------------- blocks, relief, RF
@@ -560,7 +691,8 @@ def second_block(ctx: CheckContext, p: SecondBlock) -> Outcome:
         return Outcome(DOC, "relief after the first block is not recorded", ev)
     if not (prior_levels and ctx.levels):
         return Outcome(
-            DOC, f"first block gave {_relief_text(relief)}; same levels cannot be confirmed (bodySite missing)", ev
+            DOC, f"first block gave {_relief_text(relief)}; same levels cannot be confirmed "
+            "(the levels are not recorded on the orders)", ev
         )
     same = "same levels"
     if set(ctx.levels) != set(prior_levels):
@@ -691,9 +823,9 @@ def sustained_relief(ctx: CheckContext, p: SustainedRelief) -> Outcome:
     if p.requires_function:
         improved = _function_improved(ctx, prior.day)
         if improved is None:
-            return Outcome(
-                DOC, f"≥ {threshold}% relief for {months}+ months; functional improvement needs documentation", ev
-            )
+            shown = f"≥ {threshold}% relief recorded for {months} months (to {last_good})"
+            return Outcome(DOC, f"{shown}; functional improvement needs documentation", ev,
+                           attested_reason=f"{shown}; functional improvement attested by the clinician")
         ev += (improved,)
     return Outcome(MET, f"≥ {threshold}% relief for at least {months} months after {prior.day}", ev)
 

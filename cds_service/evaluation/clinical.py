@@ -328,14 +328,29 @@ def ended_spinal_pain_conditions(
     ]
 
 
-def diagnosis_regions(record: PatientRecord, valuesets: ValueSets, on: date) -> set[str]:
-    """Spinal regions of the active spinal diagnoses, from the `region` attribute in the value sets."""
-    regions: set[str] = set()
+def _region_table(valuesets: ValueSets) -> dict[tuple[str, str], str]:
     region_of: dict[tuple[str, str], str] = {}
     for name in SPINAL_PAIN_VALUESETS:
         for entry in valuesets.entries(name):
             if entry.attributes.get("region") in ("cervical", "thoracic", "lumbar"):
                 region_of[(entry.system, entry.code.replace(".", ""))] = entry.attributes["region"]
+    return region_of
+
+
+def condition_region(valuesets: ValueSets, condition: Resource) -> str | None:
+    """The spinal region a diagnosis names (the value sets' `region` attribute), None when it names none."""
+    region_of = _region_table(valuesets)
+    for coding in codings(condition.get("code")):
+        region = region_of.get((str(coding.get("system")), str(coding.get("code") or "").replace(".", "")))
+        if region:
+            return region
+    return None
+
+
+def diagnosis_regions(record: PatientRecord, valuesets: ValueSets, on: date) -> set[str]:
+    """Spinal regions of the active spinal diagnoses, from the `region` attribute in the value sets."""
+    regions: set[str] = set()
+    region_of = _region_table(valuesets)
     for c in record.of_type("Condition"):
         if not condition_is_active(c, on):
             continue

@@ -5,6 +5,7 @@ Pure: no I/O, no clock (today is passed in). Criteria come from the policy data;
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -100,14 +101,41 @@ def _apply_attestation(
     criterion: Criterion, outcome: Outcome, answers: Mapping[str, tuple[bool, Evidence]]
 ) -> tuple[Outcome, bool]:
     """An attestation settles only what the record leaves open (contract §4 "Attestations")."""
-    if not criterion.attestable or outcome.status is not Status.DOCUMENTATION or criterion.id not in answers:
+    if not criterion.attestable or criterion.id not in answers:
         return outcome, False
     answer, evidence = answers[criterion.id]
+    overridden = replace(outcome, reason=f"attested yes, but {outcome.reason}",
+                         evidence=outcome.evidence + (evidence,))
+    if outcome.status is Status.NOT_MET and answer:  # record evidence wins (contract §4), and the card says so
+        return overridden, False
+    if outcome.status is not Status.DOCUMENTATION:
+        return outcome, False
+    if answer and not outcome.attestation_settles:  # the record contradicts itself: only correcting it settles it
+        return overridden, False
+    if answer and outcome.attested_reason:
+        return Outcome(Status.MET, outcome.attested_reason,
+                       outcome.evidence + (evidence,)), True
     # Who settled it, then what was open before: the open item is told as past ("the record alone left open"),
     # never as a to-do the clinician has already done.
-    before = "" if outcome.reason == ATTESTATION_ONLY_REASON else f"; the record alone left open: {outcome.reason}"
+    only_attestable = outcome.reason.startswith(ATTESTATION_ONLY_REASON)
+    before = "" if only_attestable else f"; the record alone left open: {outcome.reason}"
     verdict = "attested by the clinician" if answer else "attested as not met by the clinician"
     return Outcome(Status.MET if answer else Status.NOT_MET, f"{verdict}{before}", outcome.evidence + (evidence,)), True
+
+
+def unique_evidence(evidence: Sequence[Evidence]) -> tuple[Evidence, ...]:
+    """Each resource once per criterion, where it first appears, keeping its most informative entry (a note,
+    then the longer note, then a date): "first treatment" and "last treatment" of one record are one line."""
+    def weight(e: Evidence) -> tuple[int, int, int]:
+        return (bool(e.note), len(e.note or ""), bool(e.date))
+
+    best: dict[str, Evidence] = {}
+    for e in evidence:
+        kept = best.get(e.reference)
+        if kept is None or weight(e) > weight(kept):
+            best[e.reference] = e
+    order = dict.fromkeys(e.reference for e in evidence)
+    return tuple(best[ref] for ref in order)
 
 
 def _max_levels(revision: Revision, kind: OrderKind) -> int | None:
@@ -163,7 +191,8 @@ def evaluate_procedure(
             outcome, settled = _apply_attestation(criterion, CHECKS[criterion.check](ctx, criterion.params), answers)
         else:
             outcome, settled = Outcome(Status.NOT_APPLICABLE, f"does not apply to a {KIND_WORDS[kind]}"), False
-        results.append(CriterionResult(criterion.id, outcome.status, outcome.reason, outcome.evidence, criterion.title,
+        results.append(CriterionResult(criterion.id, outcome.status, outcome.reason, unique_evidence(outcome.evidence),
+                                       criterion.title,
                                        criterion.attestable, settled, criterion.decidable_at, criterion.fix))
     return base.with_results(
         criteria=tuple(results),

@@ -115,6 +115,24 @@ class _Reader:
                 return set()
 
 
+def _range_and_client(f: CallFilter, table: str = "") -> tuple[list[str], list[Any]]:
+    """The clauses every table's filter shares: the date range and the client (`table`: a column prefix)."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if f.since is not None:
+        clauses.append(f"{table}at >= ?")
+        params.append(f.since)
+    if f.until is not None:
+        clauses.append(f"{table}at < ?")
+        params.append(f.until)
+    if f.client == NO_CLIENT:
+        clauses.append(f"{table}client IS NULL")
+    elif f.client:
+        clauses.append(f"{table}client = ?")
+        params.append(f.client)
+    return clauses, params
+
+
 class ConsoleQueries:
     def __init__(self, database: DatabaseUrl) -> None:
         self._db = _Reader(database)
@@ -130,24 +148,12 @@ class ConsoleQueries:
         return self._order_table
 
     def _audit_where(self, f: CallFilter) -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if f.since is not None:
-            clauses.append("at >= ?")
-            params.append(f.since)
-        if f.until is not None:
-            clauses.append("at < ?")
-            params.append(f.until)
+        clauses, params = _range_and_client(f)
         for column, value in (("hook", f.hook), ("patient_hash", f.patient_hash), ("hook_instance", f.hook_instance),
                               ("id", f.audit_id)):
             if value is not None and value != "":
                 clauses.append(f"{column} = ?")
                 params.append(value)
-        if f.client == NO_CLIENT:
-            clauses.append("client IS NULL")
-        elif f.client:
-            clauses.append("client = ?")
-            params.append(f.client)
         if f.decision:  # decisions is json.dumps output: '"decision": "covered"' cannot match "not-covered"
             clauses.append("decisions LIKE ? ESCAPE '\\'")
             params.append(f'%"decision": "{_like_escape(f.decision)}"%')
@@ -172,19 +178,9 @@ class ConsoleQueries:
         if f.narrows_to_answered:
             return None
         # Hook, feedback and other service calls; the admin pages' own refusals (sign-in) are counted in metrics.
-        clauses: list[str] = ["route NOT LIKE ?"]
-        params: list[Any] = ["/admin%"]
-        if f.since is not None:
-            clauses.append("at >= ?")
-            params.append(f.since)
-        if f.until is not None:
-            clauses.append("at < ?")
-            params.append(f.until)
-        if f.client == NO_CLIENT:
-            clauses.append("client IS NULL")
-        elif f.client:
-            clauses.append("client = ?")
-            params.append(f.client)
+        clauses, params = _range_and_client(f)
+        clauses.append("route NOT LIKE ?")
+        params.append("/admin%")
         if f.status and f.status.isdigit():
             clauses.append("status = ?")
             params.append(int(f.status))
@@ -317,19 +313,7 @@ class ConsoleQueries:
 
     # -- feedback: outcomes joined to the issued cards they answer
     def feedback(self, f: CallFilter) -> dict[str, Any]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if f.since is not None:
-            clauses.append("f.at >= ?")
-            params.append(f.since)
-        if f.until is not None:
-            clauses.append("f.at < ?")
-            params.append(f.until)
-        if f.client == NO_CLIENT:
-            clauses.append("f.client IS NULL")
-        elif f.client:
-            clauses.append("f.client = ?")
-            params.append(f.client)
+        clauses, params = _range_and_client(f, "f.")
         cards = self._card_table()
         # Hook, decision, patient, order, hookInstance, status: those of the call whose card the feedback answers.
         calls = replace(f, since=None, until=None, client=None)

@@ -20,6 +20,7 @@ from cds_service.fhir_access.relevance import normalize_relevant  # validates on
 from cds_service.fhir_access.source import gather_record
 from cds_service.observability import metrics
 from cds_service.storage.store import AuditEntry, patient_hash, resource_ref
+from cds_service.usecases.serialise import assertion_criteria, audit_decision
 
 if TYPE_CHECKING:
     from cds_service.usecases.services import Services
@@ -104,11 +105,7 @@ def _assertion_row(assertion: AssertionRecord, determinations: list) -> dict[str
         "order_ids": list(assertion.order_ids),
         "decision": assertion.decision.value,
         "revision": assertion.revision_id,
-        "criteria": [
-            {"id": c.criterion_id, "result": c.status.value, "reason": c.reason,
-             "evidence": [e.describe() for e in c.evidence]}
-            for c in determination.criteria
-        ],
+        "criteria": assertion_criteria(determination),
     }
 
 
@@ -118,17 +115,7 @@ def audit_call(ctx: Services, request: HookRequest, *, service_id: str, client: 
     """Audit row, metrics and one log line for a hook call (hashed patient id; no tokens, bodies or codes)."""
     duration_ms = (time.perf_counter() - started) * 1000
     hashed = patient_hash(ctx.hash_key, request.patient_id)
-    decisions = [
-        {
-            "procedure": d.procedure_label,
-            "orders": list(d.order_ids),
-            "revision": d.revision_id,
-            "decision": d.decision.value if d.decision else None,
-            "notMet": [c.criterion_id for c in d.not_met],
-            "needsDocumentation": [c.criterion_id for c in d.needs_documentation],
-        }
-        for d in determinations
-    ]
+    decisions = [audit_decision(d) for d in determinations]
     for d in determinations:
         decision = d.decision.value if d.decision else "none"
         metrics.DECISIONS.labels(request.hook, d.revision_id or "none", decision).inc()

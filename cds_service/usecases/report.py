@@ -1,9 +1,7 @@
-"""Plain-text and JSON renderings of an evaluation, for the `evaluate` command and the audit trail."""
+"""The plain-text rendering of an evaluation, for the `evaluate` command (its JSON form: usecases/serialise.py)."""
 from __future__ import annotations
 
-from typing import Any
-
-from cds_service.evaluation.results import Evaluation, ProcedureDetermination
+from cds_service.evaluation.results import Evaluation
 
 DECISION_WORDS = {
     "covered": "COVERED — meets the policy",
@@ -11,53 +9,6 @@ DECISION_WORDS = {
     "conditional": "CONDITIONAL — documentation needed",
     "indeterminate": "INDETERMINATE — the record could not be read",
 }
-
-
-def determination_to_json(d: ProcedureDetermination) -> dict[str, Any]:
-    return {
-        "procedure": d.procedure_label,
-        "orders": list(d.order_ids),
-        "codes": list(d.codes),
-        "kind": d.kind,
-        "region": d.region,
-        "levels": list(d.levels),
-        "levelCount": d.level_count,
-        "dateOfService": d.date_of_service,
-        "policy": d.policy_id,
-        "revision": d.revision_id,
-        "revisionLabel": d.revision_label,
-        "decision": d.decision.value if d.decision else None,
-        "questionnaire": d.questionnaire,
-        "criteria": [
-            {
-                "id": c.criterion_id,
-                "title": c.title,
-                "result": c.status.value,
-                "reason": c.reason,
-                "attestable": c.attestable,
-                "settledByAttestation": c.settled_by_attestation,
-                "evidence": [
-                    {
-                        k: v
-                        for k, v in {"reference": e.reference, "date": e.date, "code": e.code, "note": e.note}.items()
-                        if v
-                    }
-                    for e in c.evidence
-                ],
-            }
-            for c in d.criteria
-        ],
-    }
-
-
-def evaluation_to_json(evaluation: Evaluation) -> dict[str, Any]:
-    return {
-        "procedures": [determination_to_json(d) for d in evaluation.determinations],
-        "skippedResources": [
-            {"resource": f"{s.resource_type}/{s.resource_id or '?'}", "problem": s.problem} for s in evaluation.skipped
-        ],
-        "outOfScopeOrders": list(evaluation.out_of_scope_order_ids),
-    }
 
 
 def evaluation_to_text(evaluation: Evaluation) -> str:

@@ -317,7 +317,11 @@ def rw13() -> dict[str, Any]:
         "05/26 I.A.1.a >= three months; contract §4: onsetString stating a date is onset; Attestations: evidence of "
         "not-met wins",
         "wrong-approval",
-        exp("not-covered", {"I.A.1.a": "not-met"}),
+        exp("conditional", {"I.A.1.a": "needs-documentation"}),
+        settled="clinical review F9 (2026-12-03): PT from 2026-06-01 and NSAIDs from 2026-07-20 for this complaint "
+        "contradict the 2026-10-09 onset, so the onset is not clean positive evidence of < 3 months (not met needs "
+        "positive evidence): needs documentation to correct the onset; the attestation cannot settle a record that "
+        "contradicts itself (still no approval)",
     )
 
 
@@ -356,7 +360,10 @@ def rw15() -> dict[str, Any]:
         "Low back pain 2018 resolved 2019-02-01 (abatement); new lumbar spondylosis onset 2026-10-09; I.A.1.a attested",
         "05/26 I.A.1.a >= three months; contract §4: an episode ends at abatement, a later diagnosis starts a new one",
         "wrong-approval",
-        exp("not-covered", {"I.A.1.a": "not-met"}),
+        exp("conditional", {"I.A.1.a": "needs-documentation"}),
+        settled="clinical review F9 (2026-12-03): the abated 2018 episode is still history, but PT from 2026-06-01 "
+        "contradicts the new episode's 2026-10-09 onset: needs documentation to correct the onset, which the "
+        "attestation cannot settle (still no approval)",
     )
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import requests
 
 from cds_service.dev.fhir_server import stop_process
+from tests.support.jwt_factory import KeyPair, make_claims
 from tests.support.service_process import EHR_ISS, free_port
-from tests.unit.security.jwt_factory import KeyPair, make_claims
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.deploy.gunicorn_stack import Gunicorn, start_gunicorn
 from tests.integration.postgres.cluster import PostgresCluster, start_cluster, why_no_cluster
-from tests.integration.service.hook_bodies import hook_body
+from tests.support.hook_bodies import hook_body
 from tests.support.scenarios import scenario
 
 ORDER_SIGN = "facet-order-sign"

@@ -63,3 +63,32 @@ def test_the_venv_was_installed_from_the_lock() -> None:
         if installed != version:
             differing[name] = (version, installed)
     assert not differing, f"installed versions differ from requirements.lock (run `make install`): {differing}"
+
+
+def _dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of deploy/Dockerfile, continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n", " ", (REPO / "deploy" / "Dockerfile").read_text())
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+
+
+def test_the_image_installs_from_the_lock_and_copies_only_what_it_runs() -> None:
+    instructions = _dockerfile_instructions()
+    copied = {}  # source -> destination
+    for name, args in instructions:
+        if name == "COPY":
+            *sources, destination = args.split()
+            copied.update({s: destination.rstrip("/") + "/" + Path(s).name if destination.endswith("/")
+                           else destination for s in sources})
+    installs = [args for name, args in instructions if name == "RUN" and "pip install" in args]
+    assert installs, "the Dockerfile installs nothing with pip"
+    assert "requirements.lock" in copied, "the lock is not copied into the image"
+    for run in installs:
+        words = run.split()
+        constraints = [words[i + 1] for i, w in enumerate(words[:-1]) if w in ("-c", "--constraint")]
+        assert copied["requirements.lock"] in constraints, f"pip install without the lock: {run!r}"
+    # The package, its metadata and the lock: the server's settings come from the package (`serve` runs
+    # cds_service.server.gunicorn_config), so deploy/gunicorn.conf.py is not needed in the image.
+    assert set(copied) == {"pyproject.toml", "requirements.lock", "cds_service"}
+    cmd = next(args for name, args in instructions if name == "CMD")
+    assert "serve" in cmd and "gunicorn" not in cmd

@@ -16,7 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.deploy.gunicorn_stack import Gunicorn, start_gunicorn
-from tests.integration.service.hook_bodies import hook_body
+from tests.support.hook_bodies import hook_body
 from tests.support.scenarios import record_resources, scenario
 from tests.support.service_process import EHR_ISS
 from tests.support.stub_fhir import Fault, StubFhirServer

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def open_request(base_url: str, path: str, *, authorization: str | None, content_length: int = 100_000,
@@ -48,3 +51,25 @@ def read_response(sock: socket.socket, timeout: float, check_close: bool = False
     assert data.startswith(b"HTTP/1.1 "), f"no HTTP answer within {timeout} s: {data[:200]!r}"
     status = int(data.split(b" ", 2)[1])
     return status, data.partition(b"\r\n\r\n")[2].decode(errors="replace"), closed
+
+
+@contextmanager
+def dripping(sock: socket.socket, every_s: float) -> Iterator[None]:
+    """Send one byte of body every `every_s` seconds while the block runs: each read is quick, only an
+    absolute deadline ends the body."""
+    stop = threading.Event()
+
+    def drip() -> None:
+        while not stop.wait(every_s):
+            try:
+                sock.send(b" ")
+            except OSError:
+                return
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)

@@ -13,10 +13,10 @@ import pytest
 
 from cds_service.settings import DatabaseUrl
 from cds_service.storage.store import AuditEntry, Store
-from tests.integration.service.hook_bodies import hook_body
+from tests.support.hook_bodies import hook_body
+from tests.support.jwt_factory import KeyPair
 from tests.support.scenarios import scenario
 from tests.support.service_process import EHR_ISS, ServiceProcess, start_service
-from tests.unit.security.jwt_factory import KeyPair
 
 ADMIN = "audit-admin-token-0123456789abcdef"
 OTHER_ISS = "https://other-ehr.test.example"

@@ -235,7 +235,7 @@ def test_exclusion_status_and_time(shape, code26, code19, build, expected):
 def test_provisional_exclusion_reason_says_what_to_do():
     c = with_verification(condition("M54.16", months_ago(2), display="Radiculopathy, lumbar region"), "provisional")
     text = reason("I.A.1.c", [patient(), condition("M47.816", months_ago(8)), c], order())
-    assert "provisional" in text and "confirm or refute" in text and "radiculopathy, lumbar region" in text
+    assert "provisional" in text and "confirm it or rule it out" in text and "radiculopathy, lumbar region" in text
 
 
 def test_provisional_synovial_cyst_does_not_excuse_radiculopathy():
