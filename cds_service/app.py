@@ -39,12 +39,12 @@ def build_services(settings: Settings, *, today: Callable[[], date] | None = Non
                    jwks: JwksProvider | None = None) -> Services:
     library = load_library(settings.revision_effective)
     store = Store(settings.database)
-    start_purger(store, settings.audit_retention_days)  # this worker's audit retention thread
     clients = ClientRegistry.from_file(settings.clients_file) if settings.clients_file else ClientRegistry()
     # The replay store must be the deployment's shared database, so it follows CDS_DATABASE_URL too.
     replay: ReplayStore = (PostgresReplayStore(settings.database.location) if settings.database.kind == "postgresql"
                            else SqliteReplayStore(settings.database.sqlite_path))
     clock = today or (lambda: settings.policy_date or date.today())
+    start_purger(store, settings.audit_retention_days)  # this worker's audit retention thread, after start-up
     return Services(
         settings=settings, library=library, store=store,
         record_cache=RecordCache(ttl_s=settings.record_cache_ttl_s),

@@ -45,13 +45,19 @@ def purge_if_due(store: Store, retention_days: int, now: float | None = None) ->
     return purge(store, retention_days, moment)
 
 
-def start_purger(store: Store, retention_days: int, *, every_s: float = PURGE_EVERY_S) -> threading.Thread | None:
-    """The background purge of this process; None when retention is 0 (keep forever)."""
+START_DELAY_S = 5.0  # after the worker's own start-up writes (schema, hash key, replay table): never contend
+
+
+def start_purger(store: Store, retention_days: int, *, every_s: float = PURGE_EVERY_S,
+                 first_after_s: float = START_DELAY_S) -> threading.Thread | None:
+    """The background purge of this process, first shortly after start-up; None when retention is 0."""
     if retention_days <= 0:
         return None
     stop = threading.Event()  # never set: the daemon thread ends with its process
 
     def run() -> None:
+        if stop.wait(first_after_s):
+            return
         while True:
             try:
                 purge_if_due(store, retention_days)
