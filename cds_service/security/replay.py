@@ -157,7 +157,7 @@ class PostgresReplayStore:
         self._purge_interval_s = purge_interval_s
         self._purge_batch = purge_batch
         self._next_purge = 0.0
-        self._connections = PostgresConnections(url)
+        self._connections = PostgresConnections(url, max_size=4)  # one short statement per call
         self._connections.create_schema(_SCHEMA)
 
     def remember(self, iss: str, jti: str, expires_at: float) -> bool:

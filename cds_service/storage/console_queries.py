@@ -81,7 +81,7 @@ class _Reader:
     def __init__(self, database: DatabaseUrl) -> None:
         self.kind = database.kind
         if database.kind == "postgresql":
-            self._postgres: PostgresConnections | None = PostgresConnections(database.location, max_idle=2)
+            self._postgres: PostgresConnections | None = PostgresConnections(database.location, max_size=4)
             self._sqlite: ThreadLocalConnections | None = None
         else:
             self._postgres = None

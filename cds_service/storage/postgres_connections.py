@@ -1,9 +1,13 @@
-"""A small pool of PostgreSQL connections for one process, shared by its threads.
+"""A small pool of PostgreSQL connections for one process, shared by its threads or greenlets.
 
-Not one connection per thread (as sqlite_connections does): the development server starts a thread per
-request, and each PostgreSQL connection is a server process that takes milliseconds to start. Not
-psycopg_pool: what the service needs fits here — take an idle connection or open one, hand it back if it
-is still usable. Idle connections are capped; busy ones are bounded by the worker's thread count.
+Not one connection per thread (as sqlite_connections does): a gevent worker runs a greenlet per connection,
+and each PostgreSQL connection is a server process that takes milliseconds to start. Not psycopg_pool: what
+the service needs fits here — take an idle connection or open one, hand it back if it is still usable.
+
+Bounded: at most `max_size` connections are open at once (a caller beyond that waits for one, up to
+`wait_s`, then gets DatabaseUnavailable: a 503, not a pile of server processes), and every one handed back
+is kept for the next caller. A smaller idle cap made busy workers open and close a connection on most calls
+under load (a fork of a server process each: the load run's throughput fell as connections were added).
 
 Surviving a database restart: an idle connection is checked before it is handed out, so connections the
 restart killed are dropped, not used. The check is a zero-timeout poll of its socket (an idle connection
@@ -37,25 +41,33 @@ SCHEMA_LOCK_KEY = 0x0FAC_E7CD5
 
 
 class PostgresConnections:
-    def __init__(self, url: str, *, max_idle: int = 4, connect_timeout_s: int = 5) -> None:
+    def __init__(self, url: str, *, max_size: int = 8, wait_s: float = 5.0, connect_timeout_s: int = 5) -> None:
         self._url = url
-        self._max_idle = max_idle
+        self._max_size = max_size
+        self._wait_s = wait_s
         self._connect_timeout_s = connect_timeout_s
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max_size)  # gevent patches it: waiting yields to other calls
         self._idle: list[tuple[psycopg.Connection, float]] = []  # with when each was handed back
         self._owner_pid = os.getpid()
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
         """An autocommit connection for the block; `connection.transaction()` groups statements inside it."""
-        connection = self._take()
+        if not self._slots.acquire(timeout=self._wait_s):
+            raise DatabaseUnavailable(f"every database connection of this worker ({self._max_size}) stayed busy "
+                                      f"for {self._wait_s:g} s")
         try:
-            yield connection
-        except CONNECTION_ERRORS as exc:
-            connection.close()  # whatever state it is in, it is not handed out again
-            raise DatabaseUnavailable(one_line(exc)) from None
+            connection = self._take()
+            try:
+                yield connection
+            except CONNECTION_ERRORS as exc:
+                connection.close()  # whatever state it is in, it is not handed out again
+                raise DatabaseUnavailable(one_line(exc)) from None
+            finally:
+                self._give_back(connection)
         finally:
-            self._give_back(connection)
+            self._slots.release()
 
     def create_schema(self, ddl: str) -> None:
         """Runs idempotent DDL (CREATE ... IF NOT EXISTS), one worker at a time.
@@ -108,7 +120,7 @@ class PostgresConnections:
         # A broken connection, or one left inside a transaction, must not be handed to the next caller.
         reusable = not connection.closed and connection.info.transaction_status == TransactionStatus.IDLE
         with self._lock:
-            if reusable and self._owner_pid == os.getpid() and len(self._idle) < self._max_idle:
+            if reusable and self._owner_pid == os.getpid() and len(self._idle) < self._max_size:
                 self._idle.append((connection, time.monotonic()))
                 return
         connection.close()

@@ -31,6 +31,7 @@ import psycopg
 from cds_service.observability.request_context import current_request_id
 from cds_service.settings import DatabaseUrl
 from cds_service.storage import migrate
+from cds_service.storage.audit_write import AuditRows, write_one_statement, write_statements
 from cds_service.storage.errors import DatabaseUnavailable, one_line
 from cds_service.storage.postgres_connections import PostgresConnections
 from cds_service.storage.sqlite_connections import ThreadLocalConnections
@@ -56,16 +57,6 @@ def _loud(message: str) -> None:
     log.warning(message)
     if not logging.getLogger().hasHandlers() or sys.stderr.isatty():
         print(f"\n  !!! WARNING: {message}\n", file=sys.stderr, flush=True)
-
-
-_ASSERTION_COLUMNS = ("assertion_id", "at", "audit_id", "hook_instance", "patient_hash", "order_ids", "decision",
-                      "revision", "criteria")
-# A re-recorded assertion id replaces the earlier row (the behaviour of SQLite's former INSERT OR REPLACE).
-_UPSERT_ASSERTION = (
-    f"INSERT INTO assertion({', '.join(_ASSERTION_COLUMNS)}) VALUES ({', '.join('?' for _ in _ASSERTION_COLUMNS)})"
-    " ON CONFLICT (assertion_id) DO UPDATE SET "
-    + ", ".join(f"{column} = excluded.{column}" for column in _ASSERTION_COLUMNS[1:])
-)
 
 
 @dataclass(frozen=True)
@@ -116,6 +107,7 @@ class _Backend(Protocol):
 
     def session(self) -> AbstractContextManager[_Session]: ...
     def transaction(self) -> AbstractContextManager[_Session]: ...
+    def write_audit(self, rows: AuditRows) -> int: ...
 
 
 class _SqliteBackend:
@@ -140,6 +132,10 @@ class _SqliteBackend:
             raise
         connection.execute("COMMIT")
 
+    def write_audit(self, rows: AuditRows) -> int:
+        with self.transaction() as db:
+            return write_statements(db, rows)
+
 
 class _PostgresBackend:
     errors: tuple[type[Exception], ...] = (psycopg.Error, DatabaseUnavailable)
@@ -156,6 +152,10 @@ class _PostgresBackend:
     def transaction(self) -> Iterator[_Session]:
         with self._connections.connection() as connection, connection.transaction():
             yield _Session(connection, "%s")
+
+    def write_audit(self, rows: AuditRows) -> int:
+        with self.session() as db:  # one statement: its own transaction
+            return write_one_statement(db, rows)
 
 
 def _backend(database: DatabaseUrl | Path) -> _Backend:
@@ -209,29 +209,19 @@ class Store:
         return (generated or secrets.token_hex(32)).encode()
 
     def record_audit(self, entry: AuditEntry, assertions: list[dict[str, Any]]) -> int:
+        """Writes one call, its coverage assertions, issued cards and order ids, all or nothing; its audit id."""
         now = time.time()
-        with self._db.transaction() as db:  # one transaction: the call, its assertions and cards land together
-            audit_id = int(db.execute(
-                "INSERT INTO audit(at, hook, hook_instance, service_id, client, patient_hash, status, duration_ms,"
-                " decisions, technical_problem, detail, request_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
-                (now, entry.hook, entry.hook_instance, entry.service_id, entry.client, entry.patient_hash,
-                 entry.status, entry.duration_ms, json.dumps(entry.decisions), entry.technical_problem,
-                 json.dumps(entry.detail or {}), entry.request_id or current_request_id()),
-            ).fetchone()[0])
-            for a in assertions:
-                db.execute(
-                    _UPSERT_ASSERTION,
-                    (a["assertion_id"], now, audit_id, entry.hook_instance, entry.patient_hash,
-                     json.dumps(a["order_ids"]), a["decision"], a.get("revision"), json.dumps(a["criteria"])),
-                )
-            db.execute_many("INSERT INTO issued_card(card_uuid, audit_id, at, service_id, client) VALUES (?,?,?,?,?)"
-                            " ON CONFLICT (card_uuid) DO NOTHING",
-                            [(c, audit_id, now, entry.service_id, entry.client)
-                             for c in dict.fromkeys(entry.card_uuids)])
-            order_ids = sorted({str(o) for d in entry.decisions for o in (d.get("orders") or ())})
-            db.execute_many("INSERT INTO audit_order(order_id, audit_id) VALUES (?,?) ON CONFLICT DO NOTHING",
-                            [(o, audit_id) for o in order_ids])
-            return audit_id
+        return self._db.write_audit(AuditRows(
+            at=now,
+            call=(now, entry.hook, entry.hook_instance, entry.service_id, entry.client, entry.patient_hash,
+                  entry.status, entry.duration_ms, json.dumps(entry.decisions), entry.technical_problem,
+                  json.dumps(entry.detail or {}), entry.request_id or current_request_id()),
+            assertions=[(a["assertion_id"], json.dumps(a["order_ids"]), a["decision"], a.get("revision"),
+                         json.dumps(a["criteria"])) for a in assertions],
+            hook_instance=entry.hook_instance, patient_hash=entry.patient_hash, service_id=entry.service_id,
+            client=entry.client, card_uuids=list(dict.fromkeys(entry.card_uuids)),
+            order_ids=sorted({str(o) for d in entry.decisions for o in (d.get("orders") or ())}),
+        ))
 
     def record_refusal(self, *, method: str, route: str, service_id: str | None, client: str | None, status: int,
                        reason: str) -> None:
