@@ -12,6 +12,7 @@ from cds_service.api.admin import admin
 from cds_service.api.admin_export import admin_export
 from cds_service.api.context import install_services
 from cds_service.api.errors import install_error_handlers, install_storage_errors
+from cds_service.api.json_provider import OrjsonProvider
 from cds_service.api.routes import bp
 from cds_service.cdshooks.discovery import ORDER_SELECT, ORDER_SIGN, PATIENT_VIEW
 from cds_service.fhir_access import client as fhir_client
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     settings = settings or Settings.from_env()
     services = services or build_services(settings)
     app = Flask(__name__)
+    app.json = OrjsonProvider(app)
     app.url_map.merge_slashes = False  # its redirect (308, HTML) would bypass our OperationOutcome errors
     install_services(app, services)
     request_context.install(app)  # first: every later hook and log line of the call sees the id

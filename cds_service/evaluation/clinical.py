@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 from cds_service.evaluation import durations, episodes
@@ -328,7 +329,8 @@ def ended_spinal_pain_conditions(
     ]
 
 
-def _region_table(valuesets: ValueSets) -> dict[tuple[str, str], str]:
+@lru_cache(maxsize=16)  # a pure function of the loaded value sets (one object per library): built once, read-only
+def _region_table(valuesets: ValueSets) -> Mapping[tuple[str, str], str]:
     region_of: dict[tuple[str, str], str] = {}
     for name in SPINAL_PAIN_VALUESETS:
         for entry in valuesets.entries(name):
