@@ -31,30 +31,30 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     started = time.monotonic()
-    if args.slow_only:
-        print(slow_clients.table(slow_clients.run(drippers=args.drippers)), flush=True)
-        return 0
-    if args.cold_only:
-        print(cold.table(cold.run(**_cold_args(args))), flush=True)
-        return 0
-    if args.drills_only:
-        print(drills.table(drills.run(soak_minutes=args.soak_minutes)), flush=True)
-        return 0
-    records = [demo_record(), synthetic_record()]
-
-    engine_rows = engine_bench.run(records)
-    print(report.engine_table(engine_rows) + "\n", flush=True)
-    service_rows: list[service_bench.ServiceRow] = []
-    setup: dict[str, Any] = {}
-    if not args.engine_only:
-        service_rows, setup = service_bench.run(records, calls=max(1, min(args.calls, 1000)))
-        print(report.service_table(service_rows, setup) + "\n", flush=True)
+    sections: dict[str, Any] = {}
+    only = args.slow_only or args.cold_only or args.drills_only
+    if not only:
+        records = [demo_record(), synthetic_record()]
+        engine_rows = engine_bench.run(records)
+        print(report.engine_table(engine_rows) + "\n", flush=True)
+        sections["engine"] = [row.as_json() for row in engine_rows]
+        if not args.engine_only:
+            service_rows, setup = service_bench.run(records, calls=max(1, min(args.calls, 1000)))
+            print(report.service_table(service_rows, setup) + "\n", flush=True)
+            sections["service"] = {"setup": setup, "rows": [row.as_json() for row in service_rows]}
+    if args.cold_only or not (only or args.engine_only):
         cold_rows = cold.run(**_cold_args(args))
         print(cold.table(cold_rows) + "\n", flush=True)
-        print(slow_clients.table(slow_clients.run(drippers=args.drippers)) + "\n", flush=True)
-        if not args.no_drills:
-            print(drills.table(drills.run(soak_minutes=args.soak_minutes)) + "\n", flush=True)
-    path = report.write_json(engine_rows, service_rows, setup, time.monotonic() - started)
+        sections["cold"] = [row.as_json() for row in cold_rows]
+    if args.slow_only or not (only or args.engine_only):
+        slow = slow_clients.run(drippers=args.drippers)
+        print(slow_clients.table(slow) + "\n", flush=True)
+        sections["slow_clients"] = slow
+    if args.drills_only or not (only or args.engine_only or args.no_drills):
+        drill_rows = drills.run(soak_minutes=args.soak_minutes)
+        print(drills.table(drill_rows) + "\n", flush=True)
+        sections["drills"] = drill_rows
+    path = report.write_json(sections, time.monotonic() - started)
     print(f"written {path} in {time.monotonic() - started:.0f} s")
     return 0
 

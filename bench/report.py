@@ -59,14 +59,15 @@ def service_table(rows: list[ServiceRow], setup: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_json(engine: list[EngineRow], service: list[ServiceRow], setup: dict[str, Any], seconds: float) -> Path:
+def write_json(sections: dict[str, Any], seconds: float) -> Path:
+    """bench/out/latest.json: every section this run measured (engine, service, cold, slow_clients, drills),
+    as the tables printed them; a partial run (`--cold-only`, ...) writes only its own."""
     document = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
         "duration_s": round(seconds, 1),
-        "engine": [row.as_json() for row in engine],
-        "service": {"setup": setup, "rows": [row.as_json() for row in service]},
+        **sections,
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(document, indent=2) + "\n")
+    OUT.write_text(json.dumps(document, indent=2, default=str) + "\n")
     return OUT
