@@ -39,10 +39,13 @@ AUTH_OFF_BANNER = "CDS_AUTH=off — requests are NOT authenticated. Local demos 
 def build_services(settings: Settings, *, today: Callable[[], date] | None = None,
                    jwks: JwksProvider | None = None) -> Services:
     library = load_library(settings.revision_effective)
-    store = Store(settings.database)
+    store = Store(settings.database, pool_size=settings.database_pool_size)
     clients = ClientRegistry.from_file(settings.clients_file) if settings.clients_file else ClientRegistry()
     # The replay store must be the deployment's shared database, so it follows CDS_DATABASE_URL too.
-    replay: ReplayStore = (PostgresReplayStore(settings.database.location) if settings.database.kind == "postgresql"
+    # One short statement per call (the audit write is longer): half the audit's connections are enough.
+    replay: ReplayStore = (PostgresReplayStore(settings.database.location,
+                                               pool_size=max(2, settings.database_pool_size // 2))
+                           if settings.database.kind == "postgresql"
                            else SqliteReplayStore(settings.database.sqlite_path))
     clock = today or (lambda: settings.policy_date or date.today())
     start_purger(store, settings.audit_retention_days)  # this worker's audit retention thread, after start-up

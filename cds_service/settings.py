@@ -132,6 +132,7 @@ class Settings:
     dev_fhir_servers: str | None = None
     policy_date: date | None = None
     database: DatabaseUrl = DEFAULT_DATABASE
+    database_pool_size: int = 8  # CDS_DATABASE_POOL_SIZE: PostgreSQL connections per worker for the audit
     plan_name: str = "Centene"
     policy_url: str = DEFAULT_POLICY_URL
     pa_needed: str = "auth-needed"
@@ -205,6 +206,7 @@ class Settings:
             dev_fhir_servers=get("CDS_DEV_FHIR_SERVERS"),
             policy_date=iso_date("CDS_POLICY_DATE", get("CDS_POLICY_DATE")),
             database=DatabaseUrl.parse(get("CDS_DATABASE_URL") or DEFAULT_DATABASE_URL),
+            database_pool_size=integer("CDS_DATABASE_POOL_SIZE", cls.database_pool_size),
             audit_retention_days=_retention_days(get("CDS_AUDIT_RETENTION_DAYS")),
             plan_name=get("CDS_PLAN_NAME") or cls.plan_name,
             policy_url=get("CDS_POLICY_URL") or DEFAULT_POLICY_URL,

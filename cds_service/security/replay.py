@@ -152,12 +152,13 @@ class PostgresReplayStore:
         clock: Clock = time.time,
         purge_interval_s: float = 60.0,
         purge_batch: int = 1000,
+        pool_size: int = 4,
     ) -> None:
         self._clock = clock
         self._purge_interval_s = purge_interval_s
         self._purge_batch = purge_batch
         self._next_purge = 0.0
-        self._connections = PostgresConnections(url, max_size=4)  # one short statement per call
+        self._connections = PostgresConnections(url, max_size=pool_size)
         self._connections.create_schema(_SCHEMA)
 
     def remember(self, iss: str, jti: str, expires_at: float) -> bool:

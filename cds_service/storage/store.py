@@ -140,8 +140,8 @@ class _SqliteBackend:
 class _PostgresBackend:
     errors: tuple[type[Exception], ...] = (psycopg.Error, DatabaseUnavailable)
 
-    def __init__(self, url: str) -> None:
-        self._connections = PostgresConnections(url)
+    def __init__(self, url: str, pool_size: int) -> None:
+        self._connections = PostgresConnections(url, max_size=pool_size)
 
     @contextmanager
     def session(self) -> Iterator[_Session]:
@@ -158,23 +158,24 @@ class _PostgresBackend:
             return write_one_statement(db, rows)
 
 
-def _backend(database: DatabaseUrl | Path) -> _Backend:
+def _backend(database: DatabaseUrl | Path, pool_size: int) -> _Backend:
     if isinstance(database, Path):
         return _SqliteBackend(database)
     if database.kind == "postgresql":
-        return _PostgresBackend(database.location)
+        return _PostgresBackend(database.location, pool_size)
     return _SqliteBackend(database.sqlite_path)
 
 
 class Store:
-    def __init__(self, database: DatabaseUrl | Path) -> None:
-        """`database`: CDS_DATABASE_URL parsed, or the Path of a SQLite file (tools reading the service's file)."""
+    def __init__(self, database: DatabaseUrl | Path, *, pool_size: int = 8) -> None:
+        """`database`: CDS_DATABASE_URL parsed, or the Path of a SQLite file (tools reading the service's file);
+        `pool_size`: PostgreSQL connections this process keeps at most (CDS_DATABASE_POOL_SIZE)."""
         url = DatabaseUrl("sqlite", str(database)) if isinstance(database, Path) else database
         try:
             self.schema = migrate.apply(url)  # every worker: one applies, the others wait and find it done
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:  # down at start-up: one clear line
             raise DatabaseUnavailable(one_line(exc)) from None
-        self._db = _backend(database)
+        self._db = _backend(database, pool_size)
 
     def reachable(self) -> bool:
         try:

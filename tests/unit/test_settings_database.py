@@ -61,3 +61,11 @@ def test_unusable_urls_are_refused_at_start_up(url: str, message: str) -> None:
         database(url)
     assert message in str(refused.value)
     assert "hunter2" not in str(refused.value)
+
+
+def test_the_postgresql_pool_size_is_read_and_checked() -> None:
+    assert Settings.from_env({}).database_pool_size == 8
+    assert Settings.from_env({"CDS_DATABASE_POOL_SIZE": "20"}).database_pool_size == 20
+    for bad in ("0", "-1", "eight"):
+        with pytest.raises(SettingsError, match="CDS_DATABASE_POOL_SIZE"):
+            Settings.from_env({"CDS_DATABASE_POOL_SIZE": bad})
