@@ -54,6 +54,13 @@ class PostgresConnections:
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
         """An autocommit connection for the block; `connection.transaction()` groups statements inside it."""
+        if self._owner_pid != os.getpid():
+            # Forked: the idle sockets belong to the parent (dropped unclosed: psycopg does not close a connection
+            # from another process when it is garbage-collected), and slots its threads held are not held here.
+            with self._lock:
+                if self._owner_pid != os.getpid():
+                    self._idle, self._owner_pid = [], os.getpid()
+                    self._slots = threading.BoundedSemaphore(self._max_size)
         if not self._slots.acquire(timeout=self._wait_s):
             raise DatabaseUnavailable(f"every database connection of this worker ({self._max_size}) stayed busy "
                                       f"for {self._wait_s:g} s")
@@ -82,10 +89,6 @@ class PostgresConnections:
     def _take(self) -> psycopg.Connection:
         while True:
             with self._lock:
-                if self._owner_pid != os.getpid():
-                    # Forked: those sockets belong to the parent. Drop them unclosed (psycopg does not close a
-                    # connection from another process when it is garbage-collected).
-                    self._idle, self._owner_pid = [], os.getpid()
                 if not self._idle:
                     break
                 connection, idle_since = self._idle.pop()

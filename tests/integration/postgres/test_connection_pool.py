@@ -2,6 +2,7 @@
 who finds every one busy gets DatabaseUnavailable (answered 503) after a bounded wait, not a new server process."""
 from __future__ import annotations
 
+import os
 import threading
 
 import psycopg
@@ -54,3 +55,18 @@ def test_every_connection_busy_past_the_wait_is_database_unavailable(postgres_ur
                 pass
     with pool.connection() as connection:  # free again once handed back
         assert connection.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_a_forked_child_gets_every_slot_and_none_of_the_parents_sockets(postgres_url: str) -> None:
+    pool = PostgresConnections(postgres_url, max_size=1, wait_s=0.5)
+    with pool.connection() as held:  # the parent holds its only slot while forking
+        parent_pid = held.info.backend_pid
+        child = os.fork()
+        if child == 0:  # the child must get a connection of its own at once
+            try:
+                with pool.connection() as mine:
+                    os._exit(0 if mine.info.backend_pid != parent_pid else 3)
+            except BaseException:
+                os._exit(4)
+        _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
