@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from importlib import metadata
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -106,8 +107,16 @@ def count_criteria(hook: str, revision: str | None, results: Iterable[tuple[str,
     known = _BOUNDS.criteria.get(revision or "", frozenset())
     revision_label = revision if revision in _BOUNDS.criteria else OTHER
     for criterion, result in results:
-        CRITERIA.labels(hook, revision_label, criterion if criterion in known else OTHER,
-                        result if result in RESULTS else OTHER).inc()
+        key = (hook, revision_label, criterion if criterion in known else OTHER, result if result in RESULTS else OTHER)
+        counter = _CRITERION_COUNTERS.get(key)
+        if counter is None:
+            counter = _CRITERION_COUNTERS[key] = CRITERIA.labels(*key)
+        counter.inc()
+
+
+# ~30 criterion results per call: each label set's counter is looked up once, not validated again per result
+# (labels() checks and locks on every call). Bounded like the labels themselves.
+_CRITERION_COUNTERS: dict[tuple[str, str, str, str], Any] = {}
 
 
 def render() -> tuple[bytes, str]:
