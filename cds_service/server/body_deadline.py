@@ -8,12 +8,15 @@ for. Under gevent workers the timer is a greenlet, so this costs no thread.
 """
 from __future__ import annotations
 
+import io
 import os
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+from gunicorn.http.body import Body, LengthReader
 
 from cds_service.errors import RequestTimeout
 
@@ -111,6 +114,10 @@ class DeadlineInput:
         return data
 
     def read(self, size: int = -1) -> bytes:
+        direct = _length_reader(self._stream)
+        if direct is not None:  # the same bytes, read in the socket's chunks rather than 1 kB at a time
+            wanted = size if size >= 0 else direct.length
+            return self._guarded(lambda: direct.read(wanted), wanted)
         return self._guarded(lambda: self._stream.read(size) if size >= 0 else self._stream.read(),
                              size if size >= 0 else None)
 
@@ -131,6 +138,18 @@ class DeadlineInput:
         if not line:
             raise StopIteration
         return line
+
+
+def _length_reader(stream: Any) -> LengthReader | None:
+    """gunicorn's `Body.read` pulls from its reader 1 kB at a time, copying the rest of each 8 kB socket chunk
+    back every time (a 570 kB prefetch: ~2.5 ms of a call; issue 12). Its LengthReader reads whole chunks.
+    Only while the Body itself holds nothing buffered (nothing read through it yet), so no byte is skipped
+    or repeated; a chunked body, or any other stream, is read through as it is."""
+    if isinstance(stream, Body) and isinstance(stream.reader, LengthReader):
+        buffered = stream.buf
+        if isinstance(buffered, io.BytesIO) and buffered.tell() == 0:
+            return stream.reader
+    return None
 
 
 class BodyDeadline:

@@ -113,3 +113,62 @@ def test_body_timeout_setting(raw: str, seconds: float) -> None:
 def test_body_timeout_setting_refuses_nonsense(raw: str) -> None:
     with pytest.raises(ValueError, match="CDS_BODY_TIMEOUT_S"):
         body_timeout_seconds({"CDS_BODY_TIMEOUT_S": raw})
+
+
+def _gunicorn_body(payload: bytes, length: int) -> tuple[object, socket.socket, socket.socket]:
+    from gunicorn.http.body import Body, LengthReader
+    from gunicorn.http.unreader import SocketUnreader
+
+    server, client = socket.socketpair()
+    threading.Thread(target=client.sendall, args=(payload,), daemon=True).start()
+    return Body(LengthReader(SocketUnreader(server), length)), server, client
+
+
+@pytest.mark.parametrize("sizes", [[-1], [65_536] * 12, [1, 99_999, 700_000], [300_000, 300_000, 300_000]])
+def test_a_gunicorn_body_gives_every_byte_once_however_it_is_read(sizes: list[int]) -> None:
+    payload = bytes(range(256)) * 2_200 + b"tail"  # 563,204 bytes: no two 1 kB pieces alike at a shift
+    stream, server, client = _gunicorn_body(payload + b"NEXT REQUEST", len(payload))
+    try:
+        body = DeadlineInput(stream, server, time.monotonic() + 5, 5, length=len(payload))
+        read = b"".join(body.read(size) for size in sizes)
+        assert read == payload  # nothing skipped, repeated or read past Content-Length
+        assert body.read(10) == b""
+        after = b""
+        while len(after) < len(b"NEXT REQUEST"):  # what follows the body is left for the next request
+            after += stream.reader.unreader.read()
+        assert after == b"NEXT REQUEST"
+    finally:
+        server.close()
+        client.close()
+
+
+def test_a_gunicorn_body_read_partly_through_gunicorn_first_is_still_whole() -> None:
+    payload = b"line one\n" + b"y" * 200_000
+    stream, server, client = _gunicorn_body(payload, len(payload))
+    try:
+        body = DeadlineInput(stream, server, time.monotonic() + 5, 5, length=len(payload))
+        first = body.readline()  # fills gunicorn's own buffer: reads must now go through it
+        assert first == b"line one\n"
+        assert first + body.read() == payload
+    finally:
+        server.close()
+        client.close()
+
+
+def test_a_slow_gunicorn_body_still_ends_at_the_deadline() -> None:
+    from gunicorn.http.body import Body, LengthReader
+    from gunicorn.http.unreader import SocketUnreader
+
+    server, client = socket.socketpair()
+    stop = threading.Event()
+    dripping = _drip(client, stop, 0.05)
+    try:
+        stream = Body(LengthReader(SocketUnreader(server), 10_000))
+        body = DeadlineInput(stream, server, time.monotonic() + 0.5, 0.5, length=10_000)
+        with pytest.raises(BodyDeadlineExceeded):
+            body.read()
+    finally:
+        stop.set()
+        dripping.join(timeout=2)
+        server.close()
+        client.close()
