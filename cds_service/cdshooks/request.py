@@ -116,10 +116,17 @@ def _text_deeper_than(body: bytes, limit: int) -> bool:
     """_deeper_than on the text of JSON that orjson accepted, with bytes operations only (2-3x faster on
     a 570 kB prefetch, issue 12): drop escaped backslashes and quotes (the only escapes holding either),
     keep brackets and quotes, drop what lies between quotes (string contents), then peel innermost `[]`
-    pairs, one nesting level a round. Valid JSON: no backslash or quote outside strings, brackets balanced."""
+    pairs, one nesting level a round. Valid JSON: no backslash or quote outside strings, brackets balanced.
+
+    Quotes alternate open/close, so two adjacent ones are an empty string or the end of one string and the
+    start of the next: deleting them keeps the alternation and only merges spans that are dropped anyway.
+    That leaves quotes only around strings holding brackets (rare), so the split below runs on a few bytes
+    rather than making an object of every string of the body (it was most of this check's cost)."""
     if b"\\" in body:
         body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
-    brackets = b"".join(bytes(body).translate(_SQUARE, _NOT_BRACKET_OR_QUOTE).split(b'"')[::2])
+    brackets = bytes(body).translate(_SQUARE, _NOT_BRACKET_OR_QUOTE).replace(b'""', b"")
+    if b'"' in brackets:
+        brackets = b"".join(brackets.split(b'"')[::2])
     for _ in range(limit):
         if not brackets:
             return False

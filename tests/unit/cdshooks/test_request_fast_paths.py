@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cds_service.cdshooks.request import (
     BadRequest,
@@ -79,3 +81,17 @@ def test_what_orjson_refuses_is_refused_with_the_plain_parser_message(body):
     with pytest.raises(BadRequest) as refused:
         parse_json(body, 10)
     assert "JSON" in str(refused.value) or "surrogate" in str(refused.value)
+
+
+_BRACKETY = st.text(alphabet='[]{}"\\ab', max_size=4)  # strings made of what the text check works on
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | _BRACKETY,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_BRACKETY, inner, max_size=4),
+    max_leaves=25)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=_JSON, limit=st.integers(min_value=0, max_value=8), indent=st.sampled_from([None, 1]))
+def test_the_text_depth_check_agrees_with_the_walk_on_any_json(value, limit, indent):
+    body = json.dumps(value, indent=indent).encode()  # adjacent, empty and bracket-holding strings included
+    assert _text_deeper_than(body, limit) == _deeper_than(value, limit)
