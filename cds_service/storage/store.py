@@ -6,6 +6,7 @@ replay table lives in the same database (security.replay).
 
 One Store class, not one per backend: every statement below is SQL both databases accept (ON CONFLICT and
 RETURNING need SQLite >= 3.35; Python 3.11 ships 3.40+), so each is written once, with `?` placeholders.
+One exception, for speed: a call's audit is one statement on PostgreSQL (storage/audit_write.py).
 What differs — the placeholder, connecting and transactions — sits in the two small backend classes. The
 schema itself is the migrations' (storage/migrations/, applied by migrate.py when a Store is made); its
 tables and columns are described in storage/README.md.
