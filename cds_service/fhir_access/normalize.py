@@ -158,6 +158,7 @@ def clear_cache() -> None:
     _results.clear()
     _accepted_shapes.clear()
     _primitive_verdicts.clear()
+    _scalar_keys.clear()
 
 
 # --- cleaning -------------------------------------------------------------------------------------
@@ -457,6 +458,7 @@ _PRIMITIVES_MAX = 100_000
 _REMEMBERED_TEXT_MAX = 200  # bounds the verdict memory at ~30 MB
 _accepted_shapes: set[tuple[Any, ...]] = set()
 _primitive_verdicts: dict[tuple[int, type, Any], bool] = {}
+_scalar_keys: dict[tuple[int, type, Any], Any] = {}  # (shape id, type, value) -> its shape key
 _adapters: dict[int, TypeAdapter[Any]] = {}
 _DOUBTFUL = object()  # a value only the whole model can judge
 
@@ -485,25 +487,50 @@ def _shape_key(data: dict[str, Any], model: ModelClass, is_resource: bool = Fals
         shape = shapes.get(name)
         if shape is None:
             return _DOUBTFUL  # cleaning drops it
+        nested = shape.kind is JsonKind.OBJECT or shape.kind is JsonKind.RESOURCE
         if shape.is_list:
             if not isinstance(value, list) or not value:
                 return _DOUBTFUL  # cleaning wraps or drops it
             # a null keeps its place only where cleaning keeps it (a primitive list and its `_x` twin)
-            nulls_kept = name.startswith("_") or (
-                shape.kind not in (JsonKind.OBJECT, JsonKind.RESOURCE) and f"_{name}" in data)
+            nulls_kept = name.startswith("_") or (not nested and f"_{name}" in data)
             items = []
             for item in value:
-                key = None if item is None and nulls_kept else _value_key(item, shape)
+                if item is None and nulls_kept:
+                    key = None
+                elif nested or type(item) not in _JSON_SCALARS:
+                    key = _value_key(item, shape)
+                else:
+                    key = _remembered_scalar_key(item, shape)
                 if key is _DOUBTFUL:
                     return _DOUBTFUL
                 items.append(key)
             parts.append((name, tuple(items)))
         else:
-            key = _value_key(value, shape)
+            key = _value_key(value, shape) if nested or type(value) not in _JSON_SCALARS else (
+                _remembered_scalar_key(value, shape))
             if key is _DOUBTFUL:
                 return _DOUBTFUL
             parts.append((name, key))
     return tuple(parts)
+
+
+# A chart repeats its primitive values (codes, systems, units, statuses), so the whole verdict of one
+# (JSON kind, timezone, own pydantic type) is one look-up, and the walk makes no call for it when known.
+# Shapes live as long as the process (element_shapes is cached): their id is a stable key; the type keeps
+# True, 1 and 1.0 apart (equal in Python, not the same JSON).
+_JSON_SCALARS = frozenset({str, int, float, bool})
+
+
+def _remembered_scalar_key(value: Any, shape: ElementShape) -> Any:
+    memo_key = (id(shape), type(value), value)
+    known = _scalar_keys.get(memo_key)
+    if known is None:
+        known = _value_key(value, shape)
+        if not isinstance(value, str) or len(value) <= _REMEMBERED_TEXT_MAX:  # a narrative is judged each time
+            if len(_scalar_keys) >= _PRIMITIVES_MAX:
+                _scalar_keys.clear()
+            _scalar_keys[memo_key] = known
+    return known
 
 
 def _value_key(value: Any, shape: ElementShape) -> Any:

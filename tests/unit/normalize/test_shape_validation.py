@@ -106,3 +106,18 @@ def test_a_whole_chart_judged_by_learned_shapes_is_what_full_validation_gives():
     by_shape = [normalize_resource(raw) for raw in raws]
     clear_cache()
     assert by_shape == full
+
+
+@pytest.mark.parametrize("first, then", [(1, True), (True, 1), (1, 1.0), (1.0, True), (0, False), ("1", 1)])
+def test_a_remembered_primitive_verdict_keeps_equal_python_values_of_other_json_types_apart(first, then):
+    # 1, 1.0 and True are one dict key in Python but not the same JSON: a verdict remembered for one value
+    # (the cache is not cleared in between) must not decide another.
+    def observation(value: Any, n: int) -> dict[str, Any]:
+        return {"resourceType": "Observation", "id": f"o{n}", "status": "final", "code": {"text": "x"},
+                "valueQuantity": {"value": value, "unit": "%"}}
+
+    clear_cache()
+    normalize_resource(observation(first, 1))
+    remembered = normalize_resource(observation(then, 2))
+    clear_cache()
+    assert remembered == normalize_resource(observation(then, 2))
