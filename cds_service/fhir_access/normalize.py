@@ -141,12 +141,16 @@ def normalize_bundle_entries(bundle_or_resource: Any) -> list[dict[str, Any]]:
         entries = [entries]
     if not isinstance(entries, list):
         return []
-    return [
-        resource
-        for entry in entries
-        if isinstance(entry, dict)
-        for resource in normalize_bundle_entries(entry.get("resource"))
-    ]
+    resources: list[dict[str, Any]] = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        resource = entry.get("resource")
+        if type(resource) is dict and resource.get("resourceType") != "Bundle":
+            resources.append(resource)  # the usual entry, without a call per entry (issue 12)
+        else:
+            resources.extend(normalize_bundle_entries(resource))
+    return resources
 
 
 def cache_info() -> CacheInfo:
