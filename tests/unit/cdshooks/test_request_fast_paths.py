@@ -95,3 +95,37 @@ _JSON = st.recursive(
 def test_the_text_depth_check_agrees_with_the_walk_on_any_json(value, limit, indent):
     body = json.dumps(value, indent=indent).encode()  # adjacent, empty and bracket-holding strings included
     assert _text_deeper_than(body, limit) == _deeper_than(value, limit)
+
+
+ODD_ENTRIES = [{"resource": {"resourceType": "Condition", "id": "ok-1"}},
+               {"resource": {"resourceType": "Condition", "id": "a\nb"}},  # two good ids if split on newlines
+               {"resource": {"resourceType": "Condition", "id": "x" * 65}},
+               {"resource": {"resourceType": "Condition", "id": 7}},
+               {"resource": {"resourceType": "Condition", "id": ""}},
+               {"resource": {"resourceType": "Condition"}},
+               {"resource": "not an object"}, {"fullUrl": "urn:uuid:1"}, "not an entry", [],
+               {"resource": {"resourceType": "Condition", "id": "ok-2"}}]
+
+
+def _prefetch_read_entry_by_entry(entries):
+    """What the prefetch check keeps and names, entry by entry (the reference the one-regex path must equal)."""
+    from cds_service.cdshooks.request import FHIR_ID
+    kept, named = [], []
+    for i, entry in enumerate(entries):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and "id" in resource and not (
+                isinstance(resource["id"], str) and FHIR_ID.fullmatch(resource["id"])):
+            named.append(("Condition", f"prefetch 'conditions' entry {i}: id is not a FHIR id"))
+        else:
+            kept.append(entry)
+    return kept, named
+
+
+@pytest.mark.parametrize("odd", range(len(ODD_ENTRIES)))
+def test_prefetch_ids_checked_in_one_pass_keep_and_name_what_the_entry_by_entry_check_does(odd):
+    from cds_service.cdshooks.request import _without_bad_ids
+    for entries in ([ODD_ENTRIES[0], ODD_ENTRIES[odd], ODD_ENTRIES[-1]], [ODD_ENTRIES[odd]], ODD_ENTRIES):
+        cleaned, skipped = _without_bad_ids({"conditions": {"resourceType": "Bundle", "entry": entries}})
+        kept, named = _prefetch_read_entry_by_entry(entries)
+        assert cleaned["conditions"]["entry"] == kept
+        assert skipped == named
