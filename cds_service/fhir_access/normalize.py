@@ -462,7 +462,7 @@ _PRIMITIVES_MAX = 100_000
 _REMEMBERED_TEXT_MAX = 200  # bounds the verdict memory at ~30 MB
 _accepted_shapes: set[tuple[Any, ...]] = set()
 _primitive_verdicts: dict[tuple[int, type, Any], bool] = {}
-_scalar_keys: dict[tuple[int, type, Any], Any] = {}  # (shape id, type, value) -> its shape key
+_scalar_keys: dict[tuple[int, int, Any], Any] = {}  # (shape id, type id, value) -> its shape key
 _adapters: dict[int, TypeAdapter[Any]] = {}
 _DOUBTFUL = object()  # a value only the whole model can judge
 
@@ -526,7 +526,7 @@ _JSON_SCALARS = frozenset({str, int, float, bool})
 
 
 def _remembered_scalar_key(value: Any, shape: ElementShape) -> Any:
-    memo_key = (id(shape), type(value), value)
+    memo_key = (id(shape), id(type(value)), value)  # ids, not objects: the GC need not track the key
     known = _scalar_keys.get(memo_key)
     if known is None:
         known = _value_key(value, shape)
