@@ -1,7 +1,7 @@
 """Response JSON written by orjson: the same document as Flask's default provider (keys sorted, compact), in
 about a third of the time; an answer's cards and coverage-information are the largest thing a call writes.
 
-Only the spelling can differ: non-ASCII characters are written as UTF-8 rather than `\\uXXXX` escapes (the
+Only the spelling can differ: non-ASCII characters are written as UTF-8 rather than as escapes like `\\u00e9` (the
 body is `application/json`, UTF-8 by definition). Anything orjson cannot write (an integer beyond 64 bits,
 a type it does not know) and any call with formatting arguments (debug indentation) goes to Flask's own.
 """

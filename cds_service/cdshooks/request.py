@@ -334,7 +334,7 @@ def _without_bad_ids(prefetch: Any) -> tuple[Any, list[tuple[str, str]]]:
     return cleaned, skipped
 
 
-_GOOD_IDS = re.compile(r"(?:[A-Za-z0-9\-.]{1,64}\n)*[A-Za-z0-9\-.]{1,64}")  # FHIR_ID, one a line
+_GOOD_IDS = re.compile(rf"(?:{FHIR_ID.pattern}\n)*{FHIR_ID.pattern}")  # FHIR ids, one a line
 
 
 def _every_entry_has_a_good_id(entries: list[Any]) -> bool:

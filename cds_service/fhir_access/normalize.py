@@ -11,7 +11,6 @@ in a bounded process-wide LRU keyed by a hash of the raw resource's canonical JS
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import math
@@ -26,6 +25,7 @@ from typing import Any, NamedTuple
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
+from cds_service.fhir_access.json_values import json_copy
 from cds_service.fhir_access.model_shapes import (
     ElementShape,
     JsonKind,
@@ -189,7 +189,7 @@ def _normalize_uncached(raw: Any) -> NormalizedResult:
     ref = _ref(resource_type, resource_id)
     try:
         if _shape_key(raw, model, is_resource=True) in _accepted_shapes:  # already clean, of a known shape
-            return Ok(_copy(raw))
+            return Ok(json_copy(raw))  # the caller's own, as cleaning would have made it
         cleaned, fixes = _clean_object(raw, model, path="", is_resource=True)
         _validate(model, cleaned)
     except _Unusable as unusable:
@@ -552,14 +552,6 @@ def _value_key(value: Any, shape: ElementShape) -> Any:
     ):
         return _DOUBTFUL  # cleaning refuses or fixes it
     return type(value) if _primitive_is_valid(shape, value) else _DOUBTFUL
-
-
-def _copy(resource: dict[str, Any]) -> dict[str, Any]:
-    """A deep copy of a JSON resource (the caller's own, as cleaning would have made it)."""
-    try:
-        return orjson.loads(orjson.dumps(resource))
-    except orjson.JSONEncodeError:
-        return copy.deepcopy(resource)
 
 
 def _primitive_is_valid(shape: ElementShape, value: Any) -> bool:
