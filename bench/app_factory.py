@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, request
 
+from cds_service.api.release_after_send import release_after_send
 from cds_service.app import create_app
 from cds_service.cdshooks.request import parse_hook_request, parse_json
 from cds_service.security import AuthError, verify_client_jwt
@@ -47,9 +48,11 @@ def floor(service_id: str) -> Response:
         return Response(status=401)
     body = request.get_data()
     data = parse_json(body, svc.settings.requests.max_json_depth)
-    parse_hook_request(data, expected_hook=service.hook, max_draft_orders=svc.settings.requests.max_draft_orders,
-                       max_prefetch_resources=svc.settings.fetch.max_resources, body=body)
-    return jsonify({"cards": [], "systemActions": []})
+    hook_request = parse_hook_request(data, expected_hook=service.hook,
+                                      max_draft_orders=svc.settings.requests.max_draft_orders,
+                                      max_prefetch_resources=svc.settings.fetch.max_resources, body=body)
+    # freed after the answer is sent, as the hook route does
+    return release_after_send(jsonify({"cards": [], "systemActions": []}), body, data, hook_request)
 
 
 def create_bench_app(body_deadline: bool = True) -> Flask:

@@ -10,6 +10,7 @@ from werkzeug.exceptions import MethodNotAllowed
 
 from cds_service.api.context import caller, remember_caller, services
 from cds_service.api.errors import answer_for, operation_outcome
+from cds_service.api.release_after_send import release_after_send
 from cds_service.cdshooks.discovery import discovery_document
 from cds_service.cdshooks.questionnaire import questionnaire_for
 from cds_service.cdshooks.request import parse_hook_request, parse_json
@@ -106,7 +107,7 @@ def invoke(service_id: str) -> Response:
         _check_fhir_server(svc, client, hook_request.fhir_server)
         answer = svc.answer(service, hook_request, client.iss if client else None)
         status = 200
-        return jsonify(answer)
+        return release_after_send(jsonify(answer), body, data, hook_request, answer)
     except CdsError as exc:
         status = answer_for(exc).status  # answered by api.errors, from its one table
         raise
