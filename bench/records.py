@@ -16,6 +16,7 @@ from cds_service.dev.demo import Scenario, fixtures_directory
 from cds_service.fhir_access.queries import EVIDENCE_QUERIES
 
 DATE_OF_SERVICE = date(2026, 11, 20)
+EHR_FHIR_BASE = "https://ehr.example.org/fhir"  # the fullUrl base of prefetched entries
 DEMO_SCENARIO_IDS = ("rf-initial-covered", "dx-first-lumbar-covered")  # first one found is used
 SYNTHETIC_SIZE = 200
 
@@ -65,7 +66,8 @@ class BenchRecord:
         return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in self.resources]}
 
     def prefetch(self) -> dict[str, Any]:
-        """Every prefetch key of discovery, filled the way an EHR would (searchsets; the Patient read)."""
+        """Every prefetch key of discovery, filled the way an EHR would: searchsets whose entries carry their
+        absolute fullUrl (FHIR requires it of a search result), and the Patient read."""
         filled: dict[str, Any] = {}
         for query in EVIDENCE_QUERIES:
             matches = [r for r in self.resources if r["resourceType"] == query.resource_type]
@@ -73,7 +75,8 @@ class BenchRecord:
                 filled[query.key] = matches[0]
             else:
                 filled[query.key] = {"resourceType": "Bundle", "type": "searchset", "total": len(matches),
-                                     "entry": [{"resource": r, "search": {"mode": "match"}} for r in matches]}
+                                     "entry": [{"fullUrl": f"{EHR_FHIR_BASE}/{r['resourceType']}/{r['id']}",
+                                                "resource": r, "search": {"mode": "match"}} for r in matches]}
         return filled
 
 

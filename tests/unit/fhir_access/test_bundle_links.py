@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import copy
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cds_service.evaluation.evaluator import evaluate
 from cds_service.fhir_access import gather_record
-from cds_service.fhir_access.bundle_links import FULL_URL_KEY, link_full_urls
+from cds_service.fhir_access.bundle_links import FULL_URL_KEY, _references_in, _rewrite, link_full_urls
 from cds_service.fhir_access.normalize import normalize_resources
 from cds_service.fhir_access.queries import PREFETCH_TEMPLATES
 from cds_service.policy.conventions import RXNORM
@@ -143,3 +144,49 @@ def test_every_reference_to_an_entry_names_that_entry_and_nothing_else_changes(e
                 assert ref["reference"] == f"{linked[t]['resourceType']}/{linked[t]['id']}"
             else:
                 assert ref["reference"] == url(t)  # not an entry of the Bundle: left as sent
+
+
+def _every_reference(value: object) -> set[str]:
+    """The walk `_rewrite` does: every string under a "reference" key, anywhere."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "reference" and isinstance(item, str):
+                found.add(item.strip())
+            found |= _every_reference(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _every_reference(item)
+    return found
+
+
+_PIECES = st.sampled_from(['"', "\\", "/", ":", " ", "e", "\n", "é", "\x00", "reference", '"reference":"', "urn:uuid:1"])
+_TEXT = st.lists(_PIECES, max_size=6).map("".join)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | _TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT | st.just("reference"), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_JSON, max_size=4))
+def test_the_text_scan_finds_every_reference_the_walk_finds(values):
+    """The fast path must never miss a reference (a urn:uuid partOf left unlinked would lose a block's relief).
+    It may find too many (a key `"reference` reads as one): those only send a resource to the exact rewrite."""
+    assert set(_references_in(orjson.dumps(values))) >= _every_reference(values)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["urn:uuid:a", "http://ehr/fhir/Procedure/p", "urn:uuid:c\\\"q"]),
+                          st.lists(st.sampled_from(["urn:uuid:a", " urn:uuid:a ", "http://ehr/fhir/Procedure/p",
+                                                    "Patient/x", "urn:uuid:c\\\"q", "urn:uuid:zz"]), max_size=3)),
+                min_size=1, max_size=6))
+def test_linking_equals_rewriting_every_resource(entries):
+    """Only referrers are rewritten, yet the result is what rewriting every resource gives."""
+    resources = [{"resourceType": "Procedure", "id": f"p{n}", FULL_URL_KEY: url,
+                  "partOf": [{"reference": ref} for ref in refs], "note": [{"text": "reference"}]}
+                 for n, (url, refs) in enumerate(entries)]
+    targets = {r[FULL_URL_KEY]: f"Procedure/{r['id']}" for r in resources}
+    plain = [{k: v for k, v in r.items() if k != FULL_URL_KEY} for r in resources]
+    assert link_full_urls(copy.deepcopy(resources)) == [_rewrite(r, targets) for r in plain]
