@@ -71,16 +71,18 @@ _STRING_BODY = re.compile(rb'(?:[^"\\]|\\.)*')
 
 
 def _references_in(text: bytes) -> Iterable[str]:
-    found: set[bytes] = set()  # a chart repeats a few references (`Patient/x`) a thousand times
-    for rest in text.split(_REFERENCE_KEY)[1:]:
-        raw = rest[:rest.find(b'"')]
-        if b"\\" in raw:  # the quote found may be an escaped one: read the string properly
-            match = _STRING_BODY.match(rest)
-            raw = match.group() if match else raw
-        found.add(raw)
-    for raw in found:
+    # up to the next quote, which is the closing one unless the string holds a backslash (an escape)
+    found = {rest[:rest.find(b'"')] for rest in text.split(_REFERENCE_KEY)[1:]}
+    if any(b"\\" in raw for raw in found):  # a quote found may be an escaped one: read every string properly
+        found = {_string_at(rest) for rest in text.split(_REFERENCE_KEY)[1:]}
+    for raw in found:  # a chart repeats a few references (`Patient/x`) a thousand times
         value = orjson.loads(b'"' + raw + b'"') if b"\\" in raw else raw.decode()
         yield value.strip()  # _rewrite compares stripped references
+
+
+def _string_at(rest: bytes) -> bytes:
+    match = _STRING_BODY.match(rest)
+    return match.group() if match else rest[:rest.find(b'"')]
 
 
 def _refers_to_any(resource: dict[str, Any], wanted: dict[str, str]) -> bool:
