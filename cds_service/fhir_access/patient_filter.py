@@ -68,11 +68,12 @@ def _why_not_the_patients(resource: dict[str, Any], patient_id: str, questionnai
 
 
 def _refers_to_patient(reference: str, patient_id: str) -> bool:
-    """`Patient/{id}`, an absolute `.../Patient/{id}`, or either with `/_history/{version}`."""
+    """`Patient/{id}`, an absolute `.../Patient/{id}`, or either with `/_history/{version}`; surrounding
+    whitespace does not count, as the engine reads references (evaluation.record.Record.resolve)."""
     own = "Patient/" + patient_id
     if reference == own:  # nearly every resource: one comparison (issue 12)
         return True
-    reference = reference.split("/_history/", 1)[0]
+    reference = reference.strip().split("/_history/", 1)[0]
     if reference == own:
         return True
     return "://" in reference and reference.endswith("/" + own)

@@ -213,7 +213,7 @@ def relevant_only(raws: Iterable[Any], valuesets: ValueSets) -> list[Any]:
 
 
 def _procedures_named_by_part_of(kept: Iterable[Any]) -> set[str]:
-    """`Procedure/{id}` of every `partOf` reference of a kept Observation (absolute or versioned too)."""
+    """`Procedure/{id}` of every `partOf` reference of a kept Observation (absolute, versioned or padded too)."""
     named: set[str] = set()
     for raw in kept:
         if not isinstance(raw, dict) or raw.get("resourceType") != "Observation":
@@ -221,8 +221,8 @@ def _procedures_named_by_part_of(kept: Iterable[Any]) -> set[str]:
         part_of = raw.get("partOf")
         for ref in part_of if isinstance(part_of, list) else [part_of]:
             reference = ref.get("reference") if isinstance(ref, dict) else None
-            if isinstance(reference, str):
-                parts = reference.split("/_history/", 1)[0].rstrip("/").split("/")
+            if isinstance(reference, str):  # read as the engine resolves it (evaluation.record.Record.resolve)
+                parts = reference.strip().split("/_history/", 1)[0].rstrip("/").split("/")
                 if len(parts) >= 2:
                     named.add(f"{parts[-2]}/{parts[-1]}")
     return named

@@ -207,13 +207,15 @@ def test_another_patients_resources_are_dropped_and_named():
                 condition("theirs", patient="pat-b"),
                 condition("suffix-trap", reference=f"Patient/x{PATIENT}"),
                 {"resourceType": "Condition", "id": "nobody", "code": {"text": "?"}},
+                condition("padded", reference=f" Patient/{PATIENT}\n"),  # the engine reads it stripped too
+                condition("padded-absolute", reference=f"  https://ehr.example/fhir/Patient/{PATIENT} "),
             ],
         }
     )
 
     record = gather_record(as_request(hook_request()), client_factory=fake.factory)
 
-    assert ids(record, "Condition") == ["mine", "absolute", "versioned"]
+    assert ids(record, "Condition") == ["mine", "absolute", "versioned", "padded", "padded-absolute"]
     assert ("Condition", "theirs", "subject is another patient") in record.dropped
     assert ("Condition", "suffix-trap", "subject is another patient") in record.dropped
     assert ("Condition", "nobody", "no subject reference") in record.dropped

@@ -102,6 +102,8 @@ def test_a_procedure_a_kept_observation_is_part_of_is_kept():
     block = {**_coded("Procedure", "http://www.ama-assn.org/go/cpt", "99213"), "id": "visit-1"}
     score = {**_coded("Observation", LOINC, "8867-4"), "partOf": [{"reference": "https://ehr/fhir/Procedure/visit-1"}]}
     assert relevant_only([block, score], VALUESETS) == [block, score]
+    padded = {**score, "partOf": [{"reference": " Procedure/visit-1\n"}]}  # the engine resolves it stripped
+    assert relevant_only([block, padded], VALUESETS) == [block, padded]
 
 
 def test_a_padded_record_decides_exactly_as_the_unpadded_one():
