@@ -119,11 +119,11 @@ def preamble(ctx: CheckContext, p: NoParams) -> Outcome:
     order = ctx.procedure.primary
     who = [order.get("performer"), order.get("requester")]
     refs = [r for x in who for r in (x if isinstance(x, list) else [x]) if r]
-    clinician = [r for r in refs if reference_id(r, "Practitioner") or reference_id(r, "PractitionerRole")]
+    clinician = [(rtype, rid) for r in refs for rtype in ("Practitioner", "PractitionerRole")
+                 if (rid := reference_id(r, rtype))]
     if not clinician:
         return Outcome(DOC, "the order names no performing or requesting practitioner")
-    ref = clinician[0].get("reference") if isinstance(clinician[0], Mapping) else str(clinician[0])
-    rtype, rid = str(ref).split("/")[-2:]  # two parts: reference_id() matched `Type/id` above
+    rtype, rid = clinician[0]
     return Outcome(
         MET,
         "one procedure this visit, ordered by a practitioner",

@@ -83,12 +83,13 @@ def status_code(concept: Any) -> str | None:
 
 
 def reference_id(reference: Any, resource_type: str) -> str | None:
-    """`Type/id` (relative or absolute) → id when of the given type."""
+    """`Type/id` (relative or absolute, maybe `/_history/n`, surrounding whitespace aside, as `Record.resolve`
+    reads it) → id when of the given type."""
     if isinstance(reference, Mapping):
         reference = reference.get("reference")
     if not isinstance(reference, str):
         return None
-    parts = reference.rstrip("/").split("/")
+    parts = reference.strip().rstrip("/").split("/")
     if len(parts) >= 2 and parts[-2] == resource_type:
         return parts[-1]
     if len(parts) >= 4 and parts[-2] == "_history" and parts[-4] == resource_type:

@@ -40,10 +40,24 @@ def case(name, records, orders, expected):
     case("mri-in-same-session-is-not-a-procedure", base, lambda: [order(), order("72148", levels=())], MET),
     case("si-joint-injection-done-same-day", lambda: base() + [procedure("27096", DOS)], lambda: [order()], NOT_MET),
     case("no-requester", base, lambda: [{**order(), "requester": None}], DOC),
+    case("requester-padded", base, lambda: [{**order(), "requester": {"reference": " Practitioner/dr-test\n"}}], MET),
+    case("requester-absolute-versioned", base,
+         lambda: [{**order(), "requester": {"reference": "https://ehr.example/fhir/Practitioner/dr-test/_history/4"}}],
+         MET),
 ])
 def test_I_preamble(records, orders, expected):
     first = evaluate(default_library(), records(), orders(), today=DOS).determinations[0]
     assert {c.criterion_id: c.status.value for c in first.criteria}["I"] == expected
+
+
+@pytest.mark.parametrize("reference", ["Practitioner/dr-test", " Practitioner/dr-test ",
+                                       "https://ehr.example/fhir/Practitioner/dr-test/_history/4"])
+def test_I_cites_the_ordering_practitioner_by_type_and_id(reference):
+    """References resolve as `Type/id` whatever form the EHR wrote them in (contract §4 "Codes")."""
+    first = evaluate(default_library(), base(), [{**order(), "requester": {"reference": reference}}],
+                     today=DOS).determinations[0]
+    preamble = next(c for c in first.criteria if c.criterion_id == "I")
+    assert [e.reference for e in preamble.evidence] == ["Practitioner/dr-test"]
 
 
 # ----------------------------------------------------------------- guidance / Table 2
