@@ -11,6 +11,7 @@ from typing import Any, TypeGuard
 import orjson
 
 from cds_service.errors import InvalidRequest
+from cds_service.evaluation.record import reference_id
 from cds_service.fhir_access.normalize import Skipped, normalize_bundle_entries, normalize_resources
 
 REQUIRED_CONTEXT = {
@@ -247,15 +248,15 @@ def normalize_fhir_server(url: str) -> str:
 
 
 def insurance_coverage_ids(orders: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
-    """Coverage ids the orders name in `insurance` (`Coverage/{id}`, relative or absolute), first named first."""
+    """Coverage ids the orders name in `insurance` (`Coverage/{id}` read as the record reads references:
+    relative or absolute, versioned, padded), first named first."""
     ids: list[str] = []
     for order in orders:
         insurance = order.get("insurance")
         for ref in insurance if isinstance(insurance, list) else []:
-            reference = ref.get("reference") if isinstance(ref, dict) else None
-            parts = reference.split("/") if isinstance(reference, str) else []
-            if len(parts) >= 2 and parts[-2] == "Coverage" and parts[-1] and parts[-1] not in ids:
-                ids.append(parts[-1])
+            coverage_id = reference_id(ref, "Coverage")
+            if coverage_id and coverage_id not in ids:
+                ids.append(coverage_id)
     return tuple(ids)
 
 

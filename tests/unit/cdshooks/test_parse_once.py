@@ -88,6 +88,19 @@ def test_one_coverage_choice_from_the_order_s_insurance_relative_or_absolute_sin
     assert gathered.coverage_reference == "Coverage/c2"
 
 
+@pytest.mark.parametrize("reference", [" Coverage/c2\n", "Coverage/c2/_history/3",
+                                       "https://ehr.example/fhir/Coverage/c2/_history/3"])
+def test_the_coverage_an_order_names_is_read_as_every_reference_is(reference):
+    """Padded or versioned, `insurance` names c2, as the record reads references (contract §4 "Codes")."""
+    coverages = [{"resourceType": "Coverage", "id": cid, "status": "active",
+                  "beneficiary": {"reference": f"Patient/{PATIENT}"}} for cid in ("c1", "c2")]
+    prefetch = {"coverage": {"resourceType": "Bundle", "entry": [{"resource": c} for c in coverages]}}
+    request = parse_hook_request(body(SERVER, orders=order(insurance=[{"reference": reference}]), prefetch=prefetch))
+    gathered = gather_record(request, client_factory=FakeClient().factory)
+    assert request.coverage_ids == ("c2",)
+    assert (gathered.coverage or {}).get("id") == "c2" and gathered.coverage_reference == "Coverage/c2"
+
+
 def test_a_coverage_the_record_does_not_hold_is_still_the_one_the_order_names():
     request = parse_hook_request(body(SERVER, orders=order(insurance=[{"reference": "Coverage/c9"}]),
                                       prefetch={"coverage": None}))
