@@ -60,12 +60,17 @@ def _rewrite_referrers(resources: list[dict[str, Any]], targets: dict[str, str])
         return [_rewrite(resource, targets) for resource in resources]
     if not wanted:
         return resources
-    return [_rewrite(resource, wanted) if _refers_to_any(resource, wanted) else resource for resource in resources]
+    # orjson escapes character by character, so a reference holding a wanted one holds its escaped text: a
+    # memchr-fast test that rules out nearly every resource before its references are read
+    needles = [orjson.dumps(ref)[1:-1] for ref in wanted]
+    return [_rewrite(resource, wanted) if _refers_to_any(resource, wanted, needles) else resource
+            for resource in resources]
 
 
-# Every string under a "reference" key is written by orjson as `"reference":"...` (no spaces, `"` and `\` only
-# escaped); a string can hold that text only escaped, so splitting at it finds each one (and can only find too
-# many, e.g. a key `"reference`: those only go to the exact rewrite). ~3x faster than a regex over the text.
+# Every string under a "reference" key is written by orjson as `"reference":"...` (no spaces; inside strings
+# `"`, `\` and control characters are escaped, each with a backslash); a string can hold that text only escaped,
+# so splitting at it finds each one (and can only find too many, e.g. a key `"reference`: those only go to the
+# exact rewrite). ~3x faster than a regex over the text.
 _REFERENCE_KEY = b'"reference":"'
 _STRING_BODY = re.compile(rb'(?:[^"\\]|\\.)*')
 
@@ -82,14 +87,16 @@ def _references_in(text: bytes) -> Iterable[str]:
 
 def _string_at(rest: bytes) -> bytes:
     match = _STRING_BODY.match(rest)
-    return match.group() if match else rest[:rest.find(b'"')]
+    assert match is not None  # the pattern matches the empty string too
+    return match.group()
 
 
-def _refers_to_any(resource: dict[str, Any], wanted: dict[str, str]) -> bool:
+def _refers_to_any(resource: dict[str, Any], wanted: dict[str, str], needles: list[bytes]) -> bool:
     try:
-        return any(ref in wanted for ref in _references_in(orjson.dumps(resource)))
+        text = orjson.dumps(resource)
     except orjson.JSONEncodeError:
         return True  # _rewrite decides
+    return any(needle in text for needle in needles) and any(ref in wanted for ref in _references_in(text))
 
 
 def entries_with_full_urls(bundle_or_resource: Any) -> list[dict[str, Any]]:

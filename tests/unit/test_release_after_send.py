@@ -36,5 +36,5 @@ def test_objects_live_until_the_response_is_closed_then_are_freed():
 def test_a_response_that_is_never_closed_leaks_nothing():
     response, ref = _refs_after_view(Flask(__name__))
     del response
-    gc.collect()  # werkzeug's Response holds cycles of its own: the collector frees it, and what it held
+    gc.collect()  # whatever the request context kept of it: dropping the response must free what it held
     assert ref() is None

@@ -209,13 +209,17 @@ def test_another_patients_resources_are_dropped_and_named():
                 {"resourceType": "Condition", "id": "nobody", "code": {"text": "?"}},
                 condition("padded", reference=f" Patient/{PATIENT}\n"),  # the engine reads it stripped too
                 condition("padded-absolute", reference=f"  https://ehr.example/fhir/Patient/{PATIENT} "),
+                condition("padded-versioned", reference=f"\tPatient/{PATIENT}/_history/2 "),
+                condition("inner-space", reference=f"Patient/ {PATIENT}"),
             ],
         }
     )
 
     record = gather_record(as_request(hook_request()), client_factory=fake.factory)
 
-    assert ids(record, "Condition") == ["mine", "absolute", "versioned", "padded", "padded-absolute"]
+    assert ids(record, "Condition") == ["mine", "absolute", "versioned", "padded", "padded-absolute",
+                                        "padded-versioned"]
+    assert ("Condition", "inner-space", "subject is another patient") in record.dropped
     assert ("Condition", "theirs", "subject is another patient") in record.dropped
     assert ("Condition", "suffix-trap", "subject is another patient") in record.dropped
     assert ("Condition", "nobody", "no subject reference") in record.dropped
