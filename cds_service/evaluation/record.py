@@ -82,6 +82,12 @@ def status_code(concept: Any) -> str | None:
     return None
 
 
+def type_and_id(reference: str) -> str | None:
+    """`Type/id` of a relative or absolute reference, `/_history/n` and surrounding whitespace aside."""
+    parts = reference.strip().split("/_history/", 1)[0].rstrip("/").split("/")
+    return f"{parts[-2]}/{parts[-1]}" if len(parts) >= 2 else None
+
+
 def reference_id(reference: Any, resource_type: str) -> str | None:
     """`Type/id` (relative or absolute, maybe `/_history/n`, surrounding whitespace aside, as `Record.resolve`
     reads it) → id when of the given type."""
@@ -227,10 +233,8 @@ class PatientRecord:
             wanted = reference[1:]
             contained = source.get("contained") if isinstance(source, Mapping) else None
             return next((r for r in one_or_many(contained) if isinstance(r, dict) and r.get("id") == wanted), None)
-        parts = reference.split("/_history/", 1)[0].rstrip("/").split("/")
-        if len(parts) >= 2:
-            return self.get(f"{parts[-2]}/{parts[-1]}")
-        return None
+        key = type_and_id(reference)
+        return self.get(key) if key is not None else None
 
     def __iter__(self) -> Iterator[Resource]:
         for resources in self._by_type.values():

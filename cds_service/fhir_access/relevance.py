@@ -33,7 +33,7 @@ from cds_service.evaluation.clinical import (
     PAIN_SCORE_CODES,
     PERCENT_RELIEF_CODES,
 )
-from cds_service.evaluation.record import concept_text
+from cds_service.evaluation.record import concept_text, type_and_id
 from cds_service.fhir_access.normalize import NormalizedBatch, normalize_resources
 from cds_service.policy.conventions import CPT, FACET_CDS_CODES, LOINC, canonical_system
 from cds_service.policy.scope import shipped_scope
@@ -221,10 +221,9 @@ def _procedures_named_by_part_of(kept: Iterable[Any]) -> set[str]:
         part_of = raw.get("partOf")
         for ref in part_of if isinstance(part_of, list) else [part_of]:
             reference = ref.get("reference") if isinstance(ref, dict) else None
-            if isinstance(reference, str):  # read as the engine resolves it (evaluation.record.Record.resolve)
-                parts = reference.strip().split("/_history/", 1)[0].rstrip("/").split("/")
-                if len(parts) >= 2:
-                    named.add(f"{parts[-2]}/{parts[-1]}")
+            key = type_and_id(reference) if isinstance(reference, str) else None  # as the engine resolves it
+            if key is not None:
+                named.add(key)
     return named
 
 
