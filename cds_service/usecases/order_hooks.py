@@ -15,6 +15,7 @@ from cds_service.cdshooks.request import HookRequest
 from cds_service.cdshooks.unknown_patient import OUTCOME as UNKNOWN_PATIENT
 from cds_service.cdshooks.unknown_patient import patient_not_found_card
 from cds_service.evaluation.evaluator import evaluate
+from cds_service.evaluation.record import reference_id
 from cds_service.evaluation.results import Evaluation, SkippedResource
 from cds_service.fhir_access.relevance import normalize_relevant  # validates only what can matter (issue 12)
 from cds_service.fhir_access.source import gather_record
@@ -56,7 +57,7 @@ def answer_order_hook(ctx: Services, request: HookRequest, *, service_id: str, c
 
     determinations = list(evaluation.determinations)
     if request.hook == "order-select" and request.selections:
-        chosen = {s.split("/")[-1] for s in request.selections}
+        chosen = {_selected_order_id(s) for s in request.selections}
         determinations = [d for d in determinations if chosen & set(d.order_ids)] or determinations
 
     if gathered.patient_not_found and determinations:  # nothing was read: no criteria, no system action
@@ -85,6 +86,13 @@ def answer_order_hook(ctx: Services, request: HookRequest, *, service_id: str, c
                gathered=gathered, normalized=normalized, assertions=assertions,
                out_of_scope=evaluation.out_of_scope_order_ids, cards=cards)
     return response
+
+
+def _selected_order_id(selection: str) -> str:
+    """A selection's order id, the reference read as every reference is (padded, versioned, absolute); a bare
+    id (some clients drop the type) is taken as it is."""
+    bare = selection.strip()
+    return bare if "/" not in bare else (reference_id(bare, "ServiceRequest") or "")
 
 
 def _apply_crd_configuration(

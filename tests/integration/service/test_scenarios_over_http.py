@@ -2,6 +2,7 @@
 exact decision and the per-criterion results the scenario states, for every revision (chosen by date of service)."""
 from __future__ import annotations
 
+import copy
 from datetime import date
 
 import pytest
@@ -107,3 +108,27 @@ def test_order_select_warms_the_cache_so_order_sign_does_not_refetch(service, fh
     detail = json.loads(detail)
     assert "conditions" in detail["cachedKeys"] and "conditions" not in detail["fetchedKeys"]
     assert "questionnaireResponses" in detail["fetchedKeys"]  # attestations are always read fresh
+
+
+@pytest.mark.parametrize("selected", [
+    "ServiceRequest/{id}", " ServiceRequest/{id}  ", "ServiceRequest/{id}/_history/2",
+    "https://ehr.example.org/fhir/ServiceRequest/{id}/_history/2", "{id}",
+])
+def test_order_select_answers_only_for_the_selected_order(service, selected):
+    """The selection names one of two facet orders; the other one's cards are not the clinician's concern yet.
+    References are read as everywhere (contract §4 "Codes"): padded, versioned or absolute name the same order."""
+    s = next(x for x in all_scenarios() if x["id"] == "pulsed-rf")
+    body = hook_body(s, "order-select")
+    entries = body["context"]["draftOrders"]["entry"]
+    chosen = entries[0]["resource"]["id"]
+    other = copy.deepcopy(entries[0]["resource"]) | {"id": "other-order", "code": {"coding": [
+        {"system": "http://www.ama-assn.org/go/cpt", "code": "0213T"}]}}  # ultrasound: order-select speaks up
+    entries.append({"resource": other})
+    body["context"]["selections"] = [selected.format(id=chosen)]
+    response = service.hook("facet-order-select", body)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    summaries = [card["summary"] for card in answer["cards"]]
+    assert any("pulsed RF" in summary for summary in summaries), summaries
+    assert not any("0213T" in summary for summary in summaries), summaries  # the unselected order's card
+    assert {a["resource"]["id"] for a in answer.get("systemActions", [])} <= {chosen}
