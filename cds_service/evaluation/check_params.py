@@ -134,6 +134,8 @@ class SustainedRelief(CheckParams):
     min_months: int
     requires_function: bool
     prior: Prior
+    # I.D.2: "… for at least three months … or at least 50% consistent improvement in … ADLs … same scale"
+    or_function_improved: bool = False
 
 
 @dataclass(frozen=True)

@@ -792,15 +792,24 @@ def sustained_relief(ctx: CheckContext, p: SustainedRelief) -> Outcome:
     prior = _prior_for(ctx, p.prior)
     if prior is None:
         return Outcome(NA, "no prior procedure of this kind at this site")
+    pain = _relief_lasted(ctx, p, prior)
+    if pain.status is MET or not p.or_function_improved:
+        return pain
+    return _or_function_improved(ctx, p, prior, pain)
+
+
+def _relief_lasted(ctx: CheckContext, p: SustainedRelief, prior: PriorProcedure) -> Outcome:
+    """≥ threshold relief after the prior procedure, at every linked score, for the months the policy asks."""
     before, after = clinical.pain_scores_linked(ctx.record, prior.resource)
     threshold, months = p.min_relief_percent, p.min_months
     until = add_months(prior.day, months)
     ev: tuple[Evidence, ...] = (prior.evidence,)
+    # no record can show it yet: the dates alone say it is not met
+    too_soon = Outcome(NOT_MET, f"the procedure on {prior.day} was under {months} months ago ({months} months "
+                       f"after it end on {until})", ev) if until > ctx.dos else None
     if not before or not after:
-        alt = _function_improved(ctx, prior.day, threshold) if p.prior is not Prior.RF else None
-        if alt:  # I.D.2: ≥ 50% consistent improvement on the same scale is an alternative
-            return Outcome(MET, f"function improved ≥ {threshold}% on the same scale", ev + (alt,))
-        return Outcome(DOC, f"pain scores before and after the procedure on {prior.day} are not recorded", ev)
+        return too_soon or Outcome(DOC, f"pain scores before and after the procedure on {prior.day} are not recorded",
+                                   ev)
     baseline = numeric_value(before[-1]) or 0
     last_good: date | None = None
     for obs in after:
@@ -816,6 +825,8 @@ def sustained_relief(ctx: CheckContext, p: SustainedRelief) -> Outcome:
             break
         last_good = day
         ev += (evidence_of(obs, day=day, note=f"relief {relief:.0f}%"),)
+    if too_soon:
+        return Outcome(too_soon.status, too_soon.reason, ev)
     if last_good is None or last_good < until:
         return Outcome(
             DOC, f"relief ≥ {threshold}% is recorded only until {last_good or prior.day}; {months} months needed", ev
@@ -828,6 +839,43 @@ def sustained_relief(ctx: CheckContext, p: SustainedRelief) -> Outcome:
                            attested_reason=f"{shown}; functional improvement attested by the clinician")
         ev += (improved,)
     return Outcome(MET, f"≥ {threshold}% relief for at least {months} months after {prior.day}", ev)
+
+
+def _or_function_improved(ctx: CheckContext, p: SustainedRelief, prior: PriorProcedure, pain: Outcome) -> Outcome:
+    """I.D.2's other branch: ≥ threshold consistent improvement in painful movements and ADLs against the baseline,
+    on the same scale. Not met only when both branches are shown to fail."""
+    threshold = p.min_relief_percent
+    adl = _adl_improvement(ctx, prior.day, threshold)
+    if adl is None:
+        return Outcome(DOC, f"{pain.reason}; nor is ≥ {threshold}% consistent improvement in previously painful "
+                       "movements and ADLs recorded against a baseline on the same scale", pain.evidence)
+    improved, change, evidence = adl
+    if improved:
+        return Outcome(MET, f"ADL interference ≥ {threshold}% better than before the procedure on {prior.day} at "
+                       f"every score since, on the same scale ({change})", (prior.evidence,) + evidence)
+    status = NOT_MET if pain.status is NOT_MET else DOC
+    return Outcome(status, f"{pain.reason}; and ADL interference did not improve ≥ {threshold}% consistently "
+                   f"({change})", pain.evidence + evidence)
+
+
+def _adl_improvement(ctx: CheckContext, prior_day: date, threshold: int) -> tuple[bool, str, tuple[Evidence, ...]] | None:
+    """(improved, "interference 8 → 4", evidence) on the first scale that shows it, else on the first that has a
+    baseline before the procedure and scores after it; None when no scale has both. "Consistent": the worst
+    score after the procedure still meets the threshold."""
+    verdicts: list[tuple[bool, str, tuple[Evidence, ...]]] = []
+    for series in clinical.interference_scales(ctx.record, months_before(prior_day, 24), ctx.dos).values():
+        before = [o for o in series if (effective_date(o) or date.min) <= prior_day]
+        after = [o for o in series if (effective_date(o) or date.min) > prior_day]
+        baseline = numeric_value(before[-1]) if before else None
+        if not baseline or not after:
+            continue
+        worst = max(after, key=lambda o: numeric_value(o) or 0)
+        value = numeric_value(worst) or 0
+        evidence = (evidence_of(before[-1], day=effective_date(before[-1]), note="baseline"),
+                    evidence_of(worst, day=effective_date(worst)))
+        verdicts.append(((baseline - value) / baseline * 100 >= threshold, f"interference {baseline:g} → {value:g}",
+                         evidence))
+    return next((v for v in verdicts if v[0]), verdicts[0] if verdicts else None)
 
 
 @check("not_rf_candidate", NotRfCandidate)

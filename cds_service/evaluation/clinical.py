@@ -289,6 +289,16 @@ def interference_scores(record: PatientRecord, start: date, end: date) -> list[R
     return sorted(out, key=_sort_key)
 
 
+def interference_scales(record: PatientRecord, start: date, end: date) -> dict[str, list[Resource]]:
+    """The interference scores in the dates, by scale (LOINC code): improvement is measured on one scale only."""
+    by_scale: dict[str, list[Resource]] = {}
+    for obs in interference_scores(record, start, end):
+        scale = next(c.get("code") for c in codings(obs.get("code"))
+                     if c.get("system") == LOINC and c.get("code") in INTERFERENCE_LOINC)
+        by_scale.setdefault(scale, []).append(obs)
+    return by_scale
+
+
 # ---------------------------------------------------------------- conditions
 
 def active_conditions_in(record: PatientRecord, valuesets: ValueSets, names: Iterable[str], on: date, *,

@@ -58,7 +58,8 @@ def ther_repeat_relief_2_months() -> Scenario:
     s = Scenario(
         "ther-repeat-relief-2-months",
         "s38",
-        "Repeat therapeutic injection; relief after the last one lasted 2 months (7/10 at 2.5 months): I.D.2 not met",
+        "Repeat therapeutic injection; relief after the last one lasted 2 months (7/10 at 2.5 months) and ADL "
+        "interference barely improved (7 before it, 5-6 after): I.D.2 not met on both of its branches",
         "Wilhelmina",
         "Carrow-Adeleke",
         "female",
@@ -68,6 +69,8 @@ def ther_repeat_relief_2_months() -> Scenario:
     s.device("pacemaker-device")
     prior = s.block("64493", s.ago(months=4), intent="therapeutic", before=8, after=2)
     s.follow_up(prior, {1: 3, 2: 3, (2, 15): 7})
+    s.interference(7, at(s.ago(months=4), "07:30"))  # the baseline on the same scale, before the injection
+    s.interference(5, at(s.ago(months=3), "10:05"))
     lumbar_injection_order(s, intent="therapeutic")
     s.expect(REV_2026, "not-covered", {"I.D.2": NOT_MET, "I.D.3": MET})
     return s

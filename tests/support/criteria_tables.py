@@ -31,3 +31,8 @@ def results(resources, orders, **kw) -> dict[str, str]:
 
 def result(criterion: str, resources, orders, **kw) -> str:
     return results(resources, orders, **kw)[criterion]
+
+
+def criterion(criterion_id: str, resources, orders, **kw):
+    """The whole result of one criterion (status, the reason a clinician reads, evidence)."""
+    return next(c for c in determine(resources, orders, **kw).criteria if c.criterion_id == criterion_id)

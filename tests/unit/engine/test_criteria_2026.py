@@ -7,7 +7,7 @@ import pytest
 
 from cds_service.evaluation.evaluator import evaluate
 from cds_service.usecases.engine import default_library
-from tests.support.criteria_tables import DOC, MET, NA, NOT_MET, base, determine, result, results
+from tests.support.criteria_tables import DOC, MET, NA, NOT_MET, base, criterion, determine, result, results
 from tests.support.fhir_builders import (
     DOS,
     attestation,
@@ -414,13 +414,65 @@ def test_active_device_resource_counts_as_implanted_device():
     assert result("I.D.3", base() + two_blocks() + [device], order(intent="therapeutic")) == MET
 
 
-def test_repeat_therapeutic_relief_two_months_is_not_met():
-    prior = procedure("64493", months_ago(4), intent="therapeutic", levels=("L4-L5",))
-    records = base() + two_blocks() + [
-        prior, pain_score(8, months_ago(4), part_of=prior, at="08:00:00"),
-        pain_score(3, months_ago(3), part_of=prior), pain_score(7, months_ago(2), part_of=prior),
-    ]
-    assert result("I.D.2", records, order(intent="therapeutic")) == NOT_MET
+def _repeat_therapeutic(months: int, pain: tuple[tuple[float, int], ...], adl: tuple[tuple[float, int], ...] = (),
+                        adl_code: str | None = None) -> list[dict]:
+    """Two old positive blocks, a therapeutic injection `months` ago with a pain score of 8 just before it, pain
+    scores (value, months ago) linked to it, and ADL interference scores (value, months ago; baseline first)."""
+    prior = procedure("64493", months_ago(months), intent="therapeutic", levels=("L4-L5",))
+    blocks = block_with_relief(months_ago(14), 10, 1) + block_with_relief(months_ago(13), 10, 2)
+    scores = [pain_score(v, months_ago(m), part_of=prior) for v, m in pain]
+    function = [interference(v, months_ago(m), **({"code": adl_code} if adl_code else {})) for v, m in adl]
+    return base() + blocks + [prior, pain_score(8, months_ago(months), part_of=prior, at="08:00:00")] + scores + function
+
+
+def test_repeat_therapeutic_relief_two_months_and_no_adl_scores_needs_documentation():
+    """I.D.2: ≥ 50% relief for three months OR ≥ 50% consistent ADL improvement on the same scale. Relief fell
+    within three months; the other branch is not recorded, so documentation can still settle it."""
+    records = _repeat_therapeutic(4, pain=((3, 3), (7, 2)))
+    outcome = criterion("I.D.2", records, order(intent="therapeutic"))
+    assert outcome.status.value == DOC
+    assert "relief fell to 12% on" in outcome.reason and "same scale" in outcome.reason
+
+
+def test_repeat_therapeutic_relief_fell_but_adl_improved_consistently_is_met():
+    # interference 8 before the prior injection, then 3, 3, 4 after it: each ≥ 50% better on the same scale
+    records = _repeat_therapeutic(4, pain=((3, 3), (5, 2)), adl=((8, 5), (3, 3), (3, 2), (4, 1)))
+    outcome = criterion("I.D.2", records, order(intent="therapeutic"))
+    assert outcome.status.value == MET, outcome.reason
+    assert "interference 8 → 4" in outcome.reason
+
+
+def test_repeat_therapeutic_adl_improvement_not_consistent_and_relief_fell_is_not_met():
+    records = _repeat_therapeutic(4, pain=((3, 3), (7, 2)), adl=((8, 5), (3, 3), (6, 1)))  # 6 of 8: 25%
+    outcome = criterion("I.D.2", records, order(intent="therapeutic"))
+    assert outcome.status.value == NOT_MET, outcome.reason
+    assert "relief fell to 12%" in outcome.reason and "interference 8 → 6" in outcome.reason
+
+
+def test_repeat_therapeutic_adl_scores_on_another_scale_are_not_compared():
+    # baseline on BPI interference, follow-up on the PEG mean: not "the same scale"
+    records = _repeat_therapeutic(4, pain=((3, 3), (7, 2)), adl=((8, 5),)) + [interference(2, months_ago(2), "91147-9")]
+    assert result("I.D.2", records, order(intent="therapeutic")) == DOC
+
+
+def test_repeat_therapeutic_within_three_months_met_by_adl_improvement():
+    records = _repeat_therapeutic(2, pain=((3, 1),), adl=((8, 3), (3, 1)))
+    assert result("I.D.2", records, order(intent="therapeutic")) == MET
+
+
+def test_repeat_therapeutic_within_three_months_says_the_period_has_not_passed():
+    """The prior injection was two months ago: three months of relief cannot be recorded yet (the reason must not
+    ask for what no documentation can give), and the ADL branch is still open."""
+    records = _repeat_therapeutic(2, pain=((3, 1),))
+    outcome = criterion("I.D.2", records, order(intent="therapeutic"))
+    assert outcome.status.value == DOC
+    assert f"three months after it end on {months_ago(-1)}" in outcome.reason.replace("3 months", "three months")
+    assert "same scale" in outcome.reason
+
+
+def test_repeat_therapeutic_relief_three_months_is_met_without_adl_scores():
+    records = _repeat_therapeutic(4, pain=((3, 3), (3, 1)))
+    assert result("I.D.2", records, order(intent="therapeutic")) == MET
 
 
 # ----------------------------------------------------------------- decisions
