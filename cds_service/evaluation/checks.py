@@ -649,7 +649,11 @@ def _dx_onset_words(condition: Mapping[str, Any], *, kind: str) -> str:
 # ---------------------------------------------------------------- blocks, relief, RF
 
 def _relief_text(relief: clinical.Relief | None) -> str:
-    return "not recorded" if relief is None else f"{relief.percent:.0f}%"
+    if relief is None:
+        return "not recorded"
+    # one decimal unless whole: thresholds compare unrounded, so 79.6% must not read "80% (< 80%)"
+    whole = round(relief.percent)
+    return f"{whole}%" if abs(relief.percent - whole) < 0.05 else f"{relief.percent:.1f}%"
 
 
 @check("second_block", SecondBlock)
@@ -708,14 +712,18 @@ def first_block_relief_note(ctx: CheckContext, p: MinRelief) -> Outcome:
     if not done:
         return Outcome(NA, "first diagnostic block")
     relief = clinical.relief_after_block(ctx.record, done[0].resource)
-    if relief is not None and relief.percent < p.min_relief_percent:
+    if relief is None:  # whether the Note applies is unknown: the first block's relief decides it
+        return Outcome(DOC, f"relief after the first block on {done[0].day} is not recorded: a second block needs "
+                       f"≥ {p.min_relief_percent}% from it", (done[0].evidence,))
+    if relief.percent < p.min_relief_percent:
         return Outcome(
             NOT_MET,
             f"first block gave {_relief_text(relief)} relief (< {p.min_relief_percent}%): a second block is not "
             "medically necessary",
             (done[0].evidence,) + relief.evidence,
         )
-    return Outcome(NA, "first block relief is not below the threshold")
+    return Outcome(NA, f"first block gave {_relief_text(relief)} relief (≥ {p.min_relief_percent}%)",
+                   (done[0].evidence,) + relief.evidence)
 
 
 @check("two_positive_blocks", TwoPositiveBlocks)
@@ -858,11 +866,14 @@ def _or_function_improved(ctx: CheckContext, p: SustainedRelief, prior: PriorPro
                    f"({change})", pain.evidence + evidence)
 
 
-def _adl_improvement(ctx: CheckContext, prior_day: date, threshold: int) -> tuple[bool, str, tuple[Evidence, ...]] | None:
+_AdlVerdict = tuple[bool, str, tuple[Evidence, ...]]  # improved?, "interference 8 → 4", baseline and worst score
+
+
+def _adl_improvement(ctx: CheckContext, prior_day: date, threshold: int) -> _AdlVerdict | None:
     """(improved, "interference 8 → 4", evidence) on the first scale that shows it, else on the first that has a
     baseline before the procedure and scores after it; None when no scale has both. "Consistent": the worst
     score after the procedure still meets the threshold."""
-    verdicts: list[tuple[bool, str, tuple[Evidence, ...]]] = []
+    verdicts: list[_AdlVerdict] = []
     for series in clinical.interference_scales(ctx.record, months_before(prior_day, 24), ctx.dos).values():
         before = [o for o in series if (effective_date(o) or date.min) <= prior_day]
         after = [o for o in series if (effective_date(o) or date.min) > prior_day]

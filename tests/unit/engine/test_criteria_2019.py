@@ -5,7 +5,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from tests.support.criteria_tables import DOC, MET, NA, NOT_MET, R2019, base, determine, result, results
+from tests.support.criteria_tables import DOC, MET, NA, NOT_MET, R2019, base, criterion, determine, result, results
 from tests.support.fhir_builders import (
     attestation,
     block_with_relief,
@@ -42,6 +42,21 @@ def test_first_block_relief_75_vs_80(before, after, note_2019, note_2026):
     records = base() + block_with_relief(days_ago(30), before, after)
     assert result("I.A Note", records, order(), **R2019) == note_2019
     assert result("I.A.1 Note", records, order()) == note_2026
+
+
+@pytest.mark.parametrize("revision, note", [("2019", "I.A Note"), (None, "I.A.1 Note")])
+def test_second_block_after_a_first_block_with_no_relief_recorded_needs_documentation(revision, note):
+    """The Note: a first block with < 75% (05/26: < 80%) relief makes a second one not medically necessary. With
+    no relief recorded for the first block nobody knows whether it applies: documentation, never 'not below'."""
+    first = procedure("64493", days_ago(30), levels=("L4-L5",))
+    outcome = criterion(note, base() + [first], order(), revision=revision)
+    assert outcome.status.value == DOC
+    assert "not recorded" in outcome.reason and "not below" not in outcome.reason
+
+
+def test_the_note_names_the_relief_that_clears_it():
+    outcome = criterion("I.A Note", base() + block_with_relief(days_ago(30), 10, 1), order(), **R2019)
+    assert outcome.status.value == NA and "90%" in outcome.reason
 
 
 @pytest.mark.parametrize("gap, expected", [(14, MET), (13, NOT_MET)])

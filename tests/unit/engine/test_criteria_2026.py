@@ -306,6 +306,12 @@ def test_I_A_1_note_first_block_below_80(before, after, expected):
     assert result("I.A.1 Note", base() + block_with_relief(days_ago(30), before, after), order()) == expected
 
 
+def test_relief_just_under_the_threshold_is_not_rounded_up_to_it_in_the_reason():
+    blk = procedure("64493", days_ago(30), levels=("L4-L5",))
+    outcome = criterion("I.A.1 Note", base() + [blk, percent_relief(79.6, blk)], order())
+    assert outcome.status.value == NOT_MET and "79.6% relief (< 80%)" in outcome.reason, outcome.reason
+
+
 def test_first_block_note_not_applicable():
     assert result("I.A.1 Note", base(), order()) == NA
 
