@@ -293,7 +293,7 @@ def interference_scales(record: PatientRecord, start: date, end: date) -> dict[s
     """The interference scores in the dates, by scale (LOINC code): improvement is measured on one scale only."""
     by_scale: dict[str, list[Resource]] = {}
     for obs in interference_scores(record, start, end):
-        scale = next(c.get("code") for c in codings(obs.get("code"))
+        scale = next(str(c.get("code")) for c in codings(obs.get("code"))
                      if c.get("system") == LOINC and c.get("code") in INTERFERENCE_LOINC)
         by_scale.setdefault(scale, []).append(obs)
     return by_scale
