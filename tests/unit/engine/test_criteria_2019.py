@@ -80,8 +80,17 @@ def test_2019_exclusions_disc_radiculitis_discogenic_sacroiliac(code):
     assert result("I.A.3bis", base() + [condition(code, months_ago(2))], order(), **R2019) == NOT_MET
 
 
-def test_2019_ignores_05_26_only_exclusions():
-    assert result("I.A.3bis", base() + [condition("C41.2", months_ago(2))], order(), **R2019) == DOC
+@pytest.mark.parametrize("code", ["S32.010A", "C41.2", "M46.46"])
+def test_2019_other_obvious_causes_beyond_its_examples_fracture_tumour_infection(code):
+    """2019 I.A.3bis: imaging suggests "no other obvious cause of the pain (e.g., …)": the examples are not the whole
+    list. An active vertebral fracture, spinal tumour or discitis is such a cause, and wins over an attestation."""
+    attested = [attestation({"I.A.3bis": True}, revision="2019")]
+    outcome = criterion("I.A.3bis", base() + [condition(code, months_ago(2))] + attested, order(), **R2019)
+    assert outcome.status.value == NOT_MET and "suggests another cause" in outcome.reason
+
+
+def test_2019_myelopathy_is_not_an_other_cause_of_pain():
+    assert result("I.A.3bis", base() + [condition("M47.16", months_ago(2))], order(), **R2019) == DOC
 
 
 def test_activity_modification_needs_attestation():

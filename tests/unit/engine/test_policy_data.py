@@ -183,10 +183,10 @@ def test_a_malformed_parameter_fails_at_load_naming_file_criterion_and_parameter
 
 
 def test_a_value_set_renamed_in_valuesets_json_fails_naming_the_first_revision_that_uses_it(tmp_path):
-    message = str(_load_with(tmp_path, "valuesets.json", '"excl-spinal-tumor":', '"excl-spinal-tumour":'))
+    message = str(_load_with(tmp_path, "valuesets.json", '"excl-myelopathy":', '"excl-myelopathies":'))
     # 2019 does not use it; 06/24 is the first revision that does.
     assert message.startswith("2024-06-01.toml: criterion #9 (I.A.1.c)")
-    assert "unknown value sets ['excl-spinal-tumor']" in message
+    assert "unknown value sets ['excl-myelopathy']" in message
 
 
 def test_a_value_set_the_engine_relies_on_fails_when_renamed(tmp_path):
