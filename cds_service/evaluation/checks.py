@@ -266,6 +266,7 @@ def pain_duration(ctx: CheckContext, p: PainDuration) -> Outcome:
     mismatch = _region_mismatch(ctx, conditions)
     if mismatch:
         return mismatch
+    conditions = _of_the_treated_region(ctx, conditions)
     onsets = [(episodes.onset_of(c, birth), c) for c in conditions]
     verdict = episodes.duration_verdict([o for o, _ in onsets], cutoff)
     dated = sorted(((o, c) for o, c in onsets if o.earliest), key=lambda oc: oc[0].earliest or date.min)
@@ -349,6 +350,15 @@ def _region_mismatch(ctx: CheckContext, conditions: Sequence[Mapping[str, Any]])
         tuple(evidence_of(c, day=condition_onset(c), note=f"{r} diagnosis")
               for c, r in zip(conditions, regions, strict=True)),
     )
+
+
+def _of_the_treated_region(ctx: CheckContext, conditions: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The diagnoses whose pain the order treats: those of its region and those naming none (the mismatch case,
+    where none is left, was answered before). Years of low back pain are not three months of neck pain."""
+    wanted = _ORDER_REGIONS.get(ctx.region)
+    if not wanted:
+        return list(conditions)
+    return [c for c in conditions if clinical.condition_region(ctx.valuesets, c) in wanted | {None}]
 
 
 def _code_field(resource: Mapping[str, Any]) -> str:

@@ -118,6 +118,21 @@ def test_pain_one_day_short_of_three_months_is_not_met():
     assert result("I.A.1.a", records, order()) == NOT_MET
 
 
+@pytest.mark.parametrize("order_code, levels, recent, old, expected", [
+    # I.A.1.a: "back or neck pain … has lasted for ≥ three months": the pain of the region to be treated
+    ("64490", ("C5-C6",), "M54.2", "M54.50", NOT_MET),    # neck pain 6 weeks old; low back pain for 14 months
+    ("64493", ("L4-L5",), "M54.2", "M54.50", MET),        # the lumbar pain is the long one
+    ("64493", ("L4-L5",), "M54.50", "M47.812", NOT_MET),  # low back pain 6 weeks old; cervical spondylosis older
+    ("64493", ("L4-L5",), "M54.50", "M54.9", MET),        # dorsalgia names no region: it may be this pain
+])
+def test_pain_duration_reads_the_pain_of_the_region_to_be_treated(order_code, levels, recent, old, expected):
+    records = [patient(), condition(recent, days_ago(42)), condition(old, months_ago(14)), interference(6, days_ago(7))]
+    outcome = criterion("I.A.1.a", records, order(order_code, levels=levels))
+    assert outcome.status.value == expected, outcome.reason
+    if expected == NOT_MET:
+        assert "less than 3 months" in outcome.reason
+
+
 def test_no_dated_pain_diagnosis_needs_documentation():
     assert result("I.A.1.a", [patient(), condition("M47.816", None)], order()) == DOC
 
