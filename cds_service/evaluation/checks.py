@@ -694,12 +694,21 @@ def second_block(ctx: CheckContext, p: SecondBlock) -> Outcome:
     # "At the same level(s)": a confirmatory block may repeat all or some of the blocked levels (it confirms
     # those), never a level the first block did not test.
     untested = [level for level in ctx.levels if level not in prior_levels]
-    if prior_levels and untested:
+    # A joint ("L4-L5") and nerves ("L3+L4 medial branches") may name the same level; anatomy is not guessed,
+    # so only levels named alike can show that the first block did not test one.
+    unlike = [lv for lv in untested if any(_names_a_joint(lv) != _names_a_joint(pl) for pl in prior_levels)]
+    surely_untested = [lv for lv in untested if lv not in unlike]
+    if prior_levels and surely_untested:
         return Outcome(
             NOT_MET,
-            f"{', '.join(untested)} {'was' if len(untested) == 1 else 'were'} not blocked in the first block "
-            f"({', '.join(prior_levels)}); a confirmatory block repeats the levels already blocked",
+            f"{', '.join(surely_untested)} {'was' if len(surely_untested) == 1 else 'were'} not blocked in the "
+            f"first block ({', '.join(prior_levels)}); a confirmatory block repeats the levels already blocked",
             ev,
+        )
+    if prior_levels and unlike:
+        return Outcome(
+            DOC, f"the first block names {', '.join(prior_levels)}, this order {', '.join(unlike)}: record both by "
+            "joint (e.g. L4-L5) to show the confirmatory block repeats the levels already blocked", ev
         )
     if relief is None:
         return Outcome(DOC, "relief after the first block is not recorded", ev)
@@ -712,6 +721,11 @@ def second_block(ctx: CheckContext, p: SecondBlock) -> Outcome:
     if set(ctx.levels) != set(prior_levels):
         same = f"{', '.join(ctx.levels)} of the first block's {', '.join(prior_levels)}"
     return Outcome(MET, f"first block gave {_relief_text(relief)} relief; {same}; {gap} days apart", ev)
+
+
+def _names_a_joint(level: str) -> bool:
+    """"L4-L5" names a joint; "L3+L4 medial branches" or a lone "L4" names nerves or a segment."""
+    return "-" in level and "medial" not in level
 
 
 @check("first_block_relief_note", MinRelief)

@@ -309,6 +309,21 @@ def test_second_block_relief_not_recorded_needs_documentation():
     assert result("I.A.1.e", records, order()) == DOC
 
 
+@pytest.mark.parametrize("first, second, expected", [
+    # the same joint may be named by its nerves: the levels are not comparable, so not "not blocked"
+    ("L4-L5 facet joint", "L3 and L4 medial branches", DOC),
+    ("L3 and L4 medial branches", "L4-L5 facet joint", DOC),
+    ("L3 and L4 medial branches", "L3 and L4 medial branches", MET),
+    ("L4-L5 facet joint", "L5-S1 facet joint", NOT_MET),  # joints both ways: surely another level
+])
+def test_I_A_1_e_levels_named_by_joint_or_by_nerves(first, second, expected):
+    records = base() + block_with_relief(days_ago(30), 10, 1, levels=(first,))
+    outcome = criterion("I.A.1.e", records, order(levels=(second,)))
+    assert outcome.status.value == expected, outcome.reason
+    if expected == DOC:
+        assert "not blocked" not in outcome.reason
+
+
 def test_recorded_percent_relief_is_accepted_and_wins():
     blk = procedure("64493", days_ago(30), levels=("L4-L5",))
     records = base() + [blk, percent_relief(85, blk), pain_score(10, days_ago(30), part_of=blk, at="08:00:00"),
