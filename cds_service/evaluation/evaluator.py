@@ -33,7 +33,7 @@ from cds_service.evaluation.results import (
 )
 from cds_service.policy.library import PolicyLibrary
 from cds_service.policy.model import Criterion, Revision
-from cds_service.policy.terms import Family, Fix, Intent, OrderKind, Region, Zone
+from cds_service.policy.terms import DecidableAt, Family, Fix, Intent, OrderKind, Region, Zone
 
 ATTESTATION_LOOKBACK_MONTHS = 12
 KIND_WORDS = {
@@ -56,6 +56,19 @@ def decide(criteria: Sequence[CriterionResult], technical_problem: str | None) -
     if Status.DOCUMENTATION in statuses:
         return Decision.CONDITIONAL
     return Decision.COVERED
+
+
+_UNREAD_WHY = "the patient record could not be read in full"
+UNREAD = f"not checked: {_UNREAD_WHY}"
+
+
+def _unread(outcome: Outcome) -> Outcome:
+    """With part of the record unread, what rests on an absence is unknown: "not recorded" could be untrue, and
+    "0 blocks" too. So a documentation or not-met answer that cites nothing becomes "not checked"; what cites
+    what was read stands (as does what the order alone decides: the caller keeps those)."""
+    if outcome.evidence or outcome.status not in (Status.DOCUMENTATION, Status.NOT_MET):
+        return outcome
+    return Outcome(Status.DOCUMENTATION, UNREAD, attested_reason=f"attested by the clinician ({_UNREAD_WHY})")
 
 
 def _region(proc: OrderedProcedure, record: PatientRecord, library: PolicyLibrary, dos: date) -> Region:
@@ -188,7 +201,10 @@ def evaluate_procedure(
     results = []
     for criterion in revision.criteria:
         if criterion.applies(kind):
-            outcome, settled = _apply_attestation(criterion, CHECKS[criterion.check](ctx, criterion.params), answers)
+            outcome = CHECKS[criterion.check](ctx, criterion.params)
+            if technical_problem and criterion.decidable_at is not DecidableAt.ORDER_SELECT:
+                outcome = _unread(outcome)
+            outcome, settled = _apply_attestation(criterion, outcome, answers)
         else:
             outcome, settled = Outcome(Status.NOT_APPLICABLE, f"does not apply to a {KIND_WORDS[kind]}"), False
         results.append(CriterionResult(criterion.id, outcome.status, outcome.reason, unique_evidence(outcome.evidence),

@@ -207,6 +207,8 @@ def test_fhir_server_down_is_indeterminate_within_the_deadline(service, dead_fhi
     assert set(coverage_decisions(response.json()).values()) == {"indeterminate"}
     text = json.dumps(response.json()["cards"])
     assert "Connection" not in text and "Traceback" not in text and "127.0.0.1" not in text
+    # the unread Conditions are not "missing" in what the clinician reads
+    assert "no back or neck pain diagnosis" not in text and "could not be read" in text
 
 
 def test_wrong_fhir_token_is_indeterminate_not_an_error(service, fhir_server):
@@ -214,6 +216,8 @@ def test_wrong_fhir_token_is_indeterminate_not_an_error(service, fhir_server):
     response = service.hook("facet-order-sign", body)
     assert response.status_code == 200
     assert set(coverage_decisions(response.json()).values()) == {"indeterminate"}
+    text = json.dumps(response.json()["cards"])
+    assert "not recorded" not in text and "no back or neck pain diagnosis" not in text
 
 
 # ---------------------------------------------------------------- feedback

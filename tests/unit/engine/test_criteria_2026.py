@@ -531,6 +531,25 @@ def test_not_met_beats_documentation_and_technical_problems():
     assert ev.determinations[0].decision.value == "indeterminate"
 
 
+@pytest.mark.parametrize("code", ["64493", "64635"])
+def test_a_record_that_could_not_be_read_is_not_called_missing_or_failing(code):
+    """The FHIR server failed: the criteria that read the record are unknown, not "not recorded", and an RF is
+    not denied for "0 diagnostic blocks" nobody could read (contract §4 "Out": no data → indeterminate)."""
+    d = evaluate(default_library(), [], [order(code)], today=DOS, technical_problem="timeout").determinations[0]
+    assert d.decision.value == "indeterminate"
+    record_rows = [c for c in d.criteria if c.status.value == DOC]
+    assert record_rows and all("could not be read" in c.reason for c in record_rows)
+    assert not any("no back or neck pain diagnosis" in c.reason or "0 diagnostic blocks" in c.reason
+                   for c in d.criteria)
+
+
+def test_what_the_order_alone_decides_stands_when_the_record_could_not_be_read():
+    d = evaluate(default_library(), [], [order(levels=("L1-L2", "L2-L3", "L3-L4", "L4-L5"))], today=DOS,
+                 technical_problem="timeout").determinations[0]
+    assert d.decision.value == "not-covered"
+    assert {c.criterion_id for c in d.not_met} == {"I.A.1.d"}
+
+
 def test_date_of_service_before_the_first_revision_gets_no_decision():
     d = determine(base(), order(day=None), today=date(2018, 5, 1))
     assert d.revision_id is None and d.decision is None and d.criteria == ()
