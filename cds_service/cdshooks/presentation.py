@@ -234,7 +234,16 @@ def _criterion_row(criterion: CriterionResult) -> str:
 
 def _cell(text: str) -> str:
     # A bare "|" would end the cell and a newline would end the row.
-    return " ".join(text.split()).replace("|", "\\|")
+    return " ".join(markdown_text(text).split()).replace("|", "\\|")
+
+
+# EHRs render card detail as GFM with raw HTML allowed (the sandbox does): the record's words must stay words.
+_MARKUP = str.maketrans({"\\": "\\\\", "&": "&amp;", "<": "&lt;", ">": "&gt;", "[": "\\[", "]": "\\]"})
+
+
+def markdown_text(text: str) -> str:
+    """Text shown as itself in markdown: no HTML tags or entities, no link or image syntax."""
+    return text.translate(_MARKUP)
 
 
 def _code_text(code: str | None) -> str | None:

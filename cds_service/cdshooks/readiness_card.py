@@ -20,6 +20,7 @@ from cds_service.cdshooks.presentation import (
     criteria_table,
     evidence_text,
     fit_summary,
+    markdown_text,
     procedure_noun,
     revision_name,
 )
@@ -200,7 +201,8 @@ def _explanation(readiness: Readiness, settings: CardSettings) -> str:
 
 def _met_evidence(d: ProcedureDetermination) -> str:
     # The requester is whoever opened the chart, not a fact of the record: not worth citing here.
-    cited = dict.fromkeys(evidence_text(e) for c in d.criteria if c.status is Status.MET for e in c.evidence
+    cited = dict.fromkeys(markdown_text(evidence_text(e)) for c in d.criteria if c.status is Status.MET
+                          for e in c.evidence
                           if e.resource_type not in CLINICIAN_TYPES)
     shown = list(cited)[:MAX_EVIDENCE]
     more = f" and {len(cited) - len(shown)} more" if len(cited) > len(shown) else ""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -322,3 +323,21 @@ def test_400_too_many_prefetched_resources(tmp_path, fhir_server):
         assert response.status_code == 400 and "prefetched resources" in outcome(response)
     finally:
         svc.stop()
+
+
+HOSTILE = "<img src=x onerror=alert(document.cookie)> [click](javascript:alert(1)) <script>x</script>"
+
+
+def test_record_text_cannot_put_html_or_links_into_a_card(service):
+    """Card detail is GitHub-flavoured markdown and EHRs (the sandbox among them) render raw HTML in it: the
+    record's own words are shown as text, never as markup (stored XSS through a diagnosis's display)."""
+    body = hook_body(scenario("dx-first-lumbar-covered"), "order-sign")
+    for entry in body["prefetch"]["conditions"]["entry"]:
+        entry["resource"]["code"]["coding"][0]["display"] = HOSTILE
+        entry["resource"]["code"]["text"] = HOSTILE
+    response = service.hook("facet-order-sign", body)
+    assert response.status_code == 200
+    details = " ".join(card.get("detail", "") for card in response.json()["cards"])
+    assert "onerror" in details  # the words are still shown ...
+    assert "<img" not in details and "<script" not in details  # ... as text: no tag
+    assert not re.search(r"(?<!\\)\]\(javascript:", details)  # and no link (an escaped "\]" is a bracket)
