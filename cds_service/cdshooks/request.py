@@ -11,8 +11,9 @@ from typing import Any, TypeGuard
 import orjson
 
 from cds_service.errors import InvalidRequest
+from cds_service.evaluation.procedures import facet_code_of
 from cds_service.evaluation.record import reference_id
-from cds_service.fhir_access.normalize import Skipped, normalize_bundle_entries, normalize_resources
+from cds_service.fhir_access.normalize import Ok, Skipped, normalize_bundle_entries, normalize_resource
 
 REQUIRED_CONTEXT = {
     "order-select": ("userId", "patientId", "selections", "draftOrders"),
@@ -32,13 +33,45 @@ class DraftOrders:
     valid: tuple[dict[str, Any], ...]  # cleaned up and R4B-valid: what the engine evaluates
     as_sent: Mapping[str, dict[str, Any]]  # order id -> the order as the client sent it (echoed in systemActions)
     skipped: tuple[Skipped, ...]  # orders that are not valid FHIR: named in the answer, never evaluated
+    unreadable_facet_orders: tuple[Skipped, ...] = ()  # those of them with a facet code: each gets a card
+
+
+# What R4B requires of a ServiceRequest and no criterion reads: a draft may lack it while it is being written
+# (CDS Hooks: read draft orders defensively). Stood in only to validate the rest, never evaluated or echoed.
+_DRAFT_STAND_INS: Mapping[str, Any] = MappingProxyType(
+    {"status": "draft", "intent": "order", "subject": {"reference": "Patient/draft-order-subject"}})
 
 
 def validate_draft_orders(raw_orders: list[dict[str, Any]]) -> DraftOrders:
-    batch = normalize_resources(raw_orders)
-    valid_ids = {o.get("id") for o in batch.resources}
+    valid: list[dict[str, Any]] = []
+    skipped: list[Skipped] = []
+    unreadable: list[Skipped] = []
+    for raw in raw_orders:
+        result = normalize_resource(raw)
+        if isinstance(result, Skipped):
+            result = _without_what_only_fhir_needs(raw) or result
+        if isinstance(result, Skipped):
+            skipped.append(result)
+            if facet_code_of(raw) is not None:
+                unreadable.append(result)
+        else:
+            valid.append(result.resource)
+    valid_ids = {o.get("id") for o in valid}
     as_sent = {o["id"]: o for o in raw_orders if isinstance(o.get("id"), str) and o["id"] in valid_ids}
-    return DraftOrders(tuple(batch.resources), MappingProxyType(as_sent), tuple(batch.skipped))
+    return DraftOrders(tuple(valid), MappingProxyType(as_sent), tuple(skipped), tuple(unreadable))
+
+
+def _without_what_only_fhir_needs(raw: dict[str, Any]) -> Ok | None:
+    """A draft ServiceRequest that is valid once its absent status/intent/subject are stood in, without them."""
+    if raw.get("resourceType") != "ServiceRequest":
+        return None
+    absent = {name: value for name, value in _DRAFT_STAND_INS.items() if raw.get(name) in (None, "", {}, [])}
+    if not absent:
+        return None
+    retried = normalize_resource({**raw, **absent})
+    if not isinstance(retried, Ok):
+        return None
+    return Ok({k: v for k, v in retried.resource.items() if k not in absent}, retried.fixes)
 
 
 @dataclass(frozen=True)
@@ -61,6 +94,7 @@ class HookRequest:
     cards_off: frozenset[str] = frozenset()  # davinci-crd.configuration card types set to false
     # resources dropped (bad prefetched ids, invalid draft orders): (resource type, id or None, where and why)
     skipped: tuple[tuple[str, str | None, str], ...] = ()
+    unreadable_facet_orders: tuple[Skipped, ...] = ()  # facet orders no reader could use: a card each (order-sign)
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
@@ -237,6 +271,7 @@ def parse_hook_request(data: Any, *, expected_hook: str | None = None, max_draft
         orders_as_sent=drafts.as_sent,
         coverage_ids=insurance_coverage_ids(orders),  # as sent: a skipped order still names the EHR's Coverage
         cards_off=_cards_off(data.get("extension")),
+        unreadable_facet_orders=drafts.unreadable_facet_orders,
         skipped=tuple((kind, None, problem) for kind, problem in skipped_ids)
         + tuple((s.resource_type or "?", s.resource_id, s.problem) for s in drafts.skipped),
     )

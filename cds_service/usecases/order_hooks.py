@@ -14,6 +14,7 @@ from cds_service.cdshooks.coverage_info import AssertionRecord, build_system_act
 from cds_service.cdshooks.request import HookRequest
 from cds_service.cdshooks.unknown_patient import OUTCOME as UNKNOWN_PATIENT
 from cds_service.cdshooks.unknown_patient import patient_not_found_card
+from cds_service.cdshooks.unreadable_order import unreadable_order_card
 from cds_service.evaluation.evaluator import evaluate
 from cds_service.evaluation.record import reference_id
 from cds_service.evaluation.results import Evaluation, SkippedResource
@@ -77,6 +78,9 @@ def answer_order_hook(ctx: Services, request: HookRequest, *, service_id: str, c
     )
     cards = build_cards(determinations, hook=request.hook, settings=ctx.card_settings, new_uuid=_new_uuid,  # type: ignore[arg-type]
                         orders_by_id=orders_by_id, assertions=assertions)
+    if request.hook == "order-sign":
+        cards += [unreadable_order_card(order, policy_id=ctx.library.revisions[0].policy, settings=ctx.card_settings,
+                                        new_uuid=_new_uuid) for order in request.unreadable_facet_orders]
     cards, actions = _apply_crd_configuration(request.cards_off, cards, actions)
     response: dict[str, Any] = {"cards": cards}
     if request.hook == "order-sign" or actions:

@@ -341,3 +341,30 @@ def test_record_text_cannot_put_html_or_links_into_a_card(service):
     assert "onerror" in details  # the words are still shown ...
     assert "<img" not in details and "<script" not in details  # ... as text: no tag
     assert not re.search(r"(?<!\\)\]\(javascript:", details)  # and no link (an escaped "\]" is a bracket)
+
+
+@pytest.mark.parametrize("missing", ["intent", "status", "subject"])
+def test_a_draft_order_missing_what_fhir_requires_but_the_policy_does_not_read_is_still_decided(service, missing):
+    """Drafts are read defensively (CDS Hooks: orders may be incomplete while being written): an order without
+    `intent`, `status` or `subject` is decided as the complete one is, and gets its system action."""
+    body = hook_body(scenario("dx-first-lumbar-covered"), "order-sign")
+    order = body["context"]["draftOrders"]["entry"][0]["resource"]
+    del order[missing]
+    response = service.hook("facet-order-sign", body)
+    assert response.status_code == 200
+    decisions = coverage_decisions(response.json())
+    assert decisions[order["id"]] == "covered" and set(decisions.values()) == {"covered"}, decisions
+    action = next(a["resource"] for a in response.json()["systemActions"] if a["resource"]["id"] == order["id"])
+    assert missing not in action  # echoed as sent, only the coverage-information added
+
+
+def test_a_facet_order_that_cannot_be_read_gets_a_card_saying_why(service):
+    body = hook_body(scenario("dx-first-lumbar-covered"), "order-sign")
+    order = body["context"]["draftOrders"]["entry"][0]["resource"]
+    order["occurrenceDateTime"] = "2026-02-30"  # no such day: the date of service cannot be known
+    response = service.hook("facet-order-sign", body)
+    assert response.status_code == 200
+    unreadable = [c for c in response.json()["cards"] if "could not be read" in c["summary"]]
+    assert len(unreadable) == 1 and unreadable[0]["indicator"] == "warning", response.json()["cards"]
+    assert "occurrenceDateTime" in unreadable[0]["detail"] and order["id"] in unreadable[0]["detail"]
+    assert order["id"] not in coverage_decisions(response.json())  # nothing decided about it
