@@ -183,7 +183,8 @@ def evidence_text(evidence: Evidence) -> str:
 
 def order_line(determination: ProcedureDetermination) -> str:
     """The order named in human terms (CRD dev-24: cards about a subset of orders say which)."""
-    return f"Order: {determination.procedure_label}; date of service {determination.date_of_service}."
+    today = " (today: the order names no date)" if determination.dated_today else ""
+    return f"Order: {determination.procedure_label}; date of service {determination.date_of_service}{today}."
 
 
 def _decision_line(determination: ProcedureDetermination) -> str:

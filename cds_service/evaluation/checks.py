@@ -314,8 +314,20 @@ def pain_duration(ctx: CheckContext, p: PainDuration) -> Outcome:
         last = positive[-1]
         return Outcome(MET, f"{_dx_words(c)} since {since}, interfering with daily activities",
                        ev + (evidence_of(last, day=effective_date(last)),))
-    return Outcome(DOC, f"{_dx_words(c)} since {since}; interference with daily activities is not recorded "
+    return Outcome(DOC, f"{_dx_words(c)} since {since}; {_no_interference_words(ctx, p, scores)} "
                    "(record a pain-interference score)", ev)
+
+
+def _no_interference_words(ctx: CheckContext, p: PainDuration, in_lookback: Sequence[Mapping[str, Any]]) -> str:
+    """Why no interference score shows the ADL interference, in words that are true of this record."""
+    if in_lookback:  # recorded, but none above 0
+        last = in_lookback[-1]
+        return f"the latest interference score ({effective_date(last)}) shows no interference with daily activities"
+    older = clinical.interference_scores(ctx.record, date.min, ctx.dos)
+    if older:
+        return (f"no interference with daily activities is recorded in the {p.lookback_months} months before the "
+                f"procedure (the last score is from {effective_date(older[-1])})")
+    return "interference with daily activities is not recorded"
 
 
 # The same procedure in the other part of the spine (CPT 64490-64492 ↔ 64493-64495, RF 64633/4 ↔ 64635/6),
@@ -840,8 +852,10 @@ def _relief_lasted(ctx: CheckContext, p: SustainedRelief, prior: PriorProcedure)
     too_soon = Outcome(NOT_MET, f"the procedure on {prior.day} was under {months} months ago ({months} months "
                        f"after it end on {until})", ev) if until > ctx.dos else None
     if not before or not after:
-        return too_soon or Outcome(DOC, f"pain scores before and after the procedure on {prior.day} are not recorded",
-                                   ev)
+        missing = "before and after" if not before and not after else ("before" if not before else "after")
+        return too_soon or Outcome(DOC, f"no pain score {missing} the procedure on {prior.day} is recorded (linked "
+                                   "to it by partOf)", ev + tuple(evidence_of(o, day=effective_date(o))
+                                                                  for o in before[-1:] + after[-1:]))
     baseline = numeric_value(before[-1]) or 0
     last_good: date | None = None
     for obs in after:

@@ -19,6 +19,7 @@ from cds_service.evaluation.procedures import (
     group_orders,
     level_names,
     names_pulsed_rf,
+    order_date,
     stated_intent,
 )
 from cds_service.evaluation.record import PatientRecord
@@ -186,6 +187,7 @@ def evaluate_procedure(
         levels=levels,
         level_count=level_count,
         technical_problem=technical_problem,
+        dated_today=order_date(proc.primary) is None,
     )
     if revision is None:
         return base  # before the earliest revision: no decision (contract §4 "Revision")

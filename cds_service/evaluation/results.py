@@ -107,6 +107,7 @@ class ProcedureDetermination:
     technical_problem: str | None = None  # set when FHIR data could not be had (never shown in a card)
     questionnaire: str | None = None  # canonical|version of the attestation Questionnaire
     max_levels: int | None = None  # the revision's level limit for this kind of order (its level criterion)
+    dated_today: bool = False  # the order names no date: today stood in for the date of service (contract §4)
 
     def with_results(self, **changes) -> ProcedureDetermination:
         from dataclasses import replace

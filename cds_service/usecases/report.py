@@ -16,7 +16,9 @@ def evaluation_to_text(evaluation: Evaluation) -> str:
     if not evaluation.determinations:
         lines.append("No facet joint procedure (CP.MP.171 scope) among the orders.")
     for d in evaluation.determinations:
-        lines.append(f"{d.procedure_label} — orders {', '.join(d.order_ids)} — date of service {d.date_of_service}")
+        today = " (today: the order names no date)" if d.dated_today else ""
+        lines.append(f"{d.procedure_label} — orders {', '.join(d.order_ids)} — date of service {d.date_of_service}"
+                     f"{today}")
         if d.revision_id is None or d.decision is None:  # no decision exactly when no revision is in force
             lines.append("  No revision of CP.MP.171 was in force on that date: no decision.")
             continue

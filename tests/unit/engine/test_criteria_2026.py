@@ -133,6 +133,17 @@ def test_pain_duration_reads_the_pain_of_the_region_to_be_treated(order_code, le
         assert "less than 3 months" in outcome.reason
 
 
+@pytest.mark.parametrize("scores, words", [
+    ((), "interference with daily activities is not recorded"),
+    (((6, 20),), "in the 12 months before the procedure (the last score is from"),  # an old score only
+    (((0, 1),), "shows no interference"),                                           # recorded as none
+])
+def test_adl_interference_wording_is_true_of_the_record(scores, words):
+    records = base() + [interference(v, months_ago(m)) for v, m in scores]
+    outcome = criterion("I.A.1.a", records, order())
+    assert outcome.status.value == DOC and words in outcome.reason, outcome.reason
+
+
 def test_no_dated_pain_diagnosis_needs_documentation():
     assert result("I.A.1.a", [patient(), condition("M47.816", None)], order()) == DOC
 
@@ -399,6 +410,12 @@ def test_I_B_2_b_sustained_relief_after_rf(scores, expected):
     assert result("I.B.2.b", base() + rf_history(8, scores), order("64635")) == expected
 
 
+def test_sustained_relief_with_only_the_before_score_says_the_after_scores_are_missing():
+    outcome = criterion("I.B.2.b", base() + rf_history(8, []), order("64635"))
+    assert outcome.status.value == DOC
+    assert "no pain score after the procedure" in outcome.reason and "before and after" not in outcome.reason
+
+
 def test_sustained_relief_without_functional_evidence_needs_documentation():
     records = base() + rf_history(8, [(1, 2), (6, 3)], interference_scores=(5, 5))
     assert result("I.B.2.b", records, order("64635")) == DOC
@@ -553,6 +570,13 @@ def test_what_the_order_alone_decides_stands_when_the_record_could_not_be_read()
 def test_date_of_service_before_the_first_revision_gets_no_decision():
     d = determine(base(), order(day=None), today=date(2018, 5, 1))
     assert d.revision_id is None and d.decision is None and d.criteria == ()
+
+
+def test_a_card_says_when_today_stood_in_for_the_date_of_service():
+    from cds_service.cdshooks.presentation import order_line
+    undated = {k: v for k, v in order(day=None).items() if k != "authoredOn"}
+    assert "(today: the order names no date)" in order_line(determine(base(), undated))
+    assert "today" not in order_line(determine(base(), order()))
 
 
 def test_date_of_service_falls_back_to_period_then_authored_then_today():
