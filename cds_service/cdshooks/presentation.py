@@ -189,6 +189,8 @@ def order_line(determination: ProcedureDetermination) -> str:
 
 def _decision_line(determination: ProcedureDetermination) -> str:
     revision = revision_name(determination)
+    if determination.revision_provenance not in (None, "published"):  # no text of it can be opened: say so
+        revision += f" ({determination.revision_provenance})"
     decision = determination.decision
     if decision is Decision.COVERED:
         return f"**Meets {revision}**: every applicable criterion is met."

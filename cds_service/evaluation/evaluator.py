@@ -178,6 +178,7 @@ def evaluate_procedure(
         policy_id=library.revisions[0].policy,
         revision_id=revision.revision if revision else None,
         revision_label=revision.label if revision else None,
+        revision_provenance=revision.provenance if revision else None,
         date_of_service=dos.isoformat(),
         order_ids=proc.order_ids,
         procedure_label=_label(kind, region, proc, level_count),

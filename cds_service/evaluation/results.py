@@ -108,6 +108,7 @@ class ProcedureDetermination:
     questionnaire: str | None = None  # canonical|version of the attestation Questionnaire
     max_levels: int | None = None  # the revision's level limit for this kind of order (its level criterion)
     dated_today: bool = False  # the order names no date: today stood in for the date of service (contract §4)
+    revision_provenance: str | None = None  # "published", or how a revision was rebuilt (said on the card)
 
     def with_results(self, **changes) -> ProcedureDetermination:
         from dataclasses import replace

@@ -22,7 +22,8 @@ def evaluation_to_text(evaluation: Evaluation) -> str:
         if d.revision_id is None or d.decision is None:  # no decision exactly when no revision is in force
             lines.append("  No revision of CP.MP.171 was in force on that date: no decision.")
             continue
-        lines.append(f"  {d.policy_id} revision {d.revision_label}: {DECISION_WORDS[d.decision.value]}")
+        rebuilt = f" ({d.revision_provenance})" if d.revision_provenance not in (None, "published") else ""
+        lines.append(f"  {d.policy_id} revision {d.revision_label}{rebuilt}: {DECISION_WORDS[d.decision.value]}")
         width = max(len(c.criterion_id) for c in d.criteria)
         for c in d.criteria:
             lines.append(f"  {c.criterion_id:<{width}}  {c.status.label:<19}  {c.reason}")

@@ -579,6 +579,14 @@ def test_a_card_says_when_today_stood_in_for_the_date_of_service():
     assert "today" not in order_line(determine(base(), order()))
 
 
+def test_a_card_under_a_reconstructed_revision_says_it_was_reconstructed():
+    from cds_service.cdshooks.presentation import instructions_detail
+    rebuilt = instructions_detail(determine(base(), order(day=date(2025, 6, 2))), pa_needed="auth-needed")
+    published = instructions_detail(determine(base(), order()), pa_needed="auth-needed")
+    assert "05/25 (reconstructed from the revision log of the 05/26 text)" in rebuilt.splitlines()[0]
+    assert "reconstructed" not in published
+
+
 def test_date_of_service_falls_back_to_period_then_authored_then_today():
     o = order(day=None)
     o["occurrencePeriod"] = {"start": "2023-03-01"}
