@@ -35,7 +35,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from cds_service.evaluation.results import SkippedResource
     from cds_service.fhir_access.bundle_links import entries_with_full_urls, link_full_urls
     from cds_service.fhir_access.normalize import normalize_resources
-    from cds_service.usecases.engine import default_library, evaluate
+    from cds_service.settings import SettingsError, revision_effective
+    from cds_service.usecases.engine import evaluate, load_library
     from cds_service.usecases.report import evaluation_to_text
     from cds_service.usecases.serialise import evaluation_to_json
 
@@ -56,7 +57,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not isinstance(order_json, dict) or order_json.get("resourceType") not in ("ServiceRequest", "Bundle"):
         print(f"{args.order}: expected a ServiceRequest or a Bundle of draft orders", file=sys.stderr)
         return 2
-    library = default_library()
+    try:
+        library = load_library(revision_effective(os.environ.get("CDS_REVISION_EFFECTIVE")))
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     if args.revision and args.revision not in {r.revision for r in library.revisions}:
         print(
             f"unknown revision {args.revision!r}; known: {', '.join(r.revision for r in library.revisions)}",

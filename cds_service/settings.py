@@ -71,6 +71,20 @@ class DatabaseUrl:
 
 
 # A keyed hash is only as strong as its key: 32 characters at least (e.g. `openssl rand -hex 32`).
+def revision_effective(value: str | None) -> dict[str, date]:
+    """CDS_REVISION_EFFECTIVE ("2026-05=2026-07-01,…"): the plan's own effective dates (the service and the
+    `evaluate` command read it alike, so an analyst's answer is the service's)."""
+    effective: dict[str, date] = {}
+    for item in (value or "").split(","):
+        if item.strip():
+            rev, _, day = item.partition("=")
+            try:
+                effective[rev.strip()] = date.fromisoformat(day.strip())
+            except ValueError:
+                raise SettingsError(f"CDS_REVISION_EFFECTIVE must be YYYY-MM-DD, got {day.strip()!r}") from None
+    return effective
+
+
 MIN_HASH_KEY_CHARS = 32
 
 
@@ -190,11 +204,7 @@ class Settings:
         pa_needed = get("CDS_PA_NEEDED") or "auth-needed"
         if pa_needed not in ("auth-needed", "no-auth"):
             raise SettingsError("CDS_PA_NEEDED must be 'auth-needed' or 'no-auth'")
-        effective: dict[str, date] = {}
-        for item in (get("CDS_REVISION_EFFECTIVE") or "").split(","):
-            if item.strip():
-                rev, _, day = item.partition("=")
-                effective[rev.strip()] = iso_date("CDS_REVISION_EFFECTIVE", day.strip())  # type: ignore[assignment]
+        effective = revision_effective(get("CDS_REVISION_EFFECTIVE"))
         try:
             fetch = FetchLimits.from_env(env)
         except ValueError as exc:

@@ -46,6 +46,17 @@ def test_json_output_and_revision_what_if(files):
     assert {c["id"] for c in current["criteria"]} >= {"I.A.1 Note", "Table 2"}
 
 
+def test_the_plans_effective_dates_apply_as_they_do_in_the_service(files, monkeypatch):
+    """CDS_REVISION_EFFECTIVE (the plan's own dates) is read by `evaluate` as by `serve`: the same answer."""
+    record, orders = files("dx-first-lumbar-covered")  # dated 2026-11-20
+    monkeypatch.setenv("CDS_REVISION_EFFECTIVE", "2026-05=2026-12-01")
+    later = json.loads(run(record, orders, "--json").stdout)["procedures"][0]
+    assert later["revision"] == "2025-05"
+    monkeypatch.setenv("CDS_REVISION_EFFECTIVE", "2026-05=tomorrow")
+    refused = run(record, orders)
+    assert refused.returncode == 2 and "CDS_REVISION_EFFECTIVE" in refused.stderr
+
+
 def test_malformed_resource_is_skipped_and_named(files):
     done = run(*files("malformed-observation"), "--json")
     skipped = json.loads(done.stdout)["skippedResources"]
