@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -155,11 +157,28 @@ def _feedback_problem(item: Any) -> str | None:
         return "'outcome' must be 'accepted' or 'overridden'"
     if not isinstance(item.get("outcomeTimestamp"), str):
         return "'outcomeTimestamp' is required"
-    if len(item["outcomeTimestamp"]) > MAX_FEEDBACK_FIELD or not item["outcomeTimestamp"].isprintable():
-        return f"'outcomeTimestamp' must be a date-time (at most {MAX_FEEDBACK_FIELD} characters)"
+    if len(item["outcomeTimestamp"]) > MAX_FEEDBACK_FIELD or not _is_rfc3339(item["outcomeTimestamp"]):
+        return "'outcomeTimestamp' must be an RFC 3339 date-time with a zone, e.g. 2026-11-22T21:15:39Z"
     if item["outcome"] == "accepted" and not isinstance(item.get("acceptedSuggestions"), list):
         return "'acceptedSuggestions' is required when outcome is 'accepted'"
+    reason = item.get("overrideReason")
+    if reason is not None and not (isinstance(reason, dict) and (reason.get("reason") or reason.get("userComment"))):
+        return "'overrideReason' must be an object with 'reason' (a Coding) or 'userComment', or be left out"
     return None
+
+
+# RFC 3339 date-time: it is part of the feedback's idempotency key, so "yesterday" must not become one.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _is_rfc3339(text: str) -> bool:
+    if not _RFC3339.fullmatch(text):
+        return False
+    try:
+        datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+    except ValueError:  # 2026-02-30, 25:00
+        return False
+    return True
 
 
 @bp.get("/fhir/Questionnaire/<qid>")

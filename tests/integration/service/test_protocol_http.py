@@ -244,6 +244,25 @@ def test_malformed_feedback_is_400(service):
     assert response.status_code == 400 and "outcome" in outcome(response)
 
 
+@pytest.mark.parametrize("change, named", [
+    ({"outcomeTimestamp": "yesterday"}, "outcomeTimestamp"),        # CDS Hooks F-2: RFC 3339
+    ({"outcomeTimestamp": "2026-02-30T10:00:00Z"}, "outcomeTimestamp"),
+    ({"outcomeTimestamp": "2026-11-22T21:15:39"}, "outcomeTimestamp"),  # no zone
+    ({"overrideReason": {}}, "overrideReason"),                      # needs reason or userComment
+    ({"overrideReason": "because"}, "overrideReason"),
+])
+def test_feedback_that_breaks_the_spec_shape_is_400_naming_the_field(service, change, named):
+    item = {"card": str(uuid.uuid4()), "outcome": "overridden", "outcomeTimestamp": "2026-11-22T21:15:39.668Z"}
+    response = service.post(f"{SIGN}/feedback", {"feedback": [item | change]})
+    assert response.status_code == 400 and named in outcome(response)
+
+
+def test_feedback_as_the_sandbox_sends_it_is_accepted(service):
+    item = {"card": str(uuid.uuid4()), "outcome": "overridden", "outcomeTimestamp": "2026-11-22T21:15:39.668Z",
+            "overrideReason": {"userComment": "seen"}}
+    assert service.post(f"{SIGN}/feedback", {"feedback": [item]}).status_code == 200
+
+
 # ---------------------------------------------------------------- Questionnaire, health, metrics, logs
 def test_questionnaire_canonical_resolves(service):
     body = service.hook("facet-order-sign", hook_body(scenario("dx-first-lumbar-no-attestations"), "order-sign")).json()
