@@ -13,6 +13,7 @@ from cds_service.api.admin_export import admin_export
 from cds_service.api.context import install_services
 from cds_service.api.errors import install_error_handlers, install_storage_errors
 from cds_service.api.json_provider import OrjsonProvider
+from cds_service.api.path_slashes import tolerate_slashes
 from cds_service.api.routes import bp
 from cds_service.cdshooks.discovery import ORDER_SELECT, ORDER_SIGN, PATIENT_VIEW
 from cds_service.fhir_access import client as fhir_client
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     fhir_client.observe_requests(metrics.observe_fhir_request)  # fhir_access may not import observability
     if not settings.auth_on:
         log.warning(AUTH_OFF_BANNER)
+    app.wsgi_app = tolerate_slashes(app.wsgi_app)  # type: ignore[method-assign,assignment]
     # gc.freeze() is the process entry point's call (wsgi.py, which serve runs), not the factory's:
     # a factory called by tests or a reloader must not freeze what the caller still allocates and drops.
     return app

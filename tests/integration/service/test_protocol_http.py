@@ -113,6 +113,25 @@ def test_401_without_jwt_and_with_a_jwt_for_another_url(service):
     assert "aud" not in outcome(response)  # no detail that helps an attacker
 
 
+def test_a_discovery_url_typed_with_a_trailing_slash_works_as_the_sandbox_builds_on_it(service):
+    """The sandbox calls `{discovery URL}/{id}`: typed as `…/cds-services/`, that is `…/cds-services//{id}`, with
+    a JWT naming that URL (CDS Hooks sandbox S-2). Both the discovery and the hook call are answered."""
+    assert service.get("/cds-services/").status_code == 200
+    body = hook_body(scenario("dx-first-lumbar-covered"), "order-sign")
+    response = service.post("/cds-services//facet-order-sign", body)  # its JWT's aud is this URL, as called
+    assert response.status_code == 200 and coverage_decisions(response.json())
+    item = {"card": str(uuid.uuid4()), "outcome": "overridden", "outcomeTimestamp": "2026-11-22T21:15:39Z"}
+    assert service.post("/cds-services//facet-order-sign/feedback", {"feedback": [item]}).status_code == 200
+
+
+def test_the_jwt_still_names_the_url_as_called(service):
+    body = hook_body(scenario("dx-first-lumbar-covered"), "order-sign")
+    token = service.token("/cds-services/facet-order-sign")  # not the `//` URL this call uses
+    response = service.post("/cds-services//facet-order-sign", body, auth=False,
+                            headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+
+
 def test_401_for_an_unknown_key(service):
     stranger = KeyPair.generate("ES384", kid=service.key.kid)
     token = stranger.sign(make_claims(f"{service.base_url}{SIGN}", service.iss, jti=str(uuid.uuid4())))
