@@ -848,9 +848,12 @@ def _relief_lasted(ctx: CheckContext, p: SustainedRelief, prior: PriorProcedure)
     threshold, months = p.min_relief_percent, p.min_months
     until = add_months(prior.day, months)
     ev: tuple[Evidence, ...] = (prior.evidence,)
-    # no record can show it yet: the dates alone say it is not met
-    too_soon = Outcome(NOT_MET, f"the procedure on {prior.day} was under {months} months ago ({months} months "
-                       f"after it end on {until})", ev) if until > ctx.dos else None
+    # I.D.2: no record can show the months of relief yet, so this branch fails on the dates and the other decides
+    # (an RF repeat that soon is already not met by its interval criterion: no second row says it again)
+    too_soon = None
+    if until > ctx.dos and p.or_function_improved:
+        too_soon = Outcome(NOT_MET, f"the procedure on {prior.day} was under {months} months ago: {months} months "
+                           f"of relief cannot be shown before {until}", ev)
     if not before or not after:
         missing = "before and after" if not before and not after else ("before" if not before else "after")
         return too_soon or Outcome(DOC, f"no pain score {missing} the procedure on {prior.day} is recorded (linked "

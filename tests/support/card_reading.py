@@ -24,9 +24,10 @@ REVISIONS = {"2019": (date(2019, 7, 1), "2019"), "2024-06": (date(2024, 6, 1), "
 
 # The card's decision line: "**Meets CP.MP.171 revision 05/26**", "**Not covered** under …", "**Documentation
 # needed** under …", "**Coverage could not be checked** against …".
-_DECISION_LINE = re.compile(r"\*\*(?:(?P<covered>Meets) CP\.MP\.171 revision (?P<label1>[^*]+)\*\*"
+# the label ends before a "(reconstructed from …)" note
+_DECISION_LINE = re.compile(r"\*\*(?:(?P<covered>Meets) CP\.MP\.171 revision (?P<label1>[^*(]+)[^*]*\*\*"
                             r"|(?P<other>Not covered|Documentation needed|Coverage could not be checked)\*\* "
-                            r"(?:under|against) CP\.MP\.171 revision (?P<label2>[^:]+):)")
+                            r"(?:under|against) CP\.MP\.171 revision (?P<label2>[^:(]+)[^:]*:)")
 _DECISIONS = {"Meets": "covered", "Not covered": "not-covered", "Documentation needed": "conditional",
               "Coverage could not be checked": "indeterminate"}
 
