@@ -5,6 +5,7 @@ the loader each check's model, so a misspelt, missing or mistyped threshold fail
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -370,7 +371,12 @@ def _of_the_treated_region(ctx: CheckContext, conditions: Sequence[Mapping[str, 
     wanted = _ORDER_REGIONS.get(ctx.region)
     if not wanted:
         return list(conditions)
-    return [c for c in conditions if clinical.condition_region(ctx.valuesets, c) in wanted | {None}]
+    kept = []
+    for c in conditions:
+        spans = clinical.condition_spans(ctx.valuesets, c)
+        if not spans or spans & wanted:
+            kept.append(c)
+    return kept or list(conditions)  # never none: _region_mismatch answered the all-other-regions case
 
 
 def _code_field(resource: Mapping[str, Any]) -> str:
@@ -705,11 +711,7 @@ def second_block(ctx: CheckContext, p: SecondBlock) -> Outcome:
     )
     # "At the same level(s)": a confirmatory block may repeat all or some of the blocked levels (it confirms
     # those), never a level the first block did not test.
-    untested = [level for level in ctx.levels if level not in prior_levels]
-    # A joint ("L4-L5") and nerves ("L3+L4 medial branches") may name the same level; anatomy is not guessed,
-    # so only levels named alike can show that the first block did not test one.
-    unlike = [lv for lv in untested if any(_names_a_joint(lv) != _names_a_joint(pl) for pl in prior_levels)]
-    surely_untested = [lv for lv in untested if lv not in unlike]
+    surely_untested, unlike = _untested_levels(ctx.levels, prior_levels)
     if prior_levels and surely_untested:
         return Outcome(
             NOT_MET,
@@ -735,9 +737,31 @@ def second_block(ctx: CheckContext, p: SecondBlock) -> Outcome:
     return Outcome(MET, f"first block gave {_relief_text(relief)} relief; {same}; {gap} days apart", ev)
 
 
+def _untested_levels(levels: Sequence[str], prior: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(levels surely not blocked before, levels that cannot be compared). A joint ("L4-L5") and nerves ("L3+L4
+    medial branches") may name the same level and anatomy is not guessed, so only levels named alike can show
+    that the first block did not test one; nerves are compared by their segments ("L4" and "L5" = "L4+L5")."""
+    prior_joints = [lv for lv in prior if _names_a_joint(lv)]
+    prior_segments = {seg for lv in prior if not _names_a_joint(lv) for seg in _segments(lv)}
+    surely: list[str] = []
+    unlike: list[str] = []
+    for level in levels:
+        if level in prior:
+            continue
+        if _names_a_joint(level):
+            (unlike if prior_segments else surely).append(level)
+        elif not _segments(level) <= prior_segments:
+            (unlike if prior_joints else surely).append(level)
+    return surely, unlike
+
+
 def _names_a_joint(level: str) -> bool:
     """"L4-L5" names a joint; "L3+L4 medial branches" or a lone "L4" names nerves or a segment."""
     return "-" in level and "medial" not in level
+
+
+def _segments(level: str) -> set[str]:
+    return set(re.findall(r"[CTLS]\d+", level.upper()))
 
 
 @check("first_block_relief_note", MinRelief)

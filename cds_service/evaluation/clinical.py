@@ -349,6 +349,32 @@ def _region_table(valuesets: ValueSets) -> Mapping[tuple[str, str], str]:
     return region_of
 
 
+# Regions a value-set `region` attribute spans, for reading a diagnosis's pain as that of the order's region:
+# lumbosacral pain is lumbar pain, thoracolumbar pain may be thoracic or lumbar.
+_SPANS = {"cervical": {"cervical"}, "thoracic": {"thoracic"}, "lumbar": {"lumbar"}, "lumbosacral": {"lumbar"},
+          "sacral": {"lumbar"}, "thoracolumbar": {"thoracic", "lumbar"}, "cervicothoracic": {"cervical", "thoracic"}}
+
+
+@lru_cache(maxsize=16)  # as _region_table: one per loaded library
+def _spans_table(valuesets: ValueSets) -> Mapping[tuple[str, str], frozenset[str]]:
+    spans: dict[tuple[str, str], frozenset[str]] = {}
+    for name in SPINAL_PAIN_VALUESETS:
+        for entry in valuesets.entries(name):
+            regions = _SPANS.get(str(entry.attributes.get("region")))
+            if regions:
+                spans[(entry.system, entry.code.replace(".", ""))] = frozenset(regions)
+    return spans
+
+
+def condition_spans(valuesets: ValueSets, condition: Resource) -> frozenset[str]:
+    """Every spinal region a diagnosis's codes name (compound regions spelt out); empty when none is named."""
+    spans = _spans_table(valuesets)
+    named: set[str] = set()
+    for coding in codings(condition.get("code")):
+        named |= spans.get((str(coding.get("system")), str(coding.get("code") or "").replace(".", "")), frozenset())
+    return frozenset(named)
+
+
 def condition_region(valuesets: ValueSets, condition: Resource) -> str | None:
     """The spinal region a diagnosis names (the value sets' `region` attribute), None when it names none."""
     region_of = _region_table(valuesets)

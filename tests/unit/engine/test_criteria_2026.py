@@ -124,6 +124,10 @@ def test_pain_one_day_short_of_three_months_is_not_met():
     ("64493", ("L4-L5",), "M54.2", "M54.50", MET),        # the lumbar pain is the long one
     ("64493", ("L4-L5",), "M54.50", "M47.812", NOT_MET),  # low back pain 6 weeks old; cervical spondylosis older
     ("64493", ("L4-L5",), "M54.50", "M54.9", MET),        # dorsalgia names no region: it may be this pain
+    ("64490", ("C5-C6",), "M54.2", "M47.817", NOT_MET),   # lumbosacral spondylosis is not neck pain
+    ("64490", ("C5-C6",), "M54.2", "M47.815", NOT_MET),   # nor is thoracolumbar
+    ("64493", ("L4-L5",), "M54.50", "M47.813", NOT_MET),  # cervicothoracic is not low back pain
+    ("64493", ("L4-L5",), "M54.2", "M47.817", MET),       # lumbosacral pain is this order's pain
 ])
 def test_pain_duration_reads_the_pain_of_the_region_to_be_treated(order_code, levels, recent, old, expected):
     records = [patient(), condition(recent, days_ago(42)), condition(old, months_ago(14)), interference(6, days_ago(7))]
@@ -326,9 +330,13 @@ def test_second_block_relief_not_recorded_needs_documentation():
     ("L3 and L4 medial branches", "L4-L5 facet joint", DOC),
     ("L3 and L4 medial branches", "L3 and L4 medial branches", MET),
     ("L4-L5 facet joint", "L5-S1 facet joint", NOT_MET),  # joints both ways: surely another level
+    (("L4 medial branch", "L5 medial branch"), "L4 and L5 medial branches", MET),  # the same nerves, spelt apart
+    ("L4 and L5 medial branches", "L5 medial branch", MET),  # some of the nerves already blocked
+    ("L4 and L5 medial branches", "L1 and L2 medial branches", NOT_MET),  # nerves both ways: other nerves
 ])
 def test_I_A_1_e_levels_named_by_joint_or_by_nerves(first, second, expected):
-    records = base() + block_with_relief(days_ago(30), 10, 1, levels=(first,))
+    first_sites = first if isinstance(first, tuple) else (first,)
+    records = base() + block_with_relief(days_ago(30), 10, 1, levels=first_sites)
     outcome = criterion("I.A.1.e", records, order(levels=(second,)))
     assert outcome.status.value == expected, outcome.reason
     if expected == DOC:
