@@ -842,17 +842,17 @@ def _prior_for(ctx: CheckContext, prior: Prior) -> PriorProcedure | None:
     return therapeutic[-1] if therapeutic else None
 
 
-def _function_improved(ctx: CheckContext, after_day: date, min_improvement: float = 0.0) -> Evidence | None:
-    """An interference score after the procedure lower than the last one before it (by at least the given %)."""
-    scores = clinical.interference_scores(ctx.record, months_before(after_day, 24), ctx.dos)
-    before = [o for o in scores if (effective_date(o) or date.min) <= after_day]
-    after = [o for o in scores if (effective_date(o) or date.min) > after_day]
-    if not before or not after:
-        return None
-    b, a = numeric_value(before[-1]) or 0, numeric_value(after[-1]) or 0
-    if b > 0 and (b - a) / b * 100 >= max(min_improvement, 0.0001):
-        return evidence_of(after[-1], day=effective_date(after[-1]), note=f"interference {b:g} → {a:g}")
+def _function_improved(ctx: CheckContext, prior: PriorProcedure) -> Evidence | None:
+    """An interference score after the procedure lower than the last one before it, on the same scale."""
+    for baseline, after in _interference_around(ctx, prior):
+        b, a = numeric_value(baseline) or 0, numeric_value(after[-1]) or 0
+        if a < b:
+            return evidence_of(after[-1], day=effective_date(after[-1]), note=f"interference {b:g} → {a:g}")
     return None
+
+
+def _interference_around(ctx: CheckContext, prior: PriorProcedure) -> list[tuple[Any, list[Any]]]:
+    return clinical.interference_around(ctx.record, prior.resource, months_before(prior.day, 24), ctx.dos)
 
 
 @check("sustained_relief", SustainedRelief)
@@ -905,7 +905,7 @@ def _relief_lasted(ctx: CheckContext, p: SustainedRelief, prior: PriorProcedure)
             DOC, f"relief ≥ {threshold}% is recorded only until {last_good or prior.day}; {months} months needed", ev
         )
     if p.requires_function:
-        improved = _function_improved(ctx, prior.day)
+        improved = _function_improved(ctx, prior)
         if improved is None:
             shown = f"≥ {threshold}% relief recorded for {months} months (to {last_good})"
             return Outcome(DOC, f"{shown}; functional improvement needs documentation", ev,
@@ -918,40 +918,51 @@ def _or_function_improved(ctx: CheckContext, p: SustainedRelief, prior: PriorPro
     """I.D.2's other branch: ≥ threshold consistent improvement in painful movements and ADLs against the baseline,
     on the same scale. Not met only when both branches are shown to fail."""
     threshold = p.min_relief_percent
-    adl = _adl_improvement(ctx, prior.day, threshold)
+    adl = _adl_improvement(ctx, prior, threshold)
     if adl is None:
         return Outcome(DOC, f"{pain.reason}; nor is ≥ {threshold}% consistent improvement in previously painful "
                        "movements and ADLs recorded against a baseline on the same scale", pain.evidence)
-    improved, change, evidence = adl
-    if improved:
+    if adl.verdict == "improved":
         return Outcome(MET, f"ADL interference ≥ {threshold}% better than before the procedure on {prior.day} at "
-                       f"every score since, on the same scale ({change})", (prior.evidence,) + evidence)
-    status = NOT_MET if pain.status is NOT_MET else DOC
-    return Outcome(status, f"{pain.reason}; and ADL interference did not improve ≥ {threshold}% consistently "
-                   f"({change})", pain.evidence + evidence)
+                       f"every score since, on the same scale ({adl.change})", (prior.evidence,) + adl.evidence)
+    if adl.verdict == "failed":
+        status = NOT_MET if pain.status is NOT_MET else DOC
+        return Outcome(status, f"{pain.reason}; and ADL interference did not improve ≥ {threshold}% consistently "
+                       f"({adl.change})", pain.evidence + adl.evidence)
+    why = {"once": f"one interference score since is ≥ {threshold}% better ({adl.change}): consistent improvement "
+                   "needs another",
+           "disagree": f"the interference scales disagree ({adl.change})"}[adl.verdict]
+    return Outcome(DOC, f"{pain.reason}; {why}", pain.evidence + adl.evidence)
 
 
-_AdlVerdict = tuple[bool, str, tuple[Evidence, ...]]  # improved?, "interference 8 → 4", baseline and worst score
+@dataclass(frozen=True)
+class _AdlChange:
+    verdict: str  # "improved", "failed", "once" (one better score only), "disagree" (scales differ)
+    change: str  # "interference 8 → 4"
+    evidence: tuple[Evidence, ...]
 
 
-def _adl_improvement(ctx: CheckContext, prior_day: date, threshold: int) -> _AdlVerdict | None:
-    """(improved, "interference 8 → 4", evidence) on the first scale that shows it, else on the first that has a
-    baseline before the procedure and scores after it; None when no scale has both. "Consistent": the worst
-    score after the procedure still meets the threshold."""
-    verdicts: list[_AdlVerdict] = []
-    for series in clinical.interference_scales(ctx.record, months_before(prior_day, 24), ctx.dos).values():
-        before = [o for o in series if (effective_date(o) or date.min) <= prior_day]
-        after = [o for o in series if (effective_date(o) or date.min) > prior_day]
-        baseline = numeric_value(before[-1]) if before else None
-        if not baseline or not after:
-            continue
+def _adl_improvement(ctx: CheckContext, prior: PriorProcedure, threshold: int) -> _AdlChange | None:
+    """The ADL branch on every scale with a baseline before the procedure and scores after it; None when none
+    has both. "Consistent": every score after the procedure (the worst of them) meets the threshold, and more
+    than one says so."""
+    changes = []
+    for baseline, after in _interference_around(ctx, prior):
+        b = numeric_value(baseline) or 0
         worst = max(after, key=lambda o: numeric_value(o) or 0)
-        value = numeric_value(worst) or 0
-        evidence = (evidence_of(before[-1], day=effective_date(before[-1]), note="baseline"),
+        w = numeric_value(worst) or 0
+        improved = b > 0 and (b - w) / b * 100 >= threshold  # a baseline of 0 has nothing to improve
+        evidence = (evidence_of(baseline, day=effective_date(baseline), note="baseline"),
                     evidence_of(worst, day=effective_date(worst)))
-        verdicts.append(((baseline - value) / baseline * 100 >= threshold, f"interference {baseline:g} → {value:g}",
-                         evidence))
-    return next((v for v in verdicts if v[0]), verdicts[0] if verdicts else None)
+        verdict = ("improved" if len(after) > 1 else "once") if improved else "failed"
+        changes.append(_AdlChange(verdict, f"interference {b:g} → {w:g}", evidence))
+    if not changes:
+        return None
+    verdicts = {c.verdict for c in changes}
+    if "failed" in verdicts and verdicts != {"failed"}:
+        return _AdlChange("disagree", "; ".join(c.change for c in changes),
+                          tuple(e for c in changes for e in c.evidence))
+    return next((c for c in changes if c.verdict == "improved"), changes[0])
 
 
 @check("not_rf_candidate", NotRfCandidate)

@@ -299,6 +299,20 @@ def interference_scales(record: PatientRecord, start: date, end: date) -> dict[s
     return by_scale
 
 
+def interference_around(record: PatientRecord, procedure: Resource, start: date, end: date,
+                        ) -> list[tuple[Resource, list[Resource]]]:
+    """Per scale with a score before the procedure and one after it: (the last score before, the scores after,
+    in time order). Before and after are told apart as pain scores are (time, else calendar day): a score later
+    on the procedure's day is not a baseline."""
+    around = []
+    for series in interference_scales(record, start, end).values():
+        before = [o for o in series if _side_of(o, procedure) == "before"]
+        after = [o for o in series if _side_of(o, procedure) == "after"]
+        if before and after:
+            around.append((before[-1], after))
+    return around
+
+
 # ---------------------------------------------------------------- conditions
 
 def active_conditions_in(record: PatientRecord, valuesets: ValueSets, names: Iterable[str], on: date, *,

@@ -424,6 +424,15 @@ def test_sustained_relief_with_only_the_before_score_says_the_after_scores_are_m
     assert "no pain score after the procedure" in outcome.reason and "before and after" not in outcome.reason
 
 
+def test_functional_improvement_after_rf_is_read_on_one_scale():
+    # BPI interference 7 before the RF, then only a PEG score after it: not a measured improvement
+    records = base() + rf_history(8, [(1, 2), (6, 3)], interference_scores=(7, 7))
+    records = [r for r in records if not (r.get("code", {}).get("coding", [{}])[0].get("code") == "77565-0"
+                                          and r["effectiveDateTime"].startswith(str(months_ago(1))))]
+    records.append(interference(3, months_ago(1), "91147-9"))
+    assert result("I.B.2.b", records, order("64635")) == DOC
+
+
 def test_sustained_relief_without_functional_evidence_needs_documentation():
     records = base() + rf_history(8, [(1, 2), (6, 3)], interference_scores=(5, 5))
     assert result("I.B.2.b", records, order("64635")) == DOC
@@ -517,8 +526,34 @@ def test_repeat_therapeutic_adl_scores_on_another_scale_are_not_compared():
 
 
 def test_repeat_therapeutic_within_three_months_met_by_adl_improvement():
-    records = _repeat_therapeutic(2, pain=((3, 1),), adl=((8, 3), (3, 1)))
+    records = _repeat_therapeutic(2, pain=((3, 1),), adl=((8, 3), (3, 1))) + [interference(2, days_ago(10))]
     assert result("I.D.2", records, order(intent="therapeutic")) == MET
+
+
+def test_one_better_adl_score_is_not_yet_consistent_improvement():
+    records = _repeat_therapeutic(2, pain=((3, 1),), adl=((8, 3), (3, 1)))
+    outcome = criterion("I.D.2", records, order(intent="therapeutic"))
+    assert outcome.status.value == DOC and "needs another" in outcome.reason
+
+
+def test_adl_scales_that_disagree_need_documentation():
+    records = _repeat_therapeutic(4, pain=((3, 3), (7, 2)), adl=((8, 5), (2, 3), (2, 1)))
+    records += [interference(4, months_ago(5), "91147-9"), interference(9, months_ago(2), "91147-9")]
+    outcome = criterion("I.D.2", records, order(intent="therapeutic"))
+    assert outcome.status.value == DOC and "scales disagree" in outcome.reason
+
+
+def test_a_score_later_on_the_injection_day_is_not_the_adl_baseline():
+    prior = procedure("64493", months_ago(4), intent="therapeutic", levels=("L4-L5",), at="09:00:00")
+    blocks = block_with_relief(months_ago(14), 10, 1) + block_with_relief(months_ago(13), 10, 2)
+    same_day_after = interference(2, months_ago(4)) | {"effectiveDateTime": f"{months_ago(4)}T12:00:00Z"}
+    records = base() + blocks + [prior, pain_score(8, months_ago(4), part_of=prior, at="08:00:00"),
+                                 pain_score(3, months_ago(3), part_of=prior), pain_score(7, months_ago(2), part_of=prior),
+                                 interference(8, days_ago(130)), same_day_after,
+                                 interference(3, months_ago(2)), interference(3, months_ago(1))]
+    outcome = criterion("I.D.2", records, order(intent="therapeutic"))
+    assert outcome.status.value == MET, outcome.reason  # 8 before (a week earlier) → 2, 3, 3 after
+    assert "interference 8 → 3" in outcome.reason
 
 
 def test_repeat_therapeutic_within_three_months_says_the_period_has_not_passed():
