@@ -5,6 +5,7 @@ the loader each check's model, so a misspelt, missing or mistyped threshold fail
 """
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -676,12 +677,17 @@ def _dx_onset_words(condition: Mapping[str, Any], *, kind: str) -> str:
 
 # ---------------------------------------------------------------- blocks, relief, RF
 
-def _relief_text(relief: clinical.Relief | None) -> str:
-    if relief is None:
-        return "not recorded"
-    # one decimal unless whole: thresholds compare unrounded, so 79.6% must not read "80% (< 80%)"
-    whole = round(relief.percent)
-    return f"{whole}%" if abs(relief.percent - whole) < 0.05 else f"{relief.percent:.1f}%"
+def _relief_text(relief: clinical.Relief | None, threshold: float | None = None) -> str:
+    return "not recorded" if relief is None else _percent(relief.percent, threshold)
+
+
+def _percent(value: float, threshold: float | None = None) -> str:
+    """One decimal unless whole. Thresholds compare unrounded, so rounding never carries a value across the one
+    it is compared with: 79.96% below 80 reads "79.9%", never "80% (< 80%)"."""
+    text = f"{round(value)}%" if value == round(value) else f"{value:.1f}%"
+    if threshold is not None and value < threshold <= float(text[:-1]):
+        text = f"{math.floor(value * 10) / 10:.1f}%"
+    return text
 
 
 @check("second_block", SecondBlock)
@@ -704,7 +710,8 @@ def second_block(ctx: CheckContext, p: SecondBlock) -> Outcome:
     ev = (first.evidence,) + (relief.evidence if relief else ())
     if relief is not None and relief.percent < p.min_relief_percent:
         return Outcome(
-            NOT_MET, f"first block gave {_relief_text(relief)} relief; {p.min_relief_percent}% needed", ev
+            NOT_MET, f"first block gave {_relief_text(relief, p.min_relief_percent)} relief; {p.min_relief_percent}% "
+            "needed", ev
         )
     prior_levels = tuple(
         level_names([s for m in first.members or (first.resource,) for s in one_or_many(m.get("bodySite"))])
@@ -778,8 +785,8 @@ def first_block_relief_note(ctx: CheckContext, p: MinRelief) -> Outcome:
     if relief.percent < p.min_relief_percent:
         return Outcome(
             NOT_MET,
-            f"first block gave {_relief_text(relief)} relief (< {p.min_relief_percent}%): a second block is not "
-            "medically necessary",
+            f"first block gave {_relief_text(relief, p.min_relief_percent)} relief (< {p.min_relief_percent}%): a "
+            "second block is not medically necessary",
             (done[0].evidence,) + relief.evidence,
         )
     return Outcome(NA, f"first block gave {_relief_text(relief)} relief (≥ {p.min_relief_percent}%)",
@@ -802,7 +809,7 @@ def two_positive_blocks(ctx: CheckContext, p: TwoPositiveBlocks) -> Outcome:
     good = [(b, r) for b, r in reliefs if r is not None and r.percent >= p.min_relief_percent]
     unknown = [(b, r) for b, r in reliefs if r is None]
     ev = tuple(e for b, r in reliefs for e in (b.evidence,) + (r.evidence if r else ()))
-    summary = "; ".join(f"{b.day}{_at_levels(b)}: {_relief_text(r)}" for b, r in reliefs)
+    summary = "; ".join(f"{b.day}{_at_levels(b)}: {_relief_text(r, p.min_relief_percent)}" for b, r in reliefs)
     if len(good) >= 2:
         if p.requires_function_attestation:
             return Outcome(
@@ -892,12 +899,12 @@ def _relief_lasted(ctx: CheckContext, p: SustainedRelief, prior: PriorProcedure)
             if day is not None and day <= until:  # back by the end of the period: relief did not last
                 return Outcome(
                     NOT_MET,
-                    f"relief fell to {relief:.0f}% on {day}, within {months} months",
+                    f"relief fell to {_percent(relief, threshold)} on {day}, within {months} months",
                     ev + (evidence_of(obs, day=day),),
                 )
             break
         last_good = day
-        ev += (evidence_of(obs, day=day, note=f"relief {relief:.0f}%"),)
+        ev += (evidence_of(obs, day=day, note=f"relief {_percent(relief, threshold)}"),)
     if too_soon:
         return Outcome(too_soon.status, too_soon.reason, ev)
     if last_good is None or last_good < until:

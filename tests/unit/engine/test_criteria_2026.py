@@ -355,10 +355,11 @@ def test_I_A_1_note_first_block_below_80(before, after, expected):
     assert result("I.A.1 Note", base() + block_with_relief(days_ago(30), before, after), order()) == expected
 
 
-def test_relief_just_under_the_threshold_is_not_rounded_up_to_it_in_the_reason():
+@pytest.mark.parametrize("percent, shown", [(79.6, "79.6%"), (79.96, "79.9%"), (79.0, "79%")])
+def test_relief_just_under_the_threshold_is_not_rounded_up_to_it_in_the_reason(percent, shown):
     blk = procedure("64493", days_ago(30), levels=("L4-L5",))
-    outcome = criterion("I.A.1 Note", base() + [blk, percent_relief(79.6, blk)], order())
-    assert outcome.status.value == NOT_MET and "79.6% relief (< 80%)" in outcome.reason, outcome.reason
+    outcome = criterion("I.A.1 Note", base() + [blk, percent_relief(percent, blk)], order())
+    assert outcome.status.value == NOT_MET and f"{shown} relief (< 80%)" in outcome.reason, outcome.reason
 
 
 def test_first_block_note_not_applicable():
@@ -501,7 +502,7 @@ def test_repeat_therapeutic_relief_two_months_and_no_adl_scores_needs_documentat
     records = _repeat_therapeutic(4, pain=((3, 3), (7, 2)))
     outcome = criterion("I.D.2", records, order(intent="therapeutic"))
     assert outcome.status.value == DOC
-    assert "relief fell to 12% on" in outcome.reason and "same scale" in outcome.reason
+    assert "relief fell to 12.5% on" in outcome.reason and "same scale" in outcome.reason
 
 
 def test_repeat_therapeutic_relief_fell_but_adl_improved_consistently_is_met():
@@ -516,7 +517,7 @@ def test_repeat_therapeutic_adl_improvement_not_consistent_and_relief_fell_is_no
     records = _repeat_therapeutic(4, pain=((3, 3), (7, 2)), adl=((8, 5), (3, 3), (6, 1)))  # 6 of 8: 25%
     outcome = criterion("I.D.2", records, order(intent="therapeutic"))
     assert outcome.status.value == NOT_MET, outcome.reason
-    assert "relief fell to 12%" in outcome.reason and "interference 8 → 6" in outcome.reason
+    assert "relief fell to 12.5%" in outcome.reason and "interference 8 → 6" in outcome.reason
 
 
 def test_repeat_therapeutic_adl_scores_on_another_scale_are_not_compared():
