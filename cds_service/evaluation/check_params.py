@@ -108,6 +108,9 @@ class SecondBlock(CheckParams):
 @dataclass(frozen=True)
 class MinRelief(CheckParams):
     min_relief_percent: int
+    # the criterion that already asks for the first block's relief when it is not recorded (05/26: I.A.1.e), so
+    # the Note does not ask twice; none (2019): the Note itself needs the documentation
+    relief_asked_by: str | None = None
 
 
 @dataclass(frozen=True)

@@ -780,6 +780,9 @@ def first_block_relief_note(ctx: CheckContext, p: MinRelief) -> Outcome:
         return Outcome(NA, "first diagnostic block")
     relief = clinical.relief_after_block(ctx.record, done[0].resource)
     if relief is None:  # whether the Note applies is unknown: the first block's relief decides it
+        if p.relief_asked_by:
+            return Outcome(NA, f"relief after the first block on {done[0].day} is not recorded ({p.relief_asked_by} "
+                           "asks for it)", (done[0].evidence,))
         return Outcome(DOC, f"relief after the first block on {done[0].day} is not recorded: a second block needs "
                        f"≥ {p.min_relief_percent}% from it", (done[0].evidence,))
     if relief.percent < p.min_relief_percent:

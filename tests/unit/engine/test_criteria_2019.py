@@ -44,14 +44,23 @@ def test_first_block_relief_75_vs_80(before, after, note_2019, note_2026):
     assert result("I.A.1 Note", records, order()) == note_2026
 
 
-@pytest.mark.parametrize("revision, note", [("2019", "I.A Note"), (None, "I.A.1 Note")])
-def test_second_block_after_a_first_block_with_no_relief_recorded_needs_documentation(revision, note):
-    """The Note: a first block with < 75% (05/26: < 80%) relief makes a second one not medically necessary. With
-    no relief recorded for the first block nobody knows whether it applies: documentation, never 'not below'."""
+def test_2019_second_block_after_a_first_block_with_no_relief_recorded_needs_documentation():
+    """2019 I.A Note: a first block with < 75% relief makes a second one not medically necessary, and it is the
+    only relief gate of 2019. With no relief recorded nobody knows whether it applies: documentation."""
     first = procedure("64493", days_ago(30), levels=("L4-L5",))
-    outcome = criterion(note, base() + [first], order(), revision=revision)
+    outcome = criterion("I.A Note", base() + [first], order(), **R2019)
     assert outcome.status.value == DOC
     assert "not recorded" in outcome.reason and "not below" not in outcome.reason
+
+
+def test_05_26_note_leaves_unrecorded_relief_to_I_A_1_e_which_asks_for_it():
+    """05/26 I.A.1.e already needs the first block's relief documented (and can be attested): the Note says the
+    relief is not recorded, truly, and does not ask a second time (a row no form could settle)."""
+    first = procedure("64493", days_ago(30), levels=("L4-L5",))
+    r = results(base() + [first], order())
+    assert (r["I.A.1.e"], r["I.A.1 Note"]) == (DOC, NA)
+    note = criterion("I.A.1 Note", base() + [first], order())
+    assert "not recorded" in note.reason and "not below" not in note.reason
 
 
 def test_the_note_names_the_relief_that_clears_it():
