@@ -232,21 +232,25 @@ def _criterion_row(criterion: CriterionResult) -> str:
     if problem:
         result = f"**{result}**"
     evidence = "; ".join(evidence_text(e) for e in criterion.evidence) or "—"
-    return "| " + " | ".join(_cell(text) for text in (name, result, criterion.reason or "—", evidence)) + " |"
+    # the reason and the evidence carry the record's words; the name and result are ours (bold included)
+    cells = (name, result, markdown_text(criterion.reason or "—"), markdown_text(evidence))
+    return "| " + " | ".join(_cell(text) for text in cells) + " |"
 
 
 def _cell(text: str) -> str:
     # A bare "|" would end the cell and a newline would end the row.
-    return " ".join(markdown_text(text).split()).replace("|", "\\|")
+    return " ".join(text.split()).replace("|", "\\|")
 
 
 # EHRs render card detail as GFM with raw HTML allowed (the sandbox does): the record's words must stay words.
-_MARKUP = str.maketrans({"\\": "\\\\", "&": "&amp;", "<": "&lt;", ">": "&gt;", "[": "\\[", "]": "\\]"})
+_MARKUP = str.maketrans({"\\": "\\\\", "&": "&amp;", "<": "&lt;", ">": "&gt;", "[": "\\[", "]": "\\]",
+                         "*": "\\*", "_": "\\_", "~": "\\~", "`": "\\`"})
 
 
 def markdown_text(text: str) -> str:
-    """Text shown as itself in markdown: no HTML tags or entities, no link or image syntax."""
-    return text.translate(_MARKUP)
+    """Text shown as itself in markdown, on one line: no HTML tags or entities, no link, image or emphasis
+    syntax, no line break that could start a heading or a list."""
+    return " ".join(text.split()).translate(_MARKUP)
 
 
 def _code_text(code: str | None) -> str | None:

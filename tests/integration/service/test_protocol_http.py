@@ -363,7 +363,8 @@ def test_400_too_many_prefetched_resources(tmp_path, fhir_server):
         svc.stop()
 
 
-HOSTILE = "<img src=x onerror=alert(document.cookie)> [click](javascript:alert(1)) <script>x</script>"
+HOSTILE = ("<img src=x onerror=alert(document.cookie)> [click](javascript:alert(1)) <script>x</script>\n\n"
+           "# Prior authorization waived **Meets**")
 
 
 def test_record_text_cannot_put_html_or_links_into_a_card(service):
@@ -379,6 +380,7 @@ def test_record_text_cannot_put_html_or_links_into_a_card(service):
     assert "onerror" in details  # the words are still shown ...
     assert "<img" not in details and "<script" not in details  # ... as text: no tag
     assert not re.search(r"(?<!\\)\]\(javascript:", details)  # and no link (an escaped "\]" is a bracket)
+    assert not re.search(r"(?m)^# ", details) and "**Meets**" not in details  # no heading, no fake bold
 
 
 @pytest.mark.parametrize("missing", ["intent", "status", "subject"])
