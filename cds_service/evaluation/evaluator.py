@@ -63,13 +63,16 @@ _UNREAD_WHY = "the patient record could not be read in full"
 UNREAD = f"not checked: {_UNREAD_WHY}"
 
 
-def _unread(outcome: Outcome) -> Outcome:
-    """With part of the record unread, what rests on an absence is unknown: "not recorded" could be untrue, and
-    "0 blocks" too. So a documentation or not-met answer that cites nothing becomes "not checked"; what cites
-    what was read stands (as does what the order alone decides: the caller keeps those)."""
-    if outcome.evidence or outcome.status not in (Status.DOCUMENTATION, Status.NOT_MET):
-        return outcome
-    return Outcome(Status.DOCUMENTATION, UNREAD, attested_reason=f"attested by the clinician ({_UNREAD_WHY})")
+def _unread(outcome: Outcome, *, order_select: bool) -> Outcome:
+    """With part of the record unread, a "not recorded" could be untrue, and a "0 blocks" too: a documentation
+    answer becomes "not checked" (its evidence kept), and so does a not met that cites nothing. What cites what
+    was read stands, as does what the order alone says (an order-select criterion citing nothing)."""
+    if outcome.status is Status.DOCUMENTATION and not (order_select and not outcome.evidence):
+        return Outcome(Status.DOCUMENTATION, UNREAD, outcome.evidence,
+                       attested_reason=f"attested by the clinician ({_UNREAD_WHY})")
+    if outcome.status is Status.NOT_MET and not outcome.evidence and not order_select:
+        return Outcome(Status.DOCUMENTATION, UNREAD, attested_reason=f"attested by the clinician ({_UNREAD_WHY})")
+    return outcome
 
 
 def _region(proc: OrderedProcedure, record: PatientRecord, library: PolicyLibrary, dos: date) -> Region:
@@ -205,8 +208,8 @@ def evaluate_procedure(
     for criterion in revision.criteria:
         if criterion.applies(kind):
             outcome = CHECKS[criterion.check](ctx, criterion.params)
-            if technical_problem and criterion.decidable_at is not DecidableAt.ORDER_SELECT:
-                outcome = _unread(outcome)
+            if technical_problem:
+                outcome = _unread(outcome, order_select=criterion.decidable_at is DecidableAt.ORDER_SELECT)
             outcome, settled = _apply_attestation(criterion, outcome, answers)
         else:
             outcome, settled = Outcome(Status.NOT_APPLICABLE, f"does not apply to a {KIND_WORDS[kind]}"), False

@@ -604,6 +604,16 @@ def test_a_record_that_could_not_be_read_is_not_called_missing_or_failing(code):
                    for c in d.criteria)
 
 
+def test_a_partly_read_record_does_not_call_anything_unrecorded():
+    """Only the block was read before the FHIR server failed: the relief and interference that may sit in the
+    unread part are "not checked", not "not recorded"."""
+    block = procedure("64493", days_ago(30), levels=("L4-L5",))
+    d = evaluate(default_library(), base() + [block], [order()], today=DOS, technical_problem="timeout").determinations[0]
+    assert d.decision.value == "indeterminate"
+    shown = [c for c in d.criteria if c.status.value != NA]  # a card names not-applicable ones by id only
+    assert not [c.criterion_id for c in shown if "not recorded" in c.reason]
+
+
 def test_what_the_order_alone_decides_stands_when_the_record_could_not_be_read():
     d = evaluate(default_library(), [], [order(levels=("L1-L2", "L2-L3", "L3-L4", "L4-L5"))], today=DOS,
                  technical_problem="timeout").determinations[0]
