@@ -35,6 +35,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from cds_service.evaluation.results import SkippedResource
     from cds_service.fhir_access.bundle_links import entries_with_full_urls, link_full_urls
     from cds_service.fhir_access.normalize import normalize_resources
+    from cds_service.policy.errors import PolicyDataError
     from cds_service.settings import SettingsError, revision_effective
     from cds_service.usecases.engine import evaluate, load_library
     from cds_service.usecases.report import evaluation_to_text
@@ -59,8 +60,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 2
     try:
         library = load_library(revision_effective(os.environ.get("CDS_REVISION_EFFECTIVE")))
-    except SettingsError as exc:
-        print(exc, file=sys.stderr)
+    except (SettingsError, PolicyDataError) as exc:  # e.g. an effective date for a revision that is not shipped
+        print(f"CDS_REVISION_EFFECTIVE: {exc}" if isinstance(exc, PolicyDataError) else exc, file=sys.stderr)
         return 2
     if args.revision and args.revision not in {r.revision for r in library.revisions}:
         print(

@@ -70,7 +70,6 @@ class DatabaseUrl:
         return cls("postgresql", url)
 
 
-# A keyed hash is only as strong as its key: 32 characters at least (e.g. `openssl rand -hex 32`).
 def revision_effective(value: str | None) -> dict[str, date]:
     """CDS_REVISION_EFFECTIVE ("2026-05=2026-07-01,…"): the plan's own effective dates (the service and the
     `evaluate` command read it alike, so an analyst's answer is the service's)."""
@@ -85,6 +84,7 @@ def revision_effective(value: str | None) -> dict[str, date]:
     return effective
 
 
+# A keyed hash is only as strong as its key: 32 characters at least (e.g. `openssl rand -hex 32`).
 MIN_HASH_KEY_CHARS = 32
 
 

@@ -32,6 +32,7 @@ MAX_HEADER_BYTES = 16 * 1024
 # above any real batch and bounds the rows one request can write.
 MAX_FEEDBACK_ITEMS = 50
 MAX_FEEDBACK_FIELD = 128  # characters of a card uuid or outcomeTimestamp (both far shorter when real)
+MAX_FEEDBACK_COMMENT = 1000  # characters of a clinician's override comment: a sentence or two, not a note
 
 
 def _read_body(svc: Services) -> bytes:
@@ -171,6 +172,12 @@ def _feedback_problem(item: Any) -> str | None:
     reason = item.get("overrideReason")
     if reason is not None and not (isinstance(reason, dict) and (reason.get("reason") or reason.get("userComment"))):
         return "'overrideReason' must be an object with 'reason' (a Coding) or 'userComment', or be left out"
+    if isinstance(reason, dict):
+        if "reason" in reason and not isinstance(reason["reason"], dict):
+            return "'overrideReason.reason' must be a Coding (an object)"
+        comment = reason.get("userComment")
+        if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_FEEDBACK_COMMENT):
+            return f"'overrideReason.userComment' must be text of at most {MAX_FEEDBACK_COMMENT} characters"
     return None
 
 

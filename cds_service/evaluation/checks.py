@@ -894,10 +894,14 @@ def _relief_lasted(ctx: CheckContext, p: SustainedRelief, prior: PriorProcedure)
                                    "to it by partOf)", ev + tuple(evidence_of(o, day=effective_date(o))
                                                                   for o in before[-1:] + after[-1:]))
     baseline = numeric_value(before[-1]) or 0
+    if baseline <= 0:  # no pain before it: no relief can be measured (not "relief fell to 0%")
+        zero = evidence_of(before[-1], day=effective_date(before[-1]))
+        return too_soon or Outcome(DOC, f"the pain score before the procedure on {prior.day} is 0: relief cannot "
+                                   "be measured against it", ev + (zero,))
     last_good: date | None = None
     for obs in after:
         day = effective_date(obs)
-        relief = (baseline - (numeric_value(obs) or 0)) / baseline * 100 if baseline else 0.0
+        relief = (baseline - (numeric_value(obs) or 0)) / baseline * 100
         if relief < threshold:
             if day is not None and day <= until:  # back by the end of the period: relief did not last
                 return Outcome(

@@ -269,6 +269,9 @@ def test_malformed_feedback_is_400(service):
     ({"outcomeTimestamp": "2026-11-22T21:15:39"}, "outcomeTimestamp"),  # no zone
     ({"overrideReason": {}}, "overrideReason"),                      # needs reason or userComment
     ({"overrideReason": "because"}, "overrideReason"),
+    ({"overrideReason": {"reason": "x"}}, "overrideReason.reason"),  # a Coding, not a string
+    ({"overrideReason": {"userComment": ["a"]}}, "userComment"),
+    ({"overrideReason": {"userComment": "x" * 1001}}, "userComment"),
 ])
 def test_feedback_that_breaks_the_spec_shape_is_400_naming_the_field(service, change, named):
     item = {"card": str(uuid.uuid4()), "outcome": "overridden", "outcomeTimestamp": "2026-11-22T21:15:39.668Z"}

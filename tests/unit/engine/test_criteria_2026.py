@@ -434,6 +434,11 @@ def test_functional_improvement_after_rf_is_read_on_one_scale():
     assert result("I.B.2.b", records, order("64635")) == DOC
 
 
+def test_a_zero_pain_score_before_the_procedure_is_no_baseline_for_relief():
+    outcome = criterion("I.B.2.b", base() + rf_history(8, [(1, 2), (6, 3)], baseline=0), order("64635"))
+    assert outcome.status.value == DOC and "is 0" in outcome.reason, outcome.reason
+
+
 def test_sustained_relief_without_functional_evidence_needs_documentation():
     records = base() + rf_history(8, [(1, 2), (6, 3)], interference_scores=(5, 5))
     assert result("I.B.2.b", records, order("64635")) == DOC

@@ -52,9 +52,11 @@ def test_the_plans_effective_dates_apply_as_they_do_in_the_service(files, monkey
     monkeypatch.setenv("CDS_REVISION_EFFECTIVE", "2026-05=2026-12-01")
     later = json.loads(run(record, orders, "--json").stdout)["procedures"][0]
     assert later["revision"] == "2025-05"
-    monkeypatch.setenv("CDS_REVISION_EFFECTIVE", "2026-05=tomorrow")
-    refused = run(record, orders)
-    assert refused.returncode == 2 and "CDS_REVISION_EFFECTIVE" in refused.stderr
+    for bad in ("2026-05=tomorrow", "2031-01=2031-01-01"):  # not a date; not a shipped revision
+        monkeypatch.setenv("CDS_REVISION_EFFECTIVE", bad)
+        refused = run(record, orders)
+        assert refused.returncode == 2 and "CDS_REVISION_EFFECTIVE" in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
 
 
 def test_malformed_resource_is_skipped_and_named(files):
