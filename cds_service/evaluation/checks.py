@@ -128,7 +128,8 @@ def preamble(ctx: CheckContext, p: NoParams) -> Outcome:
     rtype, rid = clinician[0]
     return Outcome(
         MET,
-        "one procedure this visit, ordered by a practitioner",
+        # said as what it is: the record names a practitioner, and the service takes them as the physician
+        "one procedure this visit; the practitioner on the order is taken as the performing physician",
         (Evidence(rtype, rid, note="requester/performer"),),
     )
 
