@@ -5,7 +5,6 @@ the loader each check's model, so a misspelt, missing or mistyped threshold fail
 """
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from cds_service.evaluation.check_params import (
     TwoPositiveBlocks,
     UltrasoundCodes,
 )
-from cds_service.evaluation.clinical import NsaidMatcher, PriorProcedure, evidence_of
+from cds_service.evaluation.clinical import NsaidMatcher, PriorProcedure, evidence_of, percent_text
 from cds_service.evaluation.dates import add_months, months_before
 from cds_service.evaluation.procedures import (
     OrderedProcedure,
@@ -349,11 +348,13 @@ def _region_mismatch(ctx: CheckContext, conditions: Sequence[Mapping[str, Any]])
     """Every spinal pain diagnosis names a region and none is the order's: the pain of the region to be treated
     is not shown (a lumbar episode is not ≥ 3 months of neck pain) — most often a mis-picked code."""
     wanted = _ORDER_REGIONS.get(ctx.region)
-    regions = [clinical.condition_region(ctx.valuesets, c) for c in conditions]
-    if not wanted or not regions or None in regions or wanted & set(regions):
+    spans = [clinical.condition_spans(ctx.valuesets, c) for c in conditions]
+    if not wanted or not spans or any(not s or s & wanted for s in spans):
         return None
+    regions = [clinical.condition_region(ctx.valuesets, c) or "/".join(sorted(s)) for c, s in
+               zip(conditions, spans, strict=True)]
     code = ctx.procedure.code.code
-    named = sorted({r for r in regions if r})
+    named = sorted(set(regions))
     theirs = " and ".join(named)
     other = OTHER_REGION_CODE.get(code)
     place = {"cervical-or-thoracic": "cervical/thoracic"}.get(ctx.region, str(ctx.region))
@@ -378,7 +379,7 @@ def _of_the_treated_region(ctx: CheckContext, conditions: Sequence[Mapping[str, 
         spans = clinical.condition_spans(ctx.valuesets, c)
         if not spans or spans & wanted:
             kept.append(c)
-    return kept or list(conditions)  # never none: _region_mismatch answered the all-other-regions case
+    return kept  # never empty: _region_mismatch answered the all-other-regions case first
 
 
 def _code_field(resource: Mapping[str, Any]) -> str:
@@ -679,16 +680,9 @@ def _dx_onset_words(condition: Mapping[str, Any], *, kind: str) -> str:
 # ---------------------------------------------------------------- blocks, relief, RF
 
 def _relief_text(relief: clinical.Relief | None, threshold: float | None = None) -> str:
-    return "not recorded" if relief is None else _percent(relief.percent, threshold)
+    return "not recorded" if relief is None else percent_text(relief.percent)
 
 
-def _percent(value: float, threshold: float | None = None) -> str:
-    """One decimal unless whole. Thresholds compare unrounded, so rounding never carries a value across the one
-    it is compared with: 79.96% below 80 reads "79.9%", never "80% (< 80%)"."""
-    text = f"{round(value)}%" if value == round(value) else f"{value:.1f}%"
-    if threshold is not None and value < threshold <= float(text[:-1]):
-        text = f"{math.floor(value * 10) / 10:.1f}%"
-    return text
 
 
 @check("second_block", SecondBlock)
@@ -782,8 +776,7 @@ def first_block_relief_note(ctx: CheckContext, p: MinRelief) -> Outcome:
     relief = clinical.relief_after_block(ctx.record, done[0].resource)
     if relief is None:  # whether the Note applies is unknown: the first block's relief decides it
         if p.relief_asked_by:
-            return Outcome(NA, f"relief after the first block on {done[0].day} is not recorded ({p.relief_asked_by} "
-                           "asks for it)", (done[0].evidence,))
+            return Outcome(NA, f"relief after the first block on {done[0].day} is not recorded", (done[0].evidence,))
         return Outcome(DOC, f"relief after the first block on {done[0].day} is not recorded: a second block needs "
                        f"≥ {p.min_relief_percent}% from it", (done[0].evidence,))
     if relief.percent < p.min_relief_percent:
@@ -855,11 +848,13 @@ def _prior_for(ctx: CheckContext, prior: Prior) -> PriorProcedure | None:
 
 def _function_improved(ctx: CheckContext, prior: PriorProcedure) -> Evidence | None:
     """An interference score after the procedure lower than the last one before it, on the same scale."""
+    shown = []
     for baseline, after in _interference_around(ctx, prior):
         b, a = numeric_value(baseline) or 0, numeric_value(after[-1]) or 0
-        if a < b:
-            return evidence_of(after[-1], day=effective_date(after[-1]), note=f"interference {b:g} → {a:g}")
-    return None
+        if a >= b:
+            return None  # a scale that did not improve: the scales disagree, or none improved
+        shown.append(evidence_of(after[-1], day=effective_date(after[-1]), note=f"interference {b:g} → {a:g}"))
+    return shown[0] if shown else None
 
 
 def _interference_around(ctx: CheckContext, prior: PriorProcedure) -> list[tuple[Any, list[Any]]]:
@@ -907,12 +902,12 @@ def _relief_lasted(ctx: CheckContext, p: SustainedRelief, prior: PriorProcedure)
             if day is not None and day <= until:  # back by the end of the period: relief did not last
                 return Outcome(
                     NOT_MET,
-                    f"relief fell to {_percent(relief, threshold)} on {day}, within {months} months",
+                    f"relief fell to {percent_text(relief)} on {day}, within {months} months",
                     ev + (evidence_of(obs, day=day),),
                 )
             break
         last_good = day
-        ev += (evidence_of(obs, day=day, note=f"relief {_percent(relief, threshold)}"),)
+        ev += (evidence_of(obs, day=day, note=f"relief {percent_text(relief)}"),)
     if too_soon:
         return Outcome(too_soon.status, too_soon.reason, ev)
     if last_good is None or last_good < until:
@@ -936,7 +931,8 @@ def _or_function_improved(ctx: CheckContext, p: SustainedRelief, prior: PriorPro
     adl = _adl_improvement(ctx, prior, threshold)
     if adl is None:
         return Outcome(DOC, f"{pain.reason}; nor is ≥ {threshold}% consistent improvement in previously painful "
-                       "movements and ADLs recorded against a baseline on the same scale", pain.evidence)
+                       "movements and ADLs shown on the same scale: none has a score above 0 before the procedure "
+                       "and one after it", pain.evidence)
     if adl.verdict == "improved":
         return Outcome(MET, f"ADL interference ≥ {threshold}% better than before the procedure on {prior.day} at "
                        f"every score since, on the same scale ({adl.change})", (prior.evidence,) + adl.evidence)
@@ -964,9 +960,11 @@ def _adl_improvement(ctx: CheckContext, prior: PriorProcedure, threshold: int) -
     changes = []
     for baseline, after in _interference_around(ctx, prior):
         b = numeric_value(baseline) or 0
+        if b <= 0:
+            continue  # no interference before: no improvement can be measured on this scale
         worst = max(after, key=lambda o: numeric_value(o) or 0)
         w = numeric_value(worst) or 0
-        improved = b > 0 and (b - w) / b * 100 >= threshold  # a baseline of 0 has nothing to improve
+        improved = (b - w) / b * 100 >= threshold
         evidence = (evidence_of(baseline, day=effective_date(baseline), note="baseline"),
                     evidence_of(worst, day=effective_date(worst)))
         verdict = ("improved" if len(after) > 1 else "once") if improved else "failed"

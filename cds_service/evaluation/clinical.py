@@ -4,6 +4,7 @@ Pure functions of (record, value sets, dates). Each returns the facts and the re
 """
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -219,6 +220,10 @@ def _side_of(obs: Resource, procedure: Resource) -> str | None:
     marker = _marker(obs)
     if marker:
         return "before" if marker == PRE_PROCEDURE_MARKER else "after"
+    return _side_by_time(obs, procedure)
+
+
+def _side_by_time(obs: Resource, procedure: Resource) -> str | None:
     obs_at, proc_at = effective_instant(obs), performed_instant(procedure)
     if obs_at and proc_at:
         return "before" if obs_at < proc_at else "after"
@@ -231,6 +236,14 @@ def _side_of(obs: Resource, procedure: Resource) -> str | None:
 def _sort_key(obs: Resource) -> tuple[date, float]:
     instant = effective_instant(obs)
     return (effective_date(obs) or date.min, instant.timestamp() if instant else 0.0)
+
+
+def percent_text(value: float) -> str:
+    """A percent as a clinician reads it: whole, else one decimal rounded down, so it never reads as more than was
+    measured (79.96% is "79.9%", never "80%" beside "< 80%")."""
+    if abs(value - round(value)) < 1e-9:
+        return f"{round(value)}%"
+    return f"{math.floor(value * 10) / 10:.1f}%"
 
 
 @dataclass(frozen=True)
@@ -260,7 +273,7 @@ def relief_after_block(record: PatientRecord, procedure: Resource) -> Relief | N
         if id(obs) in reliefs and _usable(obs):
             value = numeric_value(obs)
             if value is not None:
-                return Relief(value, (evidence_of(obs, day=effective_date(obs), note=f"relief {value:g}%"),))
+                return Relief(value, (evidence_of(obs, day=effective_date(obs), note=f"relief {percent_text(value)}"),))
     before, after = pain_scores_linked(record, procedure)
     if not before or not after:
         return None
@@ -271,7 +284,8 @@ def relief_after_block(record: PatientRecord, procedure: Resource) -> Relief | N
     percent = (b - a) / b * 100.0
     return Relief(percent, (
         evidence_of(baseline, day=effective_date(baseline), note=f"before {b:g}/10"),
-        evidence_of(first_after, day=effective_date(first_after), note=f"after {a:g}/10 → relief {percent:.0f}%"),
+        evidence_of(first_after, day=effective_date(first_after),
+                    note=f"after {a:g}/10 → relief {percent_text(percent)}"),
     ))
 
 
@@ -302,12 +316,13 @@ def interference_scales(record: PatientRecord, start: date, end: date) -> dict[s
 def interference_around(record: PatientRecord, procedure: Resource, start: date, end: date,
                         ) -> list[tuple[Resource, list[Resource]]]:
     """Per scale with a score before the procedure and one after it: (the last score before, the scores after,
-    in time order). Before and after are told apart as pain scores are (time, else calendar day): a score later
-    on the procedure's day is not a baseline."""
+    in time order). Before and after by time, else by calendar day: a score later on the procedure's day is not a
+    baseline. Not by pre/post markers: these scores are not linked to the procedure, so a marker may be another
+    visit's."""
     around = []
     for series in interference_scales(record, start, end).values():
-        before = [o for o in series if _side_of(o, procedure) == "before"]
-        after = [o for o in series if _side_of(o, procedure) == "after"]
+        before = [o for o in series if _side_by_time(o, procedure) == "before"]
+        after = [o for o in series if _side_by_time(o, procedure) == "after"]
         if before and after:
             around.append((before[-1], after))
     return around

@@ -128,6 +128,8 @@ def test_pain_one_day_short_of_three_months_is_not_met():
     ("64490", ("C5-C6",), "M54.2", "M47.815", NOT_MET),   # nor is thoracolumbar
     ("64493", ("L4-L5",), "M54.50", "M47.813", NOT_MET),  # cervicothoracic is not low back pain
     ("64493", ("L4-L5",), "M54.2", "M47.817", MET),       # lumbosacral pain is this order's pain
+    ("64490", ("C5-C6",), "M54.50", "M47.817", DOC),      # only lumbar pain for a neck block: check the code
+    ("64493", ("L4-L5",), "M54.2", "M47.813", DOC),       # only neck/cervicothoracic pain for a lumbar block
 ])
 def test_pain_duration_reads_the_pain_of_the_region_to_be_treated(order_code, levels, recent, old, expected):
     records = [patient(), condition(recent, days_ago(42)), condition(old, months_ago(14)), interference(6, days_ago(7))]
@@ -135,6 +137,14 @@ def test_pain_duration_reads_the_pain_of_the_region_to_be_treated(order_code, le
     assert outcome.status.value == expected, outcome.reason
     if expected == NOT_MET:
         assert "less than 3 months" in outcome.reason
+    if expected == DOC:
+        assert "check the code" in outcome.reason
+
+
+def test_a_compound_region_alone_for_another_region_is_a_region_mismatch():
+    records = [patient(), condition("M47.817", months_ago(14)), interference(6, days_ago(7))]
+    outcome = criterion("I.A.1.a", records, order("64490", levels=("C5-C6",)))
+    assert outcome.status.value == DOC and "check the code" in outcome.reason, outcome.reason
 
 
 @pytest.mark.parametrize("scores, words", [
@@ -549,6 +559,27 @@ def test_adl_scales_that_disagree_need_documentation():
     assert outcome.status.value == DOC and "scales disagree" in outcome.reason
 
 
+def test_a_pre_procedure_marker_of_another_visit_does_not_move_an_adl_score():
+    """Interference scores are not linked to the prior injection: a marker on one belongs to another visit (today's
+    order, say); dates place it, not the marker."""
+    records = _repeat_therapeutic(4, pain=((3, 3), (7, 2)), adl=((8, 5), (3, 3), (3, 2)))
+    from cds_service.policy.conventions import FACET_CDS_CODES, PRE_PROCEDURE_MARKER
+    tagged = interference(3, days_ago(3)) | {"category": [{"coding": [
+        {"system": FACET_CDS_CODES, "code": PRE_PROCEDURE_MARKER}]}]}  # for today's order, not the old injection
+    assert result("I.D.2", records + [tagged], order(intent="therapeutic")) == MET
+
+
+def test_rf_function_on_scales_that_disagree_is_not_shown():
+    records = base() + rf_history(8, [(1, 2), (6, 3)], interference_scores=(5, 8))  # BPI worse
+    records += [interference(7, months_ago(8) - timedelta(days=3), "91147-9"), interference(3, months_ago(1), "91147-9")]
+    assert result("I.B.2.b", records, order("64635")) == DOC
+
+
+def test_a_zero_interference_baseline_is_no_measure_of_improvement():
+    records = _repeat_therapeutic(4, pain=((3, 3), (7, 2)), adl=((0, 5), (0, 3), (0, 1)))
+    assert result("I.D.2", records, order(intent="therapeutic")) == DOC
+
+
 def test_a_score_later_on_the_injection_day_is_not_the_adl_baseline():
     prior = procedure("64493", months_ago(4), intent="therapeutic", levels=("L4-L5",), at="09:00:00")
     blocks = block_with_relief(months_ago(14), 10, 1) + block_with_relief(months_ago(13), 10, 2)
@@ -654,3 +685,16 @@ def test_date_of_service_falls_back_to_period_then_authored_then_today():
     o["authoredOn"] = "2024-07-01"
     assert determine(base(), o).revision_id == "2024-06"
     assert determine(base(), order(day=None)).date_of_service == DOS.isoformat()
+
+
+@pytest.mark.parametrize("value, shown", [(80.0, "80%"), (79.96, "79.9%"), (79.99999, "79.9%"), (77.78, "77.7%"),
+                                          (80.000000000001, "80%"), (49.6, "49.6%")])
+def test_a_percent_never_reads_as_more_than_was_measured(value, shown):
+    from cds_service.evaluation.clinical import percent_text
+    assert percent_text(value) == shown
+
+
+def test_the_evidence_of_a_relief_just_under_the_threshold_says_so_too():
+    blk = procedure("64493", days_ago(30), levels=("L4-L5",))
+    outcome = criterion("I.A.1 Note", base() + [blk, percent_relief(79.99, blk)], order())
+    assert all("80%" not in (e.note or "") for e in outcome.evidence), outcome.evidence
