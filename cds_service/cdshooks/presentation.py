@@ -16,7 +16,7 @@ from cds_service.evaluation.results import (
     ProcedureDetermination,
     Status,
 )
-from cds_service.policy.conventions import ATC, CPT, ICD10CM, LOINC, RXNORM, SNOMED
+from cds_service.policy.conventions import ATC, CARD_TYPE_SYSTEM, CPT, ICD10CM, LOINC, RXNORM, SNOMED
 from cds_service.policy.terms import OrderKind, Region
 
 Hook = Literal["order-select", "order-sign"]
@@ -60,6 +60,15 @@ _DECISION_WORDS = {
     Decision.INDETERMINATE: "coverage could not be checked",
 }
 _PROBLEM_RANK = {Status.NOT_MET: 0, Status.DOCUMENTATION: 1}
+
+
+def guideline_source(settings: CardSettings) -> dict:
+    """`source` of a card that reports against the payer guideline: the plan's name, the CRD card-type topic."""
+    source: dict = {"label": settings.plan_name,
+                    "topic": {"system": CARD_TYPE_SYSTEM, "code": "guideline", "display": "Guideline"}}
+    if settings.source_url:
+        source["url"] = settings.source_url
+    return source
 
 
 def procedure_noun(determination: ProcedureDetermination) -> str:

@@ -20,12 +20,12 @@ from cds_service.cdshooks.presentation import (
     criteria_table,
     evidence_text,
     fit_summary,
+    guideline_source,
     markdown_text,
     procedure_noun,
     revision_name,
 )
 from cds_service.evaluation.results import CriterionResult, Decision, ProcedureDetermination, Status
-from cds_service.policy.conventions import CARD_TYPE_SYSTEM
 from cds_service.policy.terms import OrderKind
 
 SUMMARY_VERDICTS = {
@@ -98,10 +98,7 @@ def unavailable_card(*, policy_id: str, settings: CardSettings, new_uuid: Callab
 
 
 def _card(settings: CardSettings, new_uuid: Callable[[], str], *, summary: str, detail: str) -> dict:
-    source: dict = {"label": settings.plan_name,
-                    "topic": {"system": CARD_TYPE_SYSTEM, "code": "guideline", "display": "Guideline"}}
-    if settings.source_url:
-        source["url"] = settings.source_url
+    source = guideline_source(settings)
     link = {"label": f"Policy text: {POLICY_TITLE}", "url": settings.policy_url, "type": "absolute"}
     return {"uuid": new_uuid(), "summary": fit_summary(summary), "indicator": "info", "detail": detail,
             "source": source, "links": [link]}

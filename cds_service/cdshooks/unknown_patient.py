@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from cds_service.cdshooks.presentation import CardSettings, fit_summary
-from cds_service.policy.conventions import CARD_TYPE_SYSTEM
+from cds_service.cdshooks.presentation import CardSettings, fit_summary, guideline_source
 
 OUTCOME = "patient not found on the FHIR server"
 
@@ -20,10 +19,7 @@ def patient_not_found_card(*, policy_id: str, settings: CardSettings, new_uuid: 
               f"was read, so no {policy_id} criterion was checked and no coverage decision was made.\n\n"
               "Check that the chart's patient exists on the FHIR server this EHR sends to the service "
               "(`fhirServer`) under the same id.")
-    source: dict = {"label": settings.plan_name,
-                    "topic": {"system": CARD_TYPE_SYSTEM, "code": "guideline", "display": "Guideline"}}
-    if settings.source_url:
-        source["url"] = settings.source_url
+    source = guideline_source(settings)
     card: dict = {"uuid": new_uuid(), "indicator": "warning", "source": source, "detail": detail,
                   "summary": fit_summary(f"{policy_id} not checked: the FHIR server does not know this patient")}
     if about:

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from cds_service.cdshooks.presentation import CardSettings, fit_summary, markdown_text
+from cds_service.cdshooks.presentation import CardSettings, fit_summary, guideline_source, markdown_text
 from cds_service.fhir_access.normalize import Skipped
-from cds_service.policy.conventions import CARD_TYPE_SYSTEM
 
 
 def unreadable_order_card(order: Skipped, *, policy_id: str, settings: CardSettings,
@@ -18,10 +17,7 @@ def unreadable_order_card(order: Skipped, *, policy_id: str, settings: CardSetti
     detail = (f"The draft order {markdown_text(order.ref)} could not be read, so it was not checked against "
               f"{policy_id} and no coverage decision was made: {markdown_text(problem)}.\n\n"
               "Correct the order in the EHR and sign it again.")
-    source: dict = {"label": settings.plan_name,
-                    "topic": {"system": CARD_TYPE_SYSTEM, "code": "guideline", "display": "Guideline"}}
-    if settings.source_url:
-        source["url"] = settings.source_url
+    source = guideline_source(settings)
     card: dict = {"uuid": new_uuid(), "indicator": "warning", "source": source, "detail": detail,
                   "summary": fit_summary(f"Facet order could not be read: not checked against {policy_id}")}
     if order.resource_id:
