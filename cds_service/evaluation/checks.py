@@ -679,9 +679,8 @@ def _dx_onset_words(condition: Mapping[str, Any], *, kind: str) -> str:
 
 # ---------------------------------------------------------------- blocks, relief, RF
 
-def _relief_text(relief: clinical.Relief | None, threshold: float | None = None) -> str:
+def _relief_text(relief: clinical.Relief | None) -> str:
     return "not recorded" if relief is None else percent_text(relief.percent)
-
 
 
 
@@ -705,8 +704,7 @@ def second_block(ctx: CheckContext, p: SecondBlock) -> Outcome:
     ev = (first.evidence,) + (relief.evidence if relief else ())
     if relief is not None and relief.percent < p.min_relief_percent:
         return Outcome(
-            NOT_MET, f"first block gave {_relief_text(relief, p.min_relief_percent)} relief; {p.min_relief_percent}% "
-            "needed", ev
+            NOT_MET, f"first block gave {_relief_text(relief)} relief; {p.min_relief_percent}% needed", ev
         )
     prior_levels = tuple(
         level_names([s for m in first.members or (first.resource,) for s in one_or_many(m.get("bodySite"))])
@@ -782,8 +780,8 @@ def first_block_relief_note(ctx: CheckContext, p: MinRelief) -> Outcome:
     if relief.percent < p.min_relief_percent:
         return Outcome(
             NOT_MET,
-            f"first block gave {_relief_text(relief, p.min_relief_percent)} relief (< {p.min_relief_percent}%): a "
-            "second block is not medically necessary",
+            f"first block gave {_relief_text(relief)} relief (< {p.min_relief_percent}%): a second block is not "
+            "medically necessary",
             (done[0].evidence,) + relief.evidence,
         )
     return Outcome(NA, f"first block gave {_relief_text(relief)} relief (≥ {p.min_relief_percent}%)",
@@ -806,7 +804,7 @@ def two_positive_blocks(ctx: CheckContext, p: TwoPositiveBlocks) -> Outcome:
     good = [(b, r) for b, r in reliefs if r is not None and r.percent >= p.min_relief_percent]
     unknown = [(b, r) for b, r in reliefs if r is None]
     ev = tuple(e for b, r in reliefs for e in (b.evidence,) + (r.evidence if r else ()))
-    summary = "; ".join(f"{b.day}{_at_levels(b)}: {_relief_text(r, p.min_relief_percent)}" for b, r in reliefs)
+    summary = "; ".join(f"{b.day}{_at_levels(b)}: {_relief_text(r)}" for b, r in reliefs)
     if len(good) >= 2:
         if p.requires_function_attestation:
             return Outcome(
