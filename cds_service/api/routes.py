@@ -45,10 +45,10 @@ def _read_body(svc: Services) -> bytes:
     return body
 
 
-def _audience(svc: Services, path: str) -> str:
+def _audience(svc: Services) -> str:
     """The URL the client's JWT must name: this endpoint as the client called it (`//` from a discovery URL typed
     with a trailing slash included: api/path_slashes.py)."""
-    return f"{svc.settings.base_url}{request.environ.get(CALLED_PATH) or path}"
+    return f"{svc.settings.base_url}{request.environ.get(CALLED_PATH, request.path)}"
 
 
 def _authenticate(svc: Services, audience: str) -> TrustedClient | None:
@@ -108,7 +108,7 @@ def invoke(service_id: str) -> Response:
     try:
         # The JWT first: it needs no body (aud is this URL), so an unauthenticated sender is refused before
         # a byte of its body is waited for. The fhirServer allow-list needs the body: checked below.
-        client = _authenticate(svc, _audience(svc, f"/cds-services/{service_id}"))
+        client = _authenticate(svc, _audience(svc))
         body = _read_body(svc)
         data = parse_json(body, svc.settings.requests.max_json_depth)
         hook_request = parse_hook_request(data, expected_hook=service.hook,
@@ -131,7 +131,7 @@ def feedback(service_id: str) -> Response:
     svc = services()
     if svc.service(service_id) is None:
         raise NotFound(f"no CDS service '{service_id}'")
-    client = _authenticate(svc, _audience(svc, f"/cds-services/{service_id}/feedback"))  # before the body
+    client = _authenticate(svc, _audience(svc))  # before the body
     body = _read_body(svc)
     data = parse_json(body, svc.settings.requests.max_json_depth)
     items = data.get("feedback") if isinstance(data, dict) else None

@@ -78,6 +78,17 @@ def procedure_noun(determination: ProcedureDetermination) -> str:
     return f"{region} {noun}" if region else noun[0].upper() + noun[1:]
 
 
+def dated_today_note(determination: ProcedureDetermination) -> str:
+    """" (today: the order names no date)" when today stood in for the date of service, else ""."""
+    return " (today: the order names no date)" if determination.dated_today else ""
+
+
+def provenance_note(determination: ProcedureDetermination) -> str:
+    """" (reconstructed from …)" for a revision no published text of can be opened, else ""."""
+    provenance = determination.revision_provenance
+    return f" ({provenance})" if provenance not in (None, "published") else ""
+
+
 def revision_name(determination: ProcedureDetermination) -> str:
     """The policy revision used, e.g. "CP.MP.171 revision 05/26"."""
     label = determination.revision_label or determination.revision_id
@@ -192,14 +203,12 @@ def evidence_text(evidence: Evidence) -> str:
 
 def order_line(determination: ProcedureDetermination) -> str:
     """The order named in human terms (CRD dev-24: cards about a subset of orders say which)."""
-    today = " (today: the order names no date)" if determination.dated_today else ""
-    return f"Order: {determination.procedure_label}; date of service {determination.date_of_service}{today}."
+    return (f"Order: {determination.procedure_label}; date of service {determination.date_of_service}"
+            f"{dated_today_note(determination)}.")
 
 
 def _decision_line(determination: ProcedureDetermination) -> str:
-    revision = revision_name(determination)
-    if determination.revision_provenance not in (None, "published"):  # no text of it can be opened: say so
-        revision += f" ({determination.revision_provenance})"
+    revision = revision_name(determination) + provenance_note(determination)
     decision = determination.decision
     if decision is Decision.COVERED:
         return f"**Meets {revision}**: every applicable criterion is met."

@@ -683,7 +683,6 @@ def _relief_text(relief: clinical.Relief | None) -> str:
     return "not recorded" if relief is None else percent_text(relief.percent)
 
 
-
 @check("second_block", SecondBlock)
 def second_block(ctx: CheckContext, p: SecondBlock) -> Outcome:
     done = clinical.diagnostic_blocks_since_last_rf(ctx.priors, ctx.zone)
@@ -878,20 +877,22 @@ def _relief_lasted(ctx: CheckContext, p: SustainedRelief, prior: PriorProcedure)
     ev: tuple[Evidence, ...] = (prior.evidence,)
     # I.D.2: no record can show the months of relief yet, so this branch fails on the dates and the other decides
     # (an RF repeat that soon is already not met by its interval criterion: no second row says it again)
-    too_soon = None
-    if until > ctx.dos and p.or_function_improved:
-        too_soon = Outcome(NOT_MET, f"the procedure on {prior.day} was under {months} months ago: {months} months "
-                           f"of relief cannot be shown before {until}", ev)
+    too_soon = (f"the procedure on {prior.day} was under {months} months ago: {months} months of relief cannot be "
+                f"shown before {until}") if until > ctx.dos and p.or_function_improved else None
     if not before or not after:
+        if too_soon:
+            return Outcome(NOT_MET, too_soon, ev)
         missing = "before and after" if not before and not after else ("before" if not before else "after")
-        return too_soon or Outcome(DOC, f"no pain score {missing} the procedure on {prior.day} is recorded (linked "
-                                   "to it by partOf)", ev + tuple(evidence_of(o, day=effective_date(o))
-                                                                  for o in before[-1:] + after[-1:]))
+        recorded = tuple(evidence_of(o, day=effective_date(o)) for o in before[-1:] + after[-1:])
+        return Outcome(DOC, f"no pain score {missing} the procedure on {prior.day} is recorded (linked to it by "
+                       "partOf)", ev + recorded)
     baseline = numeric_value(before[-1]) or 0
     if baseline <= 0:  # no pain before it: no relief can be measured (not "relief fell to 0%")
+        if too_soon:
+            return Outcome(NOT_MET, too_soon, ev)
         zero = evidence_of(before[-1], day=effective_date(before[-1]))
-        return too_soon or Outcome(DOC, f"the pain score before the procedure on {prior.day} is 0: relief cannot "
-                                   "be measured against it", ev + (zero,))
+        return Outcome(DOC, f"the pain score before the procedure on {prior.day} is 0: relief cannot be measured "
+                       "against it", ev + (zero,))
     last_good: date | None = None
     for obs in after:
         day = effective_date(obs)
@@ -907,7 +908,7 @@ def _relief_lasted(ctx: CheckContext, p: SustainedRelief, prior: PriorProcedure)
         last_good = day
         ev += (evidence_of(obs, day=day, note=f"relief {percent_text(relief)}"),)
     if too_soon:
-        return Outcome(too_soon.status, too_soon.reason, ev)
+        return Outcome(NOT_MET, too_soon, ev)
     if last_good is None or last_good < until:
         return Outcome(
             DOC, f"relief ≥ {threshold}% is recorded only until {last_good or prior.day}; {months} months needed", ev

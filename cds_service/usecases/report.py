@@ -1,6 +1,7 @@
 """The plain-text rendering of an evaluation, for the `evaluate` command (its JSON form: usecases/serialise.py)."""
 from __future__ import annotations
 
+from cds_service.cdshooks.presentation import dated_today_note, provenance_note
 from cds_service.evaluation.results import Evaluation
 
 DECISION_WORDS = {
@@ -16,14 +17,13 @@ def evaluation_to_text(evaluation: Evaluation) -> str:
     if not evaluation.determinations:
         lines.append("No facet joint procedure (CP.MP.171 scope) among the orders.")
     for d in evaluation.determinations:
-        today = " (today: the order names no date)" if d.dated_today else ""
         lines.append(f"{d.procedure_label} — orders {', '.join(d.order_ids)} — date of service {d.date_of_service}"
-                     f"{today}")
+                     f"{dated_today_note(d)}")
         if d.revision_id is None or d.decision is None:  # no decision exactly when no revision is in force
             lines.append("  No revision of CP.MP.171 was in force on that date: no decision.")
             continue
-        rebuilt = f" ({d.revision_provenance})" if d.revision_provenance not in (None, "published") else ""
-        lines.append(f"  {d.policy_id} revision {d.revision_label}{rebuilt}: {DECISION_WORDS[d.decision.value]}")
+        lines.append(f"  {d.policy_id} revision {d.revision_label}{provenance_note(d)}: "
+                     f"{DECISION_WORDS[d.decision.value]}")
         width = max(len(c.criterion_id) for c in d.criteria)
         for c in d.criteria:
             lines.append(f"  {c.criterion_id:<{width}}  {c.status.label:<19}  {c.reason}")
